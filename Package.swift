@@ -1,0 +1,61 @@
+// swift-tools-version: 6.2
+// One section per target and its test target. Dependencies point one way:
+// SidecarJSON <- SidecarJSONRPC; SidecarJSON <- SidecarMetrics; SidecarResilience (leaf);
+// CCurl <- SidecarHTTP; SidecarHTTP + SidecarResilience + SidecarJSON <- SidecarPlatforms;
+// everything <- SidecarServer <- social-sidecar. No package dependencies, by design.
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+  .enableUpcomingFeature("ExistentialAny"),
+  .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+  name: "social-sidecar",
+  platforms: [.macOS(.v15)],
+  products: [
+    .executable(name: "social-sidecar", targets: ["social-sidecar"])
+  ],
+  targets: [
+    // CCurl: the few libcurl declarations we use, resolved from libcurl.so.4 at run time.
+    .target(name: "CCurl", linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
+
+    // SidecarHTTP: the HTTP transport protocol and its libcurl and URLSession implementations.
+    .target(name: "SidecarHTTP", dependencies: ["CCurl"], swiftSettings: strict),
+    .testTarget(name: "SidecarHTTPTests", dependencies: ["SidecarHTTP"], swiftSettings: strict),
+
+    // SidecarJSON: a JSON value type with a fast parser and serializer; knows nothing else.
+    .target(name: "SidecarJSON", swiftSettings: strict),
+    .testTarget(name: "SidecarJSONTests", dependencies: ["SidecarJSON"], swiftSettings: strict),
+
+    // SidecarJSONRPC: LSP framing and JSON-RPC 2.0 connection; knows nothing of platforms.
+    .target(name: "SidecarJSONRPC", dependencies: ["SidecarJSON"], swiftSettings: strict),
+    .testTarget(name: "SidecarJSONRPCTests", dependencies: ["SidecarJSONRPC"], swiftSettings: strict),
+
+    // SidecarMetrics: usage events, aggregation and Prometheus text.
+    .target(name: "SidecarMetrics", dependencies: ["SidecarJSON"], swiftSettings: strict),
+    .testTarget(name: "SidecarMetricsTests", dependencies: ["SidecarMetrics"], swiftSettings: strict),
+
+    // SidecarPlatforms: the five platform clients, credentials and media, over HTTP and the resilience core.
+    .target(
+      name: "SidecarPlatforms", dependencies: ["SidecarHTTP", "SidecarJSON", "SidecarResilience"],
+      swiftSettings: strict),
+    .testTarget(
+      name: "SidecarPlatformsTests", dependencies: ["SidecarPlatforms", "SidecarHTTP", "SidecarResilience"],
+      swiftSettings: strict),
+
+    // SidecarResilience: classification, retry, circuit breaker, rate-limit gates, retry budget, clocks.
+    .target(name: "SidecarResilience", swiftSettings: strict),
+    .testTarget(name: "SidecarResilienceTests", dependencies: ["SidecarResilience"], swiftSettings: strict),
+
+    // SidecarServer: wires methods to platforms; lifecycle, config, idempotency, metrics emission.
+    .target(
+      name: "SidecarServer",
+      dependencies: ["SidecarJSON", "SidecarJSONRPC", "SidecarMetrics", "SidecarPlatforms", "SidecarResilience"],
+      swiftSettings: strict),
+    .testTarget(name: "SidecarServerTests", dependencies: ["SidecarServer"], swiftSettings: strict),
+
+    // social-sidecar: the executable; guards stdout, parses the command line, runs the server.
+    .executableTarget(name: "social-sidecar", dependencies: ["SidecarServer"], swiftSettings: strict),
+  ]
+)
