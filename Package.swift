@@ -25,7 +25,7 @@ let package = Package(
     .testTarget(name: "SidecarHTTPTests", dependencies: ["SidecarHTTP"], swiftSettings: strict),
 
     // SidecarJSON: a JSON value type with a fast parser and serializer; knows nothing else.
-    .target(name: "SidecarJSON", swiftSettings: strict),
+    .target(name: "SidecarJSON", swiftSettings: strict, linkerSettings: [.linkedLibrary("m", .when(platforms: [.linux]))]),
     .testTarget(name: "SidecarJSONTests", dependencies: ["SidecarJSON"], swiftSettings: strict),
 
     // SidecarJSONRPC: LSP framing and JSON-RPC 2.0 connection; knows nothing of platforms.

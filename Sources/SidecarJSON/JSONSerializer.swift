@@ -1,0 +1,67 @@
+extension JSONValue {
+  /// Compact UTF-8 JSON. Object keys are sorted so output is deterministic (logs, snapshots, tests).
+  public func serialized() -> [UInt8] {
+    var output: [UInt8] = []
+    output.reserveCapacity(128)
+    write(to: &output)
+    return output
+  }
+
+  public var jsonString: String { String(decoding: serialized(), as: UTF8.self) }
+
+  /// Appends compact JSON to `output`; non-finite doubles (which JSON cannot carry) become `null`.
+  public func write(to output: inout [UInt8]) {
+    switch self {
+    case .null: output.append(contentsOf: "null".utf8)
+    case .bool(let value): output.append(contentsOf: (value ? "true" : "false").utf8)
+    case .int(let value): output.append(contentsOf: String(value).utf8)
+    case .double(let value):
+      if value.isFinite {
+        if value.rounded() == value && abs(value) < 1e15 {
+          output.append(contentsOf: String(Int(value)).utf8)
+        } else {
+          output.append(contentsOf: value.description.utf8)
+        }
+      } else {
+        output.append(contentsOf: "null".utf8)
+      }
+    case .string(let value): JSONValue.writeString(value, to: &output)
+    case .array(let elements):
+      output.append(UInt8(ascii: "["))
+      for (offset, element) in elements.enumerated() {
+        if offset > 0 { output.append(UInt8(ascii: ",")) }
+        element.write(to: &output)
+      }
+      output.append(UInt8(ascii: "]"))
+    case .object(let members):
+      output.append(UInt8(ascii: "{"))
+      var first = true
+      for key in members.keys.sorted() {
+        if !first { output.append(UInt8(ascii: ",")) }
+        first = false
+        JSONValue.writeString(key, to: &output)
+        output.append(UInt8(ascii: ":"))
+        members[key]!.write(to: &output)
+      }
+      output.append(UInt8(ascii: "}"))
+    }
+  }
+
+  public static func writeString(_ string: String, to output: inout [UInt8]) {
+    output.append(UInt8(ascii: "\""))
+    for byte in string.utf8 {
+      switch byte {
+      case UInt8(ascii: "\""): output.append(contentsOf: [0x5C, 0x22])
+      case UInt8(ascii: "\\"): output.append(contentsOf: [0x5C, 0x5C])
+      case 0x0A: output.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+      case 0x0D: output.append(contentsOf: [0x5C, UInt8(ascii: "r")])
+      case 0x09: output.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+      case 0x00..<0x20:
+        let hex: [UInt8] = Array("0123456789abcdef".utf8)
+        output.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
+      default: output.append(byte)
+      }
+    }
+    output.append(UInt8(ascii: "\""))
+  }
+}
