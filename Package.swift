@@ -1,6 +1,6 @@
 // swift-tools-version: 6.2
 // One section per target and its test target. Dependencies point one way:
-// SidecarJSON <- SidecarJSONRPC; SidecarJSON <- SidecarMetrics; SidecarResilience (leaf);
+// SidecarJSON <- SidecarLogging <- SidecarJSONRPC; SidecarJSON <- SidecarMetrics; SidecarResilience (leaf);
 // CCurl <- SidecarHTTP; SidecarHTTP + SidecarResilience + SidecarJSON <- SidecarPlatforms;
 // everything <- SidecarServer <- social-sidecar. No package dependencies, by design.
 import PackageDescription
@@ -29,8 +29,11 @@ let package = Package(
     .testTarget(name: "SidecarJSONTests", dependencies: ["SidecarJSON"], swiftSettings: strict),
 
     // SidecarJSONRPC: LSP framing and JSON-RPC 2.0 connection; knows nothing of platforms.
-    .target(name: "SidecarJSONRPC", dependencies: ["SidecarJSON"], swiftSettings: strict),
+    .target(name: "SidecarJSONRPC", dependencies: ["SidecarJSON", "SidecarLogging"], swiftSettings: strict),
     .testTarget(name: "SidecarJSONRPCTests", dependencies: ["SidecarJSONRPC"], swiftSettings: strict),
+
+    // SidecarLogging: structured one-line JSON logs on stderr that never block protocol work.
+    .target(name: "SidecarLogging", dependencies: ["SidecarJSON"], swiftSettings: strict),
 
     // SidecarMetrics: usage events, aggregation and Prometheus text.
     .target(name: "SidecarMetrics", dependencies: ["SidecarJSON"], swiftSettings: strict),
@@ -38,7 +41,7 @@ let package = Package(
 
     // SidecarPlatforms: the five platform clients, credentials and media, over HTTP and the resilience core.
     .target(
-      name: "SidecarPlatforms", dependencies: ["SidecarHTTP", "SidecarJSON", "SidecarResilience"],
+      name: "SidecarPlatforms", dependencies: ["SidecarHTTP", "SidecarJSON", "SidecarLogging", "SidecarResilience"],
       swiftSettings: strict),
     .testTarget(
       name: "SidecarPlatformsTests", dependencies: ["SidecarPlatforms", "SidecarHTTP", "SidecarResilience"],
@@ -51,11 +54,15 @@ let package = Package(
     // SidecarServer: wires methods to platforms; lifecycle, config, idempotency, metrics emission.
     .target(
       name: "SidecarServer",
-      dependencies: ["SidecarJSON", "SidecarJSONRPC", "SidecarMetrics", "SidecarPlatforms", "SidecarResilience"],
+      dependencies: [
+        "SidecarJSON", "SidecarJSONRPC", "SidecarLogging", "SidecarMetrics", "SidecarPlatforms", "SidecarResilience",
+      ],
       swiftSettings: strict),
     .testTarget(name: "SidecarServerTests", dependencies: ["SidecarServer"], swiftSettings: strict),
 
     // social-sidecar: the executable; guards stdout, parses the command line, runs the server.
-    .executableTarget(name: "social-sidecar", dependencies: ["SidecarServer"], swiftSettings: strict),
+    .executableTarget(
+      name: "social-sidecar", dependencies: ["SidecarJSON", "SidecarJSONRPC", "SidecarLogging", "SidecarServer"],
+      swiftSettings: strict),
   ]
 )

@@ -1,0 +1,213 @@
+import SidecarJSON
+import SidecarJSONRPC
+
+/// Everything `initialize.config` can set, with defaults from the environment and the command line.
+///
+/// Unknown keys are refused with -32602 naming the key: a typo in a retry setting should fail loudly at start-up,
+/// not silently run with defaults in production.
+public struct SidecarConfiguration: Sendable, Equatable {
+  public struct Platform: Sendable, Equatable {
+    public var baseURL: String
+    public var apiVersion: String
+  }
+
+  public var facebook = Platform(baseURL: "https://graph.facebook.com", apiVersion: "v23.0")
+  public var instagram = Platform(baseURL: "https://graph.facebook.com", apiVersion: "v23.0")
+  /// Host of the "Instagram API with Instagram Login" variant (tokens refreshed via `refresh_access_token`).
+  public var instagramLoginBaseURL = "https://graph.instagram.com"
+  public var whatsapp = Platform(baseURL: "https://graph.facebook.com", apiVersion: "v23.0")
+  public var youtube = Platform(baseURL: "https://www.googleapis.com", apiVersion: "v3")
+  public var youtubeUploadURL = "https://www.googleapis.com/upload/youtube/v3/videos"
+  public var youtubeTokenURL = "https://oauth2.googleapis.com/token"
+  public var linkedin = Platform(baseURL: "https://api.linkedin.com", apiVersion: "202510")
+  public var linkedinTokenURL = "https://www.linkedin.com/oauth/v2/accessToken"
+
+  public var retryMaxAttempts = 5
+  public var retryBaseDelayMs = 1000
+  public var retryMaxDelayMs = 16000
+  public var retryJitter = false
+
+  public var breakerEnabled = true
+  public var breakerFailureThreshold = 5
+  public var breakerOpenMs = 60000
+  public var breakerHalfOpenProbes = 1
+
+  public var metricsEnabled = true
+
+  public var httpTimeoutMs = 30000
+  public var httpConnectTimeoutMs = 10000
+  public var httpTransport = "curl"
+  /// A PEM bundle trusted in addition to nothing else: for tests against a local TLS fake only.
+  public var httpCABundle: String?
+
+  public var maxInFlight = 4096
+  public var maxFrameBytes = 8 << 20
+
+  public var allowPrivateNetworks = false
+  public var credentialsResolveTimeoutMs = 10000
+  public var credentialsUpdateTimeoutMs = 5000
+  public var shutdownGraceMs = 10000
+  public var stateDir: String?
+
+  public init() {}
+
+  /// Defaults that the environment may change (`ENABLE_CIRCUIT_BREAKER`, `ENABLE_METRICS_COLLECTION`).
+  public static func fromEnvironment(_ environment: [String: String], stateDir: String?) -> SidecarConfiguration {
+    var configuration = SidecarConfiguration()
+    if let value = environment["ENABLE_CIRCUIT_BREAKER"].flatMap(Self.parseFlag) { configuration.breakerEnabled = value }
+    if let value = environment["ENABLE_METRICS_COLLECTION"].flatMap(Self.parseFlag) { configuration.metricsEnabled = value }
+    configuration.stateDir = stateDir
+    return configuration
+  }
+
+  static func parseFlag(_ text: String) -> Bool? {
+    switch text.lowercased() {
+    case "1", "true", "yes", "on": true
+    case "0", "false", "no", "off": false
+    default: nil
+    }
+  }
+
+  /// Applies `config` on top of these defaults, or explains precisely what is wrong with it.
+  public func applying(_ config: JSONValue?) -> Result<SidecarConfiguration, JSONRPCError> {
+    guard let config, config != .null else { return .success(self) }
+    guard case .object = config else { return .failure(.invalidParams("config must be an object", field: "config")) }
+    var copy = self
+    var reader = ConfigReader()
+    reader.walk(config, path: "")
+    do throws(JSONRPCError) {
+      try copy.apply(reader.leaves)
+    } catch {
+      return .failure(error)
+    }
+    return .success(copy)
+  }
+
+  private mutating func apply(_ leaves: [(String, JSONValue)]) throws(JSONRPCError) {
+    for (key, value) in leaves {
+      let field = Field(key: key, value: value)
+      switch key {
+      case "platforms.facebook.baseUrl": facebook.baseURL = try field.url()
+      case "platforms.facebook.apiVersion": facebook.apiVersion = try field.graphVersion()
+      case "platforms.instagram.baseUrl": instagram.baseURL = try field.url()
+      case "platforms.instagram.apiVersion": instagram.apiVersion = try field.graphVersion()
+      case "platforms.instagram.loginBaseUrl": instagramLoginBaseURL = try field.url()
+      case "platforms.whatsapp.baseUrl": whatsapp.baseURL = try field.url()
+      case "platforms.whatsapp.apiVersion": whatsapp.apiVersion = try field.graphVersion()
+      case "platforms.youtube.baseUrl": youtube.baseURL = try field.url()
+      case "platforms.youtube.uploadUrl": youtubeUploadURL = try field.url()
+      case "platforms.youtube.tokenUrl": youtubeTokenURL = try field.url()
+      case "platforms.linkedin.baseUrl": linkedin.baseURL = try field.url()
+      case "platforms.linkedin.apiVersion": linkedin.apiVersion = try field.linkedInVersion()
+      case "platforms.linkedin.tokenUrl": linkedinTokenURL = try field.url()
+      case "retry.maxAttempts": retryMaxAttempts = try field.int(in: 1...20)
+      case "retry.baseDelayMs": retryBaseDelayMs = try field.int(in: 0...600_000)
+      case "retry.maxDelayMs": retryMaxDelayMs = try field.int(in: 0...3_600_000)
+      case "retry.jitter": retryJitter = try field.bool()
+      case "breaker.enabled": breakerEnabled = try field.bool()
+      case "breaker.failureThreshold": breakerFailureThreshold = try field.int(in: 1...1000)
+      case "breaker.openMs": breakerOpenMs = try field.int(in: 1...86_400_000)
+      case "breaker.halfOpenProbes": breakerHalfOpenProbes = try field.int(in: 1...100)
+      case "metrics.enabled": metricsEnabled = try field.bool()
+      case "http.timeoutMs": httpTimeoutMs = try field.int(in: 1...3_600_000)
+      case "http.connectTimeoutMs": httpConnectTimeoutMs = try field.int(in: 1...600_000)
+      case "http.transport": httpTransport = try field.oneOf(["curl", "urlsession"])
+      case "http.caBundle": httpCABundle = try field.string()
+      case "limits.maxInFlight": maxInFlight = try field.int(in: 1...1_000_000)
+      case "limits.maxFrameBytes": maxFrameBytes = try field.int(in: 1024...(1 << 30))
+      case "media.allowPrivateNetworks": allowPrivateNetworks = try field.bool()
+      case "credentials.resolveTimeoutMs": credentialsResolveTimeoutMs = try field.int(in: 1...600_000)
+      case "credentials.updateTimeoutMs": credentialsUpdateTimeoutMs = try field.int(in: 1...600_000)
+      case "shutdown.graceMs": shutdownGraceMs = try field.int(in: 0...600_000)
+      case "stateDir": stateDir = try field.string()
+      default:
+        throw .invalidParams(
+          "unknown configuration key `\(key)`; see protocol/PROTOCOL.md#configuration for the keys", field: "config.\(key)")
+      }
+    }
+    if retryMaxDelayMs < retryBaseDelayMs {
+      throw .invalidParams("retry.maxDelayMs must not be below retry.baseDelayMs", field: "config.retry.maxDelayMs")
+    }
+  }
+}
+
+/// Flattens nested config objects into dotted keys, so `{"retry": {"maxAttempts": 3}}` and
+/// `{"retry.maxAttempts": 3}` mean the same.
+private struct ConfigReader {
+  var leaves: [(String, JSONValue)] = []
+
+  mutating func walk(_ value: JSONValue, path: String) {
+    if case .object(let members) = value, path.isEmpty || !Self.leafObjects.contains(path) {
+      for key in members.keys.sorted() {
+        walk(members[key]!, path: path.isEmpty ? key : "\(path).\(key)")
+      }
+    } else {
+      leaves.append((path, value))
+    }
+  }
+
+  static let leafObjects: Set<String> = []
+}
+
+private struct Field {
+  let key: String
+  let value: JSONValue
+
+  var fieldName: String { "config.\(key)" }
+
+  func fail(_ expectation: String) -> JSONRPCError {
+    .invalidParams("`\(key)` must be \(expectation), got \(value.typeName)", field: fieldName)
+  }
+
+  func int(in range: ClosedRange<Int>) throws(JSONRPCError) -> Int {
+    guard let number = value.intValue, case .int = value else { throw fail("an integer") }
+    guard range.contains(number) else {
+      throw .invalidParams(
+        "`\(key)` must be between \(range.lowerBound) and \(range.upperBound), got \(number)", field: fieldName)
+    }
+    return number
+  }
+
+  func bool() throws(JSONRPCError) -> Bool {
+    guard let flag = value.boolValue else { throw fail("true or false") }
+    return flag
+  }
+
+  func string() throws(JSONRPCError) -> String {
+    guard let text = value.stringValue, !text.isEmpty else { throw fail("a non-empty string") }
+    return text
+  }
+
+  func oneOf(_ choices: [String]) throws(JSONRPCError) -> String {
+    let text = try string()
+    guard choices.contains(text) else {
+      throw .invalidParams("`\(key)` must be one of \(choices.joined(separator: ", ")), got \(text)", field: fieldName)
+    }
+    return text
+  }
+
+  func url() throws(JSONRPCError) -> String {
+    let text = try string()
+    guard text.hasPrefix("https://") || text.hasPrefix("http://") else {
+      throw .invalidParams("`\(key)` must be an http(s) URL, got \(text)", field: fieldName)
+    }
+    return text.hasSuffix("/") ? String(text.dropLast()) : text
+  }
+
+  func graphVersion() throws(JSONRPCError) -> String {
+    let text = try string()
+    let parts = text.dropFirst().split(separator: ".")
+    guard text.first == "v", parts.count == 2, parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isNumber) }) else {
+      throw .invalidParams("`\(key)` must look like v23.0, got \(text)", field: fieldName)
+    }
+    return text
+  }
+
+  func linkedInVersion() throws(JSONRPCError) -> String {
+    let text = try string()
+    guard (text.count == 6 || text.count == 9), text.prefix(6).allSatisfy(\.isNumber) else {
+      throw .invalidParams("`\(key)` must be a LinkedIn version such as 202510, got \(text)", field: fieldName)
+    }
+    return text
+  }
+}
