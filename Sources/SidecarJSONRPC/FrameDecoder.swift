@@ -124,18 +124,20 @@ public struct FrameDecoder: Sendable {
     while lineStart < end {
       var lineEnd = lineStart
       while lineEnd < end && !(buffer[lineEnd] == 0x0D && buffer[lineEnd + 1] == 0x0A) { lineEnd += 1 }
-      guard let colon = buffer[lineStart..<lineEnd].firstIndex(of: UInt8(ascii: ":")) else {
-        return badHeader(at: blockStart, "header line without a colon")
+      guard let colon = buffer[lineStart..<lineEnd].firstIndex(of: UInt8(ascii: ":")), colon > lineStart,
+        buffer[lineStart..<colon].allSatisfy(Self.isTokenByte)
+      else {
+        return badHeader(at: blockStart, "header line is not `Name: value`")
       }
       let name = String(decoding: buffer[lineStart..<colon], as: UTF8.self).lowercased()
       let value = String(decoding: buffer[(colon + 1)..<lineEnd], as: UTF8.self).trimmingSpaces()
       switch name {
       case "content-length":
         guard let length = Int(value), length >= 0, value.allSatisfy(\.isASCIIDigit) else {
-          return badHeader(at: blockStart, "Content-Length is not a non-negative integer")
+          return badHeader(skippingTo: end + 4, "Content-Length is not a non-negative integer")
         }
         if let previous = contentLength, previous != length {
-          return badHeader(at: blockStart, "conflicting Content-Length headers")
+          return badHeader(skippingTo: end + 4, "conflicting Content-Length headers")
         }
         contentLength = length
       case "content-type":
@@ -145,7 +147,7 @@ public struct FrameDecoder: Sendable {
       }
       lineStart = lineEnd + 2
     }
-    guard let length = contentLength else { return badHeader(at: blockStart, "missing Content-Length header") }
+    guard let length = contentLength else { return badHeader(skippingTo: end + 4, "missing Content-Length header") }
     if length > maxFrameBytes {
       return .skip(
         length: length,
@@ -161,11 +163,19 @@ public struct FrameDecoder: Sendable {
     return .frame(length: length)
   }
 
+  /// A block that is not made of header lines (stray output, newline-delimited JSON): a real frame may hide inside
+  /// what looked like one header block, so scan for the next `Content-Length` line from just after its start.
   private mutating func badHeader(at blockStart: Int, _ reason: String) -> HeaderResult? {
-    // Skip from just after the start of the bad block to the next Content-Length line: a real frame may follow
-    // garbage inside what looked like one header block.
     start = blockStart + 1
     discardedBytes += 1
+    return .resync(FramingError(kind: .badHeader, reason: reason))
+  }
+
+  /// A well-formed header block with an unusable length: its body boundary is unknown, so skip the block and
+  /// scan for the next `Content-Length` line from there.
+  private mutating func badHeader(skippingTo next: Int, _ reason: String) -> HeaderResult? {
+    discardedBytes += next - start
+    start = next
     return .resync(FramingError(kind: .badHeader, reason: reason))
   }
 
@@ -213,6 +223,16 @@ public struct FrameDecoder: Sendable {
     discardedBytes += index - start
     start = index
     return false
+  }
+
+  /// RFC 9110 token characters, the only ones a header name may have.
+  static func isTokenByte(_ byte: UInt8) -> Bool {
+    switch byte {
+    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+      return true
+    default:
+      return Array("!#$%&'*+-.^_`|~".utf8).contains(byte)
+    }
   }
 
   static func isUTF8(contentType: String) -> Bool {
