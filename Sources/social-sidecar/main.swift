@@ -7,6 +7,8 @@ import SidecarServer
 // stdout carries protocol frames only: keep the real stdout for frames and point fd 1 at stderr, so a stray print
 // cannot corrupt a frame (sourcekit-lsp does the same). A closed pipe must be an error, not a silent death.
 signal(SIGPIPE, SIG_IGN)
+let shutdownSignal = ShutdownSignal()
+SignalHandling.install { shutdownSignal.fire($0) }
 let protocolFD = dup(STDOUT_FILENO)
 dup2(STDERR_FILENO, STDOUT_FILENO)
 
@@ -30,7 +32,7 @@ let server = Server(
     logSink.flush()
     exit(code)
   }))
-let signalSources = SignalHandling.install { signal in
+shutdownSignal.handle { signal in
   logger.info("signal received; exiting", ["signal": .int(Int(signal))])
   logSink.flush()
   exit(signal == SIGTERM || signal == SIGINT ? 0 : 1)
