@@ -1,0 +1,84 @@
+import Synchronization
+
+/// One platform operation as the caller sees it: its whole-call deadline and the counters the server reports.
+///
+/// A call may run several steps through the core (upload, then publish; or fail on auth, refresh, run again); they all
+/// share one context, so the deadline covers everything and `attempts` counts across steps.
+public final class CallContext: Sendable {
+  private struct Counters {
+    var requests = 0
+    var retries = 0
+    var rateLimitWaits = 0
+  }
+
+  /// No wait, and no new attempt, starts at or after this instant. Nil means no deadline.
+  public let deadline: ClockInstant?
+  private let counters = Mutex(Counters())
+
+  public init(deadline: ClockInstant?) {
+    self.deadline = deadline
+  }
+
+  /// Tries of the operation: 1 + ``retries`` once any request has been sent, 0 while none has (a call refused by an
+  /// open breaker or a rate-limit gate).
+  public var attempts: Int {
+    counters.withLock { $0.requests == 0 && $0.retries == 0 ? 0 : 1 + $0.retries }
+  }
+
+  /// Retries made across all steps. The core adds one per retry; a layer that re-runs a step itself (the credential
+  /// layer after a refresh) adds its own.
+  public var retries: Int {
+    get { counters.withLock { $0.retries } }
+    set { counters.withLock { $0.retries = newValue } }
+  }
+
+  /// Times the call waited for a rate-limit gate.
+  public var rateLimitWaits: Int {
+    get { counters.withLock { $0.rateLimitWaits } }
+    set { counters.withLock { $0.rateLimitWaits = newValue } }
+  }
+
+  /// Requests actually handed to the platform (attempt closures started), across all steps.
+  public var requests: Int {
+    counters.withLock { $0.requests }
+  }
+
+  func recordRequest() {
+    counters.withLock { $0.requests += 1 }
+  }
+
+  func recordRetry() {
+    counters.withLock { $0.retries += 1 }
+  }
+
+  func recordRateLimitWait() {
+    counters.withLock { $0.rateLimitWaits += 1 }
+  }
+}
+
+/// Whether a step may be repeated without risking a duplicate the user would see.
+public enum StepSafety: Sendable {
+  /// Safe to retry: GETs, token refresh, Instagram container create, upload chunks, status polls.
+  case idempotent
+  /// A visible publish. A transient failure whose request may have reached the platform is not retried: the call ends
+  /// with `outcome_unknown`. Failures that prove rejection (rate limits, 503 before processing, connection refused)
+  /// are still retried.
+  case publish
+}
+
+/// Envoy-style retry budget settings: concurrent retries per platform stay at or below
+/// `max(minRetryConcurrency, budgetPercent% of active calls)`.
+public struct RetryBudgetConfiguration: Sendable, Equatable {
+  public var budgetPercent: Double
+  public var minRetryConcurrency: Int
+
+  public init(budgetPercent: Double = 20, minRetryConcurrency: Int = 3) {
+    self.budgetPercent = budgetPercent
+    self.minRetryConcurrency = minRetryConcurrency
+  }
+
+  /// Concurrent retries allowed while `activeCalls` calls are running.
+  public func allowedRetries(activeCalls: Int) -> Int {
+    max(minRetryConcurrency, Int((Double(activeCalls) * budgetPercent / 100).rounded(.down)))
+  }
+}

@@ -1,0 +1,402 @@
+import Foundation
+import Synchronization
+
+/// The one place every platform request goes through: retry with backoff, circuit breaker, rate-limit gates, retry
+/// budget, deadline and cancellation.
+///
+/// Platform code only builds the request and maps the response into a ``PlatformFailure``; what to do next is decided
+/// here, the same way for all five platforms. State (breakers, budgets) is per `platform` string, kept behind one lock
+/// that is never held across an await, I/O or a callback.
+public final class ResilienceCore: Sendable {
+  public let retry: RetryPolicy
+  public let breakerConfiguration: BreakerConfiguration
+  public let budget: RetryBudgetConfiguration
+  public let clock: any SidecarClock
+  public let gates: RateLimitGates
+  private let random: any RandomSource
+  private let onBreakerTransition: @Sendable (_ platform: String, _ from: BreakerState, _ to: BreakerState) -> Void
+  private let state: Mutex<State>
+
+  fileprivate struct Platform {
+    var breaker: CircuitBreakerStateMachine
+    /// Calls inside ``ResilienceCore/run(platform:step:gates:context:_:)``, waiting or not.
+    var activeCalls = 0
+    /// Calls that have decided to retry and not finished that retry.
+    var activeRetries = 0
+  }
+
+  private typealias PendingTransition = (platform: String, transition: BreakerTransition)
+
+  private struct State {
+    var platforms: [String: Platform] = [:]
+    /// Transitions not yet handed to `onBreakerTransition`, in the order they happened.
+    var pendingTransitions: [PendingTransition] = []
+    /// True while one caller is delivering transitions; others leave theirs in the queue for it.
+    var delivering = false
+  }
+
+  /// - Parameters:
+  ///   - onBreakerTransition: told of every breaker state change, in order, outside any lock. It may call back into
+  ///     the core.
+  public init(
+    retry: RetryPolicy = RetryPolicy(),
+    breaker: BreakerConfiguration = BreakerConfiguration(),
+    budget: RetryBudgetConfiguration = RetryBudgetConfiguration(),
+    clock: any SidecarClock = SystemClock(),
+    random: any RandomSource = SystemRandom(),
+    onBreakerTransition: @escaping @Sendable (_ platform: String, _ from: BreakerState, _ to: BreakerState) -> Void = {
+      _, _, _ in
+    }
+  ) {
+    self.retry = retry
+    self.breakerConfiguration = breaker
+    self.budget = budget
+    self.clock = clock
+    self.random = random
+    self.gates = RateLimitGates(clock: clock)
+    self.onBreakerTransition = onBreakerTransition
+    self.state = Mutex(State())
+  }
+
+  /// Runs one step of a platform operation with retry, breaker, gates, budget, deadline and cancellation.
+  ///
+  /// `attempt` makes one request and throws a ``PlatformFailure`` when it fails (any other error is treated as a
+  /// permanent failure with a generic message, since its text may hold anything). It must honour
+  /// `context.deadline` itself (pass it to the transport) and stop promptly when its task is cancelled.
+  ///
+  /// Outcomes, by the last failure's classification:
+  /// - transient: retried after the policy delay (or its `retryAfter`). A `.publish` step whose request may have
+  ///   reached the platform ends at once with `outcome_unknown`.
+  /// - rate limited: the scope's gate is blocked (`app` → `"<platform>:app"`, `account` → the first non-app key in
+  ///   `gates`), then retried after `retryAfter` (or the policy delay).
+  /// - auth → `auth_failed` (the credential layer refreshes and runs again); permanent → `permanent`;
+  ///   outcome unknown → `outcome_unknown`; quota → `quota_exhausted` with `retryAfter` until `resetsAt`.
+  ///
+  /// Attempts used up end with `transient_exhausted`, or `rate_limited` when the last failure was a rate limit. A wait
+  /// that would not end before the deadline is never started: the call ends now with `rate_limited` (when the platform
+  /// asked for the wait) or `deadline_exceeded` (when our backoff did), carrying the wait as `retryAfter`. A wait the
+  /// platform asks for beyond `retry.maxRetryAfter` ends the call the same way. An open breaker, or a gate blocked past
+  /// the deadline, ends the call with `circuit_open` / `rate_limited` before any request. A retry the budget cannot
+  /// afford ends with `transient_exhausted` (`rate_limited` after a rate limit).
+  ///
+  /// Cancellation of the calling task interrupts any wait at once and ends the call with ``ErrorKind/cancelled``
+  /// (answer it with -32800): `run` throws only ``SidecarError``, so cancellation is one of its kinds rather than a
+  /// `CancellationError`.
+  ///
+  /// - Parameters:
+  ///   - platform: the breaker and budget key, e.g. `"facebook"`. Use a separate name for third-party hosts (media
+  ///     fetches) so their failures do not open a platform's breaker.
+  ///   - gates: rate-limit keys to honour before each attempt; include ``RateLimitKey/app(_:)`` to respect app-wide
+  ///     blocks.
+  public func run<T: Sendable>(
+    platform: String,
+    step: StepSafety,
+    gates keys: [RateLimitKey] = [],
+    context: CallContext,
+    _ attempt: @Sendable () async throws -> T
+  ) async throws(SidecarError) -> T {
+    update(platform) { ($0.activeCalls += 1, nil) }
+    var holdsRetry = false
+    defer {
+      let release = holdsRetry
+      update(platform) { platform in
+        platform.activeCalls -= 1
+        if release { platform.activeRetries -= 1 }
+        return ((), nil)
+      }
+    }
+    let call = Call(core: self, platform: platform, context: context)
+    var attemptsInStep = 0
+    var last: PlatformFailure?
+    while true {
+      let permit = try await call.admit(gates: keys, last: last)
+      context.recordRequest()
+      attemptsInStep += 1
+      let failure: PlatformFailure
+      do {
+        let value = try await attempt()
+        call.record(.success, permit)
+        return value
+      } catch let error as PlatformFailure {
+        failure = error
+      } catch is CancellationError {
+        call.record(.neutral, permit)
+        throw call.cancelled(last)
+      } catch {
+        failure = PlatformFailure(.permanent, message: "An unexpected error occurred while calling \(platform).")
+      }
+      if Task.isCancelled {
+        call.record(.neutral, permit)
+        throw call.cancelled(failure)
+      }
+      call.record(failure.countsAgainstBreaker ? .failure : .neutral, permit)
+      if holdsRetry {
+        update(platform) { ($0.activeRetries -= 1, nil) }
+        holdsRetry = false
+      }
+      last = failure
+      let now = clock.now()
+      let wait = try call.retryWait(after: failure, step: step, gates: keys, attemptsInStep: attemptsInStep, now: now)
+      holdsRetry = try call.spendRetryBudget(failure: failure, wait: wait)
+      context.recordRetry()
+      try await call.sleep(until: now + wait, last: failure)
+    }
+  }
+
+  /// Every breaker the core has used, as `breaker/status` shows them (an expired OPEN turns HALF_OPEN here).
+  public func breakerStatus() -> [String: BreakerSnapshot] {
+    let now = clock.now()
+    let status = state.withLock { state in
+      var status: [String: BreakerSnapshot] = [:]
+      for name in state.platforms.keys {
+        if let transition = state.platforms[name]!.breaker.tick(now: now) {
+          state.pendingTransitions.append((name, transition))
+        }
+        status[name] = state.platforms[name]!.breaker.snapshot(now: now)
+      }
+      return status
+    }
+    deliverTransitions()
+    return status
+  }
+
+  /// One platform's breaker; CLOSED if the core has not used it yet.
+  public func breakerStatus(platform: String) -> BreakerSnapshot {
+    let now = clock.now()
+    return update(platform) { entry in
+      let transition = entry.breaker.tick(now: now)
+      return (entry.breaker.snapshot(now: now), transition)
+    }
+  }
+
+  /// Closes a platform's breaker (`breaker/reset`).
+  public func resetBreaker(platform: String) {
+    update(platform) { ((), $0.breaker.reset()) }
+  }
+
+  // MARK: - State
+
+  /// Mutates one platform's state under the lock; a returned transition is queued and delivered after unlocking.
+  @discardableResult
+  fileprivate func update<R: Sendable>(_ platform: String, _ body: (inout Platform) -> (R, BreakerTransition?)) -> R {
+    let configuration = breakerConfiguration
+    let (result, transitioned) = state.withLock { state in
+      let (result, transition) = body(
+        &state.platforms[platform, default: Platform(breaker: CircuitBreakerStateMachine(configuration: configuration))]
+      )
+      if let transition { state.pendingTransitions.append((platform, transition)) }
+      return (result, transition != nil)
+    }
+    if transitioned { deliverTransitions() }
+    return result
+  }
+
+  /// Hands queued transitions to the callback outside the lock. One caller delivers at a time, so the callback sees
+  /// transitions in the order they happened even when they race.
+  private func deliverTransitions() {
+    var batch = state.withLock { state -> [PendingTransition] in
+      guard !state.delivering, !state.pendingTransitions.isEmpty else { return [] }
+      state.delivering = true
+      defer { state.pendingTransitions.removeAll() }
+      return state.pendingTransitions
+    }
+    while !batch.isEmpty {
+      for (platform, transition) in batch {
+        onBreakerTransition(platform, transition.from, transition.to)
+      }
+      batch = state.withLock { state -> [PendingTransition] in
+        if state.pendingTransitions.isEmpty { state.delivering = false }
+        defer { state.pendingTransitions.removeAll() }
+        return state.pendingTransitions
+      }
+    }
+  }
+
+  fileprivate func openUntil(_ platform: String) -> ClockInstant? {
+    state.withLock { $0.platforms[platform]?.breaker.openUntil }
+  }
+
+  fileprivate func retryDelay(beforeRetry retry: Int) -> Duration {
+    let source: any RandomSource = random
+    return self.retry.delay(beforeRetry: retry, random: source)
+  }
+}
+
+/// One `run`: the decisions that need the platform name and the context, kept out of the loop to keep it readable.
+private struct Call {
+  let core: ResilienceCore
+  let platform: String
+  let context: CallContext
+
+  /// Waits for the gates and gets a breaker permit, or throws why no request may be made.
+  func admit(gates keys: [RateLimitKey], last: PlatformFailure?) async throws(SidecarError) -> CircuitBreakerStateMachine.Permit {
+    while true {
+      if Task.isCancelled { throw cancelled(last) }
+      let now = core.clock.now()
+      if let deadline = context.deadline, now >= deadline {
+        throw error(
+          .deadlineExceeded,
+          last == nil
+            ? "The call's deadline passed before \(platform) was called."
+            : "The call's deadline passed before \(platform) could be tried again.",
+          failure: last)
+      }
+      let permit: CircuitBreakerStateMachine.Permit
+      switch core.update(platform, { entry in
+        let action = entry.breaker.admit(now: now)
+        if case .permit(_, let transition) = action { return (action, transition) }
+        return (action, nil)
+      }) {
+      case .permit(let granted, _):
+        permit = granted
+      case .refuse(let retryAfter):
+        throw error(
+          .circuitOpen,
+          retryAfter == nil
+            ? "Calls to \(platform) are failing, and its circuit breaker lets only a probe through while it recovers; "
+              + "no request was sent."
+            : "Calls to \(platform) are failing, so its circuit breaker is open; no request was sent.",
+          retryAfter: retryAfter, failure: last)
+      }
+      guard case .wait(let until, let reason) = core.gates.check(keys, now: now) else { return permit }
+      record(.neutral, permit)
+      let wait = now.duration(to: until)
+      let fits = context.deadline.map { until < $0 } ?? true
+      if !fits || wait > core.retry.maxRetryAfter {
+        let why = fits ? "longer than a call waits" : "past the call's deadline"
+        if let reason, reason.classification == .quotaExhausted {
+          throw error(
+            .quotaExhausted, "The \(platform) quota is spent for another \(describe(wait)) (\(why)); no request was sent.",
+            retryAfter: wait, failure: reason)
+        }
+        throw error(
+          .rateLimited,
+          "\(platform) is rate limiting this app, account or recipient for another \(describe(wait)) (\(why)); "
+            + "no request was sent.",
+          retryAfter: wait, failure: reason ?? last)
+      }
+      context.recordRateLimitWait()
+      try await sleep(until: until, last: last)
+    }
+  }
+
+  /// How long to wait before retrying after `failure`, or the error that ends the call.
+  func retryWait(
+    after failure: PlatformFailure, step: StepSafety, gates keys: [RateLimitKey], attemptsInStep: Int, now: ClockInstant
+  ) throws(SidecarError) -> Duration {
+    let wait = failure.retryAfter.map { max($0, .zero) } ?? core.retryDelay(beforeRetry: attemptsInStep)
+    let rateLimited: Bool
+    switch failure.classification {
+    case .permanent:
+      throw error(.permanent, failure.message, failure: failure)
+    case .auth:
+      throw error(.authFailed, failure.message, failure: failure)
+    case .outcomeUnknown:
+      throw error(.outcomeUnknown, failure.message, failure: failure)
+    case .quotaExhausted:
+      let retryAfter =
+        failure.resetsAt.map { .nanoseconds(Int64(max($0.timeIntervalSince(core.clock.wallNow()), 0) * 1e9)) }
+        ?? failure.retryAfter
+      throw error(.quotaExhausted, failure.message, retryAfter: retryAfter, failure: failure)
+    case .transient:
+      if step == .publish && failure.requestMayHaveReachedPlatform {
+        throw error(
+          .outcomeUnknown,
+          "The publish request may have reached \(platform), so it was not retried to avoid a duplicate: "
+            + failure.message,
+          failure: failure)
+      }
+      rateLimited = false
+    case .rateLimited(let scope):
+      let key = scope == .app ? RateLimitKey.app(platform) : keys.first { !$0.isApp }
+      if let key { core.gates.block(key, until: now + wait, reason: failure) }
+      rateLimited = true
+    }
+    if attemptsInStep >= max(core.retry.maxAttempts, 1) {
+      throw rateLimited
+        ? error(
+          .rateLimited, "\(platform) was still rate limiting after \(attemptsInStep) attempts: \(failure.message)",
+          retryAfter: wait, failure: failure)
+        : error(
+          .transientExhausted, "\(platform) kept failing after \(attemptsInStep) attempts: \(failure.message)",
+          retryAfter: failure.retryAfter, failure: failure)
+    }
+    if failure.retryAfter != nil && wait > core.retry.maxRetryAfter {
+      throw error(
+        rateLimited ? .rateLimited : .transientExhausted,
+        "\(platform) asks to wait \(describe(wait)) before trying again, longer than a call waits: \(failure.message)",
+        retryAfter: wait, failure: failure)
+    }
+    if let deadline = context.deadline, now + wait >= deadline {
+      throw rateLimited
+        ? error(
+          .rateLimited,
+          "\(platform) asks to wait \(describe(wait)), past the call's deadline: \(failure.message)",
+          retryAfter: wait, failure: failure)
+        : error(
+          .deadlineExceeded,
+          "The call's deadline leaves no time to retry \(platform) in \(describe(wait)): \(failure.message)",
+          retryAfter: wait, failure: failure)
+    }
+    if let until = core.openUntil(platform), until > now + wait {
+      throw error(
+        .circuitOpen, "Calls to \(platform) keep failing, so its circuit breaker opened: \(failure.message)",
+        retryAfter: now.duration(to: until), failure: failure)
+    }
+    return wait
+  }
+
+  /// Takes a retry slot from the platform's budget, or throws when the budget is spent.
+  func spendRetryBudget(failure: PlatformFailure, wait: Duration) throws(SidecarError) -> Bool {
+    let budget = core.budget
+    let granted = core.update(platform) { entry in
+      guard entry.activeRetries < budget.allowedRetries(activeCalls: entry.activeCalls) else { return (false, nil) }
+      entry.activeRetries += 1
+      return (true, nil)
+    }
+    guard granted else {
+      let rateLimited = if case .rateLimited = failure.classification { true } else { false }
+      throw error(
+        rateLimited ? .rateLimited : .transientExhausted,
+        "The \(platform) retry budget is spent (too many calls are retrying at once), so this call was not retried: "
+          + failure.message,
+        retryAfter: rateLimited ? wait : failure.retryAfter, failure: failure)
+    }
+    return true
+  }
+
+  func record(_ outcome: CircuitBreakerStateMachine.Outcome, _ permit: CircuitBreakerStateMachine.Permit) {
+    let now = core.clock.now()
+    core.update(platform) { ((), $0.breaker.record(outcome, for: permit, now: now)) }
+  }
+
+  func sleep(until instant: ClockInstant, last: PlatformFailure?) async throws(SidecarError) {
+    do {
+      try await core.clock.sleep(until: instant)
+    } catch {
+      throw cancelled(last)
+    }
+  }
+
+  func cancelled(_ last: PlatformFailure?) -> SidecarError {
+    error(.cancelled, "The call was cancelled.", failure: last)
+  }
+
+  func error(_ kind: ErrorKind, _ message: String, retryAfter: Duration? = nil, failure: PlatformFailure?) -> SidecarError
+  {
+    SidecarError(
+      kind: kind, message: message, platform: platform, attempts: context.attempts, retryAfter: retryAfter,
+      failure: failure)
+  }
+}
+
+/// A short human form of a wait: "250 ms", "4 s", "3 min", "2 h" (rounded up).
+func describe(_ duration: Duration) -> String {
+  let milliseconds = max(duration.saturatingNanoseconds, 0) / 1_000_000
+  if milliseconds < 1_000 { return "\(milliseconds) ms" }
+  let seconds = (milliseconds + 999) / 1_000
+  if seconds < 120 { return "\(seconds) s" }
+  let minutes = (seconds + 59) / 60
+  if minutes < 120 { return "\(minutes) min" }
+  return "\((minutes + 59) / 60) h"
+}
