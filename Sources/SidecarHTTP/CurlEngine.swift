@@ -1,0 +1,182 @@
+internal import CCurl
+import Foundation
+import Synchronization
+
+/// A libcurl transfer handle (`ccurl_transfer *`).
+///
+/// Invariant that makes it Sendable: a transfer has exactly one owner at a time, and ownership moves
+/// only through synchronising hand-offs: the caller configures it, passes it to the loop thread through
+/// the engine's locked queue, and gets it back through a continuation once it has left the multi handle.
+struct TransferHandle: @unchecked Sendable {
+  let raw: OpaquePointer
+}
+
+/// Drives one libcurl multi handle on its own thread.
+///
+/// All libcurl calls on the multi handle happen on that thread, except `curl_multi_wakeup`, which
+/// libcurl allows from any thread and which is only called under `state`'s lock while the engine is open
+/// (the loop frees the multi handle only after marking it closed under the same lock).
+final class CurlEngine: Sendable {
+  /// How a transfer left the loop.
+  enum Outcome: Sendable {
+    /// libcurl finished it with this CURLcode.
+    case done(Int32)
+    /// The calling task was cancelled; the transfer was removed at once.
+    case cancelled
+    /// The engine shut down first.
+    case shutdown
+    /// `curl_multi_add_handle` refused it with this CURLMcode.
+    case rejected(Int32)
+  }
+
+  private struct Submission: Sendable {
+    let tag: UInt64
+    let transfer: TransferHandle
+    let continuation: CheckedContinuation<Outcome, Never>
+  }
+
+  private struct State: Sendable {
+    var submissions: [Submission] = []
+    var cancellations: [UInt64] = []
+    var wakePending = false
+    var closed = false
+    var pool: [TransferHandle] = []
+  }
+
+  /// See the type's invariant: wrapped only so that `wakeup` can be reached from other threads.
+  private struct Multi: @unchecked Sendable {
+    let raw: OpaquePointer
+  }
+
+  private let multi: Multi
+  private let state = Mutex(State())
+  private let nextTag = Atomic<UInt64>(1)
+  private let poolLimit: Int
+
+  init?(maxHostConnections: Int, maxCachedConnections: Int) {
+    guard let raw = ccurl_multi_new(maxHostConnections, maxCachedConnections) else { return nil }
+    multi = Multi(raw: raw)
+    poolLimit = max(16, maxCachedConnections)
+  }
+
+  func start() {
+    let thread = Thread { [self] in runLoop() }
+    thread.name = "sidecar-curl"
+    thread.start()
+  }
+
+  /// Stops the loop (failing anything still running) and lets it free libcurl's resources.
+  func shutdown() {
+    let pooled = state.withLock { state -> [TransferHandle] in
+      guard !state.closed else { return [] }
+      state.closed = true
+      ccurl_multi_wakeup(multi.raw)
+      defer { state.pool = [] }
+      return state.pool
+    }
+    for transfer in pooled { ccurl_transfer_free(transfer.raw) }
+  }
+
+  // MARK: - Transfers
+
+  /// A clean transfer from the pool, or a new one.
+  func checkout() -> TransferHandle? {
+    if let pooled = state.withLock({ $0.pool.popLast() }) { return pooled }
+    return ccurl_transfer_new().map(TransferHandle.init(raw:))
+  }
+
+  /// Resets a transfer the caller owns and keeps it for reuse (libcurl keeps connections in the multi
+  /// handle, not in the easy handle, so nothing is lost by resetting).
+  func recycle(_ transfer: TransferHandle) {
+    ccurl_transfer_reset(transfer.raw)
+    let kept = state.withLock { state -> Bool in
+      guard !state.closed, state.pool.count < poolLimit else { return false }
+      state.pool.append(transfer)
+      return true
+    }
+    if !kept { ccurl_transfer_free(transfer.raw) }
+  }
+
+  /// Runs a configured transfer on the loop thread and returns it to the caller when it is done.
+  func perform(_ transfer: TransferHandle) async -> Outcome {
+    let tag = nextTag.wrappingAdd(1, ordering: .relaxed).oldValue
+    return await withTaskCancellationHandler {
+      await withCheckedContinuation { continuation in
+        // Checked under the lock: a cancellation that lands before this point finds the task
+        // cancelled here; one that lands after is queued behind the submission.
+        let refusal = state.withLock { state -> Outcome? in
+          if state.closed { return .shutdown }
+          if Task.isCancelled { return .cancelled }
+          state.submissions.append(Submission(tag: tag, transfer: transfer, continuation: continuation))
+          wakeLocked(&state)
+          return nil
+        }
+        if let refusal { continuation.resume(returning: refusal) }
+      }
+    } onCancel: {
+      state.withLock { state in
+        guard !state.closed else { return }
+        state.cancellations.append(tag)
+        wakeLocked(&state)
+      }
+    }
+  }
+
+  /// One wake-up per batch: the loop drains the whole queue each time it wakes.
+  private func wakeLocked(_ state: inout State) {
+    guard !state.wakePending else { return }
+    state.wakePending = true
+    ccurl_multi_wakeup(multi.raw)
+  }
+
+  // MARK: - The loop thread
+
+  private func runLoop() {
+    var active: [UInt64: Submission] = [:]
+    while true {
+      let (submissions, cancellations, closing) = state.withLock { state in
+        defer {
+          state.submissions = []
+          state.cancellations = []
+          state.wakePending = false
+        }
+        return (state.submissions, state.cancellations, state.closed)
+      }
+      for submission in submissions {
+        ccurl_transfer_set_tag(submission.transfer.raw, submission.tag)
+        let rc = ccurl_multi_add(multi.raw, submission.transfer.raw)
+        if rc == 0 {
+          active[submission.tag] = submission
+        } else {
+          submission.continuation.resume(returning: .rejected(rc))
+        }
+      }
+      for tag in cancellations {
+        // Unknown tags belong to transfers that already finished: nothing to do.
+        guard let submission = active.removeValue(forKey: tag) else { continue }
+        ccurl_multi_remove(multi.raw, submission.transfer.raw)
+        submission.continuation.resume(returning: .cancelled)
+      }
+      if closing { break }
+
+      var running: Int32 = 0
+      ccurl_multi_perform(multi.raw, &running)
+      var code: Int32 = 0
+      while let finished = ccurl_multi_next_done(multi.raw, &code) {
+        let tag = ccurl_transfer_tag(finished)
+        ccurl_multi_remove(multi.raw, finished)
+        active.removeValue(forKey: tag)?.continuation.resume(returning: .done(code))
+      }
+      // Sleeps until socket activity, libcurl's next timer or a wake-up; no transfer means no timer,
+      // so an idle transport costs nothing.
+      if ccurl_multi_poll(multi.raw, 60_000) != 0 {
+        usleep(1000)  // a failing poll must not turn into a busy loop
+      }
+    }
+    for submission in active.values {
+      ccurl_multi_remove(multi.raw, submission.transfer.raw)
+      submission.continuation.resume(returning: .shutdown)
+    }
+    ccurl_multi_free(multi.raw)
+  }
+}

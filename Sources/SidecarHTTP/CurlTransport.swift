@@ -1,0 +1,322 @@
+internal import CCurl
+import Foundation
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// HTTP over libcurl's multi interface, the production transport on Linux (URLSession there busy-spins
+/// on fresh connections, churns keep-alive connections and fails on HTTP/2 GOAWAY).
+///
+/// One thread drives every transfer with `curl_multi_poll`; callers hand requests over through a locked
+/// queue and are resumed through continuations, so there is no thread per request. Connections are
+/// reused per host (HTTP/2 multiplexed where the server offers it over TLS), easy handles are pooled,
+/// TLS is always verified, bodies stream from and to files in chunks.
+public final class CurlTransport: HTTPTransport {
+  private let engine: CurlEngine
+  private let configuration: HTTPTransportConfiguration
+
+  /// Throws `TransportError.Kind.unavailable` when libcurl cannot be loaded (e.g. it is not installed),
+  /// so that the caller can fall back to `URLSessionTransport`.
+  public init(configuration: HTTPTransportConfiguration = HTTPTransportConfiguration()) throws {
+    var reason = [CChar](repeating: 0, count: 256)
+    guard ccurl_load(&reason, reason.count) == 0 else {
+      let text = String(decoding: reason.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+      throw TransportError(.unavailable, requestSent: false, message: text)
+    }
+    let perHost = max(1, configuration.maxConnectionsPerHost)
+    guard let engine = CurlEngine(maxHostConnections: perHost, maxCachedConnections: max(16, perHost * 2)) else {
+      throw TransportError(.unavailable, requestSent: false, message: "cannot create a libcurl multi handle")
+    }
+    self.engine = engine
+    self.configuration = configuration
+    engine.start()
+  }
+
+  deinit {
+    engine.shutdown()
+  }
+
+  /// libcurl's version line (e.g. "libcurl/7.88.1 OpenSSL/3.0.19 ... nghttp2/1.52.0"), nil if not loadable.
+  public static var libraryVersion: String? {
+    guard ccurl_load(nil, 0) == 0 else { return nil }
+    return String(cString: ccurl_version())
+  }
+
+  public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
+    let transfer = try await run(request, sink: .memory(cap: Int64(max(0, request.maxResponseBytes))))
+    defer { engine.recycle(transfer) }
+    var length = 0
+    let body: Data
+    if let bytes = ccurl_transfer_take_body(transfer.raw, &length), length > 0 {
+      body = Data(bytesNoCopy: bytes, count: length, deallocator: .free)
+    } else {
+      body = Data()
+    }
+    return HTTPResponse(status: ccurl_transfer_status(transfer.raw), headers: Self.responseHeaders(transfer), body: body)
+  }
+
+  public func download(_ request: HTTPRequest, to path: String, maxBytes: Int64) async throws -> (HTTPResponse, Int64) {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0 else {
+      throw TransportError(.invalidRequest, requestSent: false, message: "cannot create \(path): \(errnoText())")
+    }
+    do {
+      let transfer = try await run(request, sink: .file(descriptor: fd, cap: maxBytes))
+      defer { engine.recycle(transfer) }
+      let response = HTTPResponse(status: ccurl_transfer_status(transfer.raw), headers: Self.responseHeaders(transfer))
+      return (response, ccurl_transfer_body_bytes(transfer.raw))
+    } catch {
+      unlink(path)
+      throw error
+    }
+  }
+
+  // MARK: - One attempt
+
+  private enum Sink {
+    case memory(cap: Int64)
+    case file(descriptor: Int32, cap: Int64)
+  }
+
+  /// Runs the request to completion and returns the transfer (owned by the caller, to be recycled)
+  /// when libcurl reports success; throws a `TransportError` otherwise.
+  private func run(_ request: HTTPRequest, sink: Sink) async throws(TransportError) -> TransferHandle {
+    guard let transfer = engine.checkout() else {
+      if case .file(let fd, _) = sink { close(fd) }
+      throw TransportError(.unavailable, requestSent: false, message: "cannot allocate a libcurl handle")
+    }
+    switch sink {
+    case .memory(let cap): ccurl_transfer_set_response_memory(transfer.raw, cap)
+    case .file(let fd, let cap): ccurl_transfer_set_response_fd(transfer.raw, fd, cap)
+    }
+    do throws(TransportError) {
+      if Task.isCancelled {
+        throw TransportError(.cancelled, requestSent: false, message: "\(request.method) cancelled before sending")
+      }
+      try configure(transfer, for: request)
+    } catch {
+      engine.recycle(transfer)
+      throw error
+    }
+    let outcome = await engine.perform(transfer)
+    let failure: TransportError
+    switch outcome {
+    case .done(CCURLE_OK):
+      return transfer
+    case .done(let code):
+      failure = Self.error(code: code, transfer: transfer, request: request)
+    case .cancelled:
+      failure = TransportError(
+        .cancelled, requestSent: ccurl_transfer_request_size(transfer.raw) > 0,
+        message: "\(request.method) \(request.url.redactedForLogs) cancelled")
+    case .shutdown:
+      failure = TransportError(.cancelled, requestSent: false, message: "the transport shut down")
+    case .rejected(let code):
+      failure = TransportError(.other, requestSent: false, message: "libcurl refused the transfer (multi code \(code))")
+    }
+    engine.recycle(transfer)
+    throw failure
+  }
+
+  private static let bodyMethods: Set<String> = ["POST", "PUT", "PATCH"]
+
+  private func configure(_ transfer: TransferHandle, for request: HTTPRequest) throws(TransportError) {
+    let t = transfer.raw
+    let url = request.url
+    guard let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
+      let host = url.host, !host.isEmpty
+    else {
+      throw TransportError(.invalidURL, requestSent: false, message: "not an absolute http(s) URL: \(url.redactedForLogs)")
+    }
+    let method = request.method.uppercased()
+    guard !method.isEmpty, method.utf8.allSatisfy({ Self.isTokenByte($0) }) else {
+      throw TransportError(.invalidRequest, requestSent: false, message: "invalid method")
+    }
+    ccurl_transfer_setopt_string(t, CCURLOPT_URL, url.absoluteString)
+    ccurl_transfer_setopt_string(t, CCURLOPT_PROTOCOLS_STR, "http,https")
+    ccurl_transfer_setopt_long(t, CCURLOPT_HTTP_VERSION, Int(CCURL_HTTP_VERSION_2TLS))
+    // Wait for a connection that may multiplex rather than open a new one per request at start-up.
+    ccurl_transfer_setopt_long(t, CCURLOPT_PIPEWAIT, 1)
+    ccurl_transfer_setopt_long(t, CCURLOPT_SSL_VERIFYPEER, 1)
+    ccurl_transfer_setopt_long(t, CCURLOPT_SSL_VERIFYHOST, 2)
+    if let caBundle = configuration.caBundlePath {
+      ccurl_transfer_setopt_string(t, CCURLOPT_CAINFO, caBundle)
+    }
+    ccurl_transfer_setopt_string(t, CCURLOPT_USERAGENT, configuration.userAgent)
+    if configuration.followRedirects {
+      ccurl_transfer_setopt_long(t, CCURLOPT_FOLLOWLOCATION, 1)
+      ccurl_transfer_setopt_long(t, CCURLOPT_MAXREDIRS, 5)
+      ccurl_transfer_setopt_string(t, CCURLOPT_REDIR_PROTOCOLS_STR, "http,https")
+    }
+    if let timeout = request.timeout {
+      ccurl_transfer_setopt_long(t, CCURLOPT_TIMEOUT_MS, timeout.wholeMilliseconds)
+    }
+    if let connectTimeout = request.connectTimeout {
+      ccurl_transfer_setopt_long(t, CCURLOPT_CONNECTTIMEOUT_MS, connectTimeout.wholeMilliseconds)
+    }
+
+    let uploads = Self.bodyMethods.contains(method) || request.body != .empty
+    for (name, value) in request.headers {
+      guard !name.isEmpty, name.utf8.allSatisfy({ Self.isTokenByte($0) }) else {
+        throw TransportError(.invalidRequest, requestSent: false, message: "invalid header name")
+      }
+      guard !value.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0 }) else {
+        throw TransportError(.invalidRequest, requestSent: false, message: "line break in the value of header \(name)")
+      }
+      if HTTPHeaders.sameName(name, "Content-Length") { continue }  // libcurl derives it from the body
+      // "Name:" would tell libcurl to drop the header; "Name;" sends it empty.
+      ccurl_transfer_add_header(t, value.isEmpty ? name + ";" : name + ": " + value)
+    }
+    if uploads && !request.headers.contains("Expect") {
+      ccurl_transfer_add_header(t, "Expect:")  // no 100-continue round trip
+    }
+
+    if uploads {
+      try attachBody(request.body, to: t)
+      ccurl_transfer_setopt_long(t, CCURLOPT_UPLOAD, 1)
+      ccurl_transfer_setopt_off(t, CCURLOPT_INFILESIZE_LARGE, request.body.knownLength)
+      if method != "PUT" { ccurl_transfer_setopt_string(t, CCURLOPT_CUSTOMREQUEST, method) }
+    } else if method == "HEAD" {
+      ccurl_transfer_setopt_long(t, CCURLOPT_NOBODY, 1)
+    } else if method != "GET" {
+      ccurl_transfer_setopt_string(t, CCURLOPT_CUSTOMREQUEST, method)
+    }
+    guard ccurl_transfer_prepare(t) == 0 else {
+      throw TransportError(.other, requestSent: false, message: "libcurl rejected the transfer's callbacks")
+    }
+  }
+
+  private func attachBody(_ body: HTTPBody, to t: OpaquePointer) throws(TransportError) {
+    switch body {
+    case .empty:
+      ccurl_transfer_set_upload_bytes(t, nil, 0)
+    case .bytes(let data):
+      let rc = data.withUnsafeBytes { ccurl_transfer_set_upload_bytes(t, $0.baseAddress, $0.count) }
+      guard rc == 0 else { throw TransportError(.other, requestSent: false, message: "out of memory for the body") }
+    case .file(let path, let offset, let length):
+      let fd = open(path, O_RDONLY | O_CLOEXEC)
+      guard fd >= 0 else {
+        throw TransportError(.invalidRequest, requestSent: false, message: "cannot open \(path): \(errnoText())")
+      }
+      var info = stat()
+      guard fstat(fd, &info) == 0, offset >= 0, length >= 0, Int64(info.st_size) >= offset + length else {
+        close(fd)
+        throw TransportError(
+          .invalidRequest, requestSent: false, message: "\(path) holds fewer than \(offset + length) bytes")
+      }
+      ccurl_transfer_set_upload_fd(t, fd, offset, length)
+    }
+  }
+
+  /// RFC 9110 token characters (header names, methods).
+  private static func isTokenByte(_ byte: UInt8) -> Bool {
+    switch byte {
+    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+      true
+    default:
+      "!#$%&'*+-.^_`|~".utf8.contains(byte)
+    }
+  }
+
+  // MARK: - Results
+
+  private static func responseHeaders(_ transfer: TransferHandle) -> HTTPHeaders {
+    var length = 0
+    guard let start = ccurl_transfer_headers(transfer.raw, &length), length > 0 else { return HTTPHeaders() }
+    let block = UnsafeRawBufferPointer(start: start, count: length)
+    var pairs: [(String, String)] = []
+    var lineStart = 0
+    var isStatusLine = true
+    while lineStart < block.count {
+      var lineEnd = block[lineStart...].firstIndex(of: UInt8(ascii: "\n")) ?? block.count
+      let next = lineEnd + 1
+      if lineEnd > lineStart && block[lineEnd - 1] == UInt8(ascii: "\r") { lineEnd -= 1 }
+      let line = UnsafeRawBufferPointer(rebasing: block[lineStart..<lineEnd])
+      lineStart = next
+      if isStatusLine {
+        isStatusLine = false
+        continue
+      }
+      guard let first = line.first else { continue }
+      if first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") {  // obsolete line folding
+        if let last = pairs.indices.last { pairs[last].1 += " " + trimmed(line) }
+        continue
+      }
+      guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { continue }
+      let name = String(decoding: UnsafeRawBufferPointer(rebasing: line[..<colon]), as: UTF8.self)
+      pairs.append((name, trimmed(UnsafeRawBufferPointer(rebasing: line[(colon + 1)...]))))
+    }
+    return HTTPHeaders(pairs)
+  }
+
+  private static func trimmed(_ bytes: UnsafeRawBufferPointer) -> String {
+    let isSpace = { (b: UInt8) in b == UInt8(ascii: " ") || b == UInt8(ascii: "\t") }
+    guard let first = bytes.firstIndex(where: { !isSpace($0) }), let last = bytes.lastIndex(where: { !isSpace($0) })
+    else { return "" }
+    return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[first...last]), as: UTF8.self)
+  }
+
+  private static func error(code: Int32, transfer: TransferHandle, request: HTTPRequest) -> TransportError {
+    let t = transfer.raw
+    let flags = ccurl_transfer_flags(t)
+    let sent = ccurl_transfer_request_size(t) > 0
+    let target = "\(request.method) \(request.url.redactedForLogs)"
+    if flags & CCURL_FLAG_BODY_TOO_LARGE != 0 || code == CCURLE_FILESIZE_EXCEEDED {
+      return TransportError(.tooLarge, requestSent: sent, message: "\(target): response body over the size cap")
+    }
+    if flags & CCURL_FLAG_HEADERS_TOO_LARGE != 0 {
+      return TransportError(.tooLarge, requestSent: sent, message: "\(target): response headers over 256 KiB")
+    }
+    if flags & CCURL_FLAG_UPLOAD_READ_FAILED != 0 {
+      return TransportError(.other, requestSent: sent, message: "\(target): reading the body file failed")
+    }
+    if flags & CCURL_FLAG_DOWNLOAD_WRITE_FAILED != 0 {
+      return TransportError(.other, requestSent: sent, message: "\(target): writing the download failed")
+    }
+    var detail = String(cString: ccurl_transfer_error(t))
+    if detail.isEmpty { detail = String(cString: ccurl_strerror(code)) }
+    detail = scrub(detail, of: request.url)
+    let kind: TransportError.Kind
+    switch code {
+    case CCURLE_UNSUPPORTED_PROTOCOL, CCURLE_URL_MALFORMAT:
+      return TransportError(.invalidURL, requestSent: false, message: "\(target): \(detail)")
+    case CCURLE_COULDNT_RESOLVE_HOST, CCURLE_COULDNT_RESOLVE_PROXY, CCURLE_COULDNT_CONNECT, CCURLE_INTERFACE_FAILED:
+      kind = .connectFailed
+    case CCURLE_OPERATION_TIMEDOUT:
+      kind = .timedOut
+    case CCURLE_SSL_CONNECT_ERROR, CCURLE_PEER_FAILED_VERIFICATION, CCURLE_SSL_CACERT_BADFILE, CCURLE_SSL_CERTPROBLEM,
+      CCURLE_SSL_CIPHER, CCURLE_SSL_ENGINE_NOTFOUND, CCURLE_SSL_CRL_BADFILE, CCURLE_SSL_ISSUER_ERROR,
+      CCURLE_SSL_PINNEDPUBKEYNOTMATCH, CCURLE_SSL_INVALIDCERTSTATUS, CCURLE_SSL_CLIENTCERT:
+      kind = .tls
+    default:
+      kind = .other
+    }
+    return TransportError(kind, requestSent: sent, message: "\(target): \(detail) (curl \(code))")
+  }
+
+  /// libcurl's texts name hosts and ports, not URLs; strip the query anyway should one ever appear.
+  private static func scrub(_ text: String, of url: URL) -> String {
+    var text = text.replacingOccurrences(of: url.absoluteString, with: url.redactedForLogs)
+    if let query = url.query, !query.isEmpty { text = text.replacingOccurrences(of: query, with: "…") }
+    return text
+  }
+}
+
+private func errnoText() -> String {
+  String(cString: strerror(errno))
+}
+
+extension Duration {
+  /// Rounded up, at least 1: libcurl reads 0 as "no timeout".
+  fileprivate var wholeMilliseconds: Int {
+    let (seconds, attoseconds) = components
+    let perMillisecond: Int64 = 1_000_000_000_000_000
+    let milliseconds = seconds.multipliedReportingOverflow(by: 1000)
+    guard !milliseconds.overflow else { return seconds > 0 ? Int.max : 1 }
+    let total = milliseconds.partialValue + attoseconds / perMillisecond + (attoseconds % perMillisecond > 0 ? 1 : 0)
+    return Int(max(1, total))
+  }
+}

@@ -1,0 +1,48 @@
+/// Sends HTTP requests. Platform clients depend on this protocol only, so tests can script responses
+/// and the server can pick libcurl or URLSession at start-up.
+public protocol HTTPTransport: Sendable {
+  /// Sends one request (one attempt) and collects the whole response body.
+  ///
+  /// Honours task cancellation: the transfer is aborted at once and `TransportError.Kind.cancelled`
+  /// is thrown. Throws only `TransportError`.
+  func send(_ request: HTTPRequest) async throws -> HTTPResponse
+
+  /// Sends one request and streams the response body into the file at `path` (created or truncated),
+  /// so a large media download never sits in memory. The returned response has an empty body; the
+  /// second value is the number of bytes written. A body over `maxBytes` fails with `.tooLarge`.
+  /// The body is written whatever the status: check it before using the file. On failure the file
+  /// is removed.
+  func download(_ request: HTTPRequest, to path: String, maxBytes: Int64) async throws -> (HTTPResponse, Int64)
+}
+
+/// Settings shared by every request of one transport.
+public struct HTTPTransportConfiguration: Sendable {
+  /// Connections kept and opened per host. HTTP/2 multiplexes many requests over one connection;
+  /// HTTP/1.1 needs one connection per concurrent request, so size this to the expected concurrency.
+  public var maxConnectionsPerHost: Int
+  /// A PEM file of CA certificates to trust instead of the system's (tests with a local CA).
+  /// Only `CurlTransport` honours it; URLSession on Linux trusts the system bundle only.
+  public var caBundlePath: String?
+  /// Follow 3xx responses (at most 5 hops). Off by default: API clients want to see redirects.
+  public var followRedirects: Bool
+  public var userAgent: String
+
+  public init(
+    maxConnectionsPerHost: Int = 64, caBundlePath: String? = nil, followRedirects: Bool = false,
+    userAgent: String = "social-sidecar"
+  ) {
+    self.maxConnectionsPerHost = maxConnectionsPerHost
+    self.caBundlePath = caBundlePath
+    self.followRedirects = followRedirects
+    self.userAgent = userAgent
+  }
+}
+
+/// The transport to use in production: libcurl when `preferred` is "curl" (the default) and libcurl
+/// loads, otherwise URLSession.
+public func makeDefaultTransport(_ config: HTTPTransportConfiguration, preferred: String = "curl") -> any HTTPTransport {
+  if preferred != "urlsession", let curl = try? CurlTransport(configuration: config) {
+    return curl
+  }
+  return URLSessionTransport(configuration: config)
+}
