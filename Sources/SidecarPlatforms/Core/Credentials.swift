@@ -1,0 +1,211 @@
+import Foundation
+import SidecarJSON
+import SidecarLogging
+import SidecarResilience
+import Synchronization
+
+/// Which credential a call uses, as the parent names it.
+public struct CredentialKey: Hashable, Sendable, CustomStringConvertible {
+  public var platform: Platform
+  public var credentialRef: String
+  public var customerId: String
+
+  public init(platform: Platform, credentialRef: String, customerId: String) {
+    self.platform = platform
+    self.credentialRef = credentialRef
+    self.customerId = customerId
+  }
+
+  /// References only: safe for logs.
+  public var description: String { "\(platform)/\(credentialRef)@\(customerId)" }
+}
+
+/// A credential as the parent resolves it (`credentials/resolve` result). Its description never shows secrets.
+public struct Credential: Sendable, Equatable, CustomStringConvertible {
+  public var accessToken: String
+  public var refreshToken: String?
+  public var expiresAt: Date?
+  /// Page id, Instagram user id, organization URN, phone number id or channel id.
+  public var accountId: String
+  public var clientId: String?
+  public var clientSecret: String?
+  /// Which login produced the token where a platform has several; `instagram_login` selects the Instagram API
+  /// with Instagram Login (graph.instagram.com), which can refresh its tokens.
+  public var variant: String?
+
+  public init(
+    accessToken: String, refreshToken: String? = nil, expiresAt: Date? = nil, accountId: String, clientId: String? = nil,
+    clientSecret: String? = nil, variant: String? = nil
+  ) {
+    self.accessToken = accessToken
+    self.refreshToken = refreshToken
+    self.expiresAt = expiresAt
+    self.accountId = accountId
+    self.clientId = clientId
+    self.clientSecret = clientSecret
+    self.variant = variant
+  }
+
+  public var description: String {
+    "Credential(account: \(accountId), expiresAt: \(expiresAt.map { Timestamp.rfc3339($0) } ?? "never"), secrets redacted)"
+  }
+
+  /// Every secret this credential holds, for tests and redaction.
+  public var secrets: [String] { [accessToken, refreshToken, clientSecret].compactMap { $0 }.filter { !$0.isEmpty } }
+}
+
+/// Where credentials come from and where refreshed ones go: the parent process, in production.
+public protocol CredentialSource: Sendable {
+  /// Resolves a credential; throws ``SidecarError`` of kind `credential_unavailable` when it cannot.
+  func resolve(_ key: CredentialKey) async throws(SidecarError) -> Credential
+  /// Hands a refreshed credential to the parent to persist; returns only once the parent acknowledged it.
+  func update(_ key: CredentialKey, credential: Credential) async throws
+}
+
+/// Caches resolved credentials until they expire, shares resolution and refresh between concurrent calls, and makes
+/// sure every refreshed token reaches the parent.
+///
+/// A refreshed token must never be lost: rotating refresh tokens (Google, LinkedIn, Instagram) make the old one
+/// useless, so the new one is handed to the parent with `credentials/update` and retried until acknowledged. Shutdown
+/// waits for those updates (``flushUpdates(timeout:)``).
+public final class CredentialStore: Sendable {
+  private let source: any CredentialSource
+  private let clock: any SidecarClock
+  private let logger: Logger
+  private let cache = Mutex<[CredentialKey: Credential]>([:])
+  private let resolving = SingleFlight<CredentialKey, Credential>()
+  private let refreshing = SingleFlight<CredentialKey, Credential>()
+  private let pendingUpdates = Mutex<[CredentialKey: Task<Void, Never>]>([:])
+  /// Tokens closer than this to expiry are refreshed before use, where the platform can refresh.
+  public let refreshMargin: Duration
+  private let updateRetryDelays: [Duration]
+
+  public init(
+    source: any CredentialSource, clock: any SidecarClock, logger: Logger, refreshMargin: Duration = .seconds(300),
+    updateRetryDelays: [Duration] = [.milliseconds(200), .seconds(1), .seconds(2), .seconds(5), .seconds(10)]
+  ) {
+    self.source = source
+    self.clock = clock
+    self.logger = logger
+    self.refreshMargin = refreshMargin
+    self.updateRetryDelays = updateRetryDelays
+  }
+
+  /// The credential for `key`: cached while unexpired, otherwise resolved once however many calls ask.
+  public func credential(_ key: CredentialKey) async throws(SidecarError) -> Credential {
+    let now = clock.wallNow()
+    if let cached = cache.withLock({ $0[key] }), !cached.isExpired(at: now) { return cached }
+    do {
+      let credential = try await resolving.run(key) { [source] () async throws -> Credential in
+        try await source.resolve(key)
+      }
+      cache.withLock { $0[key] = credential }
+      return credential
+    } catch let error as SidecarError {
+      throw error
+    } catch is CancellationError {
+      throw SidecarError(kind: .cancelled, message: "cancelled while resolving the credential", platform: key.platform.rawValue, attempts: 0)
+    } catch {
+      throw SidecarError(
+        kind: .credentialUnavailable, message: "could not resolve credential \(key.credentialRef): \(error)",
+        platform: key.platform.rawValue, attempts: 0)
+    }
+  }
+
+  /// True when `credential` should be refreshed before use.
+  public func needsRefresh(_ credential: Credential) -> Bool {
+    guard let expiresAt = credential.expiresAt else { return false }
+    return expiresAt.timeIntervalSince(clock.wallNow()) < Double(refreshMargin.components.seconds)
+  }
+
+  /// Refreshes the credential once for all concurrent callers and hands the result to the parent.
+  ///
+  /// - Parameters:
+  ///   - stale: the credential the caller found wanting; if the cache already holds a different token, another
+  ///     caller refreshed meanwhile and that token is returned without a second refresh.
+  ///   - refresher: performs the platform's token exchange.
+  public func refresh(
+    _ key: CredentialKey, stale: Credential,
+    using refresher: @escaping @Sendable (Credential) async throws(SidecarError) -> Credential
+  ) async throws(SidecarError) -> Credential {
+    if let cached = cache.withLock({ $0[key] }), cached.accessToken != stale.accessToken { return cached }
+    do {
+      return try await refreshing.run(key) { [self] () async throws -> Credential in
+        if let cached = cache.withLock({ $0[key] }), cached.accessToken != stale.accessToken { return cached }
+        var fresh = try await refresher(stale)
+        // A rotated refresh token is kept; an absent or empty one never replaces the one we have.
+        if fresh.refreshToken?.isEmpty ?? true { fresh.refreshToken = stale.refreshToken }
+        if fresh.clientId == nil { fresh.clientId = stale.clientId }
+        if fresh.clientSecret == nil { fresh.clientSecret = stale.clientSecret }
+        if fresh.variant == nil { fresh.variant = stale.variant }
+        cache.withLock { $0[key] = fresh }
+        logger.info("credential refreshed", ["credential": .string(key.description)])
+        persist(key, fresh)
+        return fresh
+      }
+    } catch let error as SidecarError {
+      throw error
+    } catch is CancellationError {
+      throw SidecarError(kind: .cancelled, message: "cancelled while refreshing the credential", platform: key.platform.rawValue, attempts: 0)
+    } catch {
+      throw SidecarError(
+        kind: .authFailed, message: "token refresh failed: \(error)", platform: key.platform.rawValue, attempts: 0)
+    }
+  }
+
+  /// Forgets a cached credential (the platform said it is dead, or the parent changed it).
+  public func invalidate(_ key: CredentialKey) {
+    _ = cache.withLock { $0.removeValue(forKey: key) }
+  }
+
+  /// Sends `credentials/update` until the parent acknowledges it. A newer update for the same key supersedes an
+  /// older one still retrying, so the parent never ends up with a stale token.
+  private func persist(_ key: CredentialKey, _ credential: Credential) {
+    let task = Task { [source, logger, clock, updateRetryDelays] in
+      var attempt = 0
+      while !Task.isCancelled {
+        do {
+          try await source.update(key, credential: credential)
+          logger.debug("credentials/update acknowledged", ["credential": .string(key.description)])
+          return
+        } catch {
+          let delay = updateRetryDelays[min(attempt, updateRetryDelays.count - 1)]
+          attempt += 1
+          logger.warn(
+            "credentials/update not acknowledged; retrying",
+            ["credential": .string(key.description), "attempt": .int(attempt), "error": .string("\(error)")])
+          try? await clock.sleep(until: clock.now() + delay)
+        }
+      }
+    }
+    let previous = pendingUpdates.withLock { updates -> Task<Void, Never>? in
+      defer { updates[key] = task }
+      return updates[key]
+    }
+    previous?.cancel()
+    Task { [self] in
+      await task.value
+      pendingUpdates.withLock { updates in
+        if updates[key] == task { updates[key] = nil }
+      }
+    }
+  }
+
+  /// Number of refreshed credentials the parent has not acknowledged yet.
+  public var unacknowledgedUpdates: Int { pendingUpdates.withLock { $0.count } }
+
+  /// Waits until every `credentials/update` was acknowledged, or `timeout` passes.
+  public func flushUpdates(timeout: Duration) async {
+    let deadline = ContinuousClock.now + timeout
+    while unacknowledgedUpdates > 0 && ContinuousClock.now < deadline {
+      try? await Task.sleep(for: .milliseconds(10))
+    }
+  }
+}
+
+extension Credential {
+  func isExpired(at now: Date) -> Bool {
+    guard let expiresAt else { return false }
+    return expiresAt <= now
+  }
+}

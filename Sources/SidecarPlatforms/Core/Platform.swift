@@ -1,0 +1,86 @@
+import Foundation
+
+/// The five networks the sidecar publishes to. Raw values are the method prefixes on the wire.
+public enum Platform: String, Sendable, CaseIterable, CustomStringConvertible {
+  case youtube, instagram, facebook, linkedin, whatsapp
+
+  /// WhatsApp sends messages; everyone else posts.
+  public var publishOperation: String { self == .whatsapp ? "send" : "post" }
+  public var operations: [String] { [publishOperation, "validate", "refresh"] }
+  public var description: String { rawValue }
+}
+
+/// Where each platform's API lives. Defaults are the real hosts; tests point them at local fakes.
+public struct PlatformEndpoints: Sendable, Equatable {
+  public var graphBaseURL: [Platform: String] = [
+    .facebook: "https://graph.facebook.com", .instagram: "https://graph.facebook.com",
+    .whatsapp: "https://graph.facebook.com",
+  ]
+  public var graphVersion: [Platform: String] = [.facebook: "v23.0", .instagram: "v23.0", .whatsapp: "v23.0"]
+  public var instagramLoginBaseURL = "https://graph.instagram.com"
+  public var youtubeBaseURL = "https://www.googleapis.com"
+  public var youtubeUploadURL = "https://www.googleapis.com/upload/youtube/v3/videos"
+  public var googleTokenURL = "https://oauth2.googleapis.com/token"
+  public var linkedinBaseURL = "https://api.linkedin.com"
+  public var linkedinVersion = "202510"
+  public var linkedinTokenURL = "https://www.linkedin.com/oauth/v2/accessToken"
+
+  public init() {}
+}
+
+/// What a successful publish answers.
+public struct PostResult: Sendable, Equatable {
+  public enum Status: String, Sendable {
+    /// Live on the platform.
+    case published
+    /// Accepted and still being processed (video transcoding); it will go live without further calls.
+    case processing
+    /// Accepted for delivery (WhatsApp messages: delivery is reported by webhooks, not here).
+    case accepted
+  }
+
+  public var postId: String
+  public var postUrl: String?
+  public var status: Status
+
+  public init(postId: String, postUrl: String?, status: Status) {
+    self.postId = postId
+    self.postUrl = postUrl
+    self.status = status
+  }
+}
+
+/// What `<platform>/validate` answers: whether posting would work, and if not, what is missing.
+public struct ValidationResult: Sendable, Equatable {
+  public var valid: Bool
+  public var accountId: String
+  public var accountName: String?
+  public var scopes: [String]?
+  public var missing: [String]?
+  public var expiresAt: Date?
+  public var problems: [String]?
+
+  public init(
+    valid: Bool, accountId: String, accountName: String? = nil, scopes: [String]? = nil, missing: [String]? = nil,
+    expiresAt: Date? = nil, problems: [String]? = nil
+  ) {
+    self.valid = valid
+    self.accountId = accountId
+    self.accountName = accountName
+    self.scopes = scopes
+    self.missing = missing
+    self.expiresAt = expiresAt
+    self.problems = problems
+  }
+}
+
+/// What `<platform>/refresh` answers. The new token itself goes to the parent through `credentials/update`.
+public struct RefreshResult: Sendable, Equatable {
+  public var refreshed: Bool
+  public var expiresAt: Date?
+
+  public init(refreshed: Bool, expiresAt: Date?) {
+    self.refreshed = refreshed
+    self.expiresAt = expiresAt
+  }
+}

@@ -1,0 +1,75 @@
+import Foundation
+import SidecarJSON
+import SidecarLogging
+import SidecarResilience
+
+/// Everything one platform operation needs to know about its caller.
+public struct OperationContext: Sendable {
+  public let key: CredentialKey
+  public let customerId: String
+  public let agentId: String?
+  public let correlationId: String?
+  /// The whole call's deadline and counters (attempts, retries).
+  public let call: CallContext
+  public let credentials: CredentialStore
+  public let logger: Logger
+
+  public init(
+    key: CredentialKey, agentId: String?, correlationId: String?, call: CallContext, credentials: CredentialStore,
+    logger: Logger
+  ) {
+    self.key = key
+    self.customerId = key.customerId
+    self.agentId = agentId
+    self.correlationId = correlationId
+    self.call = call
+    self.credentials = credentials
+    self.logger = logger
+  }
+
+  /// Runs `body` with the credential, refreshing it first when it is about to expire and once more after an auth
+  /// failure that a refresh can cure. Without a `refresher` (Meta page tokens) an auth failure is final.
+  public func withCredential<T: Sendable>(
+    refresher: (@Sendable (Credential) async throws(SidecarError) -> Credential)?,
+    _ body: (Credential) async throws(SidecarError) -> T
+  ) async throws(SidecarError) -> T {
+    var credential = try await credentials.credential(key)
+    if let refresher, credentials.needsRefresh(credential), credential.refreshToken != nil || key.platform == .instagram {
+      credential = try await credentials.refresh(key, stale: credential, using: refresher)
+    }
+    do {
+      return try await body(credential)
+    } catch where error.kind == .authFailed && error.failure?.classification == .auth(refreshable: true) {
+      guard let refresher else {
+        credentials.invalidate(key)
+        throw error
+      }
+      credential = try await credentials.refresh(key, stale: credential, using: refresher)
+      return try await body(credential)
+    }
+  }
+}
+
+/// A prepared operation: params were checked up front; running it talks to the platform.
+public struct PreparedOperation<Result: Sendable>: Sendable {
+  public let run: @Sendable (OperationContext) async throws(SidecarError) -> Result
+
+  public init(_ run: @escaping @Sendable (OperationContext) async throws(SidecarError) -> Result) {
+    self.run = run
+  }
+}
+
+/// One platform's operations. Implementations build requests and map responses; the core does the rest.
+public protocol PlatformClient: Sendable {
+  var platform: Platform { get }
+
+  /// Checks content params (without the common ones: credentialRef, customerId, …) and returns the publish.
+  /// Content the platform cannot take is refused here, before any request.
+  func preparePublish(_ params: Params) throws(InvalidParams) -> PreparedOperation<PostResult>
+
+  /// Proves the credential works for the account and can post.
+  func validate(context: OperationContext) async throws(SidecarError) -> ValidationResult
+
+  /// Refreshes the access token now (or says clearly that this platform's tokens cannot be refreshed).
+  func refresh(context: OperationContext) async throws(SidecarError) -> RefreshResult
+}

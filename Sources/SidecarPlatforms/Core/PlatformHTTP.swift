@@ -1,0 +1,129 @@
+import Foundation
+import SidecarHTTP
+import SidecarJSON
+import SidecarLogging
+import SidecarResilience
+
+/// Sends a platform's HTTP requests through the resilience core.
+///
+/// Platform clients only build requests and say what a response means (`classify`); retries, backoff, the breaker,
+/// rate-limit gates, deadlines and cancellation all happen here, the same way for every platform.
+public struct PlatformHTTP: Sendable {
+  public let platform: Platform
+  public let transport: any HTTPTransport
+  public let core: ResilienceCore
+  /// Per-attempt timeout (`http.timeoutMs`); the whole call is bounded by the call's deadline as well.
+  public let timeout: Duration
+  public let connectTimeout: Duration
+  public let logger: Logger
+
+  public init(
+    platform: Platform, transport: any HTTPTransport, core: ResilienceCore, timeout: Duration, connectTimeout: Duration,
+    logger: Logger
+  ) {
+    self.platform = platform
+    self.transport = transport
+    self.core = core
+    self.timeout = timeout
+    self.connectTimeout = connectTimeout
+    self.logger = logger
+  }
+
+  /// Sends `request` with retries as `step` allows.
+  ///
+  /// - Parameters:
+  ///   - request: built once per call; `prepare` may rebuild parts of it per attempt (nil = send as is).
+  ///   - classify: returns `nil` when the response is a success, or what kind of failure it is. It may also record
+  ///     rate-limit hints in `core.gates`.
+  /// - Returns: the successful response.
+  public func send(
+    _ request: HTTPRequest, step: StepSafety, gates: [RateLimitKey] = [], context: CallContext,
+    classify: @escaping @Sendable (HTTPResponse) -> PlatformFailure?
+  ) async throws(SidecarError) -> HTTPResponse {
+    var request = request
+    if request.timeout == nil { request.timeout = timeout }
+    if request.connectTimeout == nil { request.connectTimeout = connectTimeout }
+    let prepared = request
+    return try await core.run(platform: platform.rawValue, step: step, gates: gates, context: context) {
+      () async throws -> HTTPResponse in
+      var attempt = prepared
+      if let deadline = context.deadline {
+        let remaining = core.clock.now().duration(to: deadline)
+        if remaining <= .zero { throw CancellationError() }
+        attempt.timeout = min(attempt.timeout ?? remaining, remaining)
+      }
+      let response: HTTPResponse
+      do {
+        response = try await transport.send(attempt)
+      } catch let error as TransportError {
+        if error.kind == .cancelled { throw CancellationError() }
+        throw PlatformFailure.transport(error)
+      }
+      logger.debug(
+        "platform response",
+        [
+          "platform": .string(platform.rawValue), "method": .string(prepared.method),
+          "url": .string(Redaction.url(prepared.url)), "status": .int(response.status),
+        ])
+      if let failure = classify(response) { throw failure }
+      return response
+    }
+  }
+
+  /// Sends a request whose success body is JSON and returns that JSON.
+  public func sendJSON(
+    _ request: HTTPRequest, step: StepSafety, gates: [RateLimitKey] = [], context: CallContext,
+    classify: @escaping @Sendable (HTTPResponse) -> PlatformFailure?
+  ) async throws(SidecarError) -> (HTTPResponse, JSONValue) {
+    let response = try await send(request, step: step, gates: gates, context: context, classify: classify)
+    guard !response.body.isEmpty else { return (response, .null) }
+    do {
+      return (response, try JSONParser.parse(response.body))
+    } catch {
+      throw SidecarError(
+        kind: step == .publish ? .outcomeUnknown : .permanent,
+        message: "\(platform) answered \(response.status) with a body that is not JSON"
+          + (step == .publish ? "; the post may have been published" : ""),
+        platform: platform.rawValue, attempts: context.attempts,
+        failure: PlatformFailure(
+          step == .publish ? .outcomeUnknown : .permanent, message: "malformed response body",
+          httpStatus: response.status, requestMayHaveReachedPlatform: true))
+    }
+  }
+}
+
+extension PlatformFailure {
+  /// A transport failure: transient, and ambiguous for a publish when the request may have left.
+  public static func transport(_ error: TransportError) -> PlatformFailure {
+    PlatformFailure(
+      .transient,
+      message: "network error: \(error.message)",
+      requestMayHaveReachedPlatform: error.requestSent)
+  }
+
+  /// A generic failure for an HTTP status with no parseable platform error body.
+  public static func status(_ response: HTTPResponse, platform: Platform) -> PlatformFailure {
+    let status = response.status
+    let classification: Classification
+    switch status {
+    case 429: classification = .rateLimited(scope: .account)
+    case 401: classification = .auth(refreshable: true)
+    case 500...599, 408: classification = .transient
+    default: classification = .permanent
+    }
+    return PlatformFailure(
+      classification, message: "\(platform) answered HTTP \(status)", httpStatus: status,
+      retryAfter: response.headers["Retry-After"].flatMap { RetryAfter.parse($0, now: Date()) },
+      requestMayHaveReachedPlatform: status >= 500)
+  }
+}
+
+/// Keeps secrets out of anything logged or returned.
+public enum Redaction {
+  /// `scheme://host[:port]/path`: Meta tokens travel in query strings, so queries never appear.
+  public static func url(_ url: URL) -> String {
+    var text = (url.scheme ?? "?") + "://" + (url.host ?? "")
+    if let port = url.port { text += ":\(port)" }
+    return text + url.path
+  }
+}
