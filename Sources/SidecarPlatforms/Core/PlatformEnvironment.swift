@@ -1,0 +1,40 @@
+import Foundation
+import SidecarHTTP
+import SidecarLogging
+import SidecarResilience
+
+/// What every platform client is built from: endpoints, one transport, one resilience core, the media policy.
+public struct PlatformEnvironment: Sendable {
+  public let endpoints: PlatformEndpoints
+  public let transport: any HTTPTransport
+  public let core: ResilienceCore
+  public let media: MediaPolicy
+  public let timeout: Duration
+  public let connectTimeout: Duration
+  public let logger: Logger
+
+  public init(
+    endpoints: PlatformEndpoints, transport: any HTTPTransport, core: ResilienceCore, media: MediaPolicy,
+    timeout: Duration = .seconds(30), connectTimeout: Duration = .seconds(10), logger: Logger
+  ) {
+    self.endpoints = endpoints
+    self.transport = transport
+    self.core = core
+    self.media = media
+    self.timeout = timeout
+    self.connectTimeout = connectTimeout
+    self.logger = logger
+  }
+
+  public var clock: any SidecarClock { core.clock }
+
+  public func http(for platform: Platform) -> PlatformHTTP {
+    PlatformHTTP(
+      platform: platform, transport: transport, core: core, timeout: timeout, connectTimeout: connectTimeout,
+      logger: logger.with(["platform": .string(platform.rawValue)]))
+  }
+
+  public func fetcher(for platform: Platform) -> MediaFetcher {
+    MediaFetcher(http: http(for: platform), policy: media)
+  }
+}
