@@ -1,5 +1,6 @@
 import Foundation
 import SidecarHTTP
+import SidecarJSON
 import SidecarLogging
 import SidecarResilience
 
