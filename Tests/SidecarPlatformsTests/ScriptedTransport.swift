@@ -65,7 +65,7 @@ final class ScriptedTransport: HTTPTransport {
 
   func download(_ request: HTTPRequest, to path: String, maxBytes: Int64) async throws -> (HTTPResponse, Int64) {
     let response = try await send(request)
-    FileManager.default.createFile(atPath: path, contents: response.body)
+    _ = FileManager.default.createFile(atPath: path, contents: response.body)
     return (HTTPResponse(status: response.status, headers: response.headers), Int64(response.body.count))
   }
 }
