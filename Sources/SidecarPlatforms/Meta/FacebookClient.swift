@@ -1,0 +1,313 @@
+import Foundation
+import SidecarHTTP
+import SidecarJSON
+import SidecarLogging
+import SidecarResilience
+
+/// Facebook Pages publishing with a Page access token (platform-apis.md §2).
+///
+/// Invisible preparation (unpublished photos, reel and story upload sessions) is retried freely; the one visible
+/// call of each post is a `.publish` step. When that call's outcome is unknown, the post is looked for where Meta
+/// lets us (the Page feed for text, the video's publishing phase for reels and video stories) before the call ends
+/// with `outcome_unknown`.
+public struct FacebookClient: PlatformClient {
+  public let platform = Platform.facebook
+  let graph: GraphAPI
+  /// `graph-video.facebook.com` for `/videos` when talking to the real Graph host; the configured base otherwise.
+  let videoGraph: GraphAPI
+  let media: MediaPolicy
+
+  public init(environment: PlatformEnvironment) {
+    graph = GraphAPI(environment: environment, platform: .facebook)
+    let videoBase = graph.baseURL == "https://graph.facebook.com" ? "https://graph-video.facebook.com" : graph.baseURL
+    videoGraph = GraphAPI(environment: environment, platform: .facebook, baseURL: videoBase)
+    media = environment.media
+  }
+
+  public func preparePublish(_ params: Params) throws(InvalidParams) -> PreparedOperation<PostResult> {
+    let post = try FacebookPost(params, media: media)
+    return PreparedOperation { context throws(SidecarError) in
+      try await context.withCredential(refresher: nil) { credential throws(SidecarError) in
+        try await publish(post, credential: credential, context: context)
+      }
+    }
+  }
+
+  public func validate(context: OperationContext) async throws(SidecarError) -> ValidationResult {
+    let credential = try await context.credentials.credential(context.key)
+    let page = credential.accountId
+    do {
+      return try await context.withCredential(refresher: nil) { credential throws(SidecarError) in
+        let info = try await graph.inspect(credential, context: context.call)
+        let node = try await graph.send(
+          .get(GraphAPI.path(page), fields: "id,name,link"), token: credential.accessToken, accountId: page,
+          context: context.call)
+        var missing = info?.missing(["pages_manage_posts", "pages_read_engagement"], for: page) ?? []
+        var problems: [String] = []
+        if let info, !info.isValid {
+          problems.append("Meta reports the token as invalid: \(info.errorMessage ?? "no reason given"). Reconnect.")
+        }
+        if let info, info.type == "USER" {
+          // A user token can list the person's tasks on the Page; a Page token cannot (it exists only for people
+          // with a task on the Page, and posting with it proves CREATE_CONTENT).
+          let accounts = try await graph.send(
+            .get("/me/accounts", fields: "id,name,tasks", query: [("limit", "100")]), token: credential.accessToken,
+            accountId: page, context: context.call)
+          let entry = accounts["data"]?.arrayValue?.first { $0["id"]?.graphID == page }
+          let tasks = (entry?["tasks"]?.arrayValue ?? []).compactMap(\.stringValue)
+          if !tasks.contains("CREATE_CONTENT") && !tasks.contains("MANAGE") { missing.append("CREATE_CONTENT") }
+          problems.append("The credential is a user token; posts need the Page's own access token.")
+        }
+        if let info, !info.scopes.contains("publish_video") {
+          problems.append("Without publish_video, video posts and reels on this Page will be refused.")
+        }
+        if info == nil { problems.append("The token's permissions could not be inspected (debug_token refused).") }
+        return ValidationResult(
+          valid: missing.isEmpty && (info?.isValid ?? true) && info?.type != "USER", accountId: page,
+          accountName: node["name"]?.stringValue, scopes: info?.scopes, missing: missing.isEmpty ? nil : missing,
+          expiresAt: info?.expiresAt, problems: problems.isEmpty ? nil : problems)
+      }
+    } catch where error.kind == .authFailed || error.kind == .permanent {
+      return ValidationResult(valid: false, accountId: page, problems: [error.message])
+    }
+  }
+
+  public func refresh(context: OperationContext) async throws(SidecarError) -> RefreshResult {
+    throw SidecarError(
+      kind: .unsupported,
+      message: "Facebook Page access tokens do not expire and cannot be refreshed; if this one stopped working, "
+        + "reconnect the Facebook account to issue a new one.",
+      platform: platform.rawValue)
+  }
+
+  // MARK: - Publishing
+
+  func publish(_ post: FacebookPost, credential: Credential, context: OperationContext) async throws(SidecarError)
+    -> PostResult
+  {
+    let page = credential.accountId
+    let token = credential.accessToken
+    let call = context.call
+    let started = graph.clock.wallNow()
+    func send(_ request: GraphCall, step: StepSafety = .idempotent, via api: GraphAPI? = nil)
+      async throws(SidecarError) -> JSONValue
+    {
+      try await (api ?? graph).send(request, token: token, accountId: page, step: step, context: call)
+    }
+    /// The feed post for text that went out, or the original error.
+    func reconciled(_ text: String?, _ publish: () async throws(SidecarError) -> PostResult)
+      async throws(SidecarError) -> PostResult
+    {
+      do throws(SidecarError) {
+        return try await publish()
+      } catch where error.kind == .outcomeUnknown {
+        guard let text, !text.isEmpty else {
+          throw error.appending("Check the Page before posting again.")
+        }
+        guard let found = try? await findFeedPost(text: text, since: started, token: token, page: page, context: call)
+        else {
+          throw error.appending("No post with this text appeared in the Page's feed; check the Page before posting again.")
+        }
+        context.logger.info("facebook publish reconciled from the Page feed", ["postId": .string(found.postId)])
+        return found
+      }
+    }
+
+    switch post {
+    case .feed(let text, let link):
+      return try await reconciled(text) { () throws(SidecarError) in
+        let json = try await send(
+          .post(GraphAPI.path(page, "feed"), query: [("fields", "id,permalink_url")], form: [("message", text), ("link", link)]),
+          step: .publish)
+        return try feedResult(json)
+      }
+    case .photo(let url, let caption):
+      return try await reconciled(caption) { () throws(SidecarError) in
+        let json = try await send(
+          .post(GraphAPI.path(page, "photos"), form: [("url", url.absoluteString), ("caption", caption)]), step: .publish)
+        guard let id = json["post_id"]?.graphID ?? json["id"]?.graphID else { throw noID(call) }
+        return PostResult(postId: id, postUrl: "https://www.facebook.com/\(id)", status: .published)
+      }
+    case .album(let urls, let text):
+      var attached: [(String, String?)] = [("message", text)]
+      for (index, url) in urls.enumerated() {
+        let photo = try await unpublishedPhoto(url, page: page, token: token, context: call)
+        attached.append(("attached_media[\(index)]", JSONValue.object(["media_fbid": .string(photo)]).jsonString))
+      }
+      return try await reconciled(text) { () throws(SidecarError) in
+        let json = try await send(
+          .post(GraphAPI.path(page, "feed"), query: [("fields", "id,permalink_url")], form: attached), step: .publish)
+        return try feedResult(json)
+      }
+    case .video(let url, let description):
+      do throws(SidecarError) {
+        let json = try await send(
+          .post(GraphAPI.path(page, "videos"), form: [("file_url", url.absoluteString), ("description", description)]),
+          step: .publish, via: videoGraph)
+        guard let id = json["id"]?.graphID else { throw noID(call) }
+        return PostResult(postId: id, postUrl: "https://www.facebook.com/\(page)/videos/\(id)", status: .processing)
+      } catch where error.kind == .outcomeUnknown {
+        throw error.appending("Facebook offers no way to look the video up by its upload; check the Page before posting again.")
+      }
+    case .photoStory(let url):
+      let photo = try await unpublishedPhoto(url, page: page, token: token, context: call)
+      do throws(SidecarError) {
+        let json = try await send(.post(GraphAPI.path(page, "photo_stories"), form: [("photo_id", photo)]), step: .publish)
+        try confirmSuccess(json, call)
+        return PostResult(postId: json["post_id"]?.graphID ?? photo, postUrl: nil, status: .published)
+      } catch where error.kind == .outcomeUnknown {
+        throw error.appending("Facebook offers no way to look a story up; check the Page before posting again.")
+      }
+    case .videoStory(let url):
+      let video = try await uploadHostedVideo(url, edge: "video_stories", page: page, token: token, context: call)
+      do throws(SidecarError) {
+        let json = try await send(
+          .post(GraphAPI.path(page, "video_stories"), form: [("upload_phase", "finish"), ("video_id", video)]),
+          step: .publish)
+        try confirmSuccess(json, call)
+        return PostResult(postId: json["post_id"]?.graphID ?? video, postUrl: nil, status: .published)
+      } catch where error.kind == .outcomeUnknown {
+        if try await videoWasPublished(video, token: token, page: page, context: call) {
+          return PostResult(postId: video, postUrl: nil, status: .published)
+        }
+        throw error.appending("The video's publishing phase did not complete; check the Page before posting again.")
+      }
+    case .reel(let url, let description):
+      let video = try await uploadHostedVideo(url, edge: "video_reels", page: page, token: token, context: call)
+      let result = PostResult(postId: video, postUrl: "https://www.facebook.com/reel/\(video)", status: .processing)
+      do throws(SidecarError) {
+        let json = try await send(
+          .post(
+            GraphAPI.path(page, "video_reels"),
+            form: [
+              ("upload_phase", "finish"), ("video_id", video), ("video_state", "PUBLISHED"), ("description", description),
+            ]),
+          step: .publish)
+        try confirmSuccess(json, call)
+        return result
+      } catch where error.kind == .outcomeUnknown {
+        if try await videoWasPublished(video, token: token, page: page, context: call) { return result }
+        throw error.appending("The reel's publishing phase did not complete; check the Page before posting again.")
+      }
+    }
+  }
+
+  /// Uploads a photo that stays invisible until a feed post or story uses it; safe to repeat.
+  private func unpublishedPhoto(_ url: URL, page: String, token: String, context: CallContext)
+    async throws(SidecarError) -> String
+  {
+    let json = try await graph.send(
+      .post(GraphAPI.path(page, "photos"), form: [("url", url.absoluteString), ("published", "false")]), token: token,
+      accountId: page, context: context)
+    guard let id = json["id"]?.graphID else {
+      throw SidecarError(
+        kind: .permanent, message: "Facebook accepted the photo at `\(url.absoluteString)` but answered no photo id.",
+        platform: platform.rawValue, attempts: context.attempts)
+    }
+    return id
+  }
+
+  private func feedResult(_ json: JSONValue) throws(SidecarError) -> PostResult {
+    guard let id = json["id"]?.graphID else {
+      throw SidecarError(
+        kind: .outcomeUnknown, message: "Facebook accepted the post but its answer carried no post id.",
+        platform: platform.rawValue)
+    }
+    return PostResult(
+      postId: id, postUrl: json["permalink_url"]?.stringValue ?? "https://www.facebook.com/\(id)", status: .published)
+  }
+
+  private func noID(_ call: CallContext) -> SidecarError {
+    SidecarError(
+      kind: .outcomeUnknown, message: "Facebook accepted the request but its answer carried no id.",
+      platform: platform.rawValue, attempts: call.attempts)
+  }
+
+  private func confirmSuccess(_ json: JSONValue, _ call: CallContext) throws(SidecarError) {
+    if json["success"]?.boolValue == false {
+      throw SidecarError(
+        kind: .permanent, message: "Facebook answered that the publish did not succeed.", platform: platform.rawValue,
+        attempts: call.attempts)
+    }
+  }
+
+  /// The post with exactly `text` published since `since`, from the newest posts of the Page's feed.
+  private func findFeedPost(text: String, since: Date, token: String, page: String, context: CallContext)
+    async throws(SidecarError) -> PostResult?
+  {
+    let json = try await graph.send(
+      .get(GraphAPI.path(page, "feed"), fields: "id,message,created_time,permalink_url", query: [("limit", "10")]),
+      token: token, accountId: page, context: context)
+    for post in json["data"]?.arrayValue ?? [] {
+      guard post["message"]?.stringValue == text, GraphTime.isRecent(post["created_time"]?.stringValue, since: since),
+        let id = post["id"]?.graphID
+      else { continue }
+      return PostResult(
+        postId: id, postUrl: post["permalink_url"]?.stringValue ?? "https://www.facebook.com/\(id)", status: .published)
+    }
+    return nil
+  }
+
+  /// Starts a reel or video-story session, has Meta fetch the hosted file, and waits until the upload is complete.
+  private func uploadHostedVideo(_ url: URL, edge: String, page: String, token: String, context: CallContext)
+    async throws(SidecarError) -> String
+  {
+    let start = try await graph.send(
+      .post(GraphAPI.path(page, edge), form: [("upload_phase", "start")]), token: token, accountId: page,
+      context: context)
+    guard let video = start["video_id"]?.graphID, let uploadText = start["upload_url"]?.stringValue,
+      let uploadURL = URL(string: uploadText), isTrustedUploadHost(uploadURL)
+    else {
+      throw SidecarError(
+        kind: .permanent, message: "Facebook's upload session answer had no usable video_id and upload_url.",
+        platform: platform.rawValue, attempts: context.attempts)
+    }
+    // rupload validates `offset` and `file_size` as numbers even for a hosted file, where there are no bytes to send.
+    var headers = HTTPHeaders()
+    headers["file_url"] = url.absoluteString
+    headers["offset"] = "0"
+    headers["file_size"] = "0"
+    let upload = try await graph.send(
+      GraphCall("POST", "", url: uploadURL, headers: headers, scheme: "OAuth"), token: token, accountId: page,
+      context: context)
+    try confirmSuccess(upload, context)
+    try await graph.poll("the video upload", context: context) { () throws(SidecarError) -> Bool? in
+      let json = try await graph.send(
+        .get(GraphAPI.path(video), fields: "status"), token: token, accountId: page, context: context)
+      let status = json["status"] ?? .null
+      if status["video_status"]?.stringValue == "error" || status["processing_phase"]?["status"]?.stringValue == "error"
+      {
+        let reason = status["processing_phase"]?["error"]?["message"]?.stringValue ?? "the video could not be processed"
+        throw SidecarError(
+          kind: .permanent, message: "Facebook could not use the video at `videoUrl`: \(reason).",
+          platform: platform.rawValue, attempts: context.attempts)
+      }
+      if status["video_status"]?.stringValue == "expired" {
+        throw SidecarError(
+          kind: .permanent, message: "Facebook's upload session for the video expired.", platform: platform.rawValue,
+          attempts: context.attempts)
+      }
+      return status["uploading_phase"]?["status"]?.stringValue == "complete" ? true : nil
+    }
+    return video
+  }
+
+  /// rupload hosts are Meta's (https); a test base URL is trusted for its own host.
+  private func isTrustedUploadHost(_ url: URL) -> Bool {
+    if url.scheme?.lowercased() == "https" { return true }
+    guard let base = URL(string: graph.baseURL) else { return false }
+    return url.scheme == base.scheme && url.host == base.host && url.port == base.port
+  }
+
+  /// After an unknown outcome: true when the video's publishing phase shows it went out.
+  private func videoWasPublished(_ video: String, token: String, page: String, context: CallContext)
+    async throws(SidecarError) -> Bool
+  {
+    guard
+      let json = try? await graph.send(
+        .get(GraphAPI.path(video), fields: "status"), token: token, accountId: page, context: context)
+    else { return false }
+    let phase = json["status"]?["publishing_phase"]
+    return phase?["status"]?.stringValue == "complete" || phase?["publish_status"]?.stringValue == "published"
+  }
+}

@@ -1,0 +1,164 @@
+import Foundation
+import SidecarJSON
+import SidecarResilience
+
+extension GraphAPI {
+  /// Asks `check` until it answers, waiting between asks with the core's backoff (base delay doubling up to the max
+  /// delay) on the core's clock; each ask goes through the core as an idempotent request.
+  ///
+  /// Meta processes media asynchronously (Instagram containers, Facebook video uploads): `check` answers nil while
+  /// the platform is still working and throws when the platform reports a failure.
+  ///
+  /// - Parameters:
+  ///   - what: for the message when the wait runs out ("the media").
+  ///   - limit: the longest the whole wait may take (Meta suggests at most 5 minutes for containers).
+  @discardableResult
+  func poll<T: Sendable>(
+    _ what: String, limit: Duration = .seconds(300), context: CallContext,
+    _ check: () async throws(SidecarError) -> T?
+  ) async throws(SidecarError) -> T {
+    let retry = http.core.retry
+    let started = clock.now()
+    var round = 0
+    while true {
+      if let value = try await check() { return value }
+      round += 1
+      let exponent = Double(min(round - 1, 30))
+      let base = Double(retry.baseDelay.components.seconds) + Double(retry.baseDelay.components.attoseconds) / 1e18
+      let cap = Double(retry.maxDelay.components.seconds) + Double(retry.maxDelay.components.attoseconds) / 1e18
+      let wait = Duration.milliseconds(Int64(max(min(base * pow(2, exponent), cap), 0.001) * 1000))
+      let now = clock.now()
+      if started.duration(to: now + wait) > limit {
+        throw SidecarError(
+          kind: .transientExhausted,
+          message: "\(name) was still processing \(what) after \(round) checks; nothing was published. Try again "
+            + "later.",
+          platform: platform.rawValue, attempts: context.attempts)
+      }
+      if let deadline = context.deadline, now + wait >= deadline {
+        throw SidecarError(
+          kind: .deadlineExceeded,
+          message: "The call's deadline passed while \(name) was still processing \(what); nothing was published.",
+          platform: platform.rawValue, attempts: context.attempts, retryAfter: wait)
+      }
+      do {
+        try await clock.sleep(until: now + wait)
+      } catch {
+        throw SidecarError(kind: .cancelled, message: "The call was cancelled.", platform: platform.rawValue,
+                           attempts: context.attempts)
+      }
+    }
+  }
+
+  /// What `debug_token` says about the credential's token (platform-apis.md §1.6), or nil when the token could not
+  /// be inspected for a reason other than the token itself (the inspection is then skipped, not failed).
+  ///
+  /// With the app's id and secret in the credential the app token inspects it, which always works; without them the
+  /// token inspects itself.
+  func inspect(_ credential: Credential, context: CallContext) async throws(SidecarError) -> TokenInfo? {
+    let inspector: String
+    if let id = credential.clientId, let secret = credential.clientSecret, !id.isEmpty, !secret.isEmpty {
+      inspector = "\(id)|\(secret)"
+    } else {
+      inspector = credential.accessToken
+    }
+    let json: JSONValue
+    do {
+      json = try await send(
+        .get("/debug_token", query: [("input_token", credential.accessToken)]), token: inspector,
+        accountId: credential.accountId, secrets: credential.secrets, context: context)
+    } catch where error.kind == .permanent {
+      return nil
+    }
+    return TokenInfo(json["data"] ?? .null)
+  }
+}
+
+/// The parts of a `debug_token` answer validation uses.
+struct TokenInfo: Sendable, Equatable {
+  var isValid: Bool
+  var type: String?
+  var scopes: [String]
+  /// Scope → the object ids it is limited to (empty when it is not limited).
+  var targets: [String: [String]]
+  /// Nil when the token never expires (`expires_at: 0`).
+  var expiresAt: Date?
+  var errorMessage: String?
+
+  init(_ data: JSONValue) {
+    isValid = data["is_valid"]?.boolValue ?? false
+    type = data["type"]?.stringValue
+    scopes = (data["scopes"]?.arrayValue ?? []).compactMap(\.stringValue)
+    var targets: [String: [String]] = [:]
+    for entry in data["granular_scopes"]?.arrayValue ?? [] {
+      if let scope = entry["scope"]?.stringValue {
+        targets[scope] = (entry["target_ids"]?.arrayValue ?? []).compactMap(\.graphID)
+      }
+    }
+    self.targets = targets
+    let expires = data["expires_at"]?.intValue ?? 0
+    expiresAt = expires > 0 ? Date(timeIntervalSince1970: TimeInterval(expires)) : nil
+    errorMessage = data["error"]?["message"]?.stringValue
+  }
+
+  /// The required scopes the token lacks, or holds only for other objects than `objectId`.
+  func missing(_ required: [String], for objectId: String) -> [String] {
+    required.filter { scope in
+      guard scopes.contains(scope) else { return true }
+      guard let ids = targets[scope], !ids.isEmpty else { return false }
+      return !ids.contains(objectId)
+    }
+  }
+}
+
+/// Meta's timestamps: `2025-11-25T12:00:00+0000` (also `Z` and `+00:00`).
+enum GraphTime {
+  static func parse(_ text: String) -> Date? {
+    let bytes = Array(text.utf8)
+    guard bytes.count >= 19, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"),
+      bytes[10] == UInt8(ascii: "T"), bytes[13] == UInt8(ascii: ":"), bytes[16] == UInt8(ascii: ":")
+    else { return nil }
+    func number(_ range: Range<Int>) -> Int? {
+      var value = 0
+      for index in range {
+        guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) else { return nil }
+        value = value * 10 + Int(bytes[index] - UInt8(ascii: "0"))
+      }
+      return value
+    }
+    guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10), let hour = number(11..<13),
+      let minute = number(14..<16), let second = number(17..<19), (1...12).contains(month), (1...31).contains(day)
+    else { return nil }
+    var offset = 0
+    var rest = bytes[19...].drop { $0 == UInt8(ascii: ".") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
+    if let sign = rest.first, sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-") {
+      let digits = rest.dropFirst().filter { $0 != UInt8(ascii: ":") }
+      guard digits.count == 4, let zone = Int(String(decoding: digits, as: UTF8.self)) else { return nil }
+      offset = (zone / 100 * 3600 + zone % 100 * 60) * (sign == UInt8(ascii: "+") ? 1 : -1)
+      rest = []
+    }
+    guard rest.isEmpty || rest == [UInt8(ascii: "Z")] else { return nil }
+    // Days from 1970-01-01 (Howard Hinnant's days_from_civil).
+    let y = month <= 2 ? year - 1 : year
+    let era = (y >= 0 ? y : y - 399) / 400
+    let yearOfEra = y - era * 400
+    let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+    let days = era * 146_097 + yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear - 719_468
+    return Date(timeIntervalSince1970: TimeInterval(days * 86_400 + hour * 3_600 + minute * 60 + second - offset))
+  }
+
+  /// True when `text` is at or after `start`, allowing for clock skew between us and Meta.
+  static func isRecent(_ text: String?, since start: Date) -> Bool {
+    guard let text, let date = parse(text) else { return false }
+    return date >= start.addingTimeInterval(-300)
+  }
+}
+
+extension SidecarError {
+  /// Adds what reconciliation found (or could not find) to an unknown outcome.
+  func appending(_ sentence: String) -> SidecarError {
+    var copy = self
+    copy.message += " " + sentence
+    return copy
+  }
+}

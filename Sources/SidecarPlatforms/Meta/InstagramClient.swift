@@ -1,0 +1,323 @@
+import Foundation
+import SidecarJSON
+import SidecarLogging
+import SidecarResilience
+
+/// Instagram content publishing for professional accounts (platform-apis.md §3), with Facebook Login tokens on
+/// `graph.facebook.com` or Instagram Login tokens (`variant: "instagram_login"`) on `graph.instagram.com`.
+///
+/// Every post is a container (created and polled until `FINISHED`, safe to repeat) and one `media_publish`. A
+/// container can be published only once, so after a publish whose outcome is unknown the container's `status_code`
+/// decides: `PUBLISHED` means the post went out and its media id is looked up; `FINISHED` means it did not, and
+/// publishing the same container again cannot duplicate it.
+public struct InstagramClient: PlatformClient {
+  public let platform = Platform.instagram
+  let facebookLogin: GraphAPI
+  let instagramLogin: GraphAPI
+  let media: MediaPolicy
+
+  /// `Credential.variant` of Instagram Login tokens, the only Instagram tokens that can be refreshed.
+  public static let instagramLoginVariant = "instagram_login"
+
+  public init(environment: PlatformEnvironment) {
+    facebookLogin = GraphAPI(environment: environment, platform: .instagram)
+    instagramLogin = GraphAPI(
+      environment: environment, platform: .instagram, baseURL: environment.endpoints.instagramLoginBaseURL)
+    media = environment.media
+  }
+
+  func graph(for credential: Credential) -> GraphAPI {
+    credential.variant == Self.instagramLoginVariant ? instagramLogin : facebookLogin
+  }
+
+  public func preparePublish(_ params: Params) throws(InvalidParams) -> PreparedOperation<PostResult> {
+    let post = try InstagramPost(params, media: media)
+    return PreparedOperation { context throws(SidecarError) in
+      try await withCredential(context) { credential throws(SidecarError) in
+        try await publish(post, credential: credential, context: context)
+      }
+    }
+  }
+
+  /// Runs `body` with the credential; an Instagram Login token close to expiry is refreshed once first.
+  func withCredential<T: Sendable>(
+    _ context: OperationContext, _ body: (Credential) async throws(SidecarError) -> T
+  ) async throws(SidecarError) -> T {
+    let credential = try await context.credentials.credential(context.key)
+    let refresher = credential.variant == Self.instagramLoginVariant ? refresher(context.call) : nil
+    return try await context.withCredential(refresher: refresher, body)
+  }
+
+  /// Exchanges a long-lived Instagram Login token for a new one (`ig_refresh_token`, platform-apis.md §3.1).
+  func refresher(_ call: CallContext) -> @Sendable (Credential) async throws(SidecarError) -> Credential {
+    { [instagramLogin] stale throws(SidecarError) in
+      let url = Encoding.url(
+        instagramLogin.baseURL, "/refresh_access_token",
+        query: [("grant_type", "ig_refresh_token"), ("access_token", stale.accessToken)])
+      let json = try await instagramLogin.send(
+        GraphCall("GET", "", url: url, scheme: nil), token: stale.accessToken, accountId: stale.accountId,
+        context: call)
+      guard let token = json["access_token"]?.stringValue, !token.isEmpty else {
+        throw SidecarError(
+          kind: .authFailed, message: "Instagram's token refresh answered no access token; reconnect the account.",
+          platform: Platform.instagram.rawValue, attempts: call.attempts)
+      }
+      let expiresAt = json["expires_in"]?.intValue.map {
+        instagramLogin.clock.wallNow().addingTimeInterval(TimeInterval($0))
+      }
+      return Credential(accessToken: token, expiresAt: expiresAt, accountId: stale.accountId, variant: stale.variant)
+    }
+  }
+
+  public func refresh(context: OperationContext) async throws(SidecarError) -> RefreshResult {
+    let credential = try await context.credentials.credential(context.key)
+    guard credential.variant == Self.instagramLoginVariant else {
+      throw SidecarError(
+        kind: .unsupported,
+        message: "Instagram tokens from Facebook Login cannot be refreshed (Meta offers no refresh for them); "
+          + "reconnect the account to issue a new one. Only Instagram Login tokens can be refreshed.",
+        platform: platform.rawValue)
+    }
+    let fresh = try await context.credentials.refresh(context.key, stale: credential, using: refresher(context.call))
+    return RefreshResult(refreshed: true, expiresAt: fresh.expiresAt)
+  }
+
+  public func validate(context: OperationContext) async throws(SidecarError) -> ValidationResult {
+    let account = try await context.credentials.credential(context.key).accountId
+    do {
+      return try await withCredential(context) { credential throws(SidecarError) in
+        try await validate(credential, context: context.call)
+      }
+    } catch where error.kind == .authFailed || error.kind == .permanent {
+      return ValidationResult(valid: false, accountId: account, problems: [error.message])
+    }
+  }
+
+  private func validate(_ credential: Credential, context: CallContext) async throws(SidecarError) -> ValidationResult {
+    let graph = graph(for: credential)
+    let user = credential.accountId
+    let token = credential.accessToken
+    let instagramLogin = credential.variant == Self.instagramLoginVariant
+    var missing: [String] = []
+    var problems: [String] = []
+    var name: String?
+    var scopes: [String]?
+    var expiresAt = credential.expiresAt
+    var professional = true
+    if instagramLogin {
+      let me = try await graph.send(
+        .get("/me", fields: "user_id,username,account_type"), token: token, accountId: user, context: context)
+      name = me["username"]?.stringValue
+      if let type = me["account_type"]?.stringValue, type != "BUSINESS" && type != "MEDIA_CREATOR" {
+        professional = false
+        problems.append(
+          "@\(name ?? user) is a \(type) account; Instagram publishes only for professional (business or creator) "
+            + "accounts.")
+      }
+      if let id = me["user_id"]?.graphID ?? me["id"]?.graphID, id != user {
+        professional = false
+        problems.append("The token belongs to Instagram user \(id), not to account \(user).")
+      }
+    } else {
+      let info = try await graph.inspect(credential, context: context)
+      if let info {
+        scopes = info.scopes
+        expiresAt = info.expiresAt
+        missing = info.missing(["instagram_basic", "instagram_content_publish"], for: user)
+        if !info.scopes.contains("pages_read_engagement") { missing.append("pages_read_engagement") }
+      } else {
+        problems.append("The token's permissions could not be inspected (debug_token refused).")
+      }
+      let node = try await graph.send(
+        .get(GraphAPI.path(user), fields: "id,username,name"), token: token, accountId: user, context: context)
+      name = node["username"]?.stringValue
+    }
+    do {
+      let limit = try await graph.send(
+        .get(GraphAPI.path(user, "content_publishing_limit"), fields: "config,quota_usage"), token: token,
+        accountId: user, context: context)
+      let entry = limit["data"]?.arrayValue?.first ?? .null
+      if let used = entry["quota_usage"]?.intValue, let total = entry["config"]?["quota_total"]?.intValue, used >= total {
+        problems.append(
+          "Instagram's publishing limit is reached: \(used) of \(total) posts in the last 24 hours; new posts are "
+            + "refused until older ones leave the window.")
+      }
+    } catch where error.kind == .permanent {
+      let scope = instagramLogin ? "instagram_business_content_publish" : "instagram_content_publish"
+      if !missing.contains(scope) { missing.append(scope) }
+      problems.append(error.message)
+    }
+    return ValidationResult(
+      valid: missing.isEmpty && professional, accountId: user, accountName: name, scopes: scopes,
+      missing: missing.isEmpty ? nil : missing, expiresAt: expiresAt, problems: problems.isEmpty ? nil : problems)
+  }
+
+  // MARK: - Publishing
+
+  private struct Published {
+    var id: String
+    var permalink: String?
+  }
+
+  func publish(_ post: InstagramPost, credential: Credential, context: OperationContext) async throws(SidecarError)
+    -> PostResult
+  {
+    let graph = graph(for: credential)
+    let user = credential.accountId
+    let token = credential.accessToken
+    let call = context.call
+    let started = graph.clock.wallNow()
+
+    func create(_ form: [(String, String?)]) async throws(SidecarError) -> String {
+      let json = try await graph.send(
+        .post(GraphAPI.path(user, "media"), form: form), token: token, accountId: user, context: call)
+      guard let id = json["id"]?.graphID else {
+        throw SidecarError(
+          kind: .permanent, message: "Instagram accepted the media but answered no container id.",
+          platform: platform.rawValue, attempts: call.attempts)
+      }
+      return id
+    }
+    func status(_ container: String) async throws(SidecarError) -> (code: String, text: String?) {
+      let json = try await graph.send(
+        .get(GraphAPI.path(container), fields: "status_code,status"), token: token, accountId: user, context: call)
+      return (json["status_code"]?.stringValue ?? "", json["status"]?.stringValue)
+    }
+    func ready(_ container: String) async throws(SidecarError) {
+      try await graph.poll("the media", context: call) { () throws(SidecarError) -> Bool? in
+        let (code, text) = try await status(container)
+        switch code {
+        case "FINISHED", "PUBLISHED": return true
+        case "ERROR":
+          throw SidecarError(
+            kind: .permanent,
+            message: "Instagram could not process the media: \(text ?? "no reason given"). Check that the URL serves "
+              + "a supported image or video.",
+            platform: platform.rawValue, attempts: call.attempts)
+        case "EXPIRED":
+          throw SidecarError(
+            kind: .permanent, message: "Instagram let the media container expire before it was published.",
+            platform: platform.rawValue, attempts: call.attempts)
+        default: return nil
+        }
+      }
+    }
+    func publishOnce(_ container: String) async throws(SidecarError) -> Published {
+      let json = try await graph.send(
+        .post(GraphAPI.path(user, "media_publish"), form: [("creation_id", container)]), token: token, accountId: user,
+        step: .publish, context: call)
+      guard let id = json["id"]?.graphID else {
+        throw SidecarError(
+          kind: .outcomeUnknown, message: "Instagram accepted the publish but its answer carried no media id.",
+          platform: platform.rawValue, attempts: call.attempts)
+      }
+      return Published(id: id)
+    }
+    /// The newest media with this caption published since the call started.
+    func findMedia() async throws(SidecarError) -> Published? {
+      let json = try await graph.send(
+        .get(GraphAPI.path(user, "media"), fields: "id,caption,timestamp,permalink", query: [("limit", "10")]),
+        token: token, accountId: user, context: call)
+      let caption = post.caption ?? ""
+      for media in json["data"]?.arrayValue ?? [] {
+        guard (media["caption"]?.stringValue ?? "") == caption,
+          GraphTime.isRecent(media["timestamp"]?.stringValue, since: started), let id = media["id"]?.graphID
+        else { continue }
+        return Published(id: id, permalink: media["permalink"]?.stringValue)
+      }
+      return nil
+    }
+
+    let container: String
+    switch post {
+    case .image(let url, let caption):
+      container = try await create([("image_url", url.absoluteString), ("caption", caption)])
+    case .reel(let url, let caption):
+      container = try await create([("media_type", "REELS"), ("video_url", url.absoluteString), ("caption", caption)])
+    case .story(.image(let url)):
+      container = try await create([("media_type", "STORIES"), ("image_url", url.absoluteString)])
+    case .story(.video(let url)):
+      container = try await create([("media_type", "STORIES"), ("video_url", url.absoluteString)])
+    case .carousel(let items, let caption):
+      var children: [String] = []
+      for item in items {
+        switch item {
+        case .image(let url):
+          children.append(try await create([("is_carousel_item", "true"), ("image_url", url.absoluteString)]))
+        case .video(let url):
+          children.append(
+            try await create([("is_carousel_item", "true"), ("media_type", "VIDEO"), ("video_url", url.absoluteString)]))
+        }
+      }
+      for child in children { try await ready(child) }
+      container = try await create(
+        [("media_type", "CAROUSEL"), ("children", children.joined(separator: ",")), ("caption", caption)])
+    }
+    try await ready(container)
+
+    var published: Published
+    do {
+      published = try await publishOnce(container)
+    } catch where error.kind == .outcomeUnknown {
+      published = try await reconcile(
+        container, original: error, status: status, publishOnce: publishOnce, findMedia: findMedia, context: context)
+    }
+    if published.permalink == nil {
+      do {
+        let json = try await graph.send(
+          .get(GraphAPI.path(published.id), fields: "permalink"), token: token, accountId: user, context: call)
+        published.permalink = json["permalink"]?.stringValue
+      } catch where error.kind != .cancelled {
+        context.logger.warn(
+          "instagram permalink lookup failed after publishing", ["postId": .string(published.id), "error": .string(error.message)])
+      }
+    }
+    return PostResult(postId: published.id, postUrl: published.permalink, status: .published)
+  }
+
+  /// After a `media_publish` whose outcome is unknown: asks the container whether it went out.
+  ///
+  /// `PUBLISHED` → the media is looked up among the newest posts by caption and time; when it cannot be found the
+  /// call still succeeds, since the post is live, with the container id as `postId` and no URL (logged as a
+  /// warning). `FINISHED` → nothing went out: the same container is published once more, which cannot duplicate
+  /// the post. Anything else ends with the original `outcome_unknown`.
+  private func reconcile(
+    _ container: String, original: SidecarError,
+    status: (String) async throws(SidecarError) -> (code: String, text: String?),
+    publishOnce: (String) async throws(SidecarError) -> Published,
+    findMedia: () async throws(SidecarError) -> Published?, context: OperationContext
+  ) async throws(SidecarError) -> Published {
+    var last = original
+    for round in 0..<2 {
+      guard let state = try? await status(container) else {
+        throw last.appending("The container's status could not be read; check the account before posting again.")
+      }
+      switch state.code {
+      case "PUBLISHED":
+        if let found = try? await findMedia() {
+          context.logger.info("instagram publish reconciled", ["postId": .string(found.id)])
+          return found
+        }
+        context.logger.warn(
+          "instagram container published but its media was not found; answering the container id",
+          ["container": .string(container)])
+        return Published(id: container)
+      case "FINISHED" where round == 0:
+        do throws(SidecarError) {
+          return try await publishOnce(container)
+        } catch where error.kind == .outcomeUnknown || error.kind == .permanent {
+          last = error
+        }
+      case "ERROR", "EXPIRED":
+        throw SidecarError(
+          kind: .permanent,
+          message: "Instagram reports the media container as \(state.code) after the publish: "
+            + (state.text ?? "no reason given"),
+          platform: platform.rawValue, attempts: context.call.attempts, failure: original.failure)
+      default:
+        throw last.appending("The container is \(state.code.isEmpty ? "in an unknown state" : state.code).")
+      }
+    }
+    throw last
+  }
+}
