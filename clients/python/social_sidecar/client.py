@@ -205,6 +205,7 @@ class Sidecar:
         self._crashes = 0
         self._last_crash: float | None = None
         self._restarts = 0
+        self._last_exit_code: int | None = None
         self._events: asyncio.Queue[tuple[str, Any]] | None = None
         self._event_task: asyncio.Task[None] | None = None
         self._subscribers: set[asyncio.Queue[Any]] = set()
@@ -258,6 +259,11 @@ class Sidecar:
     def restarts(self) -> int:
         """How many times a crashed sidecar was replaced."""
         return self._restarts
+
+    @property
+    def last_exit_code(self) -> int | None:
+        """Exit status of the last sidecar process that ended (negative: killed by that signal)."""
+        return self._last_exit_code
 
     @property
     def initialize_result(self) -> InitializeResult | None:
@@ -416,6 +422,8 @@ class Sidecar:
             code = await asyncio.wait_for(process.proc.wait(), 2.0)
         except asyncio.TimeoutError:
             code = None
+        if code is not None:
+            self._last_exit_code = code
         if process.stopping or process.initialize_result is None:
             # A planned stop, or a start that failed (whose caller counts it): fail what waits, nothing more.
             if code is None and not process.stopping:
@@ -426,6 +434,7 @@ class Sidecar:
             # Stdout closed or became unreadable but the process lives on: it is of no use any more.
             self._kill(process)
             code = await process.proc.wait()
+            self._last_exit_code = code
         if process.stderr_reader is not None:
             await asyncio.gather(asyncio.wait_for(process.stderr_reader, 1.0), return_exceptions=True)
         uptime = self._clock() - process.started_at
@@ -480,6 +489,7 @@ class Sidecar:
                 break
             except asyncio.TimeoutError:
                 continue
+        self._last_exit_code = proc.returncode
         tasks = [t for t in (process.supervisor, process.reader, process.stderr_reader) if t is not None]
         done, pending = await asyncio.wait(tasks, timeout=2.0) if tasks else (set(), set())
         for task in pending:
