@@ -58,7 +58,10 @@ let package = Package(
         "SidecarJSON", "SidecarJSONRPC", "SidecarLogging", "SidecarMetrics", "SidecarPlatforms", "SidecarResilience",
       ],
       swiftSettings: strict),
-    .testTarget(name: "SidecarServerTests", dependencies: ["SidecarServer"], swiftSettings: strict),
+    .testTarget(
+      name: "SidecarServerTests",
+      dependencies: ["SidecarServer", "SidecarJSON", "SidecarJSONRPC", "SidecarLogging", "SidecarPlatforms"],
+      swiftSettings: strict),
 
     // social-sidecar: the executable; guards stdout, parses the command line, runs the server.
     .executableTarget(
