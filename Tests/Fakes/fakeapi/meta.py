@@ -431,8 +431,11 @@ class Graph:
         pages = [n.data for n in self.nodes.values() if n.kind == "page" and token.subject in n.data["roles"]
                  and (not token.targets or n.account in token.targets)]
         fields = parse_fields(request.params.get("fields"))
-        limit = int(request.params.get("limit") or 25)
-        start = int(base64.b64decode(request.params["after"]).decode()) if request.params.get("after") else 0
+        try:
+            limit = int(request.params.get("limit") or 25)
+            start = int(base64.b64decode(request.params["after"]).decode()) if request.params.get("after") else 0
+        except ValueError:
+            raise graph_error(100, message="(#100) Invalid limit or cursor") from None
         chunk = pages[start:start + limit]
         data = [project({**p, "access_token": p["token"], "tasks": p["roles"][token.subject]}, fields,
                         ("id", "name", "access_token", "category", "tasks")) for p in chunk]
