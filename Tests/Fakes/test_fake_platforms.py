@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import http.client
 import json
 import os
@@ -157,7 +158,8 @@ def test_debug_token_permissions_and_accounts_paging(fake):
     assert bad.status == 200 and bad.json["data"]["is_valid"] is False and bad.json["data"]["error"]["code"] == 190
     permissions = call("GET", graph(fake, f"/me/permissions?access_token={USER_TOKEN}")).json["data"]
     assert {"permission": "pages_manage_posts", "status": "granted"} in permissions
-    first = call("GET", graph(fake, f"/me/accounts?fields=id,name,access_token,tasks&limit=1&access_token={USER_TOKEN}"))
+    fields = "id,name,access_token,tasks"
+    first = call("GET", graph(fake, f"/me/accounts?fields={fields}&limit=1&access_token={USER_TOKEN}"))
     page = first.json["data"][0]
     assert page["access_token"] == PAGE_TOKEN and "CREATE_CONTENT" in page["tasks"]
     second = call("GET", first.json["paging"]["next"]).json
@@ -210,7 +212,8 @@ def test_feed_post_with_read_after_write_fields(fake):
 def test_feed_rejects_user_token_and_page_without_create_content(fake):
     as_user = call("POST", graph(fake, f"/{PAGE}/feed"), form={"message": "x", "access_token": USER_TOKEN})
     assert as_user.status == 400 and as_user.json["error"]["code"] == 200
-    page_two = call("POST", graph(fake, "/20000002/feed"), form={"message": "x", "access_token": "fake-fb-page-token-2"})
+    page_two = call("POST", graph(fake, "/20000002/feed"),
+                    form={"message": "x", "access_token": "fake-fb-page-token-2"})
     assert page_two.json["error"]["code"] == 200
 
 
@@ -275,6 +278,39 @@ def test_reel_start_rupload_finish_and_status(fake):
     assert (reel["kind"], reel["text"], reel["sha256"]) == ("reel", "my reel", media_sha256("reel-4096.mp4"))
 
 
+def test_facebook_photo_and_video_stories(fake):
+    photo = call("POST", graph(fake, f"/{PAGE}/photos"), form={"url": "https://example.test/s.jpg",
+                                                               "published": "false", "access_token": PAGE_TOKEN}).json
+    story = call("POST", graph(fake, f"/{PAGE}/photo_stories"), form={"photo_id": photo["id"],
+                                                                      "access_token": PAGE_TOKEN}).json
+    assert story["success"] is True and story["post_id"]
+    start = call("POST", graph(fake, f"/{PAGE}/video_stories"), form={"upload_phase": "start",
+                                                                      "access_token": PAGE_TOKEN}).json
+    hosted = call("POST", start["upload_url"], headers={"Authorization": f"OAuth {PAGE_TOKEN}", "offset": "0",
+                                                        "file_size": "1234", "file_url": "https://example.test/s.mp4"})
+    assert hosted.json == {"success": True}
+    finish = call("POST", graph(fake, f"/{PAGE}/video_stories"), form={
+        "upload_phase": "finish", "video_id": start["video_id"], "access_token": PAGE_TOKEN}).json
+    assert finish["success"] is True and finish["post_id"]
+    assert [p["kind"] for p in fake.published("facebook")] == ["story", "story"]
+
+
+def test_appsecret_proof_is_checked_when_sent_or_required(fake):
+    proof = hmac.new(b"fake-meta-app-secret", PAGE_TOKEN.encode(), hashlib.sha256).hexdigest()
+    assert call("GET", graph(fake, f"/{PAGE}?access_token={PAGE_TOKEN}&appsecret_proof={proof}")).status == 200
+    wrong = call("GET", graph(fake, f"/{PAGE}?access_token={PAGE_TOKEN}&appsecret_proof=00"))
+    assert wrong.status == 400 and wrong.json["error"]["code"] == 100
+    fake.configure({"graph": {"require_appsecret_proof": True}})
+    assert call("GET", graph(fake, f"/{PAGE}?access_token={PAGE_TOKEN}")).json["error"]["code"] == 100
+
+
+def test_whatsapp_system_user_me_and_waba_numbers(fake):
+    assert call("GET", graph(fake, f"/me?access_token={WA_TOKEN}")).json == {"id": "10000099",
+                                                                               "name": "Fake System User"}
+    numbers = call("GET", graph(fake, f"/{WABA}/phone_numbers?access_token={WA_TOKEN}")).json["data"]
+    assert [n["id"] for n in numbers] == [PHONE]
+
+
 # ----- Instagram --------------------------------------------------------------------------------------------------
 
 def ig_create(fake, token=PAGE_TOKEN, **params) -> Reply:
@@ -329,7 +365,8 @@ def test_ig_publishing_limit_and_quota_error(fake):
     fake.configure({"instagram": {"quota_total": 1, "polls_until_finished": 0}})
     first = ig_create(fake, image_url="https://example.test/1.jpg").json["id"]
     assert ig_publish(fake, first).status == 200
-    limit = call("GET", graph(fake, f"/{IG}/content_publishing_limit?fields=config,quota_usage&access_token={PAGE_TOKEN}"))
+    limit = call("GET", graph(fake, f"/{IG}/content_publishing_limit?fields=config,quota_usage"
+                                    f"&access_token={PAGE_TOKEN}"))
     assert limit.json == {"data": [{"quota_usage": 1, "config": {"quota_total": 1, "quota_duration": 86400}}]}
     second = ig_create(fake, image_url="https://example.test/2.jpg").json["id"]
     error = ig_publish(fake, second).json["error"]
@@ -367,6 +404,24 @@ def test_ig_login_token_on_same_paths_and_refresh(fake):
     too_young = call("GET", f"{fake.base_url}/refresh_access_token?grant_type=ig_refresh_token"
                             f"&access_token={refreshed['access_token']}")
     assert too_young.status == 400 and too_young.json["error"]["code"] == 100
+
+
+def test_ig_resumable_video_upload(fake):
+    fake.configure({"instagram": {"polls_until_finished": 0}})
+    created = ig_create(fake, media_type="REELS", upload_type="resumable", caption="reel").json
+    assert created["uri"] == f"{fake.base_url}/ig-api-upload/v23.0/{created['id']}"
+    assert ig_status(fake, created["id"]) == "IN_PROGRESS"  # nothing uploaded yet
+    content = media_bytes("reel-5000.mp4")
+    upload = call("POST", created["uri"], data=content, headers={
+        "Authorization": f"OAuth {PAGE_TOKEN}", "offset": "0", "file_size": str(len(content))})
+    assert upload.json == {"success": True, "message": "Upload successful."}
+    assert ig_status(fake, created["id"]) == "FINISHED"
+    media_id = ig_publish(fake, created["id"]).json["id"]
+    published = fake.published("instagram")[0]
+    assert (published["id"], published["kind"], published["sha256"]) == (media_id, "reels",
+                                                                        media_sha256("reel-5000.mp4"))
+    listed = call("GET", graph(fake, f"/{IG}/media?fields=id,caption,permalink&access_token={PAGE_TOKEN}")).json
+    assert listed["data"][0]["id"] == media_id and "/reel/" in listed["data"][0]["permalink"]
 
 
 # ----- WhatsApp ---------------------------------------------------------------------------------------------------
@@ -518,6 +573,27 @@ def test_youtube_session_validation_quota_and_expiry(fake):
     assert call("PUT", location, data=b"0123456789", headers={"Content-Range": "bytes 0-9/10"}).status == 404
 
 
+def test_google_code_exchange_tokeninfo_and_revoke(fake):
+    form = {**GOOGLE_FORM, "grant_type": "authorization_code", "code": "fake-google-code-1",
+            "redirect_uri": "http://localhost/cb"}
+    del form["refresh_token"]
+    tokens = call("POST", f"{fake.base_url}/token", form=form).json
+    assert tokens["refresh_token"].startswith("fake-yt-refresh-token")
+    assert call("POST", f"{fake.base_url}/revoke?token={tokens['access_token']}").status == 200
+    info = call("GET", f"{fake.base_url}/tokeninfo?access_token={tokens['access_token']}")
+    assert info.status == 400 and info.json == {"error": "invalid_token", "error_description": "Invalid Value"}
+
+
+def test_youtube_video_processing_status(fake):
+    content = media_bytes("video-1000.mp4")
+    location = start_upload(fake, len(content)).header("Location")
+    video_id = call("PUT", location, data=content, headers={"Content-Type": "video/mp4"}).json["id"]
+    listed = call("GET", f"{fake.base_url}/youtube/v3/videos?part=status,processingDetails&id={video_id}",
+                  headers={"Authorization": f"Bearer {YT_TOKEN}"}).json["items"][0]
+    assert listed["status"]["uploadStatus"] == "processed"
+    assert listed["processingDetails"]["processingStatus"] == "succeeded"
+
+
 # ----- LinkedIn ---------------------------------------------------------------------------------------------------
 
 def li_post(fake, body: dict, **headers) -> Reply:
@@ -614,9 +690,26 @@ def test_linkedin_token_rotation_and_invalid_refresh(fake):
     assert old.status == 400 and old.json["error"] == "invalid_request"
     fake.configure({"linkedin": {"invalid_refresh_error": "invalid_grant"}})
     assert call("POST", f"{fake.base_url}/oauth/v2/accessToken", form=form).json["error"] == "invalid_grant"
-    newer = call("POST", f"{fake.base_url}/oauth/v2/accessToken", form={**form, "refresh_token": reply["refresh_token"]})
+    newer = call("POST", f"{fake.base_url}/oauth/v2/accessToken",
+                 form={**form, "refresh_token": reply["refresh_token"]})
     assert newer.status == 200
     assert li_post(fake, post_body("fresh token"), Authorization=f"Bearer {newer.json['access_token']}").status == 201
+
+
+def test_linkedin_find_delete_and_introspect(fake):
+    urn = li_post(fake, post_body("findable")).header("x-restli-id")
+    author = urllib.parse.quote(LI_ORG, safe="")
+    found = call("GET", f"{fake.base_url}/rest/posts?q=author&author={author}", headers=li_headers(fake)).json
+    assert [p["id"] for p in found["elements"]] == [urn]
+    encoded = urllib.parse.quote(urn, safe="")
+    assert call("DELETE", f"{fake.base_url}/rest/posts/{encoded}", headers=li_headers(fake)).status == 204
+    assert call("DELETE", f"{fake.base_url}/rest/posts/{encoded}", headers=li_headers(fake)).status == 204
+    assert call("GET", f"{fake.base_url}/rest/posts/{encoded}", headers=li_headers(fake)).status == 404
+    info = call("POST", f"{fake.base_url}/oauth/v2/introspectToken", form={
+        "client_id": "fake-linkedin-client-id", "client_secret": "fake-linkedin-client-secret", "token": LI_TOKEN}).json
+    assert info["active"] is True and info["status"] == "active" and "w_member_social" in info["scope"]
+    me = call("GET", f"{fake.base_url}/v2/userinfo", headers={"Authorization": f"Bearer {LI_TOKEN}"}).json
+    assert me["sub"] == "fakeMember1"
 
 
 # ----- media --------------------------------------------------------------------------------------------------------
@@ -758,6 +851,15 @@ def test_requests_are_recorded_with_parsed_bodies(fake):
     assert [r["platform"] for r in over_http] == ["facebook", "whatsapp"]
     assert call("DELETE", f"{fake.base_url}/_fake/requests").status == 200
     assert fake.requests() == []
+
+
+def test_request_log_keeps_the_newest_when_capped(fake):
+    fake.configure({"recording": {"max_requests": 10}})
+    for _ in range(25):
+        call("GET", graph(fake, f"/me?access_token={USER_TOKEN}"))
+    seqs = [r["seq"] for r in fake.requests()]
+    assert len(seqs) <= 10 and seqs[-1] == 25 and seqs == sorted(seqs)
+    assert [r["seq"] for r in fake.requests(since=23)] == [24, 25]
 
 
 def test_control_endpoints_over_http(fake):

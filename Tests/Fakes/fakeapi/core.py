@@ -23,6 +23,7 @@ class Reply(Exception):
     def __init__(self, response: Response):
         super().__init__(response.status)
         self.response = response
+        self.account: str | None = None  # Graph: the object whose usage headers the answer carries
 
 
 class Clock:
@@ -99,6 +100,7 @@ class TokenStore:
         self.clock = clock
         self.tokens: dict[str, Token] = {}
         self.serial = itertools.count(1)
+        self.publish_serial = itertools.count(1)
 
     def add(self, token: Token) -> Token:
         if not token.issued_at:
@@ -147,15 +149,21 @@ class TokenStore:
 
 
 class Recorder:
-    """Every request in arrival order, and every object that became visible on a platform."""
+    """Every request in arrival order (the oldest dropped beyond `limit`, for long soaks), and every
+    object that became visible on a platform (never dropped: soaks reconcile against it)."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, limit: Callable[[], int]) -> None:
         self.clock = clock
+        self.limit = limit
         self.requests: list[dict] = []
         self.published: list[dict] = []
+        self.serial = itertools.count(1)
+        self.publish_serial = itertools.count(1)
 
     def record(self, request: Request) -> dict:
-        entry = {"seq": len(self.requests) + 1, "time": self.clock.now(), "platform": request.platform,
+        if len(self.requests) >= self.limit():
+            del self.requests[:max(1, len(self.requests) // 10)]
+        entry = {"seq": next(self.serial), "time": self.clock.now(), "platform": request.platform,
                  "method": request.method, "path": request.path, "raw_path": request.raw_path,
                  "query": {k: v if len(v) > 1 else v[0] for k, v in request.query_lists.items()},
                  "headers": dict(request.headers), **request.recorded_body(),
@@ -165,7 +173,7 @@ class Recorder:
 
     def publish(self, platform: str, kind: str, object_id: str, account: str, text: str | None = None,
                 url: str | None = None, **extra: Any) -> dict:
-        entry = {"seq": len(self.published) + 1, "time": self.clock.now(), "platform": platform, "kind": kind,
+        entry = {"seq": next(self.publish_serial), "time": self.clock.now(), "platform": platform, "kind": kind,
                  "id": object_id, "account": account, "text": text, "url": url, **extra}
         self.published.append(entry)
         return entry
@@ -279,7 +287,8 @@ def _as_set(value: Any) -> set[str] | None:
 def default_settings() -> dict:
     """Knobs tests may change with `POST /_fake/config` (deep-merged). Documented in README.md."""
     return {
-        "graph": {"version_header": "v23.0"},
+        "recording": {"max_requests": 100000},
+        "graph": {"version_header": "v23.0", "require_appsecret_proof": False},
         "facebook": {"duplicate_window_seconds": 300, "reels_per_day": 30, "video_polls_until_ready": 1},
         "instagram": {"polls_until_finished": 1, "quota_total": 50, "quota_duration": 86400,
                       "container_ttl_seconds": 86400, "refresh_min_age_seconds": 86400,

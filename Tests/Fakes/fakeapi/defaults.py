@@ -16,6 +16,7 @@ FB_PAGE_2_ID = "20000002"
 IG_USER_ID = "17841400000000001"
 WA_PHONE_NUMBER_ID = "30000001"
 WA_WABA_ID = "30000000"
+WA_SYSTEM_USER_ID = "10000099"
 WA_DISPLAY_PHONE = "+1 555-010-0000"
 WA_OPEN_WINDOW_RECIPIENT = "15550001111"
 WA_CLOSED_WINDOW_RECIPIENT = "15550002222"
@@ -45,6 +46,7 @@ def meta_accounts() -> dict:
     """Graph objects the fake starts with, keyed by id."""
     return {
         "users": {FB_USER_ID: {"id": FB_USER_ID, "name": FB_USER_NAME}},
+        "system_users": {WA_SYSTEM_USER_ID: {"id": WA_SYSTEM_USER_ID, "name": "Fake System User"}},
         "pages": {
             FB_PAGE_ID: {"id": FB_PAGE_ID, "name": "Fake Page One", "username": "fakepageone",
                          "category": "Software", "roles": {FB_USER_ID: ALL_PAGE_TASKS},
@@ -101,7 +103,7 @@ def seed_tokens(store: TokenStore) -> None:
     add(Token("fake-ig-login-token-fresh", "instagram", "IG_USER", IG_USER_ID,
               ["instagram_business_basic", "instagram_business_content_publish"], targets=[IG_USER_ID],
               issued_at=now, expires_at=now + 60 * DAY))
-    add(Token("fake-wa-system-token-1", "whatsapp", "SYSTEM_USER", "10000099",
+    add(Token("fake-wa-system-token-1", "whatsapp", "SYSTEM_USER", WA_SYSTEM_USER_ID,
               ["whatsapp_business_messaging", "whatsapp_business_management"], targets=[WA_WABA_ID],
               issued_at=now - DAY))
     # Google / YouTube.

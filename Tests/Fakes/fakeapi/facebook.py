@@ -76,7 +76,8 @@ class Facebook:
             overall, processing = ("ready", "complete") if ready else ("upload_complete", "in_progress")
         publishing: dict[str, Any] = {"status": "not_started"}
         if video["published_at"]:
-            publishing = {"status": "complete", "publish_status": "published", "publish_time": int(video["published_at"])}
+            publishing = {"status": "complete", "publish_status": "published",
+                          "publish_time": int(video["published_at"])}
         return {"video_status": overall,
                 "uploading_phase": {"status": "complete" if video["uploaded"] else "not_started",
                                     "bytes_transferred": video["bytes"]},

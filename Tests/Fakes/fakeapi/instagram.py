@@ -227,8 +227,8 @@ class Instagram:
 
     def list_media(self, request: Request, token: Token, node: Node, context: dict) -> dict:
         self.require(token, publish=False)
-        media = sorted((n.data for n in self.graph.nodes.values() if n.kind == "ig_media" and n.account == node.account),
-                       key=lambda m: m["_seq"], reverse=True)
+        media = [n.data for n in self.graph.nodes.values() if n.kind == "ig_media" and n.account == node.account]
+        media.sort(key=lambda m: m["_seq"], reverse=True)
         limit = int(request.params.get("limit") or 25)
         return {"data": [project(m, context["fields"]) for m in media[:limit]]}
 

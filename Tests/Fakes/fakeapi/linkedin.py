@@ -197,7 +197,7 @@ class LinkedIn:
         self.posts[urn] = post
         self.world.recorder.publish("linkedin", "post", urn, author, commentary,
                                     f"https://www.linkedin.com/feed/update/{urn}/", visibility=body["visibility"],
-                                    images=[{"id": i["id"], "sha256": i["sha256"], "bytes": i["bytes"]} for i in images],
+                                    images=[{k: i[k] for k in ("id", "sha256", "bytes")} for i in images],
                                     article=(body.get("content") or {}).get("article"))
         return Response.empty(201, [("x-restli-id", urn), ("x-linkedin-id", urn),
                                     ("Location", f"/rest/posts/{quote(urn, safe='')}")])

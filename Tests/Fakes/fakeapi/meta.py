@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
+import hmac
 import json
 import math
 import re
@@ -240,7 +242,7 @@ class Graph:
             if isinstance(body, dict) and isinstance(body.get("error"), dict):
                 body["error"]["fbtrace_id"] = trace
                 response.body = json.dumps(body, separators=(",", ":")).encode()
-            account = getattr(reply, "account", None)
+            account = reply.account
         response.headers += [("x-fb-trace-id", trace), ("x-fb-rev", "1000000"), ("facebook-api-version", version)]
         response.headers += self.usage_headers(account, platform)
         return response
@@ -264,17 +266,18 @@ class Graph:
                 return self.me_accounts(request, token), None
             head = token.subject
         node = self.nodes.get(head)
-        if node is None or (token.targets and node.account not in token.targets and node.kind != "user") or (
-                node.kind == "user" and token.subject != head and token.user_id != head):
+        person = node is not None and node.kind in ("user", "system_user")
+        if node is None or (person and head not in (token.subject, token.user_id)) or (
+                not person and token.targets and node.account not in token.targets):
             raise unsupported(request, head, platform)
         self.check_throttle(node, platform)
         handler = self.handlers.get((node.kind, request.method, edge))
         if handler is None:
             if edge:
-                raise graph_error(100, message=f"(#100) Unknown path components: /{edge}", platform=platform)
+                raise graph_error(2500, message=f"Unknown path components: /{edge}", platform=platform)
             raise unsupported(request, head, platform)
         context = {"id": head, "fields": parse_fields(request.params.get("fields")), "trace": trace}
-        account = None if node.kind == "user" else node.account  # BUC headers are for pages, IG users, WABAs
+        account = None if person else node.account  # BUC headers are for pages, IG users and WABAs
         try:
             return as_response(handler(request, token, node, context)), account
         except Reply as reply:
@@ -291,6 +294,15 @@ class Graph:
         now = self.world.clock.now()
         if token is None or token.platform not in ("facebook", "instagram", "whatsapp"):
             raise graph_error(190, platform=platform)
+        proof = request.params.get("appsecret_proof")
+        if proof is not None or self.world.settings["graph"]["require_appsecret_proof"]:
+            expected = hmac.new(D.META_APP_SECRET.encode(), value.encode(), hashlib.sha256).hexdigest()
+            if proof is None:
+                raise graph_error(100, message="API calls from the server require an appsecret_proof argument",
+                                  platform=platform)
+            if not hmac.compare_digest(str(proof), expected):
+                raise graph_error(100, message="Invalid appsecret_proof provided in the API argument",
+                                  platform=platform)
         if token.error_subcode is not None or token.revoked:
             subcode = token.error_subcode or 460
             raise graph_error(190, subcode, SUBCODE_MESSAGES.get(subcode, "Error validating access token."),
@@ -419,8 +431,11 @@ class Graph:
         pages = [n.data for n in self.nodes.values() if n.kind == "page" and token.subject in n.data["roles"]
                  and (not token.targets or n.account in token.targets)]
         fields = parse_fields(request.params.get("fields"))
-        limit = int(request.params.get("limit") or 25)
-        start = int(base64.b64decode(request.params["after"]).decode()) if request.params.get("after") else 0
+        try:
+            limit = int(request.params.get("limit") or 25)
+            start = int(base64.b64decode(request.params["after"]).decode()) if request.params.get("after") else 0
+        except ValueError:
+            raise graph_error(100, message="(#100) Invalid limit or cursor") from None
         chunk = pages[start:start + limit]
         data = [project({**p, "access_token": p["token"], "tasks": p["roles"][token.subject]}, fields,
                         ("id", "name", "access_token", "category", "tasks")) for p in chunk]

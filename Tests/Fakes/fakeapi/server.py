@@ -39,7 +39,7 @@ class World:
         self.ids = Ids(self.seed)
         self.tokens = TokenStore(self.clock)
         D.seed_tokens(self.tokens)
-        self.recorder = Recorder(self.clock)
+        self.recorder = Recorder(self.clock, lambda: self.settings["recording"]["max_requests"])
         self.script = Script(self.seed)
         self.meta_accounts = D.meta_accounts()
         self.graph = Graph(self)
@@ -49,6 +49,8 @@ class World:
         accounts = self.meta_accounts
         for user in accounts["users"].values():
             self.graph.add(user["id"], "user", user, user["id"])
+        for user in accounts["system_users"].values():
+            self.graph.add(user["id"], "system_user", user, user["id"])
         for page in accounts["pages"].values():
             self.graph.add(page["id"], "page", page, page["id"])
         for ig in accounts["ig_users"].values():

@@ -30,6 +30,7 @@ class WhatsApp:
         on("wa_phone", "POST", "messages", self.send)
         on("waba", "GET", "", lambda r, t, n, c: project(n.data, c["fields"], ("id", "name")))
         on("waba", "GET", "phone_numbers", self.phone_numbers)
+        on("system_user", "GET", "", lambda r, t, n, c: project(n.data, c["fields"], ("id", "name")))
 
     def customer_message(self, phone_id: str, sender: str, ago: float = 0.0) -> None:
         """The user wrote to the business `ago` seconds ago: opens the 24-hour window."""

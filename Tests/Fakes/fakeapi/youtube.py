@@ -54,7 +54,8 @@ REASONS = {  # reason → (HTTP status, domain, message, status text)
 CHANNEL_PARTS = {"id", "snippet", "contentDetails", "status", "statistics", "brandingSettings", "topicDetails",
                  "localizations", "contentOwnerDetails", "auditDetails"}
 VIDEO_PARTS = {"id", "snippet", "status", "contentDetails", "processingDetails", "statistics", "player",
-               "recordingDetails", "fileDetails", "suggestions", "topicDetails", "localizations", "liveStreamingDetails"}
+               "recordingDetails", "fileDetails", "suggestions", "topicDetails", "localizations",
+               "liveStreamingDetails"}
 try:
     PACIFIC: dt.tzinfo = ZoneInfo("America/Los_Angeles")  # quota days end at midnight Pacific
 except ZoneInfoNotFoundError:
@@ -324,7 +325,8 @@ class YouTube:
         total = None
         if length_text is not None:
             if not length_text.isdigit():
-                raise youtube_error("badRequest", "Invalid X-Upload-Content-Length header", location="X-Upload-Content-Length")
+                raise youtube_error("badRequest", "Invalid X-Upload-Content-Length header",
+                                    location="X-Upload-Content-Length")
             total = int(length_text)
         media_type = (request.header("x-upload-content-type") or "").split(";")[0].strip().lower()
         if media_type and not (media_type.startswith("video/") or media_type == "application/octet-stream"):
@@ -374,7 +376,8 @@ class YouTube:
                 raise youtube_error("badRequest", "Content-Range does not match the request body length")
         expected = session["total"]
         if total is not None and expected is not None and total != expected:
-            raise youtube_error("badRequest", f"Upload length {total} does not match X-Upload-Content-Length {expected}")
+            raise youtube_error("badRequest", f"Upload length {total} does not match X-Upload-Content-Length "
+                                f"{expected}")
         total = total if total is not None else expected
         if start > len(received):
             return self.progress(session)  # a gap: the client must trust Range and resend
