@@ -15,7 +15,7 @@ import Foundation
 /// reused per host (HTTP/2 multiplexed where the server offers it over TLS), easy handles are pooled,
 /// TLS is always verified, bodies stream from and to files in chunks.
 public final class CurlTransport: HTTPTransport {
-  private let engine: CurlEngine
+  let engine: CurlEngine
   private let configuration: HTTPTransportConfiguration
 
   /// Throws `TransportError.Kind.unavailable` when libcurl cannot be loaded (e.g. it is not installed),
