@@ -26,7 +26,7 @@ public final class CurlTransport: HTTPTransport {
       let text = String(decoding: reason.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
       throw TransportError(.unavailable, requestSent: false, message: text)
     }
-    let perHost = max(1, configuration.maxConnectionsPerHost)
+    let perHost = min(max(1, configuration.maxConnectionsPerHost), 100_000)
     guard let engine = CurlEngine(maxHostConnections: perHost, maxCachedConnections: max(16, perHost * 2)) else {
       throw TransportError(.unavailable, requestSent: false, message: "cannot create a libcurl multi handle")
     }
