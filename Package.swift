@@ -23,6 +23,9 @@ let package = Package(
     // SidecarHTTP: the HTTP transport protocol and its libcurl and URLSession implementations.
     .target(name: "SidecarHTTP", dependencies: ["CCurl"], swiftSettings: strict),
     .testTarget(name: "SidecarHTTPTests", dependencies: ["SidecarHTTP"], swiftSettings: strict),
+    // transport-soak: load generator that scripts/soak-transport drives (not part of the product).
+    .executableTarget(
+      name: "transport-soak", dependencies: ["SidecarHTTP"], path: "Benchmarks/transport-soak", swiftSettings: strict),
 
     // SidecarJSON: a JSON value type with a fast parser and serializer; knows nothing else.
     .target(name: "SidecarJSON", swiftSettings: strict, linkerSettings: [.linkedLibrary("m", .when(platforms: [.linux]))]),
@@ -37,7 +40,13 @@ let package = Package(
 
     // SidecarMetrics: usage events, aggregation and Prometheus text.
     .target(name: "SidecarMetrics", dependencies: ["SidecarJSON"], swiftSettings: strict),
-    .testTarget(name: "SidecarMetricsTests", dependencies: ["SidecarMetrics"], swiftSettings: strict),
+    .testTarget(
+      name: "SidecarMetricsTests", dependencies: ["SidecarMetrics", "SidecarJSON"],
+      exclude: ["prometheus_parse_check.py"], swiftSettings: strict),
+    // metrics-bench: ns per event for record + json + serialize, beside a baseline (scripts/bench-metrics).
+    .executableTarget(
+      name: "metrics-bench", dependencies: ["SidecarMetrics", "SidecarJSON"], path: "Benchmarks/metrics-bench",
+      swiftSettings: strict),
 
     // SidecarPlatforms: the five platform clients, credentials and media, over HTTP and the resilience core.
     .target(
@@ -58,7 +67,10 @@ let package = Package(
         "SidecarJSON", "SidecarJSONRPC", "SidecarLogging", "SidecarMetrics", "SidecarPlatforms", "SidecarResilience",
       ],
       swiftSettings: strict),
-    .testTarget(name: "SidecarServerTests", dependencies: ["SidecarServer"], swiftSettings: strict),
+    .testTarget(
+      name: "SidecarServerTests",
+      dependencies: ["SidecarServer", "SidecarJSON", "SidecarJSONRPC", "SidecarLogging", "SidecarPlatforms"],
+      swiftSettings: strict),
 
     // social-sidecar: the executable; guards stdout, parses the command line, runs the server.
     .executableTarget(
