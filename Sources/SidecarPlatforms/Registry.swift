@@ -1,5 +1,9 @@
 /// The platform clients this build serves. `initialize` advertises exactly these in its capabilities.
 public func makePlatformClients(_ environment: PlatformEnvironment) -> [Platform: any PlatformClient] {
-  let clients: [any PlatformClient] = []
+  let clients: [any PlatformClient] = [
+    FacebookClient(environment: environment),
+    InstagramClient(environment: environment),
+    WhatsAppClient(environment: environment),
+  ]
   return Dictionary(uniqueKeysWithValues: clients.map { ($0.platform, $0) })
 }

@@ -178,10 +178,12 @@ struct MetaGraphErrorMappingTests {
     #expect(window.message.contains("template"))
   }
 
-  @Test("a 5xx unknown error may have reached Meta; a not-ready container did not")
+  @Test("an unknown error may have reached Meta; service downtime and a not-ready container did not")
   func reachedPlatform() {
     let unknown = GraphAPI.failure(for: GraphError(message: "An unknown error occurred", code: 1), status: 500, platform: .facebook)
     #expect(unknown.requestMayHaveReachedPlatform)
+    let down = GraphAPI.failure(for: GraphError(message: "Service temporarily unavailable", code: 2), status: 500, platform: .facebook)
+    #expect(!down.requestMayHaveReachedPlatform)
     let notReady = GraphAPI.failure(
       for: GraphError(message: "Media ID is not available", code: 9007, subcode: 2_207_027), status: 400, platform: .instagram)
     #expect(!notReady.requestMayHaveReachedPlatform)
@@ -228,7 +230,9 @@ struct MetaGraphRequestTests {
   @Test("code 4 with X-App-Usage at 100% ends rate_limited and blocks the app: the next call sends nothing")
   func appUsageBlocksApp() async throws {
     let usage: HTTPHeaders = ["X-App-Usage": #"{"call_count":100,"total_time":20,"total_cputime":12}"#]
-    let harness = MetaTest.harness(.facebook, [MetaTest.error(4, message: "(#4) Application request limit reached", headers: usage)])
+    let harness = MetaTest.harness(
+      .facebook, [MetaTest.error(4, message: "(#4) Application request limit reached", headers: usage)],
+      clock: ManualClock())
     let client = FacebookClient(environment: harness.environment)
     let first = await MetaTest.run { () throws(SidecarError) in
       try await client.validate(context: harness.context(MetaTest.key(.facebook), deadline: .seconds(5)))
@@ -252,14 +256,14 @@ struct MetaGraphRequestTests {
       "X-Business-Use-Case-Usage":
         #"{"111":[{"type":"pages","call_count":100,"total_cputime":10,"total_time":10,"estimated_time_to_regain_access":7}]}"#
     ]
-    let harness = MetaTest.harness(.facebook, [MetaTest.ok(#"{"id":"111_1"}"#, headers: usage)])
+    let harness = MetaTest.harness(.facebook, [MetaTest.ok(#"{"id":"111_1"}"#, headers: usage)], clock: ManualClock())
     let client = FacebookClient(environment: harness.environment)
     let operation = try client.preparePublish(Params(["text": "one"]))
     _ = try await operation.run(harness.context(MetaTest.key(.facebook)))
     let gates = harness.environment.core.gates
     let until = try #require(gates.blockedUntil(RateLimitKey("facebook:account:111")))
     let wait = harness.environment.clock.now().duration(to: until)
-    #expect(wait > .seconds(415) && wait <= .seconds(420))
+    #expect(wait == .seconds(420))
     #expect(gates.blockedUntil(.app("facebook")) == nil)
 
     let second = await MetaTest.run { () throws(SidecarError) in

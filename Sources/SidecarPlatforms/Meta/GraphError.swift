@@ -164,8 +164,12 @@ extension GraphAPI {
           + "(\(codeText)): \(error.text)")
     case 131051, 131052, 131053:
       return make(.permanent, "WhatsApp could not use the media of this message (\(codeText)): \(error.text)")
-    case 1, 2, 131000, 131016:
-      return make(.transient, "\(name) reported a temporary error (\(codeText)): \(error.text)", reached: status >= 500 || error.code == 1)
+    case 1, 131000:
+      // "An unknown error occurred": Meta may have acted on the request.
+      return make(.transient, "\(name) reported an unknown error (\(codeText)): \(error.text)", reached: true)
+    case 2, 131016:
+      // Service down: Meta answered that it did not carry the request out, so even a publish may be retried.
+      return make(.transient, "\(name) is temporarily unavailable (\(codeText)): \(error.text)")
     case 9007 where error.subcode == 2_207_027 || error.subcode == nil:
       return make(.transient, "Instagram has not finished processing the media (\(codeText)): \(error.text)")
     default:
