@@ -7,8 +7,6 @@ import time
 
 import pytest
 
-from conftest import CREDENTIALS
-
 PAGE = "20000001"
 IG_USER = "17841400000000001"
 PHONE = "30000001"
@@ -267,10 +265,11 @@ def test_instagram_facebook_login_refresh_is_unsupported(fake, sidecar_factory):
 def instagram_login_sidecar(fake, sidecar_factory, expires_in: float):
     config = fake.sidecar_config()
     config["platforms"]["instagram"]["loginBaseUrl"] = fake.base_url
-    credentials = {**CREDENTIALS, "CRED-igl-001": {
+    sidecar = sidecar_factory({"platforms": config["platforms"]})
+    sidecar.credentials["CRED-igl-001"] = {
         "accessToken": "fake-ig-login-token-1", "accountId": IG_USER, "variant": "instagram_login",
-        "expiresAt": time.time() + expires_in}}
-    return sidecar_factory({"platforms": config["platforms"]}, credentials=credentials)
+        "expiresAt": time.time() + expires_in}
+    return sidecar
 
 
 def test_instagram_login_refresh_hands_the_new_token_to_the_parent(fake, sidecar_factory):

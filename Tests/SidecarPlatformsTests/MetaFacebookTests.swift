@@ -1,15 +1,18 @@
 import Foundation
 import SidecarHTTP
 import SidecarJSON
-@testable import SidecarPlatforms
 import SidecarResilience
 import Testing
+
+@testable import SidecarPlatforms
 
 @Suite("Facebook Pages publishing")
 struct MetaFacebookPublishTests {
   let key = MetaTest.key(.facebook)
 
-  func post(_ params: [String: JSONValue], _ replies: [ScriptedTransport.Reply])
+  func post(
+    _ params: [String: JSONValue], _ replies: [ScriptedTransport.Reply]
+  )
     async throws -> (Result<PostResult, SidecarError>, [ScriptedTransport.Recorded])
   {
     let harness = MetaTest.harness(.facebook, replies)
@@ -23,7 +26,9 @@ struct MetaFacebookPublishTests {
     let (result, requests) = try await post(
       ["text": "Hello world", "link": "https://example.com/a"],
       [MetaTest.ok(#"{"id":"111_222","permalink_url":"https://www.facebook.com/111/posts/222"}"#)])
-    #expect(try result.get() == PostResult(postId: "111_222", postUrl: "https://www.facebook.com/111/posts/222", status: .published))
+    #expect(
+      try result.get()
+        == PostResult(postId: "111_222", postUrl: "https://www.facebook.com/111/posts/222", status: .published))
     let request = try #require(requests.first)
     #expect(requests.count == 1)
     #expect(request.method == "POST")
@@ -45,7 +50,9 @@ struct MetaFacebookPublishTests {
   func photo() async throws {
     let (result, requests) = try await post(
       ["text": "Look", "imageUrl": "https://cdn.example/a.jpg"], [MetaTest.ok(#"{"id":"555","post_id":"111_556"}"#)])
-    #expect(try result.get() == PostResult(postId: "111_556", postUrl: "https://www.facebook.com/111_556", status: .published))
+    #expect(
+      try result.get() == PostResult(postId: "111_556", postUrl: "https://www.facebook.com/111_556", status: .published)
+    )
     #expect(requests.map(\.summary) == ["POST /v23.0/111/photos"])
     #expect(requests[0].form == ["url": "https://cdn.example/a.jpg", "caption": "Look"])
   }
@@ -61,7 +68,8 @@ struct MetaFacebookPublishTests {
     #expect(requests[1].form == ["url": "https://cdn.example/2.jpg", "published": "false"])
     #expect(
       requests[2].form == [
-        "message": "Album", "attached_media[0]": #"{"media_fbid":"701"}"#, "attached_media[1]": #"{"media_fbid":"702"}"#,
+        "message": "Album", "attached_media[0]": #"{"media_fbid":"701"}"#,
+        "attached_media[1]": #"{"media_fbid":"702"}"#,
       ])
   }
 
@@ -82,7 +90,9 @@ struct MetaFacebookPublishTests {
   func video() async throws {
     let (result, requests) = try await post(
       ["text": "Clip", "videoUrl": "https://cdn.example/v.mp4"], [MetaTest.ok(#"{"id":"9001"}"#)])
-    #expect(try result.get() == PostResult(postId: "9001", postUrl: "https://www.facebook.com/111/videos/9001", status: .processing))
+    #expect(
+      try result.get()
+        == PostResult(postId: "9001", postUrl: "https://www.facebook.com/111/videos/9001", status: .processing))
     #expect(requests[0].url.host == "graph-video.facebook.com")
     #expect(requests[0].path == "/v23.0/111/videos")
     #expect(requests[0].form == ["file_url": "https://cdn.example/v.mp4", "description": "Clip"])
@@ -96,10 +106,12 @@ struct MetaFacebookPublishTests {
         MetaTest.ok(#"{"video_id":"777","upload_url":"https://rupload.facebook.com/video-upload/v23.0/777"}"#),
         MetaTest.ok(#"{"success":true}"#),
         MetaTest.ok(#"{"id":"777","status":{"video_status":"processing","uploading_phase":{"status":"in_progress"}}}"#),
-        MetaTest.ok(#"{"id":"777","status":{"video_status":"upload_complete","uploading_phase":{"status":"complete"}}}"#),
+        MetaTest.ok(
+          #"{"id":"777","status":{"video_status":"upload_complete","uploading_phase":{"status":"complete"}}}"#),
         MetaTest.ok(#"{"success":true}"#),
       ])
-    #expect(try result.get() == PostResult(postId: "777", postUrl: "https://www.facebook.com/reel/777", status: .processing))
+    #expect(
+      try result.get() == PostResult(postId: "777", postUrl: "https://www.facebook.com/reel/777", status: .processing))
     #expect(
       requests.map(\.summary) == [
         "POST /v23.0/111/video_reels", "POST /video-upload/v23.0/777", "GET /v23.0/777", "GET /v23.0/777",
@@ -111,7 +123,9 @@ struct MetaFacebookPublishTests {
     #expect(requests[1].body.isEmpty)
     #expect(requests[2].query == ["fields": "status"])
     #expect(
-      requests[4].form == ["upload_phase": "finish", "video_id": "777", "video_state": "PUBLISHED", "description": "Reel!"])
+      requests[4].form == [
+        "upload_phase": "finish", "video_id": "777", "video_state": "PUBLISHED", "description": "Reel!",
+      ])
   }
 
   @Test("an upload_url on a foreign plain-http host is refused: the token is not sent there")
@@ -141,7 +155,8 @@ struct MetaFacebookPublishTests {
       [
         MetaTest.ok(#"{"video_id":"778","upload_url":"https://rupload.facebook.com/video-upload/v23.0/778"}"#),
         MetaTest.ok(#"{"success":true}"#),
-        MetaTest.ok(#"{"id":"778","status":{"video_status":"upload_complete","uploading_phase":{"status":"complete"}}}"#),
+        MetaTest.ok(
+          #"{"id":"778","status":{"video_status":"upload_complete","uploading_phase":{"status":"complete"}}}"#),
         MetaTest.ok(#"{"success":true,"post_id":"7002"}"#),
       ])
     #expect(try result.get() == PostResult(postId: "7002", postUrl: nil, status: .published))
@@ -160,7 +175,9 @@ struct MetaFacebookPublishTests {
           #"{"data":[{"id":"111_5","message":"Other","created_time":"\#(now)"},{"id":"111_6","message":"Exactly this","created_time":"\#(now)","permalink_url":"https://www.facebook.com/111/posts/6"}]}"#
         ),
       ])
-    #expect(try result.get() == PostResult(postId: "111_6", postUrl: "https://www.facebook.com/111/posts/6", status: .published))
+    #expect(
+      try result.get()
+        == PostResult(postId: "111_6", postUrl: "https://www.facebook.com/111/posts/6", status: .published))
     #expect(requests.map(\.summary) == ["POST /v23.0/111/feed", "GET /v23.0/111/feed"])
     #expect(requests[1].query == ["fields": "id,message,created_time,permalink_url", "limit": "10"])
   }
@@ -197,7 +214,8 @@ struct MetaFacebookPublishTests {
   @Test("a lost photo story cannot be looked up: outcome_unknown after one publish")
   func storyUnknown() async throws {
     let (result, requests) = try await post(
-      ["kind": "story", "imageUrl": "https://cdn.example/s.jpg"], [MetaTest.ok(#"{"id":"601"}"#), MetaTest.lostResponse])
+      ["kind": "story", "imageUrl": "https://cdn.example/s.jpg"],
+      [MetaTest.ok(#"{"id":"601"}"#), MetaTest.lostResponse])
     #expect(result.error?.kind == .outcomeUnknown)
     #expect(requests.count == 2)
   }
@@ -281,9 +299,11 @@ struct MetaFacebookOtherTests {
         MetaTest.ok(#"{"id":"111","name":"Acme Page"}"#),
       ])
     let result = try await FacebookClient(environment: harness.environment).validate(context: harness.context(key))
-    #expect(result == ValidationResult(
-      valid: true, accountId: "111", accountName: "Acme Page",
-      scopes: ["pages_manage_posts", "pages_read_engagement", "publish_video"]))
+    #expect(
+      result
+        == ValidationResult(
+          valid: true, accountId: "111", accountName: "Acme Page",
+          scopes: ["pages_manage_posts", "pages_read_engagement", "publish_video"]))
     let requests = harness.transport.requests
     #expect(requests.map(\.summary) == ["GET /v23.0/debug_token", "GET /v23.0/111"])
     #expect(requests[0].query == ["input_token": MetaTest.pageToken])

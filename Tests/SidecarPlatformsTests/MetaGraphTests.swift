@@ -2,9 +2,10 @@ import Foundation
 import SidecarHTTP
 import SidecarJSON
 import SidecarLogging
-@testable import SidecarPlatforms
 import SidecarResilience
 import Testing
+
+@testable import SidecarPlatforms
 
 /// Credentials and request helpers shared by the Meta suites.
 enum MetaTest {
@@ -108,11 +109,16 @@ struct MetaGraphErrorMappingTests {
   }
 
   static let cases: [Case] = [
-    Case(code: 190, subcode: 463, status: 400, transient: false, platform: .facebook, expected: .auth(refreshable: false)),
-    Case(code: 190, subcode: 460, status: 400, transient: false, platform: .instagram, expected: .auth(refreshable: false)),
-    Case(code: 190, subcode: 467, status: 401, transient: false, platform: .whatsapp, expected: .auth(refreshable: false)),
-    Case(code: 190, subcode: nil, status: 400, transient: false, platform: .facebook, expected: .auth(refreshable: false)),
-    Case(code: 102, subcode: nil, status: 400, transient: false, platform: .facebook, expected: .auth(refreshable: false)),
+    Case(
+      code: 190, subcode: 463, status: 400, transient: false, platform: .facebook, expected: .auth(refreshable: false)),
+    Case(
+      code: 190, subcode: 460, status: 400, transient: false, platform: .instagram, expected: .auth(refreshable: false)),
+    Case(
+      code: 190, subcode: 467, status: 401, transient: false, platform: .whatsapp, expected: .auth(refreshable: false)),
+    Case(
+      code: 190, subcode: nil, status: 400, transient: false, platform: .facebook, expected: .auth(refreshable: false)),
+    Case(
+      code: 102, subcode: nil, status: 400, transient: false, platform: .facebook, expected: .auth(refreshable: false)),
     Case(code: 10, subcode: nil, status: 403, transient: false, platform: .instagram, expected: .permanent),
     Case(code: 200, subcode: nil, status: 403, transient: false, platform: .facebook, expected: .permanent),
     Case(code: 299, subcode: nil, status: 403, transient: false, platform: .facebook, expected: .permanent),
@@ -121,14 +127,30 @@ struct MetaGraphErrorMappingTests {
     Case(code: 2, subcode: nil, status: 503, transient: false, platform: .whatsapp, expected: .transient),
     Case(code: 12345, subcode: nil, status: 400, transient: true, platform: .instagram, expected: .transient),
     Case(code: 4, subcode: nil, status: 400, transient: true, platform: .facebook, expected: .rateLimited(scope: .app)),
-    Case(code: 17, subcode: nil, status: 400, transient: true, platform: .facebook, expected: .rateLimited(scope: .account)),
-    Case(code: 32, subcode: nil, status: 400, transient: true, platform: .facebook, expected: .rateLimited(scope: .account)),
-    Case(code: 613, subcode: nil, status: 400, transient: false, platform: .facebook, expected: .rateLimited(scope: .account)),
-    Case(code: 80001, subcode: nil, status: 400, transient: true, platform: .facebook, expected: .rateLimited(scope: .account)),
-    Case(code: 80002, subcode: nil, status: 400, transient: true, platform: .instagram, expected: .rateLimited(scope: .account)),
-    Case(code: 80014, subcode: nil, status: 400, transient: true, platform: .facebook, expected: .rateLimited(scope: .account)),
-    Case(code: 130429, subcode: nil, status: 429, transient: true, platform: .whatsapp, expected: .rateLimited(scope: .account)),
-    Case(code: 131056, subcode: nil, status: 429, transient: true, platform: .whatsapp, expected: .rateLimited(scope: .account)),
+    Case(
+      code: 17, subcode: nil, status: 400, transient: true, platform: .facebook, expected: .rateLimited(scope: .account)
+    ),
+    Case(
+      code: 32, subcode: nil, status: 400, transient: true, platform: .facebook, expected: .rateLimited(scope: .account)
+    ),
+    Case(
+      code: 613, subcode: nil, status: 400, transient: false, platform: .facebook,
+      expected: .rateLimited(scope: .account)),
+    Case(
+      code: 80001, subcode: nil, status: 400, transient: true, platform: .facebook,
+      expected: .rateLimited(scope: .account)),
+    Case(
+      code: 80002, subcode: nil, status: 400, transient: true, platform: .instagram,
+      expected: .rateLimited(scope: .account)),
+    Case(
+      code: 80014, subcode: nil, status: 400, transient: true, platform: .facebook,
+      expected: .rateLimited(scope: .account)),
+    Case(
+      code: 130429, subcode: nil, status: 429, transient: true, platform: .whatsapp,
+      expected: .rateLimited(scope: .account)),
+    Case(
+      code: 131056, subcode: nil, status: 429, transient: true, platform: .whatsapp,
+      expected: .rateLimited(scope: .account)),
     Case(code: 368, subcode: 1_390_008, status: 400, transient: false, platform: .facebook, expected: .permanent),
     Case(code: 506, subcode: nil, status: 400, transient: false, platform: .facebook, expected: .permanent),
     Case(code: 131047, subcode: nil, status: 400, transient: false, platform: .whatsapp, expected: .permanent),
@@ -137,12 +159,15 @@ struct MetaGraphErrorMappingTests {
     Case(code: 9, subcode: 2_207_042, status: 400, transient: false, platform: .instagram, expected: .quotaExhausted),
     Case(code: 9007, subcode: 2_207_027, status: 400, transient: false, platform: .instagram, expected: .transient),
     Case(code: 9004, subcode: 2_207_052, status: 400, transient: false, platform: .instagram, expected: .permanent),
-    Case(code: 25, subcode: 2_207_050, status: 400, transient: false, platform: .instagram, expected: .auth(refreshable: false)),
+    Case(
+      code: 25, subcode: 2_207_050, status: 400, transient: false, platform: .instagram,
+      expected: .auth(refreshable: false)),
   ]
 
   @Test("code and subcode decide the class, never the HTTP status alone", arguments: cases)
   func classification(_ item: Case) {
-    let error = GraphError(message: "(#\(item.code)) message", code: item.code, subcode: item.subcode, isTransient: item.transient)
+    let error = GraphError(
+      message: "(#\(item.code)) message", code: item.code, subcode: item.subcode, isTransient: item.transient)
     let failure = GraphAPI.failure(for: error, status: item.status, platform: item.platform)
     #expect(failure.classification == item.expected)
     #expect(failure.platformCode == .int(item.code))
@@ -169,29 +194,35 @@ struct MetaGraphErrorMappingTests {
 
   @Test("a duplicate post and the 24-hour window get sentences a person understands")
   func explainedPermanents() {
-    let duplicate = GraphAPI.failure(for: GraphError(message: "(#506) Duplicate status message", code: 506), status: 400,
-                                     platform: .facebook)
+    let duplicate = GraphAPI.failure(
+      for: GraphError(message: "(#506) Duplicate status message", code: 506), status: 400,
+      platform: .facebook)
     #expect(duplicate.message.contains("duplicate"))
-    let window = GraphAPI.failure(for: GraphError(message: "(#131047) Re-engagement message", code: 131047), status: 400,
-                                  platform: .whatsapp)
+    let window = GraphAPI.failure(
+      for: GraphError(message: "(#131047) Re-engagement message", code: 131047), status: 400,
+      platform: .whatsapp)
     #expect(window.message.contains("24 hours"))
     #expect(window.message.contains("template"))
   }
 
   @Test("an unknown error may have reached Meta; service downtime and a not-ready container did not")
   func reachedPlatform() {
-    let unknown = GraphAPI.failure(for: GraphError(message: "An unknown error occurred", code: 1), status: 500, platform: .facebook)
+    let unknown = GraphAPI.failure(
+      for: GraphError(message: "An unknown error occurred", code: 1), status: 500, platform: .facebook)
     #expect(unknown.requestMayHaveReachedPlatform)
-    let down = GraphAPI.failure(for: GraphError(message: "Service temporarily unavailable", code: 2), status: 500, platform: .facebook)
+    let down = GraphAPI.failure(
+      for: GraphError(message: "Service temporarily unavailable", code: 2), status: 500, platform: .facebook)
     #expect(!down.requestMayHaveReachedPlatform)
     let notReady = GraphAPI.failure(
-      for: GraphError(message: "Media ID is not available", code: 9007, subcode: 2_207_027), status: 400, platform: .instagram)
+      for: GraphError(message: "Media ID is not available", code: 9007, subcode: 2_207_027), status: 400,
+      platform: .instagram)
     #expect(!notReady.requestMayHaveReachedPlatform)
   }
 
   @Test("WhatsApp error_data.details and Instagram user messages reach the message")
   func platformWords() throws {
-    let body = #"{"error":{"message":"(#131009) Parameter value is not valid","type":"OAuthException","code":131009,"error_data":{"messaging_product":"whatsapp","details":"Invalid value for parameter 'to'"},"fbtrace_id":"x"}}"#
+    let body =
+      #"{"error":{"message":"(#131009) Parameter value is not valid","type":"OAuthException","code":131009,"error_data":{"messaging_product":"whatsapp","details":"Invalid value for parameter 'to'"},"fbtrace_id":"x"}}"#
     let error = try #require(GraphError(body: Data(body.utf8)))
     #expect(error.details == "Invalid value for parameter 'to'")
     let failure = GraphAPI.failure(for: error, status: 400, platform: .whatsapp)
@@ -281,12 +312,14 @@ struct MetaGraphRequestTests {
         MetaTest.error(2, message: "Service temporarily unavailable", status: 503),
         MetaTest.error(77777, message: "Please retry", transient: true),
         MetaTest.ok(#"{"id":"30001","verified_name":"Acme","platform_type":"CLOUD_API"}"#),
-        MetaTest.ok(#"{"data":{"is_valid":true,"type":"SYSTEM_USER","scopes":["whatsapp_business_messaging"],"expires_at":0}}"#),
+        MetaTest.ok(
+          #"{"data":{"is_valid":true,"type":"SYSTEM_USER","scopes":["whatsapp_business_messaging"],"expires_at":0}}"#),
       ])
     let result = try await WhatsAppClient(environment: harness.environment).validate(
       context: harness.context(MetaTest.key(.whatsapp)))
     #expect(result.valid)
-    #expect(harness.transport.requests.map(\.path) == ["/v23.0/30001", "/v23.0/30001", "/v23.0/30001", "/v23.0/debug_token"])
+    #expect(
+      harness.transport.requests.map(\.path) == ["/v23.0/30001", "/v23.0/30001", "/v23.0/30001", "/v23.0/debug_token"])
   }
 
   @Test("a token echoed in Meta's message never reaches the error or the logs")
@@ -300,7 +333,8 @@ struct MetaGraphRequestTests {
     let error = try #require(result.error)
     #expect(error.kind == .permanent)
     #expect(error.failure?.platformCode == .int(100))
-    let everything = [error.message, error.failure?.message ?? "", error.failure?.platformMessage ?? "", "\(error)"]
+    let everything =
+      [error.message, error.failure?.message ?? "", error.failure?.platformMessage ?? "", "\(error)"]
       + harness.logs.entries
     #expect(!everything.joined().contains(MetaTest.pageToken))
     #expect(error.message.contains("[redacted]"))
@@ -309,9 +343,11 @@ struct MetaGraphRequestTests {
 
 @Suite("Graph timestamps")
 struct MetaGraphTimeTests {
-  @Test("Meta's timestamp forms parse to the same instant", arguments: [
-    "2025-11-25T12:00:00+0000", "2025-11-25T12:00:00Z", "2025-11-25T13:00:00+01:00", "2025-11-25T07:00:00-0500",
-  ])
+  @Test(
+    "Meta's timestamp forms parse to the same instant",
+    arguments: [
+      "2025-11-25T12:00:00+0000", "2025-11-25T12:00:00Z", "2025-11-25T13:00:00+01:00", "2025-11-25T07:00:00-0500",
+    ])
   func parses(_ text: String) throws {
     let date = try #require(GraphTime.parse(text))
     #expect(date.timeIntervalSince1970 == 1_764_072_000)

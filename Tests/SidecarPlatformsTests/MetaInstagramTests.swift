@@ -1,9 +1,10 @@
 import Foundation
 import SidecarHTTP
 import SidecarJSON
-@testable import SidecarPlatforms
 import SidecarResilience
 import Testing
+
+@testable import SidecarPlatforms
 
 @Suite("Instagram publishing")
 struct MetaInstagramPublishTests {
@@ -31,7 +32,9 @@ struct MetaInstagramPublishTests {
         MetaTest.ok(#"{"id":"1790"}"#),
         Self.permalink,
       ])
-    #expect(try result.get() == PostResult(postId: "1790", postUrl: "https://www.instagram.com/p/AbC123/", status: .published))
+    #expect(
+      try result.get() == PostResult(postId: "1790", postUrl: "https://www.instagram.com/p/AbC123/", status: .published)
+    )
     #expect(
       requests.map(\.summary) == [
         "POST /v23.0/178414/media", "GET /v23.0/c1", "GET /v23.0/c1", "POST /v23.0/178414/media_publish",
@@ -72,7 +75,10 @@ struct MetaInstagramPublishTests {
   @Test("a carousel: child containers, each FINISHED, then the parent with children, then publish")
   func carousel() async throws {
     let (result, requests) = try await post(
-      ["caption": "Three", "items": [["imageUrl": "https://cdn.example/1.jpg"], ["videoUrl": "https://cdn.example/2.mp4"]]],
+      [
+        "caption": "Three",
+        "items": [["imageUrl": "https://cdn.example/1.jpg"], ["videoUrl": "https://cdn.example/2.mp4"]],
+      ],
       [
         MetaTest.ok(#"{"id":"k1"}"#), MetaTest.ok(#"{"id":"k2"}"#),
         MetaTest.ok(#"{"status_code":"FINISHED"}"#), MetaTest.ok(#"{"status_code":"FINISHED"}"#),
@@ -86,7 +92,8 @@ struct MetaInstagramPublishTests {
         "POST /v23.0/178414/media", "GET /v23.0/p1", "POST /v23.0/178414/media_publish", "GET /v23.0/1793",
       ])
     #expect(requests[0].form == ["is_carousel_item": "true", "image_url": "https://cdn.example/1.jpg"])
-    #expect(requests[1].form == ["is_carousel_item": "true", "media_type": "VIDEO", "video_url": "https://cdn.example/2.mp4"])
+    #expect(
+      requests[1].form == ["is_carousel_item": "true", "media_type": "VIDEO", "video_url": "https://cdn.example/2.mp4"])
     #expect(requests[4].form == ["media_type": "CAROUSEL", "children": "k1,k2", "caption": "Three"])
     #expect(requests[6].form == ["creation_id": "p1"])
   }
@@ -115,7 +122,8 @@ struct MetaInstagramPublishTests {
           #"{"data":[{"id":"1800","caption":"Other","timestamp":"\#(now)"},{"id":"1799","caption":"Once only","timestamp":"\#(now)","permalink":"https://www.instagram.com/p/Once/"}]}"#
         ),
       ])
-    #expect(try result.get() == PostResult(postId: "1799", postUrl: "https://www.instagram.com/p/Once/", status: .published))
+    #expect(
+      try result.get() == PostResult(postId: "1799", postUrl: "https://www.instagram.com/p/Once/", status: .published))
     #expect(requests.filter { $0.path.hasSuffix("media_publish") }.count == 1)
     #expect(
       requests.suffix(2).map(\.summary) == ["GET /v23.0/c1", "GET /v23.0/178414/media"])
@@ -192,7 +200,10 @@ struct MetaInstagramPublishTests {
       variant: "instagram_login")
     let (result, requests) = try await post(
       ["imageUrl": "https://cdn.example/a.jpg"],
-      [MetaTest.ok(#"{"id":"c1"}"#), MetaTest.ok(#"{"status_code":"FINISHED"}"#), MetaTest.ok(#"{"id":"1804"}"#), Self.permalink],
+      [
+        MetaTest.ok(#"{"id":"c1"}"#), MetaTest.ok(#"{"status_code":"FINISHED"}"#), MetaTest.ok(#"{"id":"1804"}"#),
+        Self.permalink,
+      ],
       credential: credential)
     #expect(try result.get().postId == "1804")
     #expect(requests.allSatisfy { $0.url.host == "graph.instagram.com" && $0.path.hasPrefix("/v23.0/") })
@@ -226,10 +237,14 @@ struct MetaInstagramPublishTests {
 
   @Test("a Facebook Login token close to expiry is used as is: it cannot be refreshed")
   func facebookLoginNotRefreshed() async throws {
-    let credential = Credential(accessToken: MetaTest.igToken, expiresAt: Date().addingTimeInterval(60), accountId: "178414")
+    let credential = Credential(
+      accessToken: MetaTest.igToken, expiresAt: Date().addingTimeInterval(60), accountId: "178414")
     let (result, requests) = try await post(
       ["imageUrl": "https://cdn.example/a.jpg"],
-      [MetaTest.ok(#"{"id":"c1"}"#), MetaTest.ok(#"{"status_code":"FINISHED"}"#), MetaTest.ok(#"{"id":"1806"}"#), Self.permalink],
+      [
+        MetaTest.ok(#"{"id":"c1"}"#), MetaTest.ok(#"{"status_code":"FINISHED"}"#), MetaTest.ok(#"{"id":"1806"}"#),
+        Self.permalink,
+      ],
       credential: credential)
     #expect(try result.get().postId == "1806")
     #expect(requests.count == 4)
@@ -249,7 +264,10 @@ struct MetaInstagramOtherTests {
     (["items": [item, ["imageUrl": "http://a.example/x.jpg"]]], "items[1].imageUrl"),
     (["items": [item, ["link": "https://a.example"]]], "items[1].link"),
     (["caption": .string(String(repeating: "x", count: 2_201)), "imageUrl": "https://cdn.example/a.jpg"], "caption"),
-    (["caption": .string((1...31).map { "#t\($0)" }.joined(separator: " ")), "imageUrl": "https://cdn.example/a.jpg"], "caption"),
+    (
+      ["caption": .string((1...31).map { "#t\($0)" }.joined(separator: " ")), "imageUrl": "https://cdn.example/a.jpg"],
+      "caption"
+    ),
     (["imageUrl": "http://cdn.example/a.jpg"], "imageUrl"),
     (["kind": "feed", "videoUrl": "https://cdn.example/v.mp4"], "kind"),
     (["kind": "reel", "imageUrl": "https://cdn.example/a.jpg"], "videoUrl"),
@@ -286,7 +304,8 @@ struct MetaInstagramOtherTests {
       accessToken: MetaTest.igToken, expiresAt: Date().addingTimeInterval(20 * 86_400), accountId: "178414",
       variant: "instagram_login")
     let harness = MetaTest.harness(
-      .instagram, [MetaTest.ok(#"{"access_token":"ig-token-NEW-SECRET-8","token_type":"bearer","expires_in":5184000}"#)],
+      .instagram,
+      [MetaTest.ok(#"{"access_token":"ig-token-NEW-SECRET-8","token_type":"bearer","expires_in":5184000}"#)],
       credential: credential)
     let before = Date()
     let result = try await InstagramClient(environment: harness.environment).refresh(context: harness.context(key))
@@ -330,7 +349,10 @@ struct MetaInstagramOtherTests {
     #expect(result.accountName == "acme")
     #expect(result.problems?.first?.contains("50 of 50") == true)
     let requests = harness.transport.requests
-    #expect(requests.map(\.summary) == ["GET /v23.0/debug_token", "GET /v23.0/178414", "GET /v23.0/178414/content_publishing_limit"])
+    #expect(
+      requests.map(\.summary) == [
+        "GET /v23.0/debug_token", "GET /v23.0/178414", "GET /v23.0/178414/content_publishing_limit",
+      ])
     #expect(requests[2].query == ["fields": "config,quota_usage"])
   }
 
@@ -349,6 +371,8 @@ struct MetaInstagramOtherTests {
     let result = try await InstagramClient(environment: harness.environment).validate(context: harness.context(key))
     #expect(!result.valid)
     #expect(result.problems?.first?.contains("professional") == true)
-    #expect(harness.transport.requests.first?.url.absoluteString == "https://graph.instagram.com/v23.0/me?fields=user_id%2Cusername%2Caccount_type")
+    #expect(
+      harness.transport.requests.first?.url.absoluteString
+        == "https://graph.instagram.com/v23.0/me?fields=user_id%2Cusername%2Caccount_type")
   }
 }

@@ -1,17 +1,21 @@
 import Foundation
 import SidecarHTTP
 import SidecarJSON
-@testable import SidecarPlatforms
 import SidecarResilience
 import Testing
+
+@testable import SidecarPlatforms
 
 @Suite("WhatsApp sending")
 struct MetaWhatsAppSendTests {
   let key = MetaTest.key(.whatsapp)
   static let accepted = MetaTest.ok(
-    #"{"messaging_product":"whatsapp","contacts":[{"input":"15551234567","wa_id":"15551234567"}],"messages":[{"id":"wamid.HBgLMTU1"}]}"#)
+    #"{"messaging_product":"whatsapp","contacts":[{"input":"15551234567","wa_id":"15551234567"}],"messages":[{"id":"wamid.HBgLMTU1"}]}"#
+  )
 
-  func send(_ params: [String: JSONValue], _ replies: [ScriptedTransport.Reply], clock: any SidecarClock = SystemClock())
+  func send(
+    _ params: [String: JSONValue], _ replies: [ScriptedTransport.Reply], clock: any SidecarClock = SystemClock()
+  )
     async throws -> (Result<PostResult, SidecarError>, [ScriptedTransport.Recorded])
   {
     let harness = MetaTest.harness(.whatsapp, replies, clock: clock)
@@ -68,7 +72,8 @@ struct MetaWhatsAppSendTests {
   @Test("a connection refused before sending is retried (nothing reached WhatsApp), paced 6 s after the first try")
   func refusedRetried() async throws {
     let clock = ManualClock()
-    let refused = ScriptedTransport.Reply.failure(TransportError(.connectFailed, requestSent: false, message: "refused"))
+    let refused = ScriptedTransport.Reply.failure(
+      TransportError(.connectFailed, requestSent: false, message: "refused"))
     let harness = MetaTest.harness(.whatsapp, [refused, Self.accepted], clock: clock)
     let operation = try WhatsAppClient(environment: harness.environment).preparePublish(
       Params(["to": "15551234567", "text": "Hello"]))
@@ -192,7 +197,8 @@ struct MetaWhatsAppOtherTests {
         MetaTest.ok(
           #"{"id":"30001","verified_name":"Acme","display_phone_number":"+1 555-010-0000","quality_rating":"GREEN","platform_type":"CLOUD_API"}"#
         ),
-        MetaTest.ok(#"{"data":{"is_valid":true,"type":"SYSTEM_USER","scopes":["whatsapp_business_management"],"expires_at":0}}"#),
+        MetaTest.ok(
+          #"{"data":{"is_valid":true,"type":"SYSTEM_USER","scopes":["whatsapp_business_management"],"expires_at":0}}"#),
       ])
     let result = try await WhatsAppClient(environment: harness.environment).validate(context: harness.context(key))
     #expect(!result.valid)

@@ -67,7 +67,7 @@ public struct FacebookClient: PlatformClient {
           accountName: node["name"]?.stringValue, scopes: info?.scopes, missing: missing.isEmpty ? nil : missing,
           expiresAt: info?.expiresAt, problems: problems.isEmpty ? nil : problems)
       }
-    } catch where error.kind == .authFailed || error.kind == .permanent {
+    } catch  where error.kind == .authFailed || error.kind == .permanent {
       return ValidationResult(valid: false, accountId: page, problems: [error.message])
     }
   }
@@ -82,31 +82,32 @@ public struct FacebookClient: PlatformClient {
 
   // MARK: - Publishing
 
-  func publish(_ post: FacebookPost, credential: Credential, context: OperationContext) async throws(SidecarError)
-    -> PostResult
-  {
+  func publish(
+    _ post: FacebookPost, credential: Credential, context: OperationContext
+  ) async throws(SidecarError) -> PostResult {
     let page = credential.accountId
     let token = credential.accessToken
     let call = context.call
     let started = graph.clock.wallNow()
-    func send(_ request: GraphCall, step: StepSafety = .idempotent, via api: GraphAPI? = nil)
-      async throws(SidecarError) -> JSONValue
-    {
+    func send(
+      _ request: GraphCall, step: StepSafety = .idempotent, via api: GraphAPI? = nil
+    ) async throws(SidecarError) -> JSONValue {
       try await (api ?? graph).send(request, token: token, accountId: page, step: step, context: call)
     }
     /// The feed post for text that went out, or the original error.
-    func reconciled(_ text: String?, _ publish: () async throws(SidecarError) -> PostResult)
-      async throws(SidecarError) -> PostResult
-    {
+    func reconciled(
+      _ text: String?, _ publish: () async throws(SidecarError) -> PostResult
+    ) async throws(SidecarError) -> PostResult {
       do throws(SidecarError) {
         return try await publish()
-      } catch where error.kind == .outcomeUnknown {
+      } catch  where error.kind == .outcomeUnknown {
         guard let text, !text.isEmpty else {
           throw error.appending("Check the Page before posting again.")
         }
         guard let found = try? await findFeedPost(text: text, since: started, token: token, page: page, context: call)
         else {
-          throw error.appending("No post with this text appeared in the Page's feed; check the Page before posting again.")
+          throw error.appending(
+            "No post with this text appeared in the Page's feed; check the Page before posting again.")
         }
         context.logger.info("facebook publish reconciled from the Page feed", ["postId": .string(found.postId)])
         return found
@@ -117,14 +118,17 @@ public struct FacebookClient: PlatformClient {
     case .feed(let text, let link):
       return try await reconciled(text) { () throws(SidecarError) in
         let json = try await send(
-          .post(GraphAPI.path(page, "feed"), query: [("fields", "id,permalink_url")], form: [("message", text), ("link", link)]),
+          .post(
+            GraphAPI.path(page, "feed"), query: [("fields", "id,permalink_url")],
+            form: [("message", text), ("link", link)]),
           step: .publish)
         return try feedResult(json)
       }
     case .photo(let url, let caption):
       return try await reconciled(caption) { () throws(SidecarError) in
         let json = try await send(
-          .post(GraphAPI.path(page, "photos"), form: [("url", url.absoluteString), ("caption", caption)]), step: .publish)
+          .post(GraphAPI.path(page, "photos"), form: [("url", url.absoluteString), ("caption", caption)]),
+          step: .publish)
         guard let id = json["post_id"]?.graphID ?? json["id"]?.graphID else { throw noID(call) }
         return PostResult(postId: id, postUrl: "https://www.facebook.com/\(id)", status: .published)
       }
@@ -146,16 +150,18 @@ public struct FacebookClient: PlatformClient {
           step: .publish, via: videoGraph)
         guard let id = json["id"]?.graphID else { throw noID(call) }
         return PostResult(postId: id, postUrl: "https://www.facebook.com/\(page)/videos/\(id)", status: .processing)
-      } catch where error.kind == .outcomeUnknown {
-        throw error.appending("Facebook offers no way to look the video up by its upload; check the Page before posting again.")
+      } catch  where error.kind == .outcomeUnknown {
+        throw error.appending(
+          "Facebook offers no way to look the video up by its upload; check the Page before posting again.")
       }
     case .photoStory(let url):
       let photo = try await unpublishedPhoto(url, page: page, token: token, context: call)
       do throws(SidecarError) {
-        let json = try await send(.post(GraphAPI.path(page, "photo_stories"), form: [("photo_id", photo)]), step: .publish)
+        let json = try await send(
+          .post(GraphAPI.path(page, "photo_stories"), form: [("photo_id", photo)]), step: .publish)
         try confirmSuccess(json, call)
         return PostResult(postId: json["post_id"]?.graphID ?? photo, postUrl: nil, status: .published)
-      } catch where error.kind == .outcomeUnknown {
+      } catch  where error.kind == .outcomeUnknown {
         throw error.appending("Facebook offers no way to look a story up; check the Page before posting again.")
       }
     case .videoStory(let url):
@@ -166,7 +172,7 @@ public struct FacebookClient: PlatformClient {
           step: .publish)
         try confirmSuccess(json, call)
         return PostResult(postId: json["post_id"]?.graphID ?? video, postUrl: nil, status: .published)
-      } catch where error.kind == .outcomeUnknown {
+      } catch  where error.kind == .outcomeUnknown {
         if try await videoWasPublished(video, token: token, page: page, context: call) {
           return PostResult(postId: video, postUrl: nil, status: .published)
         }
@@ -180,12 +186,13 @@ public struct FacebookClient: PlatformClient {
           .post(
             GraphAPI.path(page, "video_reels"),
             form: [
-              ("upload_phase", "finish"), ("video_id", video), ("video_state", "PUBLISHED"), ("description", description),
+              ("upload_phase", "finish"), ("video_id", video), ("video_state", "PUBLISHED"),
+              ("description", description),
             ]),
           step: .publish)
         try confirmSuccess(json, call)
         return result
-      } catch where error.kind == .outcomeUnknown {
+      } catch  where error.kind == .outcomeUnknown {
         if try await videoWasPublished(video, token: token, page: page, context: call) { return result }
         throw error.appending("The reel's publishing phase did not complete; check the Page before posting again.")
       }
@@ -193,9 +200,9 @@ public struct FacebookClient: PlatformClient {
   }
 
   /// Uploads a photo that stays invisible until a feed post or story uses it; safe to repeat.
-  private func unpublishedPhoto(_ url: URL, page: String, token: String, context: CallContext)
-    async throws(SidecarError) -> String
-  {
+  private func unpublishedPhoto(
+    _ url: URL, page: String, token: String, context: CallContext
+  ) async throws(SidecarError) -> String {
     let json = try await graph.send(
       .post(GraphAPI.path(page, "photos"), form: [("url", url.absoluteString), ("published", "false")]), token: token,
       accountId: page, context: context)
@@ -232,9 +239,9 @@ public struct FacebookClient: PlatformClient {
   }
 
   /// The post with exactly `text` published since `since`, from the newest posts of the Page's feed.
-  private func findFeedPost(text: String, since: Date, token: String, page: String, context: CallContext)
-    async throws(SidecarError) -> PostResult?
-  {
+  private func findFeedPost(
+    text: String, since: Date, token: String, page: String, context: CallContext
+  ) async throws(SidecarError) -> PostResult? {
     let json = try await graph.send(
       .get(GraphAPI.path(page, "feed"), fields: "id,message,created_time,permalink_url", query: [("limit", "10")]),
       token: token, accountId: page, context: context)
@@ -249,9 +256,9 @@ public struct FacebookClient: PlatformClient {
   }
 
   /// Starts a reel or video-story session, has Meta fetch the hosted file, and waits until the upload is complete.
-  private func uploadHostedVideo(_ url: URL, edge: String, page: String, token: String, context: CallContext)
-    async throws(SidecarError) -> String
-  {
+  private func uploadHostedVideo(
+    _ url: URL, edge: String, page: String, token: String, context: CallContext
+  ) async throws(SidecarError) -> String {
     let start = try await graph.send(
       .post(GraphAPI.path(page, edge), form: [("upload_phase", "start")]), token: token, accountId: page,
       context: context)
@@ -300,9 +307,9 @@ public struct FacebookClient: PlatformClient {
   }
 
   /// After an unknown outcome: true when the video's publishing phase shows it went out.
-  private func videoWasPublished(_ video: String, token: String, page: String, context: CallContext)
-    async throws(SidecarError) -> Bool
-  {
+  private func videoWasPublished(
+    _ video: String, token: String, page: String, context: CallContext
+  ) async throws(SidecarError) -> Bool {
     guard
       let json = try? await graph.send(
         .get(GraphAPI.path(video), fields: "status"), token: token, accountId: page, context: context)

@@ -47,8 +47,9 @@ enum FacebookPost: Sendable, Equatable {
       guard let url = URL(string: link), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil
       else { throw InvalidParams("`link` must be an absolute http(s) URL, got \(link)", field: "link") }
       if mediaCount > 0 || kind != "feed" {
-        throw InvalidParams("`link` can only go with a text post: Facebook does not attach links to photos, videos, "
-          + "stories or reels", field: "link")
+        throw InvalidParams(
+          "`link` can only go with a text post: Facebook does not attach links to photos, videos, "
+            + "stories or reels", field: "link")
       }
     }
 
@@ -62,7 +63,8 @@ enum FacebookPost: Sendable, Equatable {
       } else if let video {
         self = .videoStory(video)
       } else {
-        throw InvalidParams("a Facebook story needs one `imageUrl` or one `videoUrl`", field: images == nil ? "kind" : "imageUrls")
+        throw InvalidParams(
+          "a Facebook story needs one `imageUrl` or one `videoUrl`", field: images == nil ? "kind" : "imageUrls")
       }
     case "reel":
       guard let video, mediaCount == 1 else {

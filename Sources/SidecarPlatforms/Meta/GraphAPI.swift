@@ -93,8 +93,8 @@ struct GraphAPI: Sendable {
   ///   - gates: further keys checked before the account's (WhatsApp's recipient pair).
   ///   - secrets: other strings that must never reach a message (an app secret).
   func send(
-    _ call: GraphCall, token: String, accountId: String, step: StepSafety = .idempotent, gates extra: [RateLimitKey] = [],
-    secrets: [String] = [], context: CallContext
+    _ call: GraphCall, token: String, accountId: String, step: StepSafety = .idempotent,
+    gates extra: [RateLimitKey] = [], secrets: [String] = [], context: CallContext
   ) async throws(SidecarError) -> JSONValue {
     var headers = call.headers
     if let scheme = call.scheme { headers["Authorization"] = "\(scheme) \(token)" }
@@ -197,9 +197,9 @@ struct GraphAPI: Sendable {
   }
 
   /// Responses without a Graph error body: rupload's `debug_info`, proxies, outages.
-  static func failureWithoutGraphError(_ response: HTTPResponse, platform: Platform, retryAfter: Duration?)
-    -> PlatformFailure
-  {
+  static func failureWithoutGraphError(
+    _ response: HTTPResponse, platform: Platform, retryAfter: Duration?
+  ) -> PlatformFailure {
     let status = response.status
     let name = platform.metaDisplayName
     if let json = try? JSONParser.parse(response.body), let info = json["debug_info"] {
@@ -212,7 +212,8 @@ struct GraphAPI: Sendable {
         ? "\(name) rejected the access token at its upload host: \(detail). Reconnect the \(name) account."
         : "\(name)'s upload host refused the upload: \(detail)"
       return PlatformFailure(
-        classification, message: message, httpStatus: status, platformCode: info["type"]?.stringValue.map(PlatformCode.string),
+        classification, message: message, httpStatus: status,
+        platformCode: info["type"]?.stringValue.map(PlatformCode.string),
         platformMessage: detail, requestMayHaveReachedPlatform: status >= 500)
     }
     let classification: PlatformFailure.Classification

@@ -14,8 +14,10 @@ struct GraphError: Sendable, Equatable {
   /// WhatsApp's `error_data.details`: the sentence that explains the code.
   var details: String?
 
-  init(message: String, code: Int, subcode: Int? = nil, type: String? = nil, isTransient: Bool = false,
-       userTitle: String? = nil, userMessage: String? = nil, details: String? = nil) {
+  init(
+    message: String, code: Int, subcode: Int? = nil, type: String? = nil, isTransient: Bool = false,
+    userTitle: String? = nil, userMessage: String? = nil, details: String? = nil
+  ) {
     self.message = message
     self.code = code
     self.subcode = subcode
@@ -70,9 +72,11 @@ extension GraphAPI {
   /// Codes and subcodes that say the account needs a person to act (log in, confirm identity): treated as auth.
   private static let userActionSubcodes: Set<Int> = [1_404_078, 4_854_002, 2_207_050]
   /// Subcodes Meta documents as temporary (FB service unavailable, IG server error, media download timeout).
-  private static let transientSubcodes: Set<Int> = [1_363_047, 1_609_010, 2_207_001, 2_207_003, 2_207_008, 2_207_032]
+  private static let transientSubcodes: Set<Int> = [
+    1_363_047, 1_609_010, 2_207_001, 2_207_003, 2_207_008, 2_207_032,
+  ]
 
-  /// What a Graph error means for the caller, by `code` and `error_subcode` (platform-apis.md §1.3, §2.6, §3.7, §4.5).
+  /// What a Graph error means for the caller, by `code` and `error_subcode` (platform-apis.md §1.3, 2.6, 3.7, 4.5).
   static func failure(for error: GraphError, status: Int, platform: Platform) -> PlatformFailure {
     let name = platform.metaDisplayName
     let codeText = "code \(error.code)" + (error.subcode.map { ", subcode \($0)" } ?? "")
@@ -114,7 +118,8 @@ extension GraphAPI {
 
     switch error.code {
     case 9:
-      return make(.quotaExhausted, "\(name)'s publishing limit for this account is reached (\(codeText)): \(error.text)")
+      return make(
+        .quotaExhausted, "\(name)'s publishing limit for this account is reached (\(codeText)): \(error.text)")
     case 131056:
       return make(
         .rateLimited(scope: .account),

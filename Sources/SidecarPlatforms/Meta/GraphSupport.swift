@@ -44,8 +44,9 @@ extension GraphAPI {
       do {
         try await clock.sleep(until: now + wait)
       } catch {
-        throw SidecarError(kind: .cancelled, message: "The call was cancelled.", platform: platform.rawValue,
-                           attempts: context.attempts)
+        throw SidecarError(
+          kind: .cancelled, message: "The call was cancelled.", platform: platform.rawValue,
+          attempts: context.attempts)
       }
     }
   }
@@ -67,7 +68,7 @@ extension GraphAPI {
       json = try await send(
         .get("/debug_token", query: [("input_token", credential.accessToken)]), token: inspector,
         accountId: credential.accountId, secrets: credential.secrets, context: context)
-    } catch where error.kind == .permanent {
+    } catch  where error.kind == .permanent {
       return nil
     }
     return TokenInfo(json["data"] ?? .null)

@@ -88,7 +88,7 @@ public struct InstagramClient: PlatformClient {
       return try await withCredential(context) { credential throws(SidecarError) in
         try await validate(credential, context: context.call)
       }
-    } catch where error.kind == .authFailed || error.kind == .permanent {
+    } catch  where error.kind == .authFailed || error.kind == .permanent {
       return ValidationResult(valid: false, accountId: account, problems: [error.message])
     }
   }
@@ -137,12 +137,13 @@ public struct InstagramClient: PlatformClient {
         .get(GraphAPI.path(user, "content_publishing_limit"), fields: "config,quota_usage"), token: token,
         accountId: user, context: context)
       let entry = limit["data"]?.arrayValue?.first ?? .null
-      if let used = entry["quota_usage"]?.intValue, let total = entry["config"]?["quota_total"]?.intValue, used >= total {
+      if let used = entry["quota_usage"]?.intValue, let total = entry["config"]?["quota_total"]?.intValue, used >= total
+      {
         problems.append(
           "Instagram's publishing limit is reached: \(used) of \(total) posts in the last 24 hours; new posts are "
             + "refused until older ones leave the window.")
       }
-    } catch where error.kind == .permanent {
+    } catch  where error.kind == .permanent {
       let scope = instagramLogin ? "instagram_business_content_publish" : "instagram_content_publish"
       if !missing.contains(scope) { missing.append(scope) }
       problems.append(error.message)
@@ -159,9 +160,9 @@ public struct InstagramClient: PlatformClient {
     var permalink: String?
   }
 
-  func publish(_ post: InstagramPost, credential: Credential, context: OperationContext) async throws(SidecarError)
-    -> PostResult
-  {
+  func publish(
+    _ post: InstagramPost, credential: Credential, context: OperationContext
+  ) async throws(SidecarError) -> PostResult {
     let graph = graph(for: credential)
     let user = credential.accountId
     let token = credential.accessToken
@@ -246,7 +247,8 @@ public struct InstagramClient: PlatformClient {
           children.append(try await create([("is_carousel_item", "true"), ("image_url", url.absoluteString)]))
         case .video(let url):
           children.append(
-            try await create([("is_carousel_item", "true"), ("media_type", "VIDEO"), ("video_url", url.absoluteString)]))
+            try await create([("is_carousel_item", "true"), ("media_type", "VIDEO"), ("video_url", url.absoluteString)])
+          )
         }
       }
       for child in children { try await ready(child) }
@@ -258,7 +260,7 @@ public struct InstagramClient: PlatformClient {
     var published: Published
     do {
       published = try await publishOnce(container)
-    } catch where error.kind == .outcomeUnknown {
+    } catch  where error.kind == .outcomeUnknown {
       published = try await reconcile(
         container, original: error, status: status, publishOnce: publishOnce, findMedia: findMedia, context: context)
     }
@@ -267,9 +269,10 @@ public struct InstagramClient: PlatformClient {
         let json = try await graph.send(
           .get(GraphAPI.path(published.id), fields: "permalink"), token: token, accountId: user, context: call)
         published.permalink = json["permalink"]?.stringValue
-      } catch where error.kind != .cancelled {
+      } catch  where error.kind != .cancelled {
         context.logger.warn(
-          "instagram permalink lookup failed after publishing", ["postId": .string(published.id), "error": .string(error.message)])
+          "instagram permalink lookup failed after publishing",
+          ["postId": .string(published.id), "error": .string(error.message)])
       }
     }
     return PostResult(postId: published.id, postUrl: published.permalink, status: .published)
@@ -305,7 +308,7 @@ public struct InstagramClient: PlatformClient {
       case "FINISHED" where round == 0:
         do throws(SidecarError) {
           return try await publishOnce(container)
-        } catch where error.kind == .outcomeUnknown || error.kind == .permanent {
+        } catch  where error.kind == .outcomeUnknown || error.kind == .permanent {
           last = error
         }
       case "ERROR", "EXPIRED":

@@ -51,7 +51,8 @@ enum InstagramPost: Sendable, Equatable {
         case (nil, let url?): checked.append(.video(try policy.platformFetchedURL(url, field: entry.name("videoUrl"))))
         default:
           throw InvalidParams(
-            "each carousel item takes exactly one of `imageUrl` or `videoUrl`", field: String(entry.name("").dropLast()))
+            "each carousel item takes exactly one of `imageUrl` or `videoUrl`", field: String(entry.name("").dropLast())
+          )
         }
       }
       items = checked
@@ -77,7 +78,8 @@ enum InstagramPost: Sendable, Equatable {
       self = .carousel(items, caption: caption)
     case "story":
       if caption != nil {
-        throw InvalidParams("Instagram stories carry no caption; leave out `caption` for `kind: story`", field: "caption")
+        throw InvalidParams(
+          "Instagram stories carry no caption; leave out `caption` for `kind: story`", field: "caption")
       }
       if let image {
         self = .story(.image(image))

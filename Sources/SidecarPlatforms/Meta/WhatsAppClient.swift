@@ -20,7 +20,8 @@ struct WhatsAppMessage: Sendable, Equatable {
     try params.rejectUnknown(Self.known, context: "whatsapp/send")
     let raw = try params.requiredString("to")
     let digits = raw.hasPrefix("+") ? String(raw.dropFirst()) : raw
-    guard (8...15).contains(digits.count), digits.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
+    guard (8...15).contains(digits.count),
+      digits.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
       !digits.hasPrefix("0")
     else {
       throw InvalidParams(
@@ -102,9 +103,9 @@ public struct WhatsAppClient: PlatformClient {
     }
   }
 
-  func send(_ message: WhatsAppMessage, credential: Credential, context: CallContext) async throws(SidecarError)
-    -> PostResult
-  {
+  func send(
+    _ message: WhatsAppMessage, credential: Credential, context: CallContext
+  ) async throws(SidecarError) -> PostResult {
     let phone = credential.accountId
     let pair = RateLimitKey("whatsapp:pair:\(phone):\(message.to)")
     graph.gates.pace(pair, minInterval: Self.pairInterval)
@@ -113,7 +114,7 @@ public struct WhatsAppClient: PlatformClient {
       json = try await graph.send(
         GraphCall("POST", GraphAPI.path(phone, "messages"), body: .json(message.body)), token: credential.accessToken,
         accountId: phone, step: .publish, gates: [pair], context: context)
-    } catch where error.kind == .outcomeUnknown {
+    } catch  where error.kind == .outcomeUnknown {
       throw error.appending(
         "WhatsApp has no way to look a message up: the status webhooks show whether it was delivered.")
     }
@@ -144,14 +145,17 @@ public struct WhatsAppClient: PlatformClient {
           problems.append("The number is registered on \(platformType), not the Cloud API.")
         }
         if info == nil { problems.append("The token's permissions could not be inspected (debug_token refused).") }
-        let missing = info.map { $0.scopes.contains("whatsapp_business_messaging") ? [] : ["whatsapp_business_messaging"] } ?? []
+        let missing =
+          info.map { $0.scopes.contains("whatsapp_business_messaging") ? [] : ["whatsapp_business_messaging"] } ?? []
         return ValidationResult(
-          valid: missing.isEmpty && (info?.isValid ?? true) && number["platform_type"].map { $0 == "CLOUD_API" } ?? true,
-          accountId: phone, accountName: number["verified_name"]?.stringValue ?? number["display_phone_number"]?.stringValue,
+          valid: missing.isEmpty && (info?.isValid ?? true)
+            && number["platform_type"].map { $0 == "CLOUD_API" } ?? true,
+          accountId: phone,
+          accountName: number["verified_name"]?.stringValue ?? number["display_phone_number"]?.stringValue,
           scopes: info?.scopes, missing: missing.isEmpty ? nil : missing, expiresAt: info?.expiresAt,
           problems: problems.isEmpty ? nil : problems)
       }
-    } catch where error.kind == .authFailed || error.kind == .permanent {
+    } catch  where error.kind == .authFailed || error.kind == .permanent {
       return ValidationResult(valid: false, accountId: phone, problems: [error.message])
     }
   }
