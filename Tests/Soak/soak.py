@@ -12,8 +12,8 @@ published against what the sidecar answered:
   unknown                answered outcome_unknown (reported, allowed)
 Prints the counts; exits non-zero if any must-be-zero count is not zero.
 
-  scripts/soak                      # 2,000 posts, concurrency 32, 3 kills
-  SOAK_POSTS=500 scripts/soak       # quicker
+  scripts/soak-publishing           # 2,000 posts, concurrency 32, 3 kills
+  SOAK_POSTS=500 scripts/soak-publishing   # quicker
 """
 from __future__ import annotations
 
