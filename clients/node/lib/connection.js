@@ -16,7 +16,8 @@ class RemoteError extends Error {
 
 /**
  * One JSON-RPC conversation. Outgoing requests are promises matched to replies by integer id; an AbortSignal or
- * `timeoutMs` sends `$/cancelRequest`. Incoming requests go to `handlers[method](params)`, notifications are emitted
+ * `timeoutMs` sends `$/cancelRequest`. Incoming requests go to `handlers[method](params, {signal})` (the signal aborts
+ * when the peer cancels them; they are then answered -32800), notifications are emitted
  * as `'notification'` (method, params). Emits `'close'` (reason) once, when the read side ends.
  */
 class Connection extends EventEmitter {
@@ -29,6 +30,7 @@ class Connection extends EventEmitter {
     this.nextId = 1;
     this.pending = new Map();
     this.cancelled = new Set();
+    this.handling = new Map(); // incoming request id -> AbortController, for the peer's $/cancelRequest
     this.closed = false;
     this.ended = false;
     this.closeReason = 'connection closed';
@@ -140,6 +142,7 @@ class Connection extends EventEmitter {
     const hasId = message.id !== undefined && message.id !== null;
     if (typeof message.method === 'string') {
       if (hasId) this.answer(message.id, message.method, message.params);
+      else if (message.method === '$/cancelRequest') this.handling.get(message.params && message.params.id)?.abort();
       else this.emit('notification', message.method, message.params);
       return;
     }
@@ -154,10 +157,17 @@ class Connection extends EventEmitter {
 
   async answer(id, method, params) {
     const reply = { jsonrpc: '2.0', id };
+    const controller = new AbortController();
+    this.handling.set(id, controller);
+    const cancelled = new Promise((resolve) => controller.signal.addEventListener('abort', resolve, { once: true }));
     try {
       const handler = this.handlers[method];
       if (typeof handler !== 'function') throw new RemoteError(-32601, `the client does not handle ${method}`);
-      const result = await handler(params);
+      const work = Promise.resolve(handler(params, { signal: controller.signal }));
+      work.catch(() => {});
+      const result = await Promise.race([work, cancelled.then(() => {
+        throw new RemoteError(-32800, `${method} cancelled by the sidecar`);
+      })]);
       reply.result = result === undefined ? null : result;
     } catch (err) {
       if (err instanceof RemoteError) {
@@ -166,6 +176,8 @@ class Connection extends EventEmitter {
       } else {
         reply.error = { code: -32603, message: `${(err && err.name) || 'Error'} in the client's ${method} handler` };
       }
+    } finally {
+      this.handling.delete(id);
     }
     if (!this.closed) this.write(reply);
   }

@@ -67,6 +67,10 @@ const SidecarCrashed = { SidecarCrashed: class extends SidecarUnavailable {} }.S
 SidecarCrashed.defaultKind = 'crashed';
 SidecarCrashed.defaultRetryable = true;
 classes.SidecarCrashed = SidecarCrashed;
+const ShuttingDown = { ShuttingDown: class extends SidecarUnavailable {} }.ShuttingDown;
+Object.assign(ShuttingDown, { defaultCode: -32600, defaultKind: 'shutting_down', defaultRetryable: true });
+classes.ShuttingDown = ShuttingDown;
+byKind.set('shutting_down', ShuttingDown);
 const CallTimeout = define('CallTimeout', null, 'client_timeout', true);
 
 /** The error for a JSON-RPC error object: by data.kind when known, else by code, else the base class. */

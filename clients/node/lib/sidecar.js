@@ -35,6 +35,10 @@ function findBinary(binary) {
     `no social-sidecar binary: pass binary, set SOCIAL_SIDECAR_BIN, or build it (looked at ${looked.join(', ') || 'no repository'})`);
 }
 
+const graceMs = (config) => {
+  const grace = config['shutdown.graceMs'] ?? config.shutdown?.graceMs;
+  return typeof grace === 'number' ? grace : 10000;
+};
 const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -51,18 +55,19 @@ class Sidecar extends EventEmitter {
    * @param {string[]} [options.args] extra command-line arguments
    * @param {Record<string,string>} [options.env] added to this process's environment
    * @param {object} [options.config] the initialize config, sent again after every restart
-   * @param {(req: {platform, credentialRef, customerId}) => any} [options.resolveCredentials] answers
+   * @param {(req: {platform, credentialRef, customerId}, {signal}) => any} [options.resolveCredentials] answers
    *   credentials/resolve with {accessToken, accountId, refreshToken?, expiresAt?, clientId?, clientSecret?};
    *   throwing makes the call fail with credential_unavailable
    * @param {(update: object) => any} [options.onCredentialsUpdated] persist a refreshed token; the sidecar counts the
    *   return (or the promise resolving) as the acknowledgement and asks again if it throws
    * @param {number} [options.timeoutMs] default client-side timeout for every request
-   * @param {number} [options.shutdownTimeoutMs] wait for shutdown and exit before SIGTERM, then SIGKILL
+   * @param {number} [options.shutdownTimeoutMs] wait for shutdown and exit before SIGTERM, then SIGKILL (default: the
+   *   sidecar's shutdown.graceMs, 10 s, plus 2 s)
    * @param {number[]} [options.restartDelaysMs] wait after the 1st, 2nd, ... crash in a row before restarting
    */
   constructor({
     binary, args = [], env = {}, config = {}, clientInfo, resolveCredentials, onCredentialsUpdated, timeoutMs,
-    shutdownTimeoutMs = 5000, restartDelaysMs = [0, 500, 1000, 2000, 5000, 10000, 30000],
+    shutdownTimeoutMs, restartDelaysMs = [0, 500, 1000, 2000, 5000, 10000, 30000],
   } = {}) {
     super();
     this.binary = binary;
@@ -73,7 +78,7 @@ class Sidecar extends EventEmitter {
     this.resolveCredentials = resolveCredentials;
     this.onCredentialsUpdated = onCredentialsUpdated;
     this.timeoutMs = timeoutMs;
-    this.shutdownTimeoutMs = shutdownTimeoutMs;
+    this.shutdownTimeoutMs = shutdownTimeoutMs ?? graceMs(config) + 2000;
     this.restartDelaysMs = restartDelaysMs.length ? restartDelaysMs : [0];
     this.current = null;
     this.starting = null;
@@ -182,7 +187,7 @@ class Sidecar extends EventEmitter {
     }
     child.on('error', () => {}); // e.g. kill() on a process already gone; exits are handled on 'close'
     const handlers = {
-      'credentials/resolve': (params) => this.answerResolve(params),
+      'credentials/resolve': (params, { signal }) => this.answerResolve(params, signal),
       'credentials/update': (params) => this.answerUpdate(params),
     };
     const current = {
@@ -293,13 +298,13 @@ class Sidecar extends EventEmitter {
     else this.emit('notification', method, params);
   }
 
-  async answerResolve(params) {
+  async answerResolve(params, signal) {
     if (typeof this.resolveCredentials !== 'function') {
       throw new RemoteError(-31006, 'no resolveCredentials callback', { kind: 'credential_unavailable' });
     }
     let credentials;
     try {
-      credentials = await this.resolveCredentials(params);
+      credentials = await this.resolveCredentials(params, { signal });
     } catch (err) {
       throw new RemoteError(-31006, `${(err && err.name) || 'Error'}: ${err && err.message}`,
         { kind: 'credential_unavailable' });

@@ -38,6 +38,12 @@ async function platform(name, op, params) {
     const [, code, kind] = script.split(':');
     throw new RpcError(Number(code), `scripted ${kind}`, { kind, platform: name });
   }
+  if (script === 'cancel-resolve') { // as the sidecar does when the parent is too slow
+    const pending = ask('credentials/resolve', { platform: name, credentialRef: params.credentialRef, customerId: params.customerId });
+    send({ jsonrpc: '2.0', method: '$/cancelRequest', params: { id: `s-${nextId}` } });
+    const late = await pending;
+    throw new RpcError(-31006, `resolve timed out; parent answered ${late.error && late.error.code}`, { kind: 'credential_unavailable' });
+  }
   const answer = await ask('credentials/resolve', { platform: name, credentialRef: params.credentialRef, customerId: params.customerId });
   if (answer.error) throw new RpcError(-31006, `credential unavailable: ${answer.error.message}`, { kind: 'credential_unavailable' });
   if (op === 'validate') return { valid: true, accountId: answer.result.accountId };

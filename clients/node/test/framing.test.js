@@ -3,7 +3,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const { PassThrough } = require('node:stream');
 const { FrameDecoder, FramingError, encodeMessage, Connection, RemoteError, RateLimited, RequestCancelled,
-  errorFromResponse, SidecarError, CallTimeout } = require('../lib');
+  errorFromResponse, SidecarError, CallTimeout, ShuttingDown, SidecarUnavailable, ProtocolError } = require('../lib');
 
 const frame = (msg) => encodeMessage(msg);
 
@@ -50,6 +50,9 @@ test('error objects map to classes by kind, then code', () => {
   const unknown = errorFromResponse({ code: -31999, message: 'n', data: { kind: 'new_kind' } });
   assert.equal(unknown.constructor, SidecarError);
   assert.equal(unknown.kind, 'new_kind');
+  const closing = errorFromResponse({ code: -32600, message: 's', data: { kind: 'shutting_down' } });
+  assert.ok(closing instanceof ShuttingDown && closing instanceof SidecarUnavailable && closing.retryable);
+  assert.ok(errorFromResponse({ code: -32600, message: 'b', data: { kind: 'bad_framing' } }) instanceof ProtocolError);
 });
 
 function pair(handlers) {

@@ -132,3 +132,17 @@ test('stderr lines are emitted as log entries', async () => {
   }
   assert.ok(logs.some((l) => l.level === 'warn' && l.msg === 'Fatal error: standin crashed on purpose'));
 });
+
+test('the sidecar cancelling a slow resolve aborts the resolver signal and gets -32800', async () => {
+  let aborted = false;
+  const { sidecar } = standin('', {
+    resolveCredentials: (req, { signal }) => new Promise(() => { signal.addEventListener('abort', () => { aborted = true; }); }),
+  });
+  try {
+    await assert.rejects(sidecar.facebook.post({ ...FB, text: 'cancel-resolve' }),
+      (err) => err instanceof CredentialUnavailable && /parent answered -32800/.test(err.message));
+    assert.ok(aborted);
+  } finally {
+    await sidecar.close();
+  }
+});
