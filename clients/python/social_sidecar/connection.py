@@ -215,7 +215,11 @@ class Connection:
         request_id = message["id"]
         entry = self._pending.pop(request_id, None) if isinstance(request_id, int) else None
         if entry is None:
-            if request_id not in self._cancelled:
+            if request_id in self._cancelled:
+                error = message.get("error")
+                log.debug("request %r answered after cancellation: %s", request_id,
+                          error.get("code") if isinstance(error, dict) else "result")
+            else:
                 log.warning("dropping an answer to unknown request id %r", request_id)
             return
         sent_method, future = entry
