@@ -128,6 +128,7 @@ public final class Server: Dispatcher {
     configuration.withLock { $0 = applied_ }
     connection.updateLimits {
       $0.maxInFlight = applied_.maxInFlight
+      $0.maxFrameBytes = applied_.maxFrameBytes
     }
     let platformServices: PlatformServices
     do {
