@@ -37,7 +37,13 @@ let package = Package(
 
     // SidecarMetrics: usage events, aggregation and Prometheus text.
     .target(name: "SidecarMetrics", dependencies: ["SidecarJSON"], swiftSettings: strict),
-    .testTarget(name: "SidecarMetricsTests", dependencies: ["SidecarMetrics"], swiftSettings: strict),
+    .testTarget(
+      name: "SidecarMetricsTests", dependencies: ["SidecarMetrics", "SidecarJSON"],
+      exclude: ["prometheus_parse_check.py"], swiftSettings: strict),
+    // metrics-bench: ns per event for record + json + serialize, beside a baseline (scripts/bench-metrics).
+    .executableTarget(
+      name: "metrics-bench", dependencies: ["SidecarMetrics", "SidecarJSON"], path: "Benchmarks/metrics-bench",
+      swiftSettings: strict),
 
     // SidecarPlatforms: the five platform clients, credentials and media, over HTTP and the resilience core.
     .target(
@@ -58,7 +64,10 @@ let package = Package(
         "SidecarJSON", "SidecarJSONRPC", "SidecarLogging", "SidecarMetrics", "SidecarPlatforms", "SidecarResilience",
       ],
       swiftSettings: strict),
-    .testTarget(name: "SidecarServerTests", dependencies: ["SidecarServer"], swiftSettings: strict),
+    .testTarget(
+      name: "SidecarServerTests",
+      dependencies: ["SidecarServer", "SidecarJSON", "SidecarJSONRPC", "SidecarLogging", "SidecarPlatforms"],
+      swiftSettings: strict),
 
     // social-sidecar: the executable; guards stdout, parses the command line, runs the server.
     .executableTarget(

@@ -7,6 +7,7 @@ import Synchronization
 public final class CallContext: Sendable {
   private struct Counters {
     var requests = 0
+    var publishRequests = 0
     var retries = 0
     var rateLimitWaits = 0
   }
@@ -43,8 +44,16 @@ public final class CallContext: Sendable {
     counters.withLock { $0.requests }
   }
 
-  func recordRequest() {
-    counters.withLock { $0.requests += 1 }
+  /// Publish-step requests handed to the platform: once this is non-zero, an interrupted call may have published.
+  public var publishRequests: Int {
+    counters.withLock { $0.publishRequests }
+  }
+
+  func recordRequest(_ step: StepSafety) {
+    counters.withLock {
+      $0.requests += 1
+      if step == .publish { $0.publishRequests += 1 }
+    }
   }
 
   func recordRetry() {

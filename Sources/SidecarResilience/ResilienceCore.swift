@@ -110,7 +110,7 @@ public final class ResilienceCore: Sendable {
     var last: PlatformFailure?
     while true {
       let permit = try await call.admit(gates: keys, last: last)
-      context.recordRequest()
+      context.recordRequest(step)
       attemptsInStep += 1
       let failure: PlatformFailure
       do {

@@ -5,6 +5,11 @@ public struct CommandLineOptions: Sendable, Equatable {
   public var logLevel: LogLevel = .info
   public var stateDir: String?
 
+  public init(logLevel: LogLevel = .info, stateDir: String? = nil) {
+    self.logLevel = logLevel
+    self.stateDir = stateDir
+  }
+
   public enum Outcome: Sendable, Equatable {
     case run(CommandLineOptions)
     /// Print `text` and exit with `code` (help, version, usage errors).

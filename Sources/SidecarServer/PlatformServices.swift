@@ -1,27 +1,417 @@
+import Foundation
+import SidecarHTTP
 import SidecarJSON
 import SidecarJSONRPC
 import SidecarLogging
+import SidecarMetrics
+import SidecarPlatforms
+import SidecarResilience
 
 /// The methods that exist once `initialize` has fixed the configuration: platform operations, metrics, breaker.
+///
+/// Every platform operation takes the same path: common params, up-front content checks, idempotency, the platform
+/// client (which goes through the one resilience core), then one metric event and one answer.
 final class PlatformServices: Sendable {
   let configuration: SidecarConfiguration
   let connection: Connection
   let logger: Logger
+  let clients: [Platform: any PlatformClient]
+  let core: ResilienceCore
+  let credentials: CredentialStore
+  let metrics = MetricsAggregator()
+  let idempotency: IdempotencyStore
+  private let clock: any SidecarClock
 
-  init(configuration: SidecarConfiguration, connection: Connection, logger: Logger) {
+  init(configuration: SidecarConfiguration, connection: Connection, logger: Logger) throws {
     self.configuration = configuration
     self.connection = connection
     self.logger = logger
+    let clock = SystemClock()
+    self.clock = clock
+    let metrics = self.metrics
+    core = ResilienceCore(
+      retry: RetryPolicy(
+        maxAttempts: configuration.retryMaxAttempts, baseDelay: .milliseconds(configuration.retryBaseDelayMs),
+        maxDelay: .milliseconds(configuration.retryMaxDelayMs), jitter: configuration.retryJitter),
+      breaker: BreakerConfiguration(
+        enabled: configuration.breakerEnabled, failureThreshold: configuration.breakerFailureThreshold,
+        openDuration: .milliseconds(configuration.breakerOpenMs), halfOpenProbes: configuration.breakerHalfOpenProbes),
+      budget: RetryBudgetConfiguration(), clock: clock, random: SystemRandom(),
+      onBreakerTransition: { [connection, logger] platform, from, to in
+        if to == .open { metrics.recordBreakerOpened(platform: platform) }
+        logger.warn(
+          "circuit breaker changed state",
+          ["platform": .string(platform), "from": .string(from.rawValue), "to": .string(to.rawValue)])
+        connection.notify(
+          "breaker/stateChanged",
+          params: [
+            "platform": .string(platform), "from": .string(from.rawValue), "to": .string(to.rawValue),
+            "at": .string(Timestamp.rfc3339(Date())),
+          ])
+      })
+    credentials = CredentialStore(
+      source: ParentCredentials(
+        connection: connection, resolveTimeout: .milliseconds(configuration.credentialsResolveTimeoutMs),
+        updateTimeout: .milliseconds(configuration.credentialsUpdateTimeoutMs)),
+      clock: clock, logger: logger)
+    let transport = Self.makeTransport(configuration, logger: logger)
+    let environment = PlatformEnvironment(
+      endpoints: configuration.endpoints, transport: transport, core: core,
+      media: MediaPolicy(allowPrivateNetworks: configuration.allowPrivateNetworks),
+      timeout: .milliseconds(configuration.httpTimeoutMs), connectTimeout: .milliseconds(configuration.httpConnectTimeoutMs),
+      logger: logger)
+    clients = makePlatformClients(environment)
+    idempotency = try IdempotencyStore(directory: configuration.stateDir, logger: logger)
+  }
+
+  private static func makeTransport(_ configuration: SidecarConfiguration, logger: Logger) -> any HTTPTransport {
+    let settings = HTTPTransportConfiguration(
+      maxConnectionsPerHost: max(64, min(configuration.maxInFlight, 1024)), caBundlePath: configuration.httpCABundle,
+      userAgent: "social-sidecar/\(Server.version)")
+    let transport = makeDefaultTransport(settings, preferred: configuration.httpTransport)
+    logger.debug("http transport ready", ["transport": .string(String(describing: type(of: transport)))])
+    return transport
   }
 
   var capabilities: JSONValue {
-    ["platforms": [:]]
+    var platforms: [String: JSONValue] = [:]
+    for (platform, _) in clients { platforms[platform.rawValue] = .array(platform.operations.map { .string($0) }) }
+    return [
+      "platforms": .object(platforms),
+      "methods": .array(Self.queryMethods.map { .string($0) }),
+      "idempotency": ["durable": .bool(configuration.stateDir != nil), "retentionHours": 24],
+    ]
   }
+
+  static let queryMethods = ["breaker/reset", "breaker/status", "health", "metrics/prometheus", "metrics/snapshot"]
 
   func route(method: String) -> Route? {
-    nil
+    switch method {
+    case "metrics/snapshot": return .inline { [metrics] _ in .success(metrics.snapshot()) }
+    case "metrics/prometheus":
+      return .inline { [self] _ in
+        .success(["contentType": .string(PrometheusText.contentType), "text": .string(prometheusText())])
+      }
+    case "breaker/status": return .inline { [self] _ in .success(breakerStatus()) }
+    case "breaker/reset": return .inline { [self] params in resetBreaker(params) }
+    default: break
+    }
+    guard let slash = method.firstIndex(of: "/"), let platform = Platform(rawValue: String(method[..<slash])),
+      let client = clients[platform]
+    else { return nil }
+    let operation = String(method[method.index(after: slash)...])
+    guard platform.operations.contains(operation) else { return nil }
+    return .task { [self] params, _ in await perform(operation, on: client, params: params) }
   }
 
-  /// Flushes anything that must survive the process (state, queued notifications).
-  func flush() async {}
+  /// Flushes anything that must survive the process: refreshed tokens the parent has not acknowledged yet.
+  func flush() async {
+    await credentials.flushUpdates(timeout: .milliseconds(configuration.shutdownGraceMs))
+  }
+
+  // MARK: Operations
+
+  private func perform(_ operation: String, on client: any PlatformClient, params: JSONValue?) async -> Result<
+    JSONValue, JSONRPCError
+  > {
+    let platform = client.platform
+    let started = ContinuousClock.now
+    let common: CommonParams
+    let prepared: PreparedOperation<PostResult>?
+    do throws(InvalidParams) {
+      let all = try Params(params)
+      common = try CommonParams(all, requireAgent: operation == platform.publishOperation)
+      let content = Params(all.values.filter { !CommonParams.names.contains($0.key) })
+      if operation == platform.publishOperation {
+        prepared = try client.preparePublish(content)
+      } else {
+        try content.rejectUnknown([], context: "\(platform)/\(operation)")
+        prepared = nil
+      }
+    } catch {
+      return .failure(.invalidParams(error.reason, field: error.field))
+    }
+    let call = CallContext(deadline: common.deadlineMs.map { clock.now() + .milliseconds($0) })
+    let context = OperationContext(
+      key: CredentialKey(platform: platform, credentialRef: common.credentialRef, customerId: common.customerId),
+      agentId: common.agentId, correlationId: common.correlationId, call: call, credentials: credentials,
+      logger: logger.with(["correlationId": JSONValue(common.correlationId)]))
+
+    // Idempotency: only publishes carry a key that matters; the scope keeps customers apart.
+    var idempotencyKey: String?
+    var fingerprint = ""
+    if let key = common.idempotencyKey, prepared != nil {
+      idempotencyKey = "\(platform)/\(operation)/\(common.customerId)/\(key)"
+      var fingerprinted = params?.objectValue ?? [:]
+      fingerprinted["deadlineMs"] = nil
+      fingerprinted["correlationId"] = nil
+      fingerprint = Fingerprint.of(.object(fingerprinted))
+      let decision: IdempotencyStore.Decision
+      do {
+        decision = try idempotency.begin(key: idempotencyKey!, fingerprint: fingerprint)
+      } catch {
+        logger.error("idempotency journal write failed", ["error": .string("\(error)")])
+        return .failure(.internalError("the idempotency journal could not be written; nothing was published"))
+      }
+      switch decision {
+      case .proceed: break
+      case .replay(let response):
+        record(operation, platform: platform, common: common, started: started, outcome: .success(response), replayed: true)
+        return .success(response)
+      case .replayError(let error):
+        let rpcError = JSONRPCError(
+          code: error["code"]?.intValue ?? -31008, message: error["message"]?.stringValue ?? "outcome unknown",
+          data: error["data"])
+        record(operation, platform: platform, common: common, started: started, outcome: .failure(rpcError), replayed: true)
+        return .failure(rpcError)
+      case .conflict:
+        return .failure(
+          Self.applicationError(
+            SidecarError(
+              kind: .idempotencyConflict,
+              message: "a call with idempotencyKey \(key) is still running; wait for its answer or retry later",
+              platform: platform.rawValue)))
+      case .mismatch:
+        return .failure(
+          Self.applicationError(
+            SidecarError(
+              kind: .idempotencyMismatch,
+              message: "idempotencyKey \(key) was already used with different params; use a new key for new content",
+              platform: platform.rawValue)))
+      }
+    }
+
+    let result: Result<JSONValue, SidecarError>
+    do throws(SidecarError) {
+      switch operation {
+      case platform.publishOperation:
+        let post = try await prepared!.run(context)
+        result = .success([
+          "platform": .string(platform.rawValue), "postId": .string(post.postId), "postUrl": JSONValue(post.postUrl),
+          "status": .string(post.status.rawValue), "attempts": .int(max(1, call.attempts)),
+          "durationMs": .int(Self.milliseconds(since: started)), "replayed": false,
+        ])
+      case "validate":
+        let validation = try await client.validate(context: context)
+        result = .success(Self.json(validation))
+      default:
+        let refresh = try await client.refresh(context: context)
+        result = .success([
+          "refreshed": .bool(refresh.refreshed),
+          "expiresAt": refresh.expiresAt.map { .string(Timestamp.rfc3339($0)) } ?? .null,
+        ])
+      }
+    } catch {
+      result = .failure(error)
+    }
+
+    let answer: Result<JSONValue, JSONRPCError>
+    switch result {
+    case .success(let value):
+      answer = .success(value)
+      if let idempotencyKey {
+        var stored = value.objectValue ?? [:]
+        stored["replayed"] = true
+        do {
+          try idempotency.complete(key: idempotencyKey, fingerprint: fingerprint, response: .object(stored))
+        } catch {
+          logger.error("idempotency journal write failed after publishing", ["error": .string("\(error)")])
+        }
+      }
+    case .failure(let error):
+      if error.isCancellation || Task.isCancelled {
+        answer = .failure(.requestCancelled)
+      } else {
+        answer = .failure(Self.applicationError(error, attempts: max(error.attempts, call.attempts)))
+      }
+      if let idempotencyKey, case .failure(let rpcError) = answer {
+        if error.kind == .outcomeUnknown {
+          try? idempotency.completeUnknown(key: idempotencyKey, fingerprint: fingerprint, error: rpcError.json)
+        } else if error.isCancellation && call.publishRequests > 0 {
+          // Cancelled while the publish request was in flight: it may have gone out, so the key stays taken.
+          let unknown = Self.applicationError(
+            SidecarError(
+              kind: .outcomeUnknown,
+              message: "the call was cancelled while its publish request was in flight; it may have been published",
+              platform: platform.rawValue, attempts: call.attempts))
+          try? idempotency.completeUnknown(key: idempotencyKey, fingerprint: fingerprint, error: unknown.json)
+        } else {
+          // Refused, invalid, rate limited, breaker open: nothing was published, so the key may be used again.
+          idempotency.release(key: idempotencyKey)
+        }
+      }
+      if error.kind == .circuitOpen { metrics.recordNotPermitted(platform: platform.rawValue, operation: operation) }
+    }
+    if call.retries > 0 { metrics.recordRetries(platform: platform.rawValue, operation: operation, count: call.retries) }
+    for _ in 0..<call.rateLimitWaits { metrics.recordRateLimitWait(platform: platform.rawValue, operation: operation) }
+    record(operation, platform: platform, common: common, started: started, outcome: answer, replayed: false,
+           attempts: call.attempts, httpStatus: result.failureValue?.failure?.httpStatus)
+    return answer
+  }
+
+  /// One metric event per operation, aggregated always, sent as a notification when `metrics.enabled`.
+  private func record(
+    _ operation: String, platform: Platform, common: CommonParams, started: ContinuousClock.Instant,
+    outcome: Result<JSONValue, JSONRPCError>, replayed: Bool, attempts: Int = 0, httpStatus: Int? = nil
+  ) {
+    let elapsed = ContinuousClock.now - started
+    var event = MetricEvent(
+      eventId: MetricEvent.newEventId(), timestamp: Date(), customerId: common.customerId, agentId: common.agentId,
+      platform: platform.rawValue, operation: operation, correlationId: common.correlationId, success: false,
+      attempts: replayed ? 0 : max(attempts, 0),
+      durationMs: Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15,
+      replayed: replayed)
+    event.httpStatus = httpStatus
+    switch outcome {
+    case .success(let value):
+      event.success = true
+      event.postId = value["postId"]?.stringValue
+      event.postUrl = value["postUrl"]?.stringValue
+      if !replayed { event.attempts = max(1, attempts) }
+    case .failure(let error):
+      event.errorKind = error.data?["kind"]?.stringValue
+      event.errorCode = error.code
+      event.errorMessage = error.message
+    }
+    metrics.record(event)
+    if configuration.metricsEnabled {
+      connection.notify("metrics/event", params: event.json)
+    }
+    logger.info(
+      "operation finished",
+      [
+        "platform": .string(platform.rawValue), "operation": .string(operation),
+        "correlationId": JSONValue(common.correlationId), "success": .bool(event.success),
+        "errorKind": JSONValue(event.errorKind), "attempts": .int(event.attempts),
+        "durationMs": .int(Int(event.durationMs)), "replayed": .bool(replayed),
+      ])
+  }
+
+  // MARK: Queries
+
+  private func breakerStatus() -> JSONValue {
+    let snapshots = core.breakerStatus()
+    var platforms: [String: JSONValue] = [:]
+    for platform in Platform.allCases where clients[platform] != nil {
+      let snapshot = snapshots[platform.rawValue] ?? core.breakerStatus(platform: platform.rawValue)
+      platforms[platform.rawValue] = [
+        "state": .string(snapshot.state.rawValue), "consecutiveFailures": .int(snapshot.consecutiveFailures),
+        "opens": .int(snapshot.opens),
+        "retryAfterMs": snapshot.retryAfter.map { .int(Self.milliseconds($0)) } ?? .null,
+      ]
+    }
+    return [
+      "enabled": .bool(configuration.breakerEnabled), "platforms": .object(platforms),
+    ]
+  }
+
+  private func resetBreaker(_ params: JSONValue?) -> Result<JSONValue, JSONRPCError> {
+    guard let name = params?["platform"]?.stringValue else {
+      return .failure(.invalidParams("`platform` is required: one of \(Platform.allCases.map(\.rawValue).joined(separator: ", "))", field: "platform"))
+    }
+    guard let platform = Platform(rawValue: name), clients[platform] != nil else {
+      return .failure(.invalidParams("unknown platform \(name)", field: "platform"))
+    }
+    core.resetBreaker(platform: platform.rawValue)
+    return .success(["platform": .string(name), "state": .string(BreakerState.closed.rawValue)])
+  }
+
+  private func prometheusText() -> String {
+    var states: [String: String] = [:]
+    let snapshots = core.breakerStatus()
+    for platform in clients.keys {
+      states[platform.rawValue] = (snapshots[platform.rawValue] ?? core.breakerStatus(platform: platform.rawValue)).state.rawValue
+    }
+    return metrics.prometheusText(breakerStates: states)
+  }
+
+  // MARK: Mapping
+
+  static func applicationError(_ error: SidecarError, attempts: Int? = nil) -> JSONRPCError {
+    var data: [String: JSONValue] = [
+      "kind": .string(error.kind.rawValue), "retryable": .bool(error.kind.retryable),
+      "attempts": .int(attempts ?? error.attempts),
+    ]
+    data["platform"] = JSONValue(error.platform)
+    if let retryAfter = error.retryAfter { data["retryAfterMs"] = .int(milliseconds(retryAfter)) }
+    if let failure = error.failure {
+      if let status = failure.httpStatus { data["httpStatus"] = .int(status) }
+      switch failure.platformCode {
+      case .int(let code)?: data["platformCode"] = .int(code)
+      case .string(let code)?: data["platformCode"] = .string(code)
+      case nil: break
+      }
+      if let subcode = failure.platformSubcode { data["platformSubcode"] = .int(subcode) }
+      if let message = failure.platformMessage { data["platformMessage"] = .string(message) }
+      if let resetsAt = failure.resetsAt { data["resetAt"] = .string(Timestamp.rfc3339(resetsAt)) }
+    }
+    return JSONRPCError(code: error.kind.code, message: Self.title(error.kind) + ": " + error.message, data: .object(data))
+  }
+
+  private static func title(_ kind: ErrorKind) -> String {
+    kind.rawValue.split(separator: "_").map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined(separator: " ")
+  }
+
+  static func json(_ validation: ValidationResult) -> JSONValue {
+    var object: [String: JSONValue] = [
+      "valid": .bool(validation.valid), "accountId": .string(validation.accountId),
+    ]
+    if let name = validation.accountName { object["accountName"] = .string(name) }
+    if let scopes = validation.scopes { object["scopes"] = .array(scopes.map { .string($0) }) }
+    if let missing = validation.missing { object["missing"] = .array(missing.map { .string($0) }) }
+    if let expiresAt = validation.expiresAt { object["expiresAt"] = .string(Timestamp.rfc3339(expiresAt)) }
+    if let problems = validation.problems { object["problems"] = .array(problems.map { .string($0) }) }
+    return .object(object)
+  }
+
+  static func milliseconds(_ duration: Duration) -> Int {
+    Int(duration.components.seconds) * 1000 + Int(duration.components.attoseconds / 1_000_000_000_000_000)
+  }
+
+  static func milliseconds(since start: ContinuousClock.Instant) -> Int { milliseconds(ContinuousClock.now - start) }
+}
+
+/// Params every platform method takes (design brief §3).
+struct CommonParams: Sendable {
+  static let names: Set<String> = ["credentialRef", "customerId", "agentId", "correlationId", "idempotencyKey", "deadlineMs"]
+
+  var credentialRef: String
+  var customerId: String
+  var agentId: String?
+  var correlationId: String?
+  var idempotencyKey: String?
+  var deadlineMs: Int?
+
+  init(_ params: Params, requireAgent: Bool) throws(InvalidParams) {
+    credentialRef = try params.requiredString("credentialRef", maxLength: 512)
+    customerId = try params.requiredString("customerId", maxLength: 512)
+    agentId = requireAgent ? try params.requiredString("agentId", maxLength: 512) : try params.string("agentId", maxLength: 512)
+    correlationId = try params.string("correlationId", maxLength: 512)
+    idempotencyKey = try params.string("idempotencyKey", maxLength: 255)
+    if idempotencyKey?.isEmpty == true { throw InvalidParams("`idempotencyKey` must not be empty", field: "idempotencyKey") }
+    deadlineMs = try params.int("deadlineMs", in: 1...86_400_000)
+  }
+}
+
+extension Result {
+  var failureValue: Failure? {
+    if case .failure(let error) = self { return error }
+    return nil
+  }
+}
+
+extension SidecarConfiguration {
+  var endpoints: PlatformEndpoints {
+    var endpoints = PlatformEndpoints()
+    endpoints.graphBaseURL = [.facebook: facebook.baseURL, .instagram: instagram.baseURL, .whatsapp: whatsapp.baseURL]
+    endpoints.graphVersion = [.facebook: facebook.apiVersion, .instagram: instagram.apiVersion, .whatsapp: whatsapp.apiVersion]
+    endpoints.instagramLoginBaseURL = instagramLoginBaseURL
+    endpoints.youtubeBaseURL = youtube.baseURL
+    endpoints.youtubeUploadURL = youtubeUploadURL
+    endpoints.googleTokenURL = youtubeTokenURL
+    endpoints.linkedinBaseURL = linkedin.baseURL
+    endpoints.linkedinVersion = linkedin.apiVersion
+    endpoints.linkedinTokenURL = linkedinTokenURL
+    return endpoints
+  }
 }

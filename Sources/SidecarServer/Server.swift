@@ -129,7 +129,12 @@ public final class Server: Dispatcher {
     connection.updateLimits {
       $0.maxInFlight = applied_.maxInFlight
     }
-    let platformServices = PlatformServices(configuration: applied_, connection: connection, logger: logger)
+    let platformServices: PlatformServices
+    do {
+      platformServices = try PlatformServices(configuration: applied_, connection: connection, logger: logger)
+    } catch {
+      return .failure(.invalidParams("the state directory cannot be used: \(error)", field: "config.stateDir"))
+    }
     services.withLock { $0 = platformServices }
     phase.withLock { $0 = .running }
     logger.info(

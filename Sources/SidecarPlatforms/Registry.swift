@@ -1,0 +1,5 @@
+/// The platform clients this build serves. `initialize` advertises exactly these in its capabilities.
+public func makePlatformClients(_ environment: PlatformEnvironment) -> [Platform: any PlatformClient] {
+  let clients: [any PlatformClient] = []
+  return Dictionary(uniqueKeysWithValues: clients.map { ($0.platform, $0) })
+}

@@ -1,0 +1,68 @@
+import Foundation
+import SidecarJSON
+import SidecarJSONRPC
+import SidecarLogging
+import SidecarPlatforms
+import SidecarResilience
+
+/// Credentials come from the parent process: `credentials/resolve` asks for one, `credentials/update` hands a
+/// refreshed one back to persist. The parent is trusted; its answers are still checked for shape.
+struct ParentCredentials: CredentialSource {
+  let connection: Connection
+  let resolveTimeout: Duration
+  let updateTimeout: Duration
+
+  func resolve(_ key: CredentialKey) async throws(SidecarError) -> Credential {
+    let answer: JSONValue
+    do {
+      answer = try await connection.sendRequest(
+        "credentials/resolve",
+        params: [
+          "platform": .string(key.platform.rawValue), "credentialRef": .string(key.credentialRef),
+          "customerId": .string(key.customerId),
+        ], timeout: resolveTimeout)
+    } catch is CancellationError {
+      throw SidecarError(kind: .cancelled, message: "cancelled while resolving the credential", platform: key.platform.rawValue)
+    } catch let error as JSONRPCError {
+      throw unavailable(key, "the parent answered credentials/resolve with an error: \(error.message)")
+    } catch {
+      throw unavailable(key, "\(error)")
+    }
+    guard let token = answer["accessToken"]?.stringValue, !token.isEmpty else {
+      throw unavailable(key, "the parent's credentials/resolve answer has no accessToken")
+    }
+    guard let accountId = answer["accountId"]?.stringValue, !accountId.isEmpty else {
+      throw unavailable(key, "the parent's credentials/resolve answer has no accountId")
+    }
+    return Credential(
+      accessToken: token, refreshToken: answer["refreshToken"]?.stringValue,
+      expiresAt: answer["expiresAt"].flatMap(Self.date), accountId: accountId,
+      clientId: answer["clientId"]?.stringValue, clientSecret: answer["clientSecret"]?.stringValue,
+      variant: answer["variant"]?.stringValue)
+  }
+
+  func update(_ key: CredentialKey, credential: Credential) async throws {
+    var params: [String: JSONValue] = [
+      "platform": .string(key.platform.rawValue), "credentialRef": .string(key.credentialRef),
+      "customerId": .string(key.customerId), "accessToken": .string(credential.accessToken),
+      "accountId": .string(credential.accountId),
+    ]
+    if let refreshToken = credential.refreshToken { params["refreshToken"] = .string(refreshToken) }
+    params["expiresAt"] = credential.expiresAt.map { .string(Timestamp.rfc3339($0)) } ?? .null
+    _ = try await connection.sendRequest("credentials/update", params: .object(params), timeout: updateTimeout)
+  }
+
+  private func unavailable(_ key: CredentialKey, _ reason: String) -> SidecarError {
+    SidecarError(
+      kind: .credentialUnavailable, message: "credential \(key.credentialRef) is unavailable: \(reason)",
+      platform: key.platform.rawValue)
+  }
+
+  /// `expiresAt` as RFC 3339 text or as Unix seconds.
+  static func date(_ value: JSONValue) -> Date? {
+    if let seconds = value.doubleValue { return Date(timeIntervalSince1970: seconds) }
+    guard let text = value.stringValue else { return nil }
+    if let date = try? Date(text, strategy: .iso8601) { return date }
+    return try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+  }
+}

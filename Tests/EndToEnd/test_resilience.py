@@ -1,0 +1,94 @@
+"""Issue 3's end-to-end acceptance: the resilience core over the real binary against the fake Graph API."""
+from __future__ import annotations
+
+import time
+
+FEED = r"/feed$"
+POST = {"credentialRef": "CRED-fb-001", "customerId": "CUST-1", "agentId": "AGENT-1"}
+
+
+def feed_posts(fake) -> list:
+    return [r for r in fake.requests(platform="facebook", method="POST") if r["path"].endswith("/feed")]
+
+
+def test_transient_twice_then_success_answers_three_attempts(fake, sidecar_factory):
+    sidecar = sidecar_factory()
+    fake.script([{"match": {"platform": "facebook", "method": "POST", "path": FEED}, "action": "error",
+                  "code": 2, "status": 500, "is_transient": True, "times": 2}])
+    answer = sidecar.call("facebook/post", {**POST, "text": "third time lucky"})
+    assert answer["result"]["attempts"] == 3, answer
+    assert len(feed_posts(fake)) == 3
+    assert len(fake.published(platform="facebook")) == 1
+    event = sidecar.wait_events(1)[-1]
+    assert event["success"] is True and event["attempts"] == 3
+
+
+def test_five_transient_failures_open_the_breaker_and_the_sixth_call_makes_no_request(fake, sidecar_factory):
+    sidecar = sidecar_factory({"breaker": {"failureThreshold": 5, "openMs": 60000}})
+    fake.script([{"match": {"platform": "facebook", "method": "POST", "path": FEED}, "action": "error",
+                  "code": 2, "status": 500, "is_transient": True}])
+    first = sidecar.call("facebook/post", {**POST, "text": "doomed"})
+    assert first["error"]["data"]["kind"] == "transient_exhausted", first
+    assert first["error"]["data"]["attempts"] == 5
+    assert len(feed_posts(fake)) == 5
+    changes = sidecar.wait_events(1, method="breaker/stateChanged")
+    assert changes[-1]["platform"] == "facebook" and changes[-1]["to"] == "OPEN"
+
+    before = len(fake.requests(platform="facebook"))
+    refused = sidecar.call("facebook/post", {**POST, "text": "refused at once"})
+    assert refused["error"]["code"] == -31005 and refused["error"]["data"]["kind"] == "circuit_open"
+    assert 0 < refused["error"]["data"]["retryAfterMs"] <= 60000
+    assert len(fake.requests(platform="facebook")) == before, "an open breaker must not call the platform"
+    status = sidecar.call("breaker/status")["result"]["platforms"]["facebook"]
+    assert status["state"] == "OPEN"
+
+
+def test_a_publish_whose_response_never_arrives_is_outcome_unknown_after_one_request(fake, sidecar_factory):
+    sidecar = sidecar_factory({"http": {"timeoutMs": 700}})
+    fake.script([{"match": {"platform": "facebook", "method": "POST", "path": FEED}, "action": "hang",
+                  "seconds": 5}])
+    answer = sidecar.call("facebook/post", {**POST, "text": "lost in transit"})
+    assert answer["error"]["code"] == -31008, answer
+    assert answer["error"]["data"]["kind"] == "outcome_unknown"
+    assert len(feed_posts(fake)) == 1
+
+
+def test_429_with_retry_after_waits_at_least_that_long(fake, sidecar_factory):
+    sidecar = sidecar_factory()
+    fake.script([{"match": {"platform": "facebook", "method": "POST", "path": FEED}, "action": "respond",
+                  "status": 429, "headers": {"Retry-After": "1"},
+                  "body": {"error": {"message": "(#4) Application request limit reached", "type": "OAuthException",
+                                     "code": 4, "fbtrace_id": "x"}}, "times": 1}])
+    started = time.monotonic()
+    answer = sidecar.call("facebook/post", {**POST, "text": "patience"})
+    assert "result" in answer, answer
+    posts = feed_posts(fake)
+    assert len(posts) == 2
+    assert posts[1]["time"] - posts[0]["time"] >= 0.95
+    assert time.monotonic() - started >= 0.95
+
+
+def test_cancel_request_stops_a_hung_call_promptly(fake, sidecar_factory):
+    sidecar = sidecar_factory()
+    fake.script([{"match": {"platform": "facebook", "method": "POST", "path": FEED}, "action": "hang",
+                  "seconds": 20}])
+    request_id = sidecar.request("facebook/post", {**POST, "text": "never mind"})
+    deadline = time.monotonic() + 5
+    while not feed_posts(fake) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    started = time.monotonic()
+    sidecar.send({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": request_id}})
+    answer = sidecar.wait(request_id, timeout=5)
+    assert answer["error"]["code"] == -32800, answer
+    assert time.monotonic() - started < 1.0
+
+
+def test_deadline_bounds_the_whole_call(fake, sidecar_factory):
+    sidecar = sidecar_factory({"retry": {"maxAttempts": 5, "baseDelayMs": 1000, "maxDelayMs": 16000}})
+    fake.script([{"match": {"platform": "facebook", "method": "POST", "path": FEED}, "action": "error",
+                  "code": 2, "status": 500, "is_transient": True}])
+    started = time.monotonic()
+    answer = sidecar.call("facebook/post", {**POST, "text": "in a hurry", "deadlineMs": 1500})
+    elapsed = time.monotonic() - started
+    assert answer["error"]["data"]["kind"] in ("deadline_exceeded", "transient_exhausted"), answer
+    assert elapsed < 2.5, f"the call took {elapsed:.2f} s despite a 1.5 s deadline"

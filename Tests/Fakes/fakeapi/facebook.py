@@ -1,0 +1,309 @@
+"""Facebook Pages (platform-apis.md §2): feed posts, photos (single, unpublished, multi-photo via
+`attached_media`), videos, reels and stories with the rupload host, and reads for reconciliation."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from .core import DAY, Token, iso
+from .meta import Graph, Node, graph_error, parse_bool, project
+from .wire import Request, Response
+
+POST_PERMISSION = ("(#200) If posting to a page, requires both pages_read_engagement and pages_manage_posts as an "
+                   "admin with sufficient administrative permission")
+
+
+class Facebook:
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.world = graph.world
+        self.reel_times: dict[str, list[float]] = {}
+        on = graph.on
+        on("page", "GET", "", self.read_page)
+        on("page", "POST", "feed", self.post_feed)
+        on("page", "GET", "feed", self.list_feed)
+        on("page", "GET", "published_posts", self.list_feed)
+        on("page", "POST", "photos", self.post_photo)
+        on("page", "POST", "videos", self.post_video)
+        on("page", "POST", "video_reels", self.video_reels)
+        on("page", "POST", "video_stories", self.video_stories)
+        on("page", "POST", "photo_stories", self.photo_stories)
+        on("fb_post", "GET", "", lambda r, t, n, c: project(n.data, c["fields"]))
+        on("fb_post", "DELETE", "", self.delete_post)
+        on("fb_photo", "GET", "", lambda r, t, n, c: project(n.data, c["fields"]))
+        on("fb_video", "GET", "", self.read_video)
+        on("user", "GET", "", lambda r, t, n, c: project(n.data, c["fields"], ("id", "name")))
+        on("rupload", "POST", "video-upload", self.rupload)
+
+    # ----- reads -----------------------------------------------------------------------------------------------
+
+    def read_page(self, request: Request, token: Token, node: Node, context: dict) -> dict:
+        page = node.data
+        ig = self.graph.nodes.get(page.get("instagram") or "")
+        view: dict[str, Any] = {"id": page["id"], "name": page["name"], "username": page["username"],
+                                "category": page["category"], "link": f"https://www.facebook.com/{page['username']}",
+                                "fan_count": 0}
+        if ig:
+            view["instagram_business_account"] = {"id": ig.data["id"], "username": ig.data["username"]}
+        if token.kind == "USER" and token.subject in page["roles"]:
+            view["access_token"] = page["token"]
+            view["tasks"] = page["roles"][token.subject]
+        elif token.kind == "PAGE" and token.subject == page["id"]:
+            view["access_token"] = token.value
+        return project(view, context["fields"], ("id", "name"))
+
+    def list_feed(self, request: Request, token: Token, node: Node, context: dict) -> dict:
+        posts = [n.data for n in self.graph.nodes.values() if n.kind == "fb_post" and n.account == node.account
+                 and n.extra.get("published", True)]
+        posts.sort(key=lambda p: p["_seq"], reverse=True)
+        limit = int(request.params.get("limit") or 25)
+        fields = context["fields"] or {"id": None, "message": None, "created_time": None}
+        return {"data": [project(p, fields) for p in posts[:limit]]}
+
+    def read_video(self, request: Request, token: Token, node: Node, context: dict) -> dict:
+        video = node.extra
+        if video["uploaded"]:
+            video["polls"] += 1
+        return project({**node.data, "status": self.video_status(video)}, context["fields"])
+
+    def video_status(self, video: dict) -> dict:
+        ready = video["uploaded"] and video["polls"] > self.world.settings["facebook"]["video_polls_until_ready"]
+        if not video["uploaded"]:
+            overall, processing = "processing", "not_started"
+        else:
+            overall, processing = ("ready", "complete") if ready else ("upload_complete", "in_progress")
+        publishing: dict[str, Any] = {"status": "not_started"}
+        if video["published_at"]:
+            publishing = {"status": "complete", "publish_status": "published",
+                          "publish_time": int(video["published_at"])}
+        return {"video_status": overall,
+                "uploading_phase": {"status": "complete" if video["uploaded"] else "not_started",
+                                    "bytes_transferred": video["bytes"]},
+                "processing_phase": {"status": processing}, "publishing_phase": publishing}
+
+    # ----- publishing ------------------------------------------------------------------------------------------
+
+    def require_page_token(self, token: Token, node: Node) -> None:
+        page = node.data
+        tasks = page["roles"].get(token.user_id or token.subject, [])
+        if (token.kind != "PAGE" or token.subject != page["id"] or "CREATE_CONTENT" not in tasks
+                or not {"pages_manage_posts", "pages_read_engagement"} <= set(token.scopes)):
+            raise graph_error(200, message=POST_PERMISSION)
+
+    def post_feed(self, request: Request, token: Token, node: Node, context: dict) -> dict:
+        self.require_page_token(token, node)
+        p = request.params
+        message, link = p.get("message"), p.get("link")
+        media = self.attached_media(p, node)
+        if not (message or link or media):
+            raise graph_error(100, message="(#100) The parameter message or link or attached_media is required")
+        published = parse_bool(p.get("published"))
+        scheduled = p.get("scheduled_publish_time")
+        now = self.world.clock.now()
+        window = self.world.settings["facebook"]["duplicate_window_seconds"]
+        if window and message and not media and not link:
+            for other in self.graph.nodes.values():
+                if (other.kind == "fb_post" and other.account == node.account and other.data.get("message") == message
+                        and not other.extra.get("media") and now - other.extra["time"] < window):
+                    raise graph_error(506)
+        post = self.new_post(node, message=message, link=link, media=[m["media_fbid"] for m in media],
+                             published=published, scheduled=scheduled)
+        for item in media:
+            self.graph.nodes[item["media_fbid"]].extra["attached"] = post["id"]
+        return project(post, context["fields"]) if context["fields"] else {"id": post["id"]}
+
+    def attached_media(self, params: dict, node: Node) -> list[dict]:
+        raw: Any = params.get("attached_media")
+        if isinstance(raw, str):
+            try:
+                raw = json.loads(raw)
+            except ValueError:
+                raise graph_error(100, message="(#100) param attached_media must be an array.") from None
+        if raw is None:
+            indexed = sorted((int(k[15:-1]), v) for k, v in params.items()
+                             if k.startswith("attached_media[") and k.endswith("]") and k[15:-1].isdigit())
+            raw = [json.loads(v) if isinstance(v, str) else v for _, v in indexed]
+        items = raw if isinstance(raw, list) else []
+        for index, item in enumerate(items):
+            fbid = str(item.get("media_fbid", "")) if isinstance(item, dict) else ""
+            photo = self.graph.nodes.get(fbid)
+            if (photo is None or photo.kind != "fb_photo" or photo.account != node.account
+                    or photo.extra.get("published") or photo.extra.get("attached")):
+                raise graph_error(100, message=f"(#100) param attached_media[{index}] must be a valid unpublished "
+                                  "photo id of this Page")
+            item["media_fbid"] = fbid
+        return items
+
+    def new_post(self, node: Node, *, message: str | None, link: str | None = None, media: list | None = None,
+                 published: bool = True, scheduled: Any = None, kind: str = "feed", **extra: Any) -> dict:
+        page_id = node.account
+        post_id = f"{page_id}_{self.graph.next_id('fb_post', 1000000000000000)}"
+        now = self.world.clock.now()
+        local = post_id.split("_")[1]
+        data = {"id": post_id, "message": message, "link": link, "created_time": iso(now, meta=True),
+                "permalink_url": f"https://www.facebook.com/{page_id}/posts/{local}", "is_published": published,
+                "_seq": self.world.ids.next("fb_post_seq")}
+        self.graph.add(post_id, "fb_post", data, page_id, published=published, media=media or [], time=now)
+        if published:
+            self.world.recorder.publish("facebook", kind, post_id, page_id, message, data["permalink_url"],
+                                        link=link, media=media or [], **extra)
+        elif scheduled:
+            self.world.recorder.publish("facebook", "scheduled", post_id, page_id, message, data["permalink_url"],
+                                        scheduled_publish_time=scheduled, media=media or [])
+        return data
+
+    def post_photo(self, request: Request, token: Token, node: Node, context: dict) -> dict:
+        self.require_page_token(token, node)
+        p = request.params
+        url, source = p.get("url"), request.files.get("source")
+        if not url and source is None:
+            raise graph_error(324, message="(#324) Requires upload file")
+        published = parse_bool(p.get("published"))
+        caption = p.get("message") or p.get("caption")
+        photo_id = self.graph.next_id("fb_photo", 5000000000000000)
+        now = self.world.clock.now()
+        digest = hashlib.sha256(source.data).hexdigest() if source else None
+        data = {"id": photo_id, "created_time": iso(now, meta=True), "name": caption,
+                "link": f"https://www.facebook.com/photo.php?fbid={photo_id}"}
+        self.graph.add(photo_id, "fb_photo", data, node.account, published=published, url=url, sha256=digest)
+        if not published:
+            return {"id": photo_id}
+        post = self.new_post(node, message=caption, media=[photo_id], kind="photo", photo_id=photo_id,
+                             media_url=url, sha256=digest)
+        return {"id": photo_id, "post_id": post["id"]}
+
+    def post_video(self, request: Request, token: Token, node: Node, context: dict) -> dict:
+        self.require_page_token(token, node)
+        if "publish_video" not in token.scopes:
+            raise graph_error(200, message="(#200) Requires publish_video permission")
+        p = request.params
+        source = request.files.get("source")
+        file_url = p.get("file_url") or p.get("fbuploader_video_file_chunk")
+        if not file_url and source is None:
+            raise graph_error(100, message="(#100) Either file_url, source or fbuploader_video_file_chunk is required")
+        video = self.new_video(node, "video", description=p.get("description"), title=p.get("title"))
+        video.extra.update(uploaded=True, bytes=len(source.data) if source else 0)
+        if parse_bool(p.get("published")):
+            self.publish_video(video, "video", file_url=file_url)
+        return {"id": video.data["id"]}
+
+    def new_video(self, node: Node, kind: str, **data: Any) -> Node:
+        video_id = self.graph.next_id("fb_video", 6000000000000000)
+        now = self.world.clock.now()
+        link = (f"https://www.facebook.com/reel/{video_id}" if kind == "reel"
+                else f"https://www.facebook.com/{node.account}/videos/{video_id}")
+        return self.graph.add(video_id, "fb_video", {"id": video_id, "created_time": iso(now, meta=True),
+                                                     "permalink_url": link, **data}, node.account,
+                              kind=kind, uploaded=False, bytes=0, polls=0, published_at=None, sha256=None)
+
+    def publish_video(self, video: Node, kind: str, **extra: Any) -> dict:
+        video.extra["published_at"] = self.world.clock.now()
+        text = video.data.get("description") or video.data.get("title")
+        return self.world.recorder.publish("facebook", kind, video.data["id"], video.account, text,
+                                           video.data["permalink_url"], title=video.data.get("title"),
+                                           bytes=video.extra["bytes"], sha256=video.extra["sha256"], **extra)
+
+    def video_reels(self, request: Request, token: Token, node: Node, context: dict) -> dict:
+        return self.video_phases(request, token, node, "reel")
+
+    def video_stories(self, request: Request, token: Token, node: Node, context: dict) -> dict:
+        return self.video_phases(request, token, node, "story")
+
+    def video_phases(self, request: Request, token: Token, node: Node, kind: str) -> dict:
+        self.require_page_token(token, node)
+        p = request.params
+        phase = p.get("upload_phase")
+        if phase == "start":
+            video = self.new_video(node, kind)
+            version, _ = self.graph.split(request)
+            return {"video_id": video.data["id"],
+                    "upload_url": f"{request.base_url}/video-upload/{version}/{video.data['id']}"}
+        if phase != "finish":
+            raise graph_error(100, message="(#100) upload_phase must be one of {start, finish}")
+        video = self.graph.nodes.get(str(p.get("video_id") or ""))
+        if video is None or video.kind != "fb_video" or video.account != node.account or video.extra["kind"] != kind:
+            raise graph_error(100, message="(#100) Invalid video_id")
+        if not video.extra["uploaded"]:
+            raise graph_error(6000, message="Video Upload Is Missing", user_title="Problem with file",
+                              user_msg="Problem with file. Try with another file.")
+        if video.extra["published_at"]:
+            raise graph_error(100, message="(#100) This video has already been published")
+        video.data.update(description=p.get("description"), title=p.get("title"))
+        if kind == "story":
+            post_id = self.graph.next_id("fb_story", 7000000000000000)
+            self.publish_video(video, "story", post_id=post_id)
+            return {"success": True, "post_id": post_id}
+        state = (p.get("video_state") or "PUBLISHED").upper()
+        if state == "PUBLISHED":
+            now = self.world.clock.now()
+            recent = [t for t in self.reel_times.get(node.account, []) if now - t < DAY]
+            if len(recent) >= self.world.settings["facebook"]["reels_per_day"]:
+                raise graph_error(9, message="(#9) This Page has reached the limit of 30 API-published reels in 24 "
+                                  "hours")
+            self.reel_times[node.account] = recent + [now]
+            self.publish_video(video, "reel")
+        return {"success": True}
+
+    def photo_stories(self, request: Request, token: Token, node: Node, context: dict) -> dict:
+        self.require_page_token(token, node)
+        photo = self.graph.nodes.get(str(request.params.get("photo_id") or ""))
+        if photo is None or photo.kind != "fb_photo" or photo.account != node.account or photo.extra.get("published"):
+            raise graph_error(100, message="(#100) photo_id must be an unpublished photo of this Page")
+        photo.extra["published"] = True
+        post_id = self.graph.next_id("fb_story", 7000000000000000)
+        self.world.recorder.publish("facebook", "story", post_id, node.account, None, None, photo_id=photo.data["id"])
+        return {"success": True, "post_id": post_id}
+
+    def delete_post(self, request: Request, token: Token, node: Node, context: dict) -> dict:
+        self.require_page_token(token, self.graph.nodes[node.account])
+        self.graph.nodes.pop(context["id"], None)
+        return {"success": True}
+
+    # ----- rupload.facebook.com --------------------------------------------------------------------------------
+
+    def rupload(self, request: Request, _token: Any, _node: Any, context: dict) -> Response:
+        """`POST /video-upload/{v}/{video-id}`: needs `Authorization: OAuth`, `offset` and `file_size`."""
+        segments = context["segments"]
+        video = self.graph.nodes.get(segments[-1])
+        token = self.world.tokens.get(_oauth(request))
+        if token is None or not token.usable(self.world.clock.now()):
+            return _rupload_error(401, "AuthError", "Invalid OAuth access token.")
+        if video is None or video.kind != "fb_video" or (token.targets and video.account not in token.targets):
+            return _rupload_error(404, "NotFoundError", "Video not found.")
+        offset, size = _int_header(request, "offset"), _int_header(request, "file_size")
+        if offset is None or size is None:
+            name = "Offset" if offset is None else "file_size"
+            return _rupload_error(400, "ParameterValidationError",
+                                  f"HeaderValuePredicate: Header {name} not convertable to unsigned long")
+        file_url = request.header("file_url")
+        if file_url:
+            video.extra.update(uploaded=True, bytes=size, file_url=file_url)
+        else:
+            if offset != video.extra["bytes"] or offset + len(request.body) > size:
+                return _rupload_error(400, "OffsetInvalidError", f"Offset {offset} is not the next expected offset")
+            video.extra.setdefault("_hash", hashlib.sha256())
+            video.extra["_hash"].update(request.body)
+            video.extra["bytes"] = offset + len(request.body)
+            if video.extra["bytes"] == size:
+                video.extra.update(uploaded=True, sha256=video.extra.pop("_hash").hexdigest())
+        return Response.json(200, {"success": True})
+
+
+def _oauth(request: Request) -> str | None:
+    scheme, _, value = (request.header("authorization") or "").partition(" ")
+    return value.strip() if scheme.lower() in ("oauth", "bearer") else None
+
+
+def _int_header(request: Request, name: str) -> int | None:
+    try:
+        value = int(request.header(name) or "")
+        return value if value >= 0 else None
+    except ValueError:
+        return None
+
+
+def _rupload_error(status: int, kind: str, message: str) -> Response:
+    return Response.json(status, {"debug_info": {"retriable": False, "type": kind, "message": message}})
+

@@ -1,0 +1,413 @@
+"""LinkedIn versioned REST API (platform-apis.md §6): version and Rest.li headers, Posts (201 +
+`x-restli-id`, duplicate detection, daily limits), Images (initializeUpload → PUT → status),
+organizationAcls, userinfo, and the OAuth token endpoint with refresh-token rotation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from typing import Any
+from urllib.parse import quote, unquote
+
+from . import defaults as D
+from .core import Reply, Token
+from .wire import Request, Response
+
+POSTING_ROLES = {"ADMINISTRATOR", "CONTENT_ADMINISTRATOR", "DIRECT_SPONSORED_CONTENT_POSTER", "RECRUITING_POSTER"}
+URN = re.compile(r"^urn:li:([A-Za-z]+):(.+)$")
+ERRORS = {  # code → (status, serviceErrorCode, message)
+    "VERSION_MISSING": (400, None, "A version must be present. Please specify a version by adding the "
+                        "LinkedIn-Version header."),
+    "INVALID_ACCESS_TOKEN": (401, 65600, "Invalid access token"),
+    "REVOKED_ACCESS_TOKEN": (401, 65601, "The token used in the request has been revoked by the user"),
+    "EXPIRED_ACCESS_TOKEN": (401, 65602, "The token used in the request has expired"),
+    "ACCESS_DENIED": (403, 100, "Not enough permissions to access this resource"),
+    "RESOURCE_NOT_FOUND": (404, None, "Not Found"),
+    "CONFLICT": (409, None, "Conflict"),
+    "DUPLICATE_POST": (422, None, "Content is a duplicate"),
+    "NONEXISTENT_VERSION": (426, None, "Requested version is not active"),
+    "TOO_MANY_REQUESTS": (429, None, "Resource level throttle limit for calls to this resource is reached."),
+    "MISSING_FIELD": (400, None, "Missing field"),
+    "INVALID_VALUE_FOR_FIELD": (400, None, "Invalid value for field"),
+    "FIELD_LENGTH_TOO_LONG": (400, None, "Field length too long"),
+    "INVALID_URN_TYPE": (400, None, "Invalid URN type"),
+}
+CODE_FOR_SERVICE = {v[1]: k for k, v in ERRORS.items() if v[1] and v[1] >= 65600}
+
+
+def linkedin_error(status: int | None = None, code: str | None = None, message: str | None = None,
+                   service_code: int | None = None, headers: list | None = None) -> Reply:
+    """`{"status", "serviceErrorCode"?, "code"?, "message"}` with the HTTP status repeated in the body."""
+    if code is None and service_code in CODE_FOR_SERVICE:
+        code = CODE_FOR_SERVICE[service_code]
+    default_status, default_service, default_message = ERRORS.get(code or "", (status or 400, None, "Error"))
+    status = status or default_status
+    body: dict[str, Any] = {"status": status}
+    if service_code or default_service:
+        body["serviceErrorCode"] = service_code or default_service
+    if code:
+        body["code"] = code
+    body["message"] = message or default_message
+    return Reply(Response.json(status, body, headers))
+
+
+def oauth_error(status: int, error: str, description: str) -> Reply:
+    return Reply(Response.json(status, {"error": error, "error_description": description}))
+
+
+class LinkedIn:
+    def __init__(self, world) -> None:
+        self.world = world
+        accounts = D.linkedin_accounts()
+        self.members = accounts["members"]
+        self.organizations = accounts["organizations"]
+        self.acls = accounts["acls"]
+        self.posts: dict[str, dict] = {}
+        self.images: dict[str, dict] = {}
+        self.uploads: dict[str, str] = {}
+        self.daily: dict[str, int] = {}
+
+    @staticmethod
+    def owns(path: str) -> bool:
+        return path.startswith(("/rest/", "/oauth/v2/", "/dms-uploads/")) or path in ("/v2/userinfo", "/v2/me")
+
+    def handle(self, request: Request) -> Response:
+        path, method = request.path, request.method
+        if path == "/oauth/v2/accessToken" and method == "POST":
+            return self.token(request)
+        if path == "/oauth/v2/introspectToken" and method == "POST":
+            return self.introspect(request)
+        if path.startswith("/dms-uploads/") and method in ("PUT", "POST"):
+            return self.upload(request)
+        if path == "/v2/userinfo":
+            token = self.authenticate(request)
+            self.require(token, {"openid", "profile"}, "userinfo.GET.NO_VERSION", any_of=False)
+            return Response.json(200, self.userinfo(token))
+        if path == "/v2/me":
+            self.authenticate(request)
+            raise linkedin_error(403, "ACCESS_DENIED", "Not enough permissions to access: me.GET.NO_VERSION")
+        version = self.check_headers(request)
+        token = self.authenticate(request)
+        segments = request.raw_path.split("/")[2:]  # ["posts", "<enc urn>"]
+        resource = segments[0] if segments else ""
+        key = segments[1] if len(segments) > 1 else None
+        if key is not None and ":" in key:
+            raise linkedin_error(400, message="Syntax exception in path variables")
+        key = unquote(key) if key else None
+        route = {("posts", "POST", False): self.create_post, ("posts", "GET", True): self.get_post,
+                 ("posts", "DELETE", True): self.delete_post, ("posts", "GET", False): self.find_posts,
+                 ("images", "POST", False): self.initialize_upload, ("images", "GET", True): self.get_image,
+                 ("organizationAcls", "GET", False): self.organization_acls}
+        handler = route.get((resource, request.method, key is not None))
+        if handler is None:
+            raise linkedin_error(404, "RESOURCE_NOT_FOUND", "No virtual resource found")
+        return handler(request, token, version, key)
+
+    # ----- headers and auth ------------------------------------------------------------------------------------
+
+    def active_versions(self) -> set[str]:
+        configured = self.world.settings["linkedin"]["active_versions"]
+        if configured:
+            return set(configured)
+        today = dt.datetime.fromtimestamp(self.world.clock.now(), dt.timezone.utc)
+        months = set()
+        year, month = today.year, today.month
+        for _ in range(12):  # each version is supported for (at least) a year
+            months.add(f"{year:04d}{month:02d}")
+            year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+        return months
+
+    def check_headers(self, request: Request) -> str:
+        version = request.header("linkedin-version")
+        if not version:
+            raise linkedin_error(400, "VERSION_MISSING", headers=[("X-RestLi-Gateway-Error", "true")])
+        if version.split(".")[0] not in self.active_versions():
+            raise linkedin_error(426, "NONEXISTENT_VERSION", f"Requested version {version} is not active",
+                                 headers=[("X-RestLi-Gateway-Error", "true")])
+        if request.header("x-restli-protocol-version") != "2.0.0":
+            raise linkedin_error(400, "ILLEGAL_ARGUMENT", "This fake requires X-Restli-Protocol-Version: 2.0.0 "
+                                 "(Rest.li 2.0 URN encoding)")
+        return version.split(".")[0]
+
+    def authenticate(self, request: Request) -> Token:
+        auth = request.header("authorization") or ""
+        if not auth.lower().startswith("bearer ") or not auth[7:].strip():
+            raise linkedin_error(401, message="Empty oauth2_access_token", service_code=401)
+        token = self.world.tokens.get(auth[7:].strip())
+        now = self.world.clock.now()
+        if token is None or token.platform != "linkedin" or token.kind != "ACCESS":
+            raise linkedin_error(code="INVALID_ACCESS_TOKEN")
+        if token.revoked:
+            raise linkedin_error(code="REVOKED_ACCESS_TOKEN")
+        if token.expired(now):
+            raise linkedin_error(code="EXPIRED_ACCESS_TOKEN")
+        return token
+
+    def require(self, token: Token, scopes: set[str], resource: str, any_of: bool = True) -> None:
+        have = scopes & set(token.scopes)
+        granted = bool(have) if any_of else have == scopes
+        if not granted:
+            raise linkedin_error(403, "ACCESS_DENIED", f"Not enough permissions to access: {resource}")
+
+    def can_act_as(self, token: Token, author: str) -> bool:
+        """A member acts as themself, or as an organization where they hold an approved posting role."""
+        member = f"urn:li:person:{token.subject}"
+        if author == member:
+            return "w_member_social" in token.scopes
+        return "w_organization_social" in token.scopes and any(
+            a["roleAssignee"] == member and a["organization"] == author and a["state"] == "APPROVED"
+            and a["role"] in POSTING_ROLES for a in self.acls)
+
+    # ----- posts -----------------------------------------------------------------------------------------------
+
+    def create_post(self, request: Request, token: Token, version: str, _key: Any) -> Response:
+        body = request.json if isinstance(request.json, dict) else None
+        if body is None:
+            raise linkedin_error(400, message="Request body must be a JSON object")
+        for field in ("author", "visibility", "distribution", "lifecycleState"):
+            if field not in body:
+                raise linkedin_error(400, "MISSING_FIELD", f"/{field} :: field is required but not found and has no "
+                                     "default value")
+        author = body["author"]
+        match = URN.match(str(author))
+        if not match or match.group(1) not in ("person", "organization"):
+            raise linkedin_error(400, "INVALID_URN_TYPE", f"/author :: {author} is not a person or organization URN")
+        if not self.can_act_as(token, author):
+            raise linkedin_error(403, "ACCESS_DENIED", f"Not enough permissions to access: "
+                                 f"partnerApiPostsExternal.CREATE.{version}01")
+        if body["visibility"] not in ("PUBLIC", "CONNECTIONS", "LOGGED_IN", "CONTAINER"):
+            raise linkedin_error(400, "INVALID_VALUE_FOR_FIELD", f"/visibility :: {body['visibility']}")
+        commentary = body.get("commentary", "")
+        if not isinstance(commentary, str):
+            raise linkedin_error(400, "INVALID_VALUE_FOR_FIELD", "/commentary :: must be a string")
+        if len(commentary) > 3000:
+            raise linkedin_error(400, "FIELD_LENGTH_TOO_LONG", "/commentary :: length exceeds 3000")
+        images = self.content_images(body.get("content"), author)
+        now = self.world.clock.now()
+        window = self.world.settings["linkedin"]["duplicate_window_seconds"]
+        if commentary and window:
+            for post in self.posts.values():
+                if post["author"] == author and post["commentary"] == commentary and now - post["_time"] < window:
+                    raise linkedin_error(422, "DUPLICATE_POST", f"Content is a duplicate of {post['id']}")
+        self.count_daily(token)
+        urn = f"urn:li:share:{7000000000000000000 + self.world.ids.next('li_share')}"
+        post = {**body, "id": urn, "commentary": commentary, "createdAt": int(now * 1000),
+                "publishedAt": int(now * 1000), "lastModifiedAt": int(now * 1000), "_time": now}
+        self.posts[urn] = post
+        self.world.recorder.publish("linkedin", "post", urn, author, commentary,
+                                    f"https://www.linkedin.com/feed/update/{urn}/", visibility=body["visibility"],
+                                    images=[{k: i[k] for k in ("id", "sha256", "bytes")} for i in images],
+                                    article=(body.get("content") or {}).get("article"))
+        return Response.empty(201, [("x-restli-id", urn), ("x-linkedin-id", urn),
+                                    ("Location", f"/rest/posts/{quote(urn, safe='')}")])
+
+    def content_images(self, content: Any, author: str) -> list[dict]:
+        if not content:
+            return []
+        if not isinstance(content, dict):
+            raise linkedin_error(400, "INVALID_VALUE_FOR_FIELD", "/content :: must be an object")
+        refs = []
+        if isinstance(content.get("media"), dict):
+            refs.append(content["media"].get("id"))
+        if isinstance(content.get("multiImage"), dict):
+            refs += [i.get("id") for i in content["multiImage"].get("images") or [] if isinstance(i, dict)]
+            if not 2 <= len(refs) <= 20:
+                raise linkedin_error(400, "INVALID_VALUE_FOR_FIELD", "/content/multiImage :: needs 2 to 20 images")
+        images = []
+        for ref in refs:
+            image = self.images.get(str(ref))
+            if image is None or image["owner"] != author:
+                raise linkedin_error(400, "INVALID_VALUE_FOR_FIELD", f"/content/media/id :: {ref} is not an image "
+                                     "owned by the author")
+            if self.image_status(image, poll=False) != "AVAILABLE":
+                raise linkedin_error(400, "INVALID_VALUE_FOR_FIELD", f"/content/media/id :: {ref} is not AVAILABLE")
+            images.append(image)
+        return images
+
+    def count_daily(self, token: Token) -> None:
+        settings = self.world.settings["linkedin"]
+        day = dt.datetime.fromtimestamp(self.world.clock.now(), dt.timezone.utc).strftime("%Y-%m-%d")
+        member_key, app_key = f"{day}:member:{token.subject}", f"{day}:app:{token.client_id}"
+        if (self.daily.get(member_key, 0) >= settings["member_daily_limit"]
+                or self.daily.get(app_key, 0) >= settings["app_daily_limit"]):
+            raise linkedin_error(429, "TOO_MANY_REQUESTS")
+        self.daily[member_key] = self.daily.get(member_key, 0) + 1
+        self.daily[app_key] = self.daily.get(app_key, 0) + 1
+
+    def public_post(self, post: dict) -> dict:
+        return {k: v for k, v in post.items() if not k.startswith("_")}
+
+    def get_post(self, request: Request, token: Token, version: str, key: str) -> Response:
+        post = self.posts.get(key)
+        if post is None:
+            raise linkedin_error(404, "RESOURCE_NOT_FOUND", f"Post {key} not found")
+        return Response.json(200, self.public_post(post))
+
+    def delete_post(self, request: Request, token: Token, version: str, key: str) -> Response:
+        post = self.posts.get(key)
+        if post and not self.can_act_as(token, post["author"]):
+            raise linkedin_error(403, "ACCESS_DENIED", f"Not enough permissions to access: "
+                                 f"partnerApiPostsExternal.DELETE.{version}01")
+        self.posts.pop(key, None)
+        return Response.empty(204)
+
+    def find_posts(self, request: Request, token: Token, version: str, _key: Any) -> Response:
+        if request.query.get("q") != "author":
+            raise linkedin_error(400, "ILLEGAL_ARGUMENT", "Only the author finder (q=author) is supported")
+        raw_author = re.search(r"(?:^|&)author=([^&]*)", request.raw_query)
+        if raw_author and ":" in raw_author.group(1):
+            raise linkedin_error(400, message="Syntax exception in query parameter author")
+        self.require(token, {"r_member_social", "r_organization_social"}, "partnerApiPostsExternal.FINDER-author")
+        author = request.query.get("author")
+        posts = sorted((p for p in self.posts.values() if p["author"] == author), key=lambda p: -p["_time"])
+        start, count = int(request.query.get("start", 0)), int(request.query.get("count", 10))
+        page = [self.public_post(p) for p in posts[start:start + count]]
+        return Response.json(200, {"paging": {"start": start, "count": count, "links": [], "total": len(posts)},
+                                   "elements": page})
+
+    # ----- images ----------------------------------------------------------------------------------------------
+
+    def initialize_upload(self, request: Request, token: Token, version: str, _key: Any) -> Response:
+        if request.query.get("action") != "initializeUpload":
+            raise linkedin_error(400, "ILLEGAL_ARGUMENT", "Expected action=initializeUpload")
+        body = request.json if isinstance(request.json, dict) else {}
+        owner = (body.get("initializeUploadRequest") or {}).get("owner")
+        if not owner:
+            raise linkedin_error(400, "MISSING_FIELD", "/initializeUploadRequest/owner :: field is required")
+        if not self.can_act_as(token, owner):
+            raise linkedin_error(403, "ACCESS_DENIED", f"Not enough permissions to access: images.ACTION-"
+                                 f"initializeUpload.{version}01")
+        serial = self.world.ids.next("li_image")
+        digest = hashlib.sha256(f"{self.world.seed}:image:{serial}".encode()).hexdigest()
+        urn = f"urn:li:image:C4E10AQFake{digest[:16]}"
+        upload_key = f"image-{serial}-{digest[16:32]}"
+        now = self.world.clock.now()
+        expires = now + self.world.settings["linkedin"]["upload_url_ttl_seconds"]
+        self.images[urn] = {"id": urn, "owner": owner, "status": "WAITING_UPLOAD", "expires": expires,
+                            "bytes": 0, "sha256": None, "polls": 0}
+        self.uploads[upload_key] = urn
+        upload_url = f"{request.base_url}/dms-uploads/{upload_key}/uploadedImage/0?ca=vector_feedshare&cn=uploads"
+        return Response.json(200, {"value": {"uploadUrlExpiresAt": int(expires * 1000), "uploadUrl": upload_url,
+                                             "image": urn}})
+
+    def upload(self, request: Request) -> Response:
+        parts = request.path.split("/")
+        urn = self.uploads.get(parts[2] if len(parts) > 2 else "")
+        image = self.images.get(urn or "")
+        if image is None:
+            raise linkedin_error(404, "RESOURCE_NOT_FOUND", "Upload URL not found")
+        if self.world.clock.now() > image["expires"]:
+            raise linkedin_error(400, message="The upload URL has expired")
+        if not request.body:
+            raise linkedin_error(400, message="Empty upload body")
+        image.update(bytes=len(request.body), sha256=hashlib.sha256(request.body).hexdigest(),
+                     content_type=request.header("content-type"),
+                     status="PROCESSING" if self.world.settings["linkedin"]["image_processing_polls"] else "AVAILABLE")
+        return Response.empty(201)
+
+    def image_status(self, image: dict, poll: bool) -> str:
+        if image["status"] == "PROCESSING":
+            if poll:
+                image["polls"] += 1
+            if image["polls"] >= self.world.settings["linkedin"]["image_processing_polls"]:
+                image["status"] = "AVAILABLE"
+        return image["status"]
+
+    def get_image(self, request: Request, token: Token, version: str, key: str) -> Response:
+        image = self.images.get(key)
+        if image is None:
+            raise linkedin_error(404, "RESOURCE_NOT_FOUND", f"Image {key} not found")
+        status = self.image_status(image, poll=True)
+        body = {"id": image["id"], "owner": image["owner"], "status": status,
+                "downloadUrlExpiresAt": int((self.world.clock.now() + 3600) * 1000)}
+        if status == "AVAILABLE":
+            body["downloadUrl"] = f"{request.base_url}/dms-uploads/download/{quote(image['id'], safe='')}"
+        return Response.json(200, body)
+
+    # ----- organizations and members ---------------------------------------------------------------------------
+
+    def organization_acls(self, request: Request, token: Token, version: str, _key: Any) -> Response:
+        if request.query.get("q") != "roleAssignee":
+            raise linkedin_error(400, "ILLEGAL_ARGUMENT", "Only the roleAssignee finder is supported")
+        self.require(token, {"rw_organization_admin", "r_organization_admin"},
+                     f"organizationAcls.FINDER-roleAssignee.{version}01")
+        member = f"urn:li:person:{token.subject}"
+        role, state = request.query.get("role"), request.query.get("state")
+        rows = [a for a in self.acls if a["roleAssignee"] == member and (not role or a["role"] == role)
+                and (not state or a["state"] == state)]
+        start, count = int(request.query.get("start", 0)), int(request.query.get("count", 10))
+        decorate = "organization~" in request.query.get("projection", "")
+        elements = []
+        for row in rows[start:start + count]:
+            element = {**row, "lastModified": {"actor": member, "time": 1577836800000},
+                       "created": {"actor": member, "time": 1577836800000}}
+            if decorate:
+                org = self.organizations.get(row["organization"].rsplit(":", 1)[-1])
+                if org:
+                    element["organization~"] = dict(org)
+            elements.append(element)
+        return Response.json(200, {"paging": {"start": start, "count": count, "links": [], "total": len(rows)},
+                                   "elements": elements})
+
+    def userinfo(self, token: Token) -> dict:
+        member = self.members.get(token.subject, {"sub": token.subject, "name": token.subject})
+        return {**member, "picture": "https://example.test/fake-member.jpg", "locale": {"country": "US",
+                                                                                         "language": "en"},
+                "email_verified": True}
+
+    # ----- OAuth -----------------------------------------------------------------------------------------------
+
+    def client(self, form: dict) -> None:
+        if form.get("client_id") != D.LI_CLIENT_ID or form.get("client_secret") != D.LI_CLIENT_SECRET:
+            raise oauth_error(401, "invalid_client", "Client authentication failed")
+
+    def token(self, request: Request) -> Response:
+        form = request.form if request.body_kind == "form" else {}
+        grant = form.get("grant_type")
+        if grant not in ("refresh_token", "authorization_code"):
+            raise oauth_error(400, "invalid_request", "A required parameter \"grant_type\" is missing or invalid")
+        self.client(form)
+        tokens, now, settings = self.world.tokens, self.world.clock.now(), self.world.settings["linkedin"]
+        if grant == "authorization_code":
+            if not (form.get("code") or "").startswith("fake-li-code"):
+                raise oauth_error(400, "invalid_request", "Unable to retrieve access token: appid/redirect uri/code "
+                                  "verifier does not match authorization code. Or authorization code expired.")
+            refresh = tokens.mint("fake-li-refresh-token", platform="linkedin", kind="REFRESH", subject=D.LI_MEMBER_ID,
+                                  scopes=list(D.LI_SCOPES), client_id=D.LI_CLIENT_ID,
+                                  expires_at=now + settings["refresh_token_ttl"], authorized_at=now)
+            return self.issue(refresh)
+        refresh = tokens.get(form.get("refresh_token"))
+        if refresh is None or refresh.platform != "linkedin" or refresh.kind != "REFRESH" or not refresh.usable(now) \
+                or refresh.client_id not in ("", D.LI_CLIENT_ID):
+            error = settings["invalid_refresh_error"]
+            raise oauth_error(400, error, "The provided authorization grant or refresh token is invalid, expired or "
+                              "revoked")
+        if settings["rotate_refresh_tokens"]:
+            refresh.revoked = True
+            refresh = tokens.mint("fake-li-refresh-token", platform="linkedin", kind="REFRESH", subject=refresh.subject,
+                                  scopes=list(refresh.scopes), client_id=refresh.client_id,
+                                  expires_at=refresh.expires_at, authorized_at=refresh.authorized_at)
+        return self.issue(refresh)
+
+    def issue(self, refresh: Token) -> Response:
+        now, ttl = self.world.clock.now(), self.world.settings["linkedin"]["access_token_ttl"]
+        access = self.world.tokens.mint("fake-li-access-token", platform="linkedin", kind="ACCESS",
+                                        subject=refresh.subject, scopes=list(refresh.scopes),
+                                        client_id=refresh.client_id, expires_at=now + ttl)
+        remaining = int(refresh.expires_at - now) if refresh.expires_at else self.world.settings["linkedin"][
+            "refresh_token_ttl"]
+        return Response.json(200, {"access_token": access.value, "expires_in": ttl, "refresh_token": refresh.value,
+                                   "refresh_token_expires_in": remaining, "scope": ",".join(refresh.scopes)})
+
+    def introspect(self, request: Request) -> Response:
+        self.client(request.form)
+        token = self.world.tokens.get(request.form.get("token"))
+        now = self.world.clock.now()
+        if token is None or token.platform != "linkedin":
+            return Response.json(200, {"active": False})
+        status = "revoked" if token.revoked else "expired" if token.expired(now) else "active"
+        return Response.json(200, {"active": status == "active", "status": status, "scope": ",".join(token.scopes),
+                                   "client_id": token.client_id, "created_at": int(token.issued_at),
+                                   "expires_at": int(token.expires_at) if token.expires_at else None,
+                                   "authorized_at": int(token.authorized_at or token.issued_at), "auth_type": "3L"})

@@ -1,0 +1,67 @@
+import SidecarJSON
+import SidecarJSONRPC
+import SidecarLogging
+import SidecarPlatforms
+import Testing
+
+@testable import SidecarServer
+
+@Suite("Configuration and command line")
+struct ConfigurationTests {
+  @Test("Nested and dotted keys both apply; URLs lose a trailing slash")
+  func applies() throws {
+    let config: JSONValue = [
+      "retry": ["maxAttempts": 3, "baseDelayMs": 10], "breaker.enabled": false,
+      "platforms": ["facebook": ["baseUrl": "http://127.0.0.1:9/", "apiVersion": "v24.0"]],
+    ]
+    let applied = try SidecarConfiguration().applying(config).get()
+    #expect(applied.retryMaxAttempts == 3 && applied.retryBaseDelayMs == 10 && !applied.breakerEnabled)
+    #expect(applied.facebook.baseURL == "http://127.0.0.1:9" && applied.facebook.apiVersion == "v24.0")
+    #expect(applied.endpoints.graphVersion[.facebook] == "v24.0")
+  }
+
+  @Test(
+    "Unknown keys and wrong values are invalid params naming the key",
+    arguments: [
+      (["retry": ["maxAtempts": 3]] as JSONValue, "config.retry.maxAtempts"),
+      (["retry": ["maxAttempts": "5"]] as JSONValue, "config.retry.maxAttempts"),
+      (["retry": ["maxAttempts": 0]] as JSONValue, "config.retry.maxAttempts"),
+      (["http": ["transport": "carrier-pigeon"]] as JSONValue, "config.http.transport"),
+      (["platforms": ["linkedin": ["apiVersion": "2025"]]] as JSONValue, "config.platforms.linkedin.apiVersion"),
+      (["platforms": ["youtube": ["uploadUrl": "ftp://x"]]] as JSONValue, "config.platforms.youtube.uploadUrl"),
+    ])
+  func refuses(_ config: JSONValue, field: String) {
+    guard case .failure(let error) = SidecarConfiguration().applying(config) else {
+      Issue.record("expected \(config) to be refused")
+      return
+    }
+    #expect(error.code == -32602)
+    #expect(error.data?["field"] == .string(field))
+  }
+
+  @Test("Environment defaults: ENABLE_CIRCUIT_BREAKER and ENABLE_METRICS_COLLECTION")
+  func environment() {
+    let configuration = SidecarConfiguration.fromEnvironment(
+      ["ENABLE_CIRCUIT_BREAKER": "false", "ENABLE_METRICS_COLLECTION": "0"], stateDir: "/tmp/s")
+    #expect(!configuration.breakerEnabled && !configuration.metricsEnabled && configuration.stateDir == "/tmp/s")
+  }
+
+  @Test("Command line: flags, environment forms, help, version and usage errors")
+  func commandLine() {
+    #expect(
+      CommandLineOptions.parse(["--log-level", "debug", "--state-dir=/s"], environment: [:])
+        == .run(CommandLineOptions(logLevel: .debug, stateDir: "/s")))
+    #expect(
+      CommandLineOptions.parse([], environment: ["SOCIAL_SIDECAR_LOG_LEVEL": "warn", "SOCIAL_SIDECAR_STATE_DIR": "/e"])
+        == .run(CommandLineOptions(logLevel: .warn, stateDir: "/e")))
+    guard case .exit(_, 0) = CommandLineOptions.parse(["--version"], environment: [:]) else {
+      Issue.record("--version should exit 0")
+      return
+    }
+    guard case .exit(let text, 64) = CommandLineOptions.parse(["--log-level", "loud"], environment: [:]) else {
+      Issue.record("a bad level should exit 64")
+      return
+    }
+    #expect(text.contains("--log-level"))
+  }
+}

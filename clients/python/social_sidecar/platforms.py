@@ -1,0 +1,317 @@
+"""Typed per-platform methods: ``sidecar.facebook.post(...)``, ``sidecar.whatsapp.send(...)``, ``.validate``, ``.refresh``.
+
+Keyword arguments are snake_case and become the camelCase wire params of design §3; ``None`` means "not sent".
+``extra_params`` passes wire params this version does not name yet, as they are.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
+
+from .types import PostResult, RefreshResult, ValidationResult, to_camel
+
+if TYPE_CHECKING:
+    from .client import Sidecar
+
+__all__ = ["PlatformClient", "Facebook", "Instagram", "LinkedIn", "YouTube", "WhatsApp"]
+
+
+def _params(values: Mapping[str, Any], extra: Mapping[str, Any] | None) -> dict[str, Any]:
+    wire = {to_camel(name): value for name, value in values.items() if value is not None}
+    if extra:
+        wire.update(extra)
+    return wire
+
+
+class PlatformClient:
+    """Operations every platform offers: ``validate`` and ``refresh``."""
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, sidecar: "Sidecar") -> None:
+        self._sidecar = sidecar
+
+    async def validate(
+        self,
+        *,
+        credential_ref: str,
+        customer_id: str,
+        agent_id: str | None = None,
+        correlation_id: str | None = None,
+        deadline_ms: int | None = None,
+        timeout: float | None = None,
+        extra_params: Mapping[str, Any] | None = None,
+    ) -> ValidationResult:
+        """Prove the credential works for its account and has what posting needs (``missing`` lists what it lacks)."""
+        params = _params(
+            dict(
+                credential_ref=credential_ref,
+                customer_id=customer_id,
+                agent_id=agent_id,
+                correlation_id=correlation_id,
+                deadline_ms=deadline_ms,
+            ),
+            extra_params,
+        )
+        return ValidationResult.from_wire(await self._sidecar.call(f"{self.name}/validate", params, timeout=timeout))
+
+    async def refresh(
+        self,
+        *,
+        credential_ref: str,
+        customer_id: str,
+        agent_id: str | None = None,
+        correlation_id: str | None = None,
+        deadline_ms: int | None = None,
+        timeout: float | None = None,
+        extra_params: Mapping[str, Any] | None = None,
+    ) -> RefreshResult:
+        """Refresh the access token now; the new token arrives through ``on_credentials_updated`` first.
+
+        Raises :class:`~social_sidecar.errors.Unsupported` where the platform has no refresh (Meta page and
+        system-user tokens).
+        """
+        params = _params(
+            dict(
+                credential_ref=credential_ref,
+                customer_id=customer_id,
+                agent_id=agent_id,
+                correlation_id=correlation_id,
+                deadline_ms=deadline_ms,
+            ),
+            extra_params,
+        )
+        return RefreshResult.from_wire(await self._sidecar.call(f"{self.name}/refresh", params, timeout=timeout))
+
+    async def _publish(
+        self,
+        operation: str,
+        common: Mapping[str, Any],
+        content: Mapping[str, Any],
+        timeout: float | None,
+        extra: Mapping[str, Any] | None,
+    ) -> PostResult:
+        params = _params({**common, **content}, extra)
+        return PostResult.from_wire(await self._sidecar.call(f"{self.name}/{operation}", params, timeout=timeout))
+
+
+def _items(items: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]] | None:
+    if items is None:
+        return None
+    return [{to_camel(str(k)): v for k, v in item.items()} for item in items]
+
+
+class Facebook(PlatformClient):
+    """Facebook Pages: feed posts (text, link, photo, photos, video), stories and reels."""
+
+    name = "facebook"
+
+    async def post(
+        self,
+        *,
+        credential_ref: str,
+        customer_id: str,
+        agent_id: str,
+        text: str | None = None,
+        link: str | None = None,
+        image_url: str | None = None,
+        image_urls: Sequence[str] | None = None,
+        video_url: str | None = None,
+        kind: str | None = None,
+        correlation_id: str | None = None,
+        idempotency_key: str | None = None,
+        deadline_ms: int | None = None,
+        timeout: float | None = None,
+        extra_params: Mapping[str, Any] | None = None,
+    ) -> PostResult:
+        """Publish to the page; ``kind`` is ``feed`` (default), ``story`` or ``reel``."""
+        return await self._publish(
+            "post",
+            dict(
+                credential_ref=credential_ref,
+                customer_id=customer_id,
+                agent_id=agent_id,
+                correlation_id=correlation_id,
+                idempotency_key=idempotency_key,
+                deadline_ms=deadline_ms,
+            ),
+            dict(
+                text=text,
+                link=link,
+                image_url=image_url,
+                image_urls=list(image_urls) if image_urls is not None else None,
+                video_url=video_url,
+                kind=kind,
+            ),
+            timeout,
+            extra_params,
+        )
+
+
+class Instagram(PlatformClient):
+    """Instagram professional accounts: feed images, reels, stories and carousels."""
+
+    name = "instagram"
+
+    async def post(
+        self,
+        *,
+        credential_ref: str,
+        customer_id: str,
+        agent_id: str,
+        caption: str | None = None,
+        image_url: str | None = None,
+        video_url: str | None = None,
+        items: Sequence[Mapping[str, Any]] | None = None,
+        kind: str | None = None,
+        correlation_id: str | None = None,
+        idempotency_key: str | None = None,
+        deadline_ms: int | None = None,
+        timeout: float | None = None,
+        extra_params: Mapping[str, Any] | None = None,
+    ) -> PostResult:
+        """Publish; ``items`` is a carousel (``[{"image_url": ...}, {"video_url": ...}]``); ``kind`` is inferred when
+        absent (``feed``, ``reel``, ``story``, ``carousel``)."""
+        return await self._publish(
+            "post",
+            dict(
+                credential_ref=credential_ref,
+                customer_id=customer_id,
+                agent_id=agent_id,
+                correlation_id=correlation_id,
+                idempotency_key=idempotency_key,
+                deadline_ms=deadline_ms,
+            ),
+            dict(caption=caption, image_url=image_url, video_url=video_url, items=_items(items), kind=kind),
+            timeout,
+            extra_params,
+        )
+
+
+class LinkedIn(PlatformClient):
+    """LinkedIn organization pages: text, image and link posts."""
+
+    name = "linkedin"
+
+    async def post(
+        self,
+        *,
+        credential_ref: str,
+        customer_id: str,
+        agent_id: str,
+        text: str | None = None,
+        image_url: str | None = None,
+        link: str | None = None,
+        visibility: str | None = None,
+        correlation_id: str | None = None,
+        idempotency_key: str | None = None,
+        deadline_ms: int | None = None,
+        timeout: float | None = None,
+        extra_params: Mapping[str, Any] | None = None,
+    ) -> PostResult:
+        """Publish as the organization; ``visibility`` defaults to ``PUBLIC``."""
+        return await self._publish(
+            "post",
+            dict(
+                credential_ref=credential_ref,
+                customer_id=customer_id,
+                agent_id=agent_id,
+                correlation_id=correlation_id,
+                idempotency_key=idempotency_key,
+                deadline_ms=deadline_ms,
+            ),
+            dict(text=text, image_url=image_url, link=link, visibility=visibility),
+            timeout,
+            extra_params,
+        )
+
+
+class YouTube(PlatformClient):
+    """YouTube channels: video uploads (a text-only post is refused as invalid params)."""
+
+    name = "youtube"
+
+    async def post(
+        self,
+        *,
+        credential_ref: str,
+        customer_id: str,
+        agent_id: str,
+        title: str | None = None,
+        description: str | None = None,
+        video_url: str | None = None,
+        video_path: str | None = None,
+        tags: Sequence[str] | None = None,
+        privacy_status: str | None = None,
+        category_id: str | None = None,
+        made_for_kids: bool | None = None,
+        correlation_id: str | None = None,
+        idempotency_key: str | None = None,
+        deadline_ms: int | None = None,
+        timeout: float | None = None,
+        extra_params: Mapping[str, Any] | None = None,
+    ) -> PostResult:
+        """Upload a video from ``video_url`` or ``video_path``; ``status`` may be ``processing`` on return."""
+        return await self._publish(
+            "post",
+            dict(
+                credential_ref=credential_ref,
+                customer_id=customer_id,
+                agent_id=agent_id,
+                correlation_id=correlation_id,
+                idempotency_key=idempotency_key,
+                deadline_ms=deadline_ms,
+            ),
+            dict(
+                title=title,
+                description=description,
+                video_url=video_url,
+                video_path=video_path,
+                tags=list(tags) if tags is not None else None,
+                privacy_status=privacy_status,
+                category_id=category_id,
+                made_for_kids=made_for_kids,
+            ),
+            timeout,
+            extra_params,
+        )
+
+
+class WhatsApp(PlatformClient):
+    """WhatsApp Business Cloud API: text, image and template messages."""
+
+    name = "whatsapp"
+
+    async def send(
+        self,
+        *,
+        credential_ref: str,
+        customer_id: str,
+        agent_id: str,
+        to: str,
+        text: str | None = None,
+        image: Mapping[str, Any] | None = None,
+        template: Mapping[str, Any] | None = None,
+        correlation_id: str | None = None,
+        idempotency_key: str | None = None,
+        deadline_ms: int | None = None,
+        timeout: float | None = None,
+        extra_params: Mapping[str, Any] | None = None,
+    ) -> PostResult:
+        """Send to ``to`` (E.164) one of ``text``, ``image={"url", "caption"?}`` or
+        ``template={"name", "language", "components"?}`` (passed as is); ``post_url`` is None, ``status`` ``accepted``."""
+        return await self._publish(
+            "send",
+            dict(
+                credential_ref=credential_ref,
+                customer_id=customer_id,
+                agent_id=agent_id,
+                correlation_id=correlation_id,
+                idempotency_key=idempotency_key,
+                deadline_ms=deadline_ms,
+            ),
+            dict(to=to, text=text, image=dict(image) if image is not None else None,
+                 template=dict(template) if template is not None else None),
+            timeout,
+            extra_params,
+        )
