@@ -23,6 +23,9 @@ let package = Package(
     // SidecarHTTP: the HTTP transport protocol and its libcurl and URLSession implementations.
     .target(name: "SidecarHTTP", dependencies: ["CCurl"], swiftSettings: strict),
     .testTarget(name: "SidecarHTTPTests", dependencies: ["SidecarHTTP"], swiftSettings: strict),
+    // transport-soak: load generator that scripts/soak-transport drives (not part of the product).
+    .executableTarget(
+      name: "transport-soak", dependencies: ["SidecarHTTP"], path: "Benchmarks/transport-soak", swiftSettings: strict),
 
     // SidecarJSON: a JSON value type with a fast parser and serializer; knows nothing else.
     .target(name: "SidecarJSON", swiftSettings: strict, linkerSettings: [.linkedLibrary("m", .when(platforms: [.linux]))]),

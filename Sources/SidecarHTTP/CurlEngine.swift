@@ -51,6 +51,7 @@ final class CurlEngine: Sendable {
   private let multi: Multi
   private let state = Mutex(State())
   private let nextTag = Atomic<UInt64>(1)
+  private let loopExited = Atomic<Bool>(false)
   private let poolLimit: Int
 
   init?(maxHostConnections: Int, maxCachedConnections: Int) {
@@ -178,5 +179,9 @@ final class CurlEngine: Sendable {
       submission.continuation.resume(returning: .shutdown)
     }
     ccurl_multi_free(multi.raw)
+    loopExited.store(true, ordering: .releasing)
   }
+
+  /// True once the loop thread has freed the multi handle and is about to end.
+  var hasStopped: Bool { loopExited.load(ordering: .acquiring) }
 }

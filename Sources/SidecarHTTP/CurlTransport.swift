@@ -15,7 +15,7 @@ import Foundation
 /// reused per host (HTTP/2 multiplexed where the server offers it over TLS), easy handles are pooled,
 /// TLS is always verified, bodies stream from and to files in chunks.
 public final class CurlTransport: HTTPTransport {
-  private let engine: CurlEngine
+  let engine: CurlEngine
   private let configuration: HTTPTransportConfiguration
 
   /// Throws `TransportError.Kind.unavailable` when libcurl cannot be loaded (e.g. it is not installed),
@@ -26,7 +26,7 @@ public final class CurlTransport: HTTPTransport {
       let text = String(decoding: reason.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
       throw TransportError(.unavailable, requestSent: false, message: text)
     }
-    let perHost = max(1, configuration.maxConnectionsPerHost)
+    let perHost = min(max(1, configuration.maxConnectionsPerHost), 100_000)
     guard let engine = CurlEngine(maxHostConnections: perHost, maxCachedConnections: max(16, perHost * 2)) else {
       throw TransportError(.unavailable, requestSent: false, message: "cannot create a libcurl multi handle")
     }

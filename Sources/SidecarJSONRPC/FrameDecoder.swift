@@ -44,6 +44,10 @@ public struct FrameDecoder: Sendable {
 
   public var bufferedByteCount: Int { buffer.count - start }
 
+  /// An oversized frame whose declared length is at most this is skipped byte for byte (the stream stays in sync);
+  /// a larger declaration can only be corruption.
+  public var maxSkipBytes: Int { max(maxFrameBytes * 16, 256 << 20) }
+
   public mutating func append(_ bytes: UnsafeRawBufferPointer) {
     if start > 0 && start >= buffer.count / 2 {
       buffer.removeSubrange(0..<start)
@@ -148,6 +152,11 @@ public struct FrameDecoder: Sendable {
       lineStart = lineEnd + 2
     }
     guard let length = contentLength else { return badHeader(skippingTo: end + 4, "missing Content-Length header") }
+    if length > maxSkipBytes {
+      // Skipping this many bytes would wedge the stream for good: treat the header as corrupt instead.
+      return badHeader(
+        skippingTo: end + 4, "Content-Length \(length) is implausible (over \(maxSkipBytes) bytes); skipping to the next frame")
+    }
     if length > maxFrameBytes {
       return .skip(
         length: length,

@@ -6,6 +6,9 @@ import Testing
 /// ephemeral port. It exits when our end of its stdin closes, so it never outlives the tests.
 final class TestServer: Sendable {
   let port: Int
+  /// The same handler over TLS, with a certificate for 127.0.0.1 signed by `caPath`.
+  let tlsPort: Int
+  let caPath: String
   private let process: Process
   private let stdin: Pipe
 
@@ -16,23 +19,54 @@ final class TestServer: Sendable {
   private init() throws {
     let script = FileManager.default.temporaryDirectory.appendingPathComponent("sidecar-http-test-server-\(getpid()).py")
     try Self.source.write(to: script, atomically: true, encoding: .utf8)
+    let certificates = try Self.makeCertificates()
+    caPath = certificates.ca
     process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", script.path]
+    process.arguments = ["python3", script.path, certificates.cert, certificates.key]
     let stdout = Pipe()
     stdin = Pipe()
     process.standardOutput = stdout
     process.standardInput = stdin
     try process.run()
     let line = String(decoding: stdout.fileHandleForReading.readLine(), as: UTF8.self)
-    guard let port = Int(line.trimmingCharacters(in: .whitespacesAndNewlines)) else {
-      throw CocoaError(.fileReadCorruptFile)
+    let ports = line.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    guard ports.count == 2 else { throw CocoaError(.fileReadCorruptFile) }
+    port = ports[0]
+    tlsPort = ports[1]
+  }
+
+  /// A throw-away CA and a server certificate for 127.0.0.1 it signed (openssl command line).
+  private static func makeCertificates() throws -> (ca: String, cert: String, key: String) {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sidecar-http-tls-\(getpid())").path
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    let (ca, caKey, csr, cert, key, ext) = (
+      "\(directory)/ca.pem", "\(directory)/ca.key", "\(directory)/server.csr", "\(directory)/server.pem",
+      "\(directory)/server.key", "\(directory)/ext.cnf"
+    )
+    try "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n".write(toFile: ext, atomically: true, encoding: .utf8)
+    for arguments in [
+      ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=sidecar test CA", "-keyout", caKey, "-out", ca],
+      ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", csr],
+      ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", caKey, "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", cert],
+    ] {
+      let openssl = Process()
+      openssl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+      openssl.arguments = ["openssl"] + arguments
+      openssl.standardError = FileHandle.nullDevice
+      try openssl.run()
+      openssl.waitUntilExit()
+      guard openssl.terminationStatus == 0 else { throw CocoaError(.fileWriteUnknown) }
     }
-    self.port = port
+    return (ca, cert, key)
   }
 
   func url(_ pathAndQuery: String) -> URL {
     URL(string: "http://127.0.0.1:\(port)\(pathAndQuery)")!
+  }
+
+  func tlsURL(_ pathAndQuery: String) -> URL {
+    URL(string: "https://127.0.0.1:\(tlsPort)\(pathAndQuery)")!
   }
 
   static let source = #"""
@@ -129,8 +163,14 @@ final class TestServer: Sendable {
         def handle_error(self, request, client_address):
             pass  # clients that cancel or time out reset their connections; that is expected here
 
+    import ssl
     server = Server(("127.0.0.1", 0), Handler)
-    print(server.server_address[1], flush=True)
+    tls = Server(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(sys.argv[1], sys.argv[2])
+    tls.socket = context.wrap_socket(tls.socket, server_side=True)
+    threading.Thread(target=tls.serve_forever, daemon=True).start()
+    print(server.server_address[1], tls.server_address[1], flush=True)
     threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
     server.serve_forever()
     """#

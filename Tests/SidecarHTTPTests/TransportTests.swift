@@ -1,5 +1,5 @@
 import Foundation
-import SidecarHTTP
+@testable import SidecarHTTP
 import Testing
 
 /// The transports against a real local HTTP server: what a platform client would notice.
@@ -272,6 +272,36 @@ struct CurlTransportTests {
     _ = try? await transport.send(HTTPRequest(url: server.url("/bytes?n=100000"), maxResponseBytes: 10))
     let response = try await transport.send(HTTPRequest(url: server.url("/bytes?n=10")))
     #expect(response.body == servedPattern(10))
+  }
+
+  @Test("TLS is verified: a private CA is trusted only when configured")
+  func tlsVerification() async throws {
+    let trusting = try CurlTransport(configuration: HTTPTransportConfiguration(caBundlePath: server.caPath))
+    let response = try await trusting.send(HTTPRequest(url: server.tlsURL("/echo?over=tls")))
+    #expect(try JSONDecoder().decode(Echo.self, from: response.body).query == "over=tls")
+
+    let systemTrust = try CurlTransport()
+    let error = try await #require(throws: TransportError.self) {
+      try await systemTrust.send(HTTPRequest(method: "POST", url: server.tlsURL("/publish"), body: .bytes(Data("{}".utf8))))
+    }
+    #expect(error.kind == .tls)
+    #expect(!error.requestSent)
+  }
+
+  @Test("Dropping a transport stops its loop thread")
+  func shutdown() async throws {
+    var engine: CurlEngine?
+    do {
+      let transport = try CurlTransport()
+      _ = try await transport.send(HTTPRequest(url: server.url("/echo")))
+      engine = transport.engine
+      #expect(engine?.hasStopped == false)
+    }
+    let stopped = try #require(engine)
+    for _ in 0..<500 where !stopped.hasStopped {  // the loop thread notices the shutdown asynchronously
+      try await Task.sleep(for: .milliseconds(2))
+    }
+    #expect(stopped.hasStopped)
   }
 
   @Test("The default transport is libcurl where libcurl loads")

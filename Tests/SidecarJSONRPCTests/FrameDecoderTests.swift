@@ -92,6 +92,12 @@ struct FrameDecoderTests {
     #expect(events.filter { $0.hasPrefix("error") }.count <= 2)
   }
 
+  @Test("An absurd Content-Length is treated as corruption, not skipped forever")
+  func absurdLength() {
+    let events = decode(Array("Content-Length: 9223372036854775807\r\n\r\n".utf8) + frame("[2]"))
+    #expect(events == ["error: badHeader", "[2]"])
+  }
+
   @Test("A charset other than UTF-8 is refused and its body skipped")
   func otherCharset() {
     let events = decode(frame("{}", headers: ["Content-Type: application/json; charset=latin1"]) + frame("[1]"))

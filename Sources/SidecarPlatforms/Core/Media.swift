@@ -160,8 +160,9 @@ public struct MediaFetcher: Sendable {
       try await check(current, field: field, context: context)
       let path = (directory as NSString).appendingPathComponent("social-sidecar-media-\(UUID().uuidString)")
       let hop = current
+      // Media hosts are third parties: their failures get their own breaker, never the platform's.
       let (response, count) = try await http.core.run(
-        platform: http.platform.rawValue, step: .idempotent, context: context
+        platform: "\(http.platform.rawValue)-media", step: .idempotent, context: context
       ) { () async throws -> (HTTPResponse, Int64) in
         do {
           let (response, count) = try await http.transport.download(

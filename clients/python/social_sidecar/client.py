@@ -157,7 +157,8 @@ class Sidecar:
         env: environment entries added to this process's environment for the child.
         timeout: default client-side timeout in seconds for every call (None: wait as long as the sidecar takes).
         shutdown_timeout: how long :meth:`close` waits for ``shutdown`` and for the process to exit, before it
-            terminates and then kills it.
+            terminates and then kills it; by default 2 s more than the sidecar's ``shutdown.graceMs`` (10 s), the
+            time it gives in-flight calls to finish.
         restart_delays: waits (seconds, counted from the crash) before restarting after the 1st, 2nd, ... crash in a
             row; the last one repeats. A process that ran ``stable_after`` seconds resets the count.
     """
@@ -175,7 +176,7 @@ class Sidecar:
         env: Mapping[str, str] | None = None,
         client_info: Mapping[str, Any] | None = None,
         timeout: float | None = None,
-        shutdown_timeout: float = 5.0,
+        shutdown_timeout: float | None = None,
         restart_delays: Sequence[float] = (0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0),
         stable_after: float = 30.0,
         max_frame_bytes: int = 64 * 1024 * 1024,
@@ -192,7 +193,7 @@ class Sidecar:
         self._env = dict(env or {})
         self._client_info = dict(client_info or {"name": "social-sidecar-python", "version": __version__})
         self._timeout = timeout
-        self._shutdown_timeout = shutdown_timeout
+        self._shutdown_timeout = shutdown_timeout if shutdown_timeout is not None else _grace_seconds(self.config) + 2.0
         self._restart_delays = tuple(restart_delays) or (0.0,)
         self._stable_after = stable_after
         self._max_frame_bytes = max_frame_bytes
@@ -563,7 +564,8 @@ class Sidecar:
                 )
                 return {}
             try:
-                await _call_user(self._on_update, update)
+                # Shielded: if the sidecar gives up waiting and cancels, the save still completes (it will ask again).
+                await asyncio.shield(_call_user(self._on_update, update))
             except Exception as exc:
                 log.exception("on_credentials_updated failed; the sidecar will send the update again")
                 raise RemoteError(-32603, f"{type(exc).__name__} while saving the credentials") from exc
@@ -605,6 +607,12 @@ class Sidecar:
                 await _call_user(callback, event)
             except Exception:
                 log.exception("%s callback failed", method)
+
+
+def _grace_seconds(config: Mapping[str, Any]) -> float:
+    shutdown = config.get("shutdown")
+    grace = config.get("shutdown.graceMs", shutdown.get("graceMs") if isinstance(shutdown, Mapping) else None)
+    return grace / 1000.0 if isinstance(grace, (int, float)) and not isinstance(grace, bool) else 10.0
 
 
 def _log_structured(obj: Mapping[str, Any], pid: int | None) -> None:

@@ -75,7 +75,8 @@ class Connection:
         self._read_size = read_size
         self._ids = itertools.count(1)
         self._pending: dict[int, tuple[str, asyncio.Future[Any]]] = {}
-        self._handlers: set[asyncio.Task[None]] = set()
+        #: Incoming requests being handled, by id, so the peer's ``$/cancelRequest`` can stop them.
+        self._handlers: dict[Any, asyncio.Task[None]] = {}
         #: Ids we cancelled recently, so their late answers are dropped without noise.
         self._cancelled: deque[int] = deque(maxlen=64)
         self._drain_lock = asyncio.Lock()
@@ -150,7 +151,7 @@ class Connection:
                 future.set_exception(
                     make_error(method) if make_error else SidecarUnavailable(self._close_reason, method=method)
                 )
-        for task in list(self._handlers):
+        for task in list(self._handlers.values()):
             task.cancel()
 
     @property
@@ -193,9 +194,15 @@ class Connection:
         has_id = "id" in message and message["id"] is not None
         if isinstance(method, str):
             if has_id:
-                task = asyncio.get_running_loop().create_task(self._answer(message["id"], method, message.get("params")))
-                self._handlers.add(task)
-                task.add_done_callback(self._handlers.discard)
+                request_id = message["id"]
+                task = asyncio.get_running_loop().create_task(self._answer(request_id, method, message.get("params")))
+                self._handlers[request_id] = task
+                task.add_done_callback(lambda _: self._handlers.pop(request_id, None))
+            elif method == "$/cancelRequest":
+                params = message.get("params")
+                target = self._handlers.get(params.get("id")) if isinstance(params, dict) else None
+                if target is not None:
+                    target.cancel()
             elif self._notification_handler is not None:
                 try:
                     self._notification_handler(method, message.get("params"))
@@ -208,7 +215,11 @@ class Connection:
         request_id = message["id"]
         entry = self._pending.pop(request_id, None) if isinstance(request_id, int) else None
         if entry is None:
-            if request_id not in self._cancelled:
+            if request_id in self._cancelled:
+                error = message.get("error")
+                log.debug("request %r answered after cancellation: %s", request_id,
+                          error.get("code") if isinstance(error, dict) else "result")
+            else:
                 log.warning("dropping an answer to unknown request id %r", request_id)
             return
         sent_method, future = entry
@@ -232,7 +243,9 @@ class Connection:
                 result = await result
             reply["result"] = result
         except asyncio.CancelledError:
-            return
+            if self._closed:
+                return
+            reply["error"] = {"code": -32800, "message": f"{method} cancelled by the sidecar"}
         except RemoteError as exc:
             reply["error"] = {"code": exc.code, "message": exc.message}
             if exc.data is not None:

@@ -33,6 +33,7 @@ __all__ = [
     "CallTimeout",
     "SidecarUnavailable",
     "SidecarCrashed",
+    "ShuttingDown",
     "error_from_response",
 ]
 
@@ -271,7 +272,13 @@ class SidecarCrashed(SidecarUnavailable):
         self.outcome_unknown = outcome_unknown
 
 
-_BY_KIND: dict[str, type[SidecarError]] = {}
+class ShuttingDown(SidecarUnavailable):
+    """The sidecar received ``shutdown`` and refuses new work (-32600, ``data.kind = "shutting_down"``)."""
+
+    default_code, default_kind, default_retryable = -32600, "shutting_down", True
+
+
+_BY_KIND: dict[str, type[SidecarError]] = {"shutting_down": ShuttingDown}
 _BY_CODE: dict[int, type[SidecarError]] = {}
 for _cls in (
     PermanentError,

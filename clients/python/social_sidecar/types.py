@@ -112,7 +112,7 @@ class RefreshResult(_Wire):
 
 @dataclass(frozen=True)
 class Health(_Wire):
-    """The sidecar's cheap liveness answer."""
+    """The sidecar's cheap liveness answer; ``status`` is ``starting``, ``ok`` or ``shutting_down``."""
 
     status: str | None = None
     version: str | None = None
@@ -137,6 +137,8 @@ class InitializeResult:
     server_info: ServerInfo
     protocol_version: str | None
     capabilities: dict[str, tuple[str, ...]]
+    #: Query methods this build serves beyond the platform ones (``health``, ``metrics/snapshot``, ...).
+    methods: tuple[str, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -150,10 +152,12 @@ class InitializeResult:
                 if isinstance(ops, (list, tuple)):
                     capabilities[str(name)] = tuple(str(op) for op in ops)
         version = source.get("protocolVersion")
+        methods = caps.get("methods") if isinstance(caps, Mapping) else None
         return cls(
             server_info=ServerInfo.from_wire(source.get("serverInfo")),
             protocol_version=None if version is None else str(version),
             capabilities=capabilities,
+            methods=tuple(str(m) for m in methods) if isinstance(methods, (list, tuple)) else (),
             raw=dict(source),
         )
 
@@ -191,6 +195,7 @@ class MetricEvent(_Wire):
     http_status: int | None = None
     attempts: int | None = None
     duration_ms: int | None = None
+    replayed: bool | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
@@ -235,7 +240,8 @@ class Credentials:
     """What a resolver returns (a mapping with the same keys, snake_case or camelCase, works too).
 
     ``account_id`` is the page id, Instagram user id, organization URN, phone number id or channel id.
-    Secrets are left out of ``repr`` so that logging a ``Credentials`` never leaks a token.
+    ``expires_at`` is RFC 3339 text, Unix seconds or a datetime. ``variant="instagram_login"`` marks a token of the
+    Instagram API with Instagram Login (refreshable). Secrets are left out of ``repr`` so that logging a ``Credentials`` never leaks a token.
     """
 
     access_token: str = field(repr=False)
@@ -244,10 +250,11 @@ class Credentials:
     expires_at: Any = None
     client_id: str | None = None
     client_secret: str | None = field(default=None, repr=False)
+    variant: str | None = None
 
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {"accessToken": self.access_token, "accountId": self.account_id}
-        for name in ("refresh_token", "expires_at", "client_id", "client_secret"):
+        for name in ("refresh_token", "expires_at", "client_id", "client_secret", "variant"):
             value = getattr(self, name)
             if value is not None:
                 wire[to_camel(name)] = wire_time(value)
@@ -275,5 +282,6 @@ class CredentialUpdate(_Wire):
     customer_id: str | None = None
     access_token: str | None = field(default=None, repr=False)
     refresh_token: str | None = field(default=None, repr=False)
+    account_id: str | None = None
     expires_at: WireTime = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)

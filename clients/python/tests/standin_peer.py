@@ -164,6 +164,19 @@ class Peer:
             if rest:
                 data["retryAfterMs"] = int(rest[0])
             raise RpcError(int(code), f"scripted {kind}", data)
+        if script == "cancel-resolve":  # as the sidecar does when the parent is too slow to answer
+            self.next_id += 1
+            request_id = f"s-{self.next_id}"
+            future = asyncio.get_running_loop().create_future()
+            self.waiting[request_id] = future
+            self.write({"jsonrpc": "2.0", "id": request_id, "method": "credentials/resolve",
+                        "params": {"platform": platform, "credentialRef": params.get("credentialRef"),
+                                   "customerId": params.get("customerId")}})
+            await asyncio.sleep(0.05)
+            self.write({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": request_id}})
+            answer = await future
+            raise RpcError(-31006, f"resolve timed out; parent answered {answer.get('error', {}).get('code')}",
+                           {"kind": "credential_unavailable", "platform": platform})
         if operation == "refresh" and platform == "facebook":
             raise RpcError(-31013, "page tokens cannot be refreshed", {"kind": "unsupported", "platform": platform})
         credentials = await self.resolve(platform, params)

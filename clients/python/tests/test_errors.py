@@ -97,3 +97,9 @@ def test_client_side_errors_are_in_the_same_hierarchy() -> None:
     assert issubclass(ss.CallTimeout, TimeoutError) and issubclass(ss.CallTimeout, ss.SidecarError)
     crashed = ss.SidecarCrashed("gone", outcome_unknown=True, method="facebook/post")
     assert crashed.retryable and crashed.outcome_unknown and crashed.code is None and crashed.kind == "crashed"
+
+
+def test_requests_after_shutdown_are_shutting_down_not_a_protocol_bug() -> None:
+    error = error_from_response({"code": -32600, "message": "shutting down", "data": {"kind": "shutting_down"}})
+    assert isinstance(error, ss.ShuttingDown) and isinstance(error, ss.SidecarUnavailable) and error.retryable
+    assert type(error_from_response({"code": -32600, "message": "bad", "data": {"kind": "bad_framing"}})) is ss.ProtocolError

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import social_sidecar as ss
+import social_sidecar.metrics
 from conftest import process_gone, run
 from social_sidecar import Sidecar, find_binary
 
@@ -112,5 +113,38 @@ def test_many_concurrent_health_calls(binary: Path) -> None:
         async with Sidecar(binary=binary) as sidecar:
             answers = await asyncio.gather(*(sidecar.health() for _ in range(200)))
             assert {a.status for a in answers} == {"ok"}
+
+    run(body())
+
+
+def require_method(sidecar: Sidecar, method: str) -> None:
+    info = sidecar.initialize_result
+    assert info is not None
+    if method not in info.methods:
+        pytest.skip(f"this build does not serve {method} (capabilities.methods = {list(info.methods)})")
+
+
+def test_metrics_and_breaker_queries(binary: Path) -> None:
+    async def body() -> None:
+        async with Sidecar(binary=binary) as sidecar:
+            require_method(sidecar, "metrics/prometheus")
+            exposition = await sidecar.prometheus_exposition()
+            assert exposition.content_type.startswith("text/plain")
+            assert "# TYPE social_sidecar_" in exposition.text
+            server = await ss.metrics.serve_prometheus(sidecar, port=0)
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
+                writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+                scraped = await reader.read()
+                writer.close()
+            finally:
+                server.close()
+                await server.wait_closed()
+            assert scraped.startswith(b"HTTP/1.1 200 OK") and b"# TYPE social_sidecar_" in scraped
+            require_method(sidecar, "breaker/status")
+            status = await sidecar.breaker_status()
+            assert isinstance(status.get("enabled"), bool) and isinstance(status.get("platforms"), dict)
+            require_method(sidecar, "metrics/snapshot")
+            assert isinstance(await sidecar.metrics_snapshot(), dict)
 
     run(body())

@@ -418,3 +418,25 @@ def test_prometheus_text_and_the_metrics_endpoint(standin: Callable[..., Sidecar
         await server.wait_closed()
 
     run(body())
+
+
+def test_the_sidecar_cancelling_a_slow_resolve_stops_the_resolver(standin: Callable[..., Sidecar]) -> None:
+    stopped: list[str] = []
+
+    async def resolve(request: CredentialRequest) -> Credentials:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            stopped.append(str(request.credential_ref))
+            raise
+        raise AssertionError("unreachable")
+
+    async def body() -> None:
+        async with standin(resolve_credentials=resolve) as sidecar:
+            with pytest.raises(ss.CredentialUnavailable) as caught:
+                await sidecar.facebook.post(**FB, text="cancel-resolve")
+            assert "parent answered -32800" in str(caught.value)
+            assert (await sidecar.health()).status == "ok"
+
+    run(body())
+    assert stopped == ["CRED-fb-001"]
