@@ -8,8 +8,19 @@ from datetime import datetime
 import threading
 import time
 
-from conftest import CREDENTIALS
 from fake_platforms import media_sha256
+
+# The fake's seeded Google and LinkedIn credentials, as the parent would resolve them. Kept here rather than imported
+# from conftest: several test folders have a conftest module, and which one `import conftest` finds depends on the
+# order pytest collects them in.
+CREDENTIALS = {
+    "CRED-yt-001": {"accessToken": "fake-yt-access-token-1", "refreshToken": "fake-yt-refresh-token-1",
+                    "clientId": "fake-google-client-id.apps.example.test",
+                    "clientSecret": "fake-google-client-secret", "accountId": "UCfakechannel00000000001"},
+    "CRED-li-001": {"accessToken": "fake-li-access-token-1", "refreshToken": "fake-li-refresh-token-1",
+                    "clientId": "fake-linkedin-client-id", "clientSecret": "fake-linkedin-client-secret",
+                    "accountId": "urn:li:organization:40000001"},
+}
 
 YT = {"credentialRef": "CRED-yt-001", "customerId": "CUST-1", "agentId": "AGENT-1"}
 LI = {"credentialRef": "CRED-li-001", "customerId": "CUST-1", "agentId": "AGENT-1"}
