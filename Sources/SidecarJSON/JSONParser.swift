@@ -80,7 +80,7 @@ private struct Reader {
   mutating func parseObject(depth: Int) throws(JSONParseError) -> JSONValue {
     guard depth <= JSONParser.maxDepth else { throw error("nesting deeper than \(JSONParser.maxDepth)") }
     index += 1
-    var members: [String: JSONValue] = [:]
+    var members: [String: JSONValue] = Dictionary(minimumCapacity: 4)
     skipWhitespace()
     if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
       index += 1
@@ -168,16 +168,18 @@ private struct Reader {
   mutating func parseString() throws(JSONParseError) -> String {
     index += 1  // opening quote
     let start = index
-    // Fast path: no escapes.
+    // Fast path: no escapes. ASCII-only strings (ids, method names, keys) need no UTF-8 validation.
+    var ascii = true
     while index < bytes.count {
       let byte = bytes[index]
       if byte == UInt8(ascii: "\"") {
         let slice = UnsafeBufferPointer(rebasing: bytes[start..<index])
         index += 1
-        return try makeString(slice, at: start)
+        return ascii ? String(decoding: slice, as: UTF8.self) : try makeString(slice, at: start)
       }
       if byte == UInt8(ascii: "\\") { break }
       if byte < 0x20 { throw error("control character in string") }
+      ascii = ascii && byte < 0x80
       index += 1
     }
     var scratch = Array(UnsafeBufferPointer(rebasing: bytes[start..<index]))

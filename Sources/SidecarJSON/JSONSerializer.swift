@@ -14,11 +14,11 @@ extension JSONValue {
     switch self {
     case .null: output.append(contentsOf: "null".utf8)
     case .bool(let value): output.append(contentsOf: (value ? "true" : "false").utf8)
-    case .int(let value): output.append(contentsOf: String(value).utf8)
+    case .int(let value): JSONValue.writeInteger(value, to: &output)
     case .double(let value):
       if value.isFinite {
         if value.rounded() == value && abs(value) < 1e15 {
-          output.append(contentsOf: String(Int(value)).utf8)
+          JSONValue.writeInteger(Int(value), to: &output)
         } else {
           output.append(contentsOf: value.description.utf8)
         }
@@ -36,20 +36,48 @@ extension JSONValue {
     case .object(let members):
       output.append(UInt8(ascii: "{"))
       var first = true
-      for key in members.keys.sorted() {
+      for (key, value) in members.sorted(by: { $0.key < $1.key }) {
         if !first { output.append(UInt8(ascii: ",")) }
         first = false
         JSONValue.writeString(key, to: &output)
         output.append(UInt8(ascii: ":"))
-        members[key]!.write(to: &output)
+        value.write(to: &output)
       }
       output.append(UInt8(ascii: "}"))
     }
   }
 
+  /// Decimal digits without allocating a String.
+  public static func writeInteger(_ value: Int, to output: inout [UInt8]) {
+    if value == 0 {
+      output.append(UInt8(ascii: "0"))
+      return
+    }
+    var magnitude = value.magnitude
+    var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                 UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+      (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    var count = 0
+    withUnsafeMutableBytes(of: &digits) { buffer in
+      while magnitude > 0 {
+        buffer[count] = UInt8(truncatingIfNeeded: magnitude % 10) + UInt8(ascii: "0")
+        magnitude /= 10
+        count += 1
+      }
+      if value < 0 { output.append(UInt8(ascii: "-")) }
+      for index in stride(from: count - 1, through: 0, by: -1) { output.append(buffer[index]) }
+    }
+  }
+
   public static func writeString(_ string: String, to output: inout [UInt8]) {
     output.append(UInt8(ascii: "\""))
-    for byte in string.utf8 {
+    let utf8 = string.utf8
+    if !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+      output.append(contentsOf: utf8)
+      output.append(UInt8(ascii: "\""))
+      return
+    }
+    for byte in utf8 {
       switch byte {
       case UInt8(ascii: "\""): output.append(contentsOf: [0x5C, 0x22])
       case UInt8(ascii: "\\"): output.append(contentsOf: [0x5C, 0x5C])

@@ -52,6 +52,8 @@ public final class Connection: Sendable {
   private let inFlight = Mutex<[RequestID: InFlightRequest]>([:])
   private let outgoing = Mutex<OutgoingState>(OutgoingState())
   private let closedReason = Mutex<CloseReason?>(nil)
+  /// Answers produced on the reader thread, written with one `write(2)` per read instead of one per frame.
+  private let outbox = Mutex<[UInt8]>([])
 
   private struct OutgoingState {
     var nextID = 1
@@ -167,6 +169,7 @@ public final class Connection: Sendable {
       }
       if count == 0 { break }
       decoder.append(UnsafeRawBufferPointer(rebasing: chunk[0..<count]))
+      decoder.maxFrameBytes = limits.withLock { $0.maxFrameBytes }
       while true {
         do throws(FramingError) {
           guard let body = try decoder.next() else { break }
@@ -175,6 +178,7 @@ public final class Connection: Sendable {
           reportFraming(error)
         }
       }
+      flushOutbox()
       let maxDiscarded = limits.withLock { $0.maxDiscardedBytes }
       if decoder.discardedBytes > maxDiscarded {
         closed(.unrecoverableFraming(
@@ -187,6 +191,19 @@ public final class Connection: Sendable {
       logger.warn("stdin ended inside a frame", ["bufferedBytes": .int(decoder.bufferedByteCount)])
     }
     closed(.inputEnded)
+  }
+
+  private func flushOutbox() {
+    let bytes = outbox.withLock { outbox -> [UInt8] in
+      defer { outbox.removeAll(keepingCapacity: true) }
+      return outbox
+    }
+    writer.write(frames: bytes)
+  }
+
+  /// Queues an answer made on the reader thread; it leaves when the current read has been processed.
+  private func answerFromReader(_ body: [UInt8]) {
+    outbox.withLock { FrameWriter.appendFrame(body: body, to: &$0) }
   }
 
   private func reportFraming(_ error: FramingError) {
@@ -204,7 +221,7 @@ public final class Connection: Sendable {
       reply = JSONRPCError(
         code: -32700, message: "Parse error: \(error.reason)", data: ["kind": "bad_framing", "reason": .string(error.reason)])
     }
-    writer.write(body: MessageEncoding.error(id: nil, error: reply))
+    answerFromReader(MessageEncoding.error(id: nil, error: reply))
   }
 
   private func closed(_ reason: CloseReason) {
@@ -240,12 +257,12 @@ public final class Connection: Sendable {
     do throws(JSONParseError) {
       message = try JSONParser.parse(body)
     } catch {
-      writer.write(body: MessageEncoding.error(id: nil, error: .parseError(error.description)))
+      answerFromReader(MessageEncoding.error(id: nil, error: .parseError(error.description)))
       return
     }
     if case .array(let elements) = message {
       guard !elements.isEmpty else {
-        writer.write(body: MessageEncoding.error(id: nil, error: .invalidRequest("empty batch")))
+        answerFromReader(MessageEncoding.error(id: nil, error: .invalidRequest("empty batch")))
         return
       }
       let batch = BatchReply(writer: writer)
@@ -261,14 +278,18 @@ public final class Connection: Sendable {
     case batch(BatchReply)
   }
 
-  private func send(_ result: Result<JSONValue, JSONRPCError>, id: RequestID?, to target: ReplyTarget) {
+  /// Sends an answer. `fromReader` answers are batched into the reader's outbox; task answers are written at once.
+  private func send(
+    _ result: Result<JSONValue, JSONRPCError>, id: RequestID?, to target: ReplyTarget, fromReader: Bool = true
+  ) {
     let body: [UInt8]
     switch result {
     case .success(let value): body = MessageEncoding.response(id: id, result: value)
     case .failure(let error): body = MessageEncoding.error(id: id, error: error)
     }
     switch target {
-    case .direct: writer.write(body: body)
+    case .direct:
+      if fromReader { answerFromReader(body) } else { writer.write(body: body) }
     case .batch(let batch): batch.add(body)
     }
   }
@@ -334,6 +355,7 @@ public final class Connection: Sendable {
       cancel(id)
       return
     }
+    flushOutbox()  // `exit` may end the process: answers already made must leave first.
     dispatcher.withLock { $0 }?.notification(method: method, params: params)
   }
 
@@ -377,7 +399,7 @@ public final class Connection: Sendable {
         var result = await handler(params, id)
         if Task.isCancelled, case .failure = result { result = .failure(.requestCancelled) }
         _ = inFlight.withLock { $0.removeValue(forKey: id) }
-        send(result, id: id, to: target)
+        send(result, id: id, to: target, fromReader: false)
       }
       request.attach(task)
     }

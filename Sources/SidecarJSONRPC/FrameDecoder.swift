@@ -21,7 +21,8 @@ public struct FramingError: Error, Sendable, Equatable, CustomStringConvertible 
 /// until it returns `nil` for "need more". Limits are checked before anything is allocated for a body. After a bad
 /// header the decoder skips to the next `Content-Length` line, so one malformed frame does not wedge the stream.
 public struct FrameDecoder: Sendable {
-  public let maxFrameBytes: Int
+  /// Bodies up to this size are decoded; may change between frames (`limits.maxFrameBytes` after initialize).
+  public var maxFrameBytes: Int
   public let maxHeaderBytes: Int
 
   private var buffer: [UInt8] = []
@@ -133,22 +134,23 @@ public struct FrameDecoder: Sendable {
       else {
         return badHeader(at: blockStart, "header line is not `Name: value`")
       }
-      let name = String(decoding: buffer[lineStart..<colon], as: UTF8.self).lowercased()
-      let value = String(decoding: buffer[(colon + 1)..<lineEnd], as: UTF8.self).trimmingSpaces()
-      switch name {
-      case "content-length":
-        guard let length = Int(value), length >= 0, value.allSatisfy(\.isASCIIDigit) else {
+      // Bytes, not Strings: this runs for every frame.
+      var valueStart = colon + 1
+      var valueEnd = lineEnd
+      while valueStart < valueEnd && (buffer[valueStart] == 0x20 || buffer[valueStart] == 0x09) { valueStart += 1 }
+      while valueEnd > valueStart && (buffer[valueEnd - 1] == 0x20 || buffer[valueEnd - 1] == 0x09) { valueEnd -= 1 }
+      if Self.nameMatches(buffer[lineStart..<colon], Self.contentLengthName) {
+        guard let length = Self.parseLength(buffer[valueStart..<valueEnd]) else {
           return badHeader(skippingTo: end + 4, "Content-Length is not a non-negative integer")
         }
         if let previous = contentLength, previous != length {
           return badHeader(skippingTo: end + 4, "conflicting Content-Length headers")
         }
         contentLength = length
-      case "content-type":
-        charsetOK = Self.isUTF8(contentType: value)
-      default:
-        break  // Unknown headers are ignored, as the base protocol asks.
+      } else if Self.nameMatches(buffer[lineStart..<colon], Self.contentTypeName) {
+        charsetOK = Self.isUTF8(contentType: String(decoding: buffer[valueStart..<valueEnd], as: UTF8.self))
       }
+      // Unknown headers are ignored, as the base protocol asks.
       lineStart = lineEnd + 2
     }
     guard let length = contentLength else { return badHeader(skippingTo: end + 4, "missing Content-Length header") }
@@ -234,13 +236,44 @@ public struct FrameDecoder: Sendable {
     return false
   }
 
+  private static let contentLengthName = Array("content-length".utf8)
+  private static let contentTypeName = Array("content-type".utf8)
+
+  /// Case-insensitive comparison of a header name with a lowercase ASCII name.
+  private static func nameMatches(_ name: ArraySlice<UInt8>, _ lowercase: [UInt8]) -> Bool {
+    guard name.count == lowercase.count else { return false }
+    var index = 0
+    for byte in name {
+      let folded = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
+      if folded != lowercase[index] { return false }
+      index += 1
+    }
+    return true
+  }
+
+  /// Decimal digits only, no sign, no overflow.
+  private static func parseLength(_ digits: ArraySlice<UInt8>) -> Int? {
+    guard !digits.isEmpty else { return nil }
+    var value = 0
+    for byte in digits {
+      guard byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") else { return nil }
+      let (times, overflow1) = value.multipliedReportingOverflow(by: 10)
+      let (sum, overflow2) = times.addingReportingOverflow(Int(byte - UInt8(ascii: "0")))
+      if overflow1 || overflow2 { return nil }
+      value = sum
+    }
+    return value
+  }
+
+  private static let tokenSymbols = Array("!#$%&'*+-.^_`|~".utf8)
+
   /// RFC 9110 token characters, the only ones a header name may have.
   static func isTokenByte(_ byte: UInt8) -> Bool {
     switch byte {
     case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
       return true
     default:
-      return Array("!#$%&'*+-.^_`|~".utf8).contains(byte)
+      return tokenSymbols.contains(byte)
     }
   }
 
@@ -256,7 +289,6 @@ public struct FrameDecoder: Sendable {
 }
 
 extension StringProtocol {
-  func trimmingSpaces() -> String { trimmingCharacters(in: " \t") }
 
   func trimmingCharacters(in set: String) -> String {
     let characters = Set(set)
@@ -267,6 +299,3 @@ extension StringProtocol {
   }
 }
 
-extension Character {
-  var isASCIIDigit: Bool { asciiValue.map { $0 >= 0x30 && $0 <= 0x39 } ?? false }
-}

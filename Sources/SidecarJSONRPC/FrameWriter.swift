@@ -1,4 +1,5 @@
 import Foundation
+import SidecarJSON
 import Synchronization
 
 /// Writes whole frames to a file descriptor; frames never interleave.
@@ -21,13 +22,29 @@ public final class FrameWriter: Sendable {
 
   public var isClosed: Bool { closed.withLock { $0 } }
 
-  /// Frames `body` as `Content-Length: N\r\n\r\n` + body and writes it in one piece. Returns false once closed.
+  /// Appends `Content-Length: N\r\n\r\n` + `body` to `output`.
+  public static func appendFrame(body: [UInt8], to output: inout [UInt8]) {
+    output.reserveCapacity(output.count + body.count + 32)
+    output.append(contentsOf: Self.prefix)
+    JSONValue.writeInteger(body.count, to: &output)
+    output.append(contentsOf: [0x0D, 0x0A, 0x0D, 0x0A])
+    output.append(contentsOf: body)
+  }
+
+  private static let prefix = Array("Content-Length: ".utf8)
+
+  /// Frames `body` and writes it in one piece. Returns false once closed.
   @discardableResult
   public func write(body: [UInt8]) -> Bool {
     var frame: [UInt8] = []
-    frame.reserveCapacity(body.count + 32)
-    frame.append(contentsOf: "Content-Length: \(body.count)\r\n\r\n".utf8)
-    frame.append(contentsOf: body)
+    Self.appendFrame(body: body, to: &frame)
+    return write(frames: frame)
+  }
+
+  /// Writes bytes that already hold whole frames (several answers batched into one `write(2)`).
+  @discardableResult
+  public func write(frames frame: [UInt8]) -> Bool {
+    guard !frame.isEmpty else { return !isClosed }
     let failed = closed.withLock { isClosed -> Bool in
       if isClosed { return false }
       let ok = frame.withUnsafeBytes { raw -> Bool in

@@ -128,6 +128,7 @@ public final class Server: Dispatcher {
     configuration.withLock { $0 = applied_ }
     connection.updateLimits {
       $0.maxInFlight = applied_.maxInFlight
+      $0.maxFrameBytes = applied_.maxFrameBytes
     }
     let platformServices: PlatformServices
     do {
@@ -151,12 +152,7 @@ public final class Server: Dispatcher {
   }
 
   private func health() -> JSONValue {
-    let status: String
-    switch phase.withLock({ $0 }) {
-    case .uninitialized: status = "starting"
-    case .running: status = "ok"
-    case .shuttingDown: status = "shutting_down"
-    }
+    let status = phase.withLock({ $0 }) == .shuttingDown ? "shutting_down" : "ok"
     let uptime = environment.now() - started
     return [
       "status": .string(status), "version": .string(Self.version),

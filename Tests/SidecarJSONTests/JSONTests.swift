@@ -47,6 +47,11 @@ struct JSONTests {
     #expect(try JSONParser.parse(value.serialized()) == value)
   }
 
+  @Test("Integers serialize exactly, including the extremes", arguments: [0, 7, -1, 10, -105, Int.max, Int.min])
+  func integers(_ value: Int) {
+    #expect(JSONValue.int(value).jsonString == String(value))
+  }
+
   @Test("Integers beyond Int range become doubles rather than failing")
   func hugeIntegers() throws {
     #expect(try JSONParser.parse("123456789012345678901234567890") == .double(123456789012345678901234567890.0))
