@@ -3,7 +3,9 @@ public func makePlatformClients(_ environment: PlatformEnvironment) -> [Platform
   let clients: [any PlatformClient] = [
     FacebookClient(environment: environment),
     InstagramClient(environment: environment),
+    LinkedInClient(environment: environment),
     WhatsAppClient(environment: environment),
+    YouTubeClient(environment: environment),
   ]
   return Dictionary(uniqueKeysWithValues: clients.map { ($0.platform, $0) })
 }

@@ -48,6 +48,7 @@ struct ParentCredentials: CredentialSource {
       "accountId": .string(credential.accountId),
     ]
     if let refreshToken = credential.refreshToken { params["refreshToken"] = .string(refreshToken) }
+    if let variant = credential.variant { params["variant"] = .string(variant) }
     params["expiresAt"] = credential.expiresAt.map { .string(Timestamp.rfc3339($0)) } ?? .null
     _ = try await connection.sendRequest("credentials/update", params: .object(params), timeout: updateTimeout)
   }

@@ -5,6 +5,7 @@ check the wire itself. It answers `credentials/resolve` from a dict and acknowle
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
 import queue
@@ -53,7 +54,7 @@ class Driver:
                  credentials: dict | None = None, ack_updates: bool = True):
         self.process = subprocess.Popen([binary(), *(args or [])], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, env={**os.environ, **(env or {})})
-        self.credentials = dict(CREDENTIALS if credentials is None else credentials)
+        self.credentials = copy.deepcopy(CREDENTIALS if credentials is None else credentials)
         self.ack_updates = ack_updates
         self.responses: dict = {}
         self.cond = threading.Condition()

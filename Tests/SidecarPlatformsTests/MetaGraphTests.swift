@@ -73,8 +73,6 @@ extension ScriptedTransport.Recorded {
   /// The `application/x-www-form-urlencoded` body as a dictionary.
   var form: [String: String] { MetaTest.decodeForm(String(decoding: body, as: UTF8.self)) }
 
-  var json: JSONValue? { try? JSONParser.parse(body) }
-
   var summary: String { "\(method) \(path)" }
 }
 

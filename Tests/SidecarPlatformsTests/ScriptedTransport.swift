@@ -1,5 +1,6 @@
 import Foundation
 import SidecarHTTP
+import SidecarJSON
 import SidecarLogging
 import SidecarPlatforms
 import SidecarResilience
@@ -17,6 +18,9 @@ final class ScriptedTransport: HTTPTransport {
     var url: URL
     var headers: HTTPHeaders
     var body: Data
+
+    var text: String { String(decoding: body, as: UTF8.self) }
+    var json: JSONValue? { try? JSONParser.parse(body) }
   }
 
   private let state = Mutex<(replies: [Reply], recorded: [Recorded])>(([], []))

@@ -99,8 +99,16 @@ public final class CredentialStore: Sendable {
       let credential = try await resolving.run(key) { [source] () async throws -> Credential in
         try await source.resolve(key)
       }
-      cache.withLock { $0[key] = credential }
-      return credential
+      // A refresh that finished while the parent was asked is newer than what the parent holds until it acknowledges
+      // the update: keep it, rather than go back to the expired token and refresh a second time.
+      let now = clock.wallNow()
+      return cache.withLock { cache in
+        if let current = cache[key], !current.isExpired(at: now), current.accessToken != credential.accessToken {
+          return current
+        }
+        cache[key] = credential
+        return credential
+      }
     } catch let error as SidecarError {
       throw error
     } catch is CancellationError {

@@ -45,6 +45,7 @@ public struct OperationContext: Sendable {
         throw error
       }
       credential = try await credentials.refresh(key, stale: credential, using: refresher)
+      call.retries += 1  // the step runs again with the new token: that is a retry the caller should see
       return try await body(credential)
     }
   }

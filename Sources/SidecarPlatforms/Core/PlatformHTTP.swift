@@ -32,7 +32,7 @@ public struct PlatformHTTP: Sendable {
   /// Sends `request` with retries as `step` allows.
   ///
   /// - Parameters:
-  ///   - request: built once per call; `prepare` may rebuild parts of it per attempt (nil = send as is).
+  ///   - request: sent as is on every attempt (steps whose request changes per attempt call `core.run` directly).
   ///   - classify: returns `nil` when the response is a success, or what kind of failure it is. It may also record
   ///     rate-limit hints in `core.gates`.
   /// - Returns: the successful response.

@@ -1,0 +1,329 @@
+import Foundation
+import SidecarHTTP
+import SidecarJSON
+import SidecarLogging
+import SidecarResilience
+
+/// LinkedIn's versioned REST API (`/rest/…`): posts by an organization (or member), images uploaded by the sidecar,
+/// organization role validation, token refresh.
+///
+/// Every `/rest` call names the configured `LinkedIn-Version` and Rest.li 2.0; URNs in paths are percent-encoded.
+/// Only `POST /rest/posts` is visible to anyone; image uploads before it are safe to repeat.
+public struct LinkedInClient: PlatformClient {
+  public let platform = Platform.linkedin
+  let environment: PlatformEnvironment
+  let http: PlatformHTTP
+  let oauth: OAuth2Refresher
+
+  /// Organization roles whose holders may post for the organization (with `w_organization_social`).
+  static let postingRoles = ["ADMINISTRATOR", "CONTENT_ADMINISTRATOR", "DIRECT_SPONSORED_CONTENT_POSTER", "RECRUITING_POSTER"]
+
+  public init(environment: PlatformEnvironment) {
+    self.environment = environment
+    http = environment.http(for: .linkedin)
+    oauth = OAuth2Refresher(
+      platform: .linkedin, tokenURL: environment.endpoints.linkedinTokenURL, http: http, clock: environment.clock)
+  }
+
+  public func preparePublish(_ params: Params) throws(InvalidParams) -> PreparedOperation<PostResult> {
+    let post = try LinkedInPost(params, media: environment.media)
+    return PreparedOperation { (context: OperationContext) async throws(SidecarError) -> PostResult in
+      try await publish(post, context: context)
+    }
+  }
+
+  public func validate(context: OperationContext) async throws(SidecarError) -> ValidationResult {
+    try await context.withCredential(refresher: oauth.refresher(for: context)) {
+      (credential: Credential) async throws(SidecarError) -> ValidationResult in
+      try await validate(credential, context: context.call)
+    }
+  }
+
+  public func refresh(context: OperationContext) async throws(SidecarError) -> RefreshResult {
+    try await oauth.refreshNow(
+      context: context,
+      withoutRefreshToken: "This LinkedIn credential has no refresh token (LinkedIn issues them only to apps approved "
+        + "for programmatic refresh), so it cannot be refreshed; reconnect the account before the token expires.")
+  }
+
+  // MARK: - Publishing
+
+  func publish(_ post: LinkedInPost, context: OperationContext) async throws(SidecarError) -> PostResult {
+    let refresher = oauth.refresher(for: context)
+    var content: JSONValue?
+    switch post.content {
+    case .none:
+      break
+    case .link(let url):
+      content = ["article": ["source": .string(url.absoluteString), "title": .string(LinkedInPost.articleTitle(url))]]
+    case .image(let url):
+      let image = try await environment.fetcher(for: .linkedin).fetch(url, field: "imageUrl", context: context.call)
+      defer { image.remove() }
+      let urn = try await context.withCredential(refresher: refresher) {
+        (credential: Credential) async throws(SidecarError) -> String in
+        try await uploadImage(image, credential: credential, context: context.call)
+      }
+      content = ["media": ["id": .string(urn)]]
+    }
+    return try await context.withCredential(refresher: refresher) {
+      (credential: Credential) async throws(SidecarError) -> PostResult in
+      try await createPost(post, content: content, credential: credential, context: context.call)
+    }
+  }
+
+  /// `POST /rest/posts`: the one visible step. A 422 naming the post this content duplicates is that post.
+  func createPost(_ post: LinkedInPost, content: JSONValue?, credential: Credential, context: CallContext)
+    async throws(SidecarError) -> PostResult
+  {
+    let author = try author(credential, context: context)
+    var body: [String: JSONValue] = [
+      "author": .string(author), "commentary": .string(LinkedInPost.commentary(post.text ?? "")),
+      "visibility": .string(post.visibility),
+      "distribution": ["feedDistribution": "MAIN_FEED", "targetEntities": [], "thirdPartyDistributionChannels": []],
+      "lifecycleState": "PUBLISHED", "isReshareDisabledByAuthor": false,
+    ]
+    if let content { body["content"] = content }
+    let request = HTTPRequest(
+      method: "POST", url: url("/rest/posts"), headers: headers(credential, json: true), body: Encoding.jsonBody(.object(body)))
+    let classify = classifier(credential)
+    let response = try await http.send(request, step: .publish, gates: gates(author), context: context) { response in
+      if (200..<300).contains(response.status) || LinkedInErrors.duplicateOf(response) != nil { return nil }
+      return classify(response)
+    }
+    if let original = LinkedInErrors.duplicateOf(response) {
+      http.logger.info("linkedin answered that the post duplicates an existing one; answering with it", ["postId": .string(original)])
+      return PostResult(postId: original, postUrl: Self.postURL(original), status: .published)
+    }
+    guard let urn = response.headers["x-restli-id"] ?? response.headers["x-linkedin-id"], !urn.isEmpty else {
+      throw SidecarError(
+        kind: .outcomeUnknown,
+        message: "LinkedIn accepted the post (HTTP \(response.status)) but did not say its id, so it cannot be linked.",
+        platform: platform.rawValue, attempts: context.attempts)
+    }
+    return PostResult(postId: urn, postUrl: Self.postURL(urn), status: .published)
+  }
+
+  /// initializeUpload → PUT the bytes → wait until the image is available; returns the image URN.
+  func uploadImage(_ image: FetchedMedia, credential: Credential, context: CallContext) async throws(SidecarError)
+    -> String
+  {
+    let owner = try author(credential, context: context)
+    let classify = classifier(credential)
+    let initialize = HTTPRequest(
+      method: "POST", url: url("/rest/images", query: "action=initializeUpload"), headers: headers(credential, json: true),
+      body: Encoding.jsonBody(["initializeUploadRequest": ["owner": .string(owner)]]))
+    let (_, json) = try await http.sendJSON(initialize, step: .idempotent, gates: gates(owner), context: context) {
+      response in (200..<300).contains(response.status) ? nil : classify(response)
+    }
+    guard let uploadText = json["value"]?["uploadUrl"]?.stringValue, let uploadURL = URL(string: uploadText),
+      let urn = json["value"]?["image"]?.stringValue, !urn.isEmpty
+    else {
+      throw SidecarError(
+        kind: .permanent, message: "LinkedIn's initializeUpload answer lacks the upload URL or the image URN.",
+        platform: platform.rawValue, attempts: context.attempts)
+    }
+    var headers: HTTPHeaders = ["Content-Type": image.contentType ?? "application/octet-stream"]
+    if trusted(uploadURL) { headers["Authorization"] = "Bearer \(credential.accessToken)" }
+    let put = HTTPRequest(
+      method: "PUT", url: uploadURL, headers: headers, body: .file(path: image.path, offset: 0, length: image.byteCount))
+    _ = try await http.send(put, step: .idempotent, context: context) { response in
+      (200..<300).contains(response.status) ? nil : classify(response)
+    }
+    try await waitUntilAvailable(urn, credential: credential, context: context)
+    return urn
+  }
+
+  /// Polls the image until LinkedIn has processed it (briefly: a post made while it still processes may fail).
+  func waitUntilAvailable(_ urn: String, credential: Credential, context: CallContext) async throws(SidecarError) {
+    let classify = classifier(credential)
+    let request = HTTPRequest(url: url("/rest/images/" + Encoding.percentEncode(urn)), headers: headers(credential, json: false))
+    let clock = environment.clock
+    for delay in [1, 1, 2, 2, 4, 4, 8, 8, 0] {
+      let (response, json) = try await http.sendJSON(request, step: .idempotent, context: context) { response in
+        // 403: the token may upload but not read images; post and let LinkedIn decide.
+        (200..<300).contains(response.status) || response.status == 403 ? nil : classify(response)
+      }
+      switch response.status == 403 ? "UNREADABLE" : json["status"]?.stringValue {
+      case "PROCESSING_FAILED":
+        throw SidecarError(
+          kind: .permanent, message: "LinkedIn could not process the image (PROCESSING_FAILED); use a JPG, PNG or GIF.",
+          platform: platform.rawValue, attempts: context.attempts)
+      case "PROCESSING", "WAITING_UPLOAD":
+        let wake = clock.now() + .seconds(delay)
+        guard delay > 0, context.deadline.map({ wake < $0 }) ?? true else { return }
+        do { try await clock.sleep(until: wake) } catch {
+          throw SidecarError(kind: .cancelled, message: "The call was cancelled.", platform: platform.rawValue)
+        }
+      default:
+        return
+      }
+    }
+  }
+
+  // MARK: - Validation
+
+  func validate(_ credential: Credential, context: CallContext) async throws(SidecarError) -> ValidationResult {
+    let author = try author(credential, context: context)
+    var problems: [String] = []
+    var missing: [String] = []
+    var name: String?
+    let token = await introspect(credential, context: context)
+    if author.hasPrefix("urn:li:person:") {
+      let (_, me) = try await http.sendJSON(
+        HTTPRequest(url: url("/v2/userinfo"), headers: ["Authorization": "Bearer \(credential.accessToken)"]),
+        step: .idempotent, context: context, classify: { [classify = classifier(credential)] response in
+          (200..<300).contains(response.status) ? nil : classify(response)
+        })
+      name = me["name"]?.stringValue
+      if let sub = me["sub"]?.stringValue, "urn:li:person:\(sub)" != author {
+        problems.append("The token belongs to member urn:li:person:\(sub), not to \(author).")
+      }
+      if let scopes = token?.scopes, !scopes.contains("w_member_social") { missing.append("w_member_social") }
+    } else {
+      do throws(SidecarError) {
+        let (roles, organizationName) = try await roles(on: author, credential: credential, context: context)
+        name = organizationName
+        if !roles.contains(where: Self.postingRoles.contains) {
+          let held = roles.isEmpty ? "holds no approved role" : "holds only \(roles.sorted().joined(separator: ", "))"
+          missing.append("ADMINISTRATOR")
+          problems.append(
+            "The member \(held) on \(author); posting needs ADMINISTRATOR, CONTENT_ADMINISTRATOR or "
+              + "DIRECT_SPONSORED_CONTENT_POSTER.")
+        }
+      } catch {
+        guard error.failure?.httpStatus == 403 else { throw error }
+        missing.append("rw_organization_admin")
+        problems.append(
+          "The token cannot read organization roles (it lacks rw_organization_admin), so the member's role on "
+            + "\(author) could not be checked.")
+      }
+      if let scopes = token?.scopes, !scopes.contains("w_organization_social") {
+        missing.append("w_organization_social")
+        problems.append("The token lacks the w_organization_social scope, which posting for an organization needs.")
+      }
+    }
+    if token?.active == false {
+      problems.append("LinkedIn reports the token as no longer active (\(token?.status ?? "inactive")).")
+    }
+    return ValidationResult(
+      valid: problems.isEmpty && missing.isEmpty, accountId: author, accountName: name, scopes: token?.scopes,
+      missing: missing.isEmpty ? nil : missing, expiresAt: token?.expiresAt ?? credential.expiresAt,
+      problems: problems.isEmpty ? nil : problems)
+  }
+
+  /// The member's approved roles on `organization` (`organizationAcls`, roleAssignee finder) and its name.
+  func roles(on organization: String, credential: Credential, context: CallContext) async throws(SidecarError)
+    -> (roles: Set<String>, name: String?)
+  {
+    let classify = classifier(credential)
+    var roles: Set<String> = []
+    var name: String?
+    let count = 100
+    for page in 0..<10 {
+      let query =
+        "q=roleAssignee&state=APPROVED&start=\(page * count)&count=\(count)"
+        + "&projection=(paging,elements*(*,organization~(localizedName)))"
+      let request = HTTPRequest(url: url("/rest/organizationAcls", query: query), headers: headers(credential, json: false))
+      let (_, json) = try await http.sendJSON(request, step: .idempotent, context: context) { response in
+        (200..<300).contains(response.status) ? nil : classify(response)
+      }
+      let elements = json["elements"]?.arrayValue ?? []
+      for element in elements where element["organization"]?.stringValue == organization {
+        if let role = element["role"]?.stringValue { roles.insert(role) }
+        name = name ?? element["organization~"]?["localizedName"]?.stringValue
+      }
+      let total = json["paging"]?["total"]?.intValue
+      if elements.count < count || total.map({ (page + 1) * count >= $0 }) == true { break }
+    }
+    return (roles, name)
+  }
+
+  /// Scopes and expiry from LinkedIn's token introspection, when the credential carries the app's client id and
+  /// secret; nil when unavailable (only approved apps may introspect).
+  func introspect(_ credential: Credential, context: CallContext) async
+    -> (scopes: [String]?, expiresAt: Date?, active: Bool?, status: String?)?
+  {
+    guard let clientId = credential.clientId, let clientSecret = credential.clientSecret,
+      let tokenURL = URL(string: environment.endpoints.linkedinTokenURL)
+    else { return nil }
+    let form = Encoding.form([("client_id", clientId), ("client_secret", clientSecret), ("token", credential.accessToken)])
+    let request = HTTPRequest(
+      method: "POST", url: tokenURL.deletingLastPathComponent().appendingPathComponent("introspectToken"),
+      headers: ["Content-Type": "application/x-www-form-urlencoded"], body: .bytes(Data(form.utf8)))
+    do {
+      let (_, json) = try await http.sendJSON(request, step: .idempotent, context: context) { response in
+        (200..<300).contains(response.status)
+          ? nil
+          : PlatformFailure(
+            response.status >= 500 ? .transient : .permanent, message: "introspection answered HTTP \(response.status)",
+            httpStatus: response.status)
+      }
+      let scopes = json["scope"]?.stringValue.map {
+        $0.split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init)
+      }
+      let expiresAt = json["expires_at"]?.intValue.map { Date(timeIntervalSince1970: Double($0)) }
+      return (scopes, expiresAt, json["active"]?.boolValue, json["status"]?.stringValue)
+    } catch {
+      return nil
+    }
+  }
+
+  // MARK: - Helpers
+
+  /// The post author: the credential's account as a URN (a bare organization id becomes `urn:li:organization:N`).
+  func author(_ credential: Credential, context: CallContext) throws(SidecarError) -> String {
+    guard let urn = Self.authorURN(credential.accountId) else {
+      throw SidecarError(
+        kind: .permanent,
+        message: "The LinkedIn credential's accountId must be an organization URN (urn:li:organization:N) or its "
+          + "numeric id, got \(credential.accountId).", platform: platform.rawValue, attempts: context.attempts)
+    }
+    return urn
+  }
+
+  static func authorURN(_ accountId: String) -> String? {
+    let id = accountId.trimmingCharacters(in: .whitespaces)
+    for prefix in ["urn:li:organization:", "urn:li:person:"] where id.hasPrefix(prefix) {
+      return id.count > prefix.count ? id : nil
+    }
+    guard !id.isEmpty, id.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else { return nil }
+    return "urn:li:organization:" + id
+  }
+
+  static func postURL(_ urn: String) -> String { "https://www.linkedin.com/feed/update/\(urn)/" }
+
+  func url(_ path: String, query: String? = nil) -> URL {
+    URL(string: environment.endpoints.linkedinBaseURL + path + (query.map { "?" + $0 } ?? ""))!
+  }
+
+  /// Authorization, the configured `LinkedIn-Version` and Rest.li 2.0, on every `/rest` call.
+  func headers(_ credential: Credential, json: Bool) -> HTTPHeaders {
+    var headers: HTTPHeaders = [
+      "Authorization": "Bearer \(credential.accessToken)", "LinkedIn-Version": environment.endpoints.linkedinVersion,
+      "X-Restli-Protocol-Version": "2.0.0",
+    ]
+    if json { headers["Content-Type"] = "application/json" }
+    return headers
+  }
+
+  func classifier(_ credential: Credential) -> @Sendable (HTTPResponse) -> PlatformFailure {
+    let version = environment.endpoints.linkedinVersion
+    let canRefresh = credential.refreshToken?.isEmpty == false
+    let clock = environment.clock
+    return { response in
+      LinkedInErrors.failure(response, version: version, canRefresh: canRefresh, now: clock.wallNow())
+    }
+  }
+
+  /// The app's daily limits and the author's.
+  func gates(_ author: String) -> [RateLimitKey] {
+    [.app(platform.rawValue), RateLimitKey("linkedin:author:\(author)")]
+  }
+
+  /// Whether the upload URL is LinkedIn's (or the configured API host), where the bearer token may go.
+  func trusted(_ url: URL) -> Bool {
+    guard let host = url.host?.lowercased() else { return false }
+    return host == "linkedin.com" || host.hasSuffix(".linkedin.com")
+      || host == URL(string: environment.endpoints.linkedinBaseURL)?.host?.lowercased()
+  }
+}

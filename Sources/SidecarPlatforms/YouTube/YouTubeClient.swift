@@ -1,0 +1,343 @@
+import Foundation
+import SidecarHTTP
+import SidecarJSON
+import SidecarLogging
+import SidecarResilience
+
+/// YouTube Data API v3: videos by resumable upload, channel and scope validation, Google token refresh.
+///
+/// YouTube publishes videos only. A post starts an upload session (safe to repeat: an unused session is harmless),
+/// then sends the file in chunks from disk. After any failed chunk the client asks the session how many bytes arrived
+/// and resumes from there; it never starts a second session once bytes were sent, since that would create a second
+/// video.
+public struct YouTubeClient: PlatformClient {
+  public let platform = Platform.youtube
+  /// Bytes per upload request, a multiple of 256 KiB as YouTube requires. Larger chunks mean fewer round trips; the
+  /// chunk is streamed from disk, so memory does not grow with it.
+  public let chunkSize: Int64
+  let environment: PlatformEnvironment
+  let http: PlatformHTTP
+  let oauth: OAuth2Refresher
+
+  /// The scopes that allow `videos.insert`.
+  static let uploadScopes: Set<String> = [
+    "https://www.googleapis.com/auth/youtube.upload", "https://www.googleapis.com/auth/youtube",
+    "https://www.googleapis.com/auth/youtube.force-ssl", "https://www.googleapis.com/auth/youtubepartner",
+  ]
+  static let uploadScope = "https://www.googleapis.com/auth/youtube.upload"
+
+  public init(environment: PlatformEnvironment) {
+    self.init(environment: environment, chunkSize: 8 << 20)
+  }
+
+  /// - Parameters:
+  ///   - chunkSize: bytes per upload request; must be a positive multiple of 256 KiB.
+  public init(environment: PlatformEnvironment, chunkSize: Int64) {
+    precondition(chunkSize > 0 && chunkSize % (256 << 10) == 0, "YouTube upload chunks are multiples of 256 KiB")
+    self.environment = environment
+    self.chunkSize = chunkSize
+    http = environment.http(for: .youtube)
+    oauth = OAuth2Refresher(
+      platform: .youtube, tokenURL: environment.endpoints.googleTokenURL, http: http, clock: environment.clock)
+  }
+
+  public func preparePublish(_ params: Params) throws(InvalidParams) -> PreparedOperation<PostResult> {
+    let post = try YouTubePost(params, media: environment.media)
+    return PreparedOperation { (context: OperationContext) async throws(SidecarError) -> PostResult in
+      try await publish(post, context: context)
+    }
+  }
+
+  public func validate(context: OperationContext) async throws(SidecarError) -> ValidationResult {
+    try await context.withCredential(refresher: oauth.refresher(for: context)) {
+      (credential: Credential) async throws(SidecarError) -> ValidationResult in
+      try await validate(credential, context: context.call)
+    }
+  }
+
+  public func refresh(context: OperationContext) async throws(SidecarError) -> RefreshResult {
+    try await oauth.refreshNow(
+      context: context,
+      withoutRefreshToken: "This YouTube credential has no refresh token (it was authorized without offline access), "
+        + "so it cannot be refreshed; reconnect the account with access_type=offline to get one.")
+  }
+
+  // MARK: - Publishing
+
+  /// The video on local disk, ready to upload.
+  struct LocalVideo: Sendable {
+    var path: String
+    var size: Int64
+    var contentType: String
+    /// True for a downloaded copy that is removed after the upload.
+    var temporary: Bool
+  }
+
+  func publish(_ post: YouTubePost, context: OperationContext) async throws(SidecarError) -> PostResult {
+    let video = try await localVideo(post.source, context: context.call)
+    defer { if video.temporary { try? FileManager.default.removeItem(atPath: video.path) } }
+    let refresher = oauth.refresher(for: context)
+    let session = try await context.withCredential(refresher: refresher) {
+      (credential: Credential) async throws(SidecarError) -> URL in
+      try await startSession(post.metadata, video: video, credential: credential, context: context.call)
+    }
+    context.logger.info("youtube upload session started", ["bytes": .int(Int(video.size))])
+    let upload = ResumableUpload(session: session, video: video, chunkSize: chunkSize)
+    while true {
+      let progress: UploadProgress
+      do {
+        progress = try await context.withCredential(refresher: refresher) {
+          (credential: Credential) async throws(SidecarError) -> UploadProgress in
+          try await uploadStep(upload, credential: credential, context: context.call)
+        }
+      } catch {
+        throw upload.ambiguous(error)
+      }
+      if case .complete(let resource) = progress { return try result(resource, attempts: context.call.attempts) }
+    }
+  }
+
+  func localVideo(_ source: YouTubePost.Source, context: CallContext) async throws(SidecarError) -> LocalVideo {
+    switch source {
+    case .url(let url):
+      let media = try await environment.fetcher(for: .youtube).fetch(url, field: "videoUrl", context: context)
+      guard media.byteCount > 0 else {
+        media.remove()
+        throw SidecarError(
+          kind: .permanent, message: "`videoUrl` served an empty file; there is no video to upload.",
+          platform: platform.rawValue, attempts: context.attempts)
+      }
+      return LocalVideo(
+        path: media.path, size: media.byteCount,
+        contentType: YouTubePost.contentType(path: url.path, served: media.contentType), temporary: true)
+    case .path(let path, _):
+      // Sized again now: the file may have changed since the params were checked.
+      let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value ?? 0
+      guard size > 0 else {
+        throw SidecarError(
+          kind: .permanent, message: "`videoPath` is missing or empty now: \(path)", platform: platform.rawValue)
+      }
+      return LocalVideo(path: path, size: size, contentType: YouTubePost.contentType(path: path, served: nil), temporary: false)
+    }
+  }
+
+  /// Step 1 of the resumable protocol: announce the video and its metadata, get the session URL.
+  func startSession(_ metadata: JSONValue, video: LocalVideo, credential: Credential, context: CallContext)
+    async throws(SidecarError) -> URL
+  {
+    let base = environment.endpoints.youtubeUploadURL
+    let url = URL(string: base + (base.contains("?") ? "&" : "?") + "uploadType=resumable&part=snippet,status")!
+    let request = HTTPRequest(
+      method: "POST", url: url,
+      headers: [
+        "Authorization": "Bearer \(credential.accessToken)", "Content-Type": "application/json; charset=UTF-8",
+        "X-Upload-Content-Length": String(video.size), "X-Upload-Content-Type": video.contentType,
+      ],
+      body: Encoding.jsonBody(metadata))
+    let channel = credential.accountId
+    let response = try await http.send(request, step: .idempotent, gates: gates(channel), context: context) {
+      [self] response in
+      guard (200..<300).contains(response.status) else { return failure(response, channel: channel) }
+      guard response.headers["Location"] != nil else {
+        return PlatformFailure(
+          .permanent, message: "YouTube started no upload session: its answer had no Location.",
+          httpStatus: response.status)
+      }
+      return nil
+    }
+    guard let location = response.headers["Location"], let session = URL(string: location, relativeTo: url)?.absoluteURL
+    else {
+      throw SidecarError(
+        kind: .permanent, message: "YouTube answered with an upload session URL that cannot be used.",
+        platform: platform.rawValue, attempts: context.attempts)
+    }
+    return session
+  }
+
+  enum UploadProgress: Sendable {
+    /// The session holds bytes `0 ..< confirmed`.
+    case incomplete(confirmed: Int64)
+    /// The upload is complete: the video resource.
+    case complete(JSONValue)
+  }
+
+  /// Steps 2 and 3: one chunk, preceded by a status query when the previous request failed. One run of the resilience
+  /// core per chunk, so every chunk gets the full retry allowance.
+  func uploadStep(_ upload: ResumableUpload, credential: Credential, context: CallContext) async throws(SidecarError)
+    -> UploadProgress
+  {
+    let token = credential.accessToken
+    let channel = credential.accountId
+    return try await environment.core.run(
+      platform: platform.rawValue, step: .idempotent, gates: gates(channel), context: context
+    ) { () async throws -> UploadProgress in
+      do {
+        if upload.mustProbe {
+          let progress = try interpret(try await transfer(upload.probe(token: token, timeout: http.timeout), context), channel)
+          upload.record(progress)
+          if case .complete = progress { return progress }
+        }
+        let (request, start) = upload.nextChunk(token: token, timeout: http.timeout)
+        let progress = try interpret(try await transfer(request, context), channel)
+        upload.record(progress)
+        if case .incomplete(let confirmed) = progress, confirmed <= start {
+          throw PlatformFailure(.transient, message: "YouTube kept none of the bytes sent from offset \(start).")
+        }
+        return progress
+      } catch let failure as PlatformFailure {
+        upload.needProbe()
+        throw failure
+      }
+    }
+  }
+
+  /// Sends one request of the upload, bounded by the call's deadline (the transport part of ``PlatformHTTP/send``).
+  private func transfer(_ request: HTTPRequest, _ context: CallContext) async throws -> HTTPResponse {
+    var attempt = request
+    if attempt.connectTimeout == nil { attempt.connectTimeout = http.connectTimeout }
+    if let deadline = context.deadline {
+      let remaining = environment.clock.now().duration(to: deadline)
+      if remaining <= .zero { throw CancellationError() }
+      attempt.timeout = min(attempt.timeout ?? remaining, remaining)
+    }
+    let response: HTTPResponse
+    do {
+      response = try await http.transport.send(attempt)
+    } catch let error as TransportError {
+      if error.kind == .cancelled { throw CancellationError() }
+      throw PlatformFailure.transport(error)
+    }
+    http.logger.debug(
+      "platform response",
+      ["platform": "youtube", "method": .string(request.method), "url": .string(Redaction.url(request.url)),
+       "status": .int(response.status)])
+    return response
+  }
+
+  /// What an answer to a chunk or a status query says about the upload.
+  private func interpret(_ response: HTTPResponse, _ channel: String) throws -> UploadProgress {
+    switch response.status {
+    case 308:
+      return .incomplete(confirmed: ResumableUpload.confirmedBytes(range: response.headers["Range"]))
+    case 200, 201:
+      guard let video = try? JSONParser.parse(response.body), video["id"]?.stringValue?.isEmpty == false else {
+        throw PlatformFailure(
+          .outcomeUnknown,
+          message: "YouTube completed the upload but its answer named no video id, so the video exists unknown to "
+            + "this call.", httpStatus: response.status, requestMayHaveReachedPlatform: true)
+      }
+      return .complete(video)
+    case 404:
+      throw PlatformFailure(
+        .permanent,
+        message: "YouTube no longer knows the upload session (it expired or was cancelled); no video was created "
+          + "from it.", httpStatus: 404)
+    default:
+      throw failure(response, channel: channel)
+    }
+  }
+
+  func result(_ video: JSONValue, attempts: Int) throws(SidecarError) -> PostResult {
+    let id = video["id"]?.stringValue ?? ""
+    let status = video["status"]
+    switch status?["uploadStatus"]?.stringValue {
+    case let state? where state == "rejected" || state == "failed":
+      let reason = status?["rejectionReason"]?.stringValue ?? status?["failureReason"]?.stringValue ?? "no reason given"
+      throw SidecarError(
+        kind: .permanent, message: "YouTube \(state) video \(id) (\(reason)).", platform: platform.rawValue,
+        attempts: attempts,
+        failure: PlatformFailure(.permanent, message: "upload \(state)", platformCode: .string(reason)))
+    case "processed"?:
+      return PostResult(postId: id, postUrl: Self.watchURL(id), status: .published)
+    default:
+      return PostResult(postId: id, postUrl: Self.watchURL(id), status: .processing)
+    }
+  }
+
+  static func watchURL(_ id: String) -> String {
+    "https://www.youtube.com/watch?v=" + Encoding.percentEncode(id)
+  }
+
+  /// The app-wide gate (project quota, project rate limits) and the channel's (upload limit, user rate limits).
+  func gates(_ channel: String) -> [RateLimitKey] {
+    [.app(platform.rawValue), RateLimitKey("youtube:channel:\(channel)")]
+  }
+
+  /// Classifies an error answer; a spent quota also closes the matching gate until it resets, so that later calls
+  /// fail at once without spending a request.
+  func failure(_ response: HTTPResponse, channel: String) -> PlatformFailure {
+    let now = environment.clock.wallNow()
+    let failure = YouTubeErrors.failure(response, now: now)
+    if failure.classification == .quotaExhausted, let resetsAt = failure.resetsAt {
+      let key = failure.platformCode == "uploadLimitExceeded" ? gates(channel)[1] : gates(channel)[0]
+      environment.core.gates.block(
+        key, until: environment.clock.now() + .seconds(max(resetsAt.timeIntervalSince(now), 0)), reason: failure)
+    }
+    return failure
+  }
+
+  // MARK: - Validation
+
+  func validate(_ credential: Credential, context: CallContext) async throws(SidecarError) -> ValidationResult {
+    let url = Encoding.url(
+      environment.endpoints.youtubeBaseURL, "/youtube/v3/channels", query: [("part", "snippet"), ("mine", "true")])
+    let channelId = credential.accountId
+    var channel: JSONValue?
+    var channelReadable = true
+    do throws(SidecarError) {
+      let (_, json) = try await http.sendJSON(
+        HTTPRequest(url: url, headers: ["Authorization": "Bearer \(credential.accessToken)"]), step: .idempotent,
+        gates: [.app(platform.rawValue)], context: context
+      ) { [self] response in
+        (200..<300).contains(response.status) ? nil : failure(response, channel: channelId)
+      }
+      channel = json["items"]?.arrayValue?.first
+    } catch {
+      // A token with only youtube.upload may post but not read the channel: the scopes decide then.
+      guard error.failure?.platformCode == "insufficientPermissions" else { throw error }
+      channelReadable = false
+    }
+    let token = await tokenInfo(credential, context: context)
+    var problems: [String] = []
+    var missing: [String] = []
+    let foundId = channel?["id"]?.stringValue
+    if channelReadable && foundId == nil {
+      problems.append("The Google account has no YouTube channel; create one before uploading.")
+    }
+    if let foundId, !channelId.isEmpty, foundId != channelId {
+      problems.append("The token belongs to channel \(foundId), not to \(channelId), the channel this credential names.")
+    }
+    if let scopes = token?.scopes, !scopes.contains(where: Self.uploadScopes.contains) {
+      missing.append(Self.uploadScope)
+      problems.append("The token lacks the youtube.upload scope, so it cannot upload videos; reconnect the account granting it.")
+    }
+    if !channelReadable && token == nil {
+      problems.append("Neither the channel nor the token's scopes could be read, so posting could not be verified.")
+    }
+    return ValidationResult(
+      valid: problems.isEmpty, accountId: foundId ?? channelId, accountName: channel?["snippet"]?["title"]?.stringValue,
+      scopes: token?.scopes, missing: missing.isEmpty ? nil : missing, expiresAt: token?.expiresAt ?? credential.expiresAt,
+      problems: problems.isEmpty ? nil : problems)
+  }
+
+  /// The token's scopes and expiry from Google's `tokeninfo` (next to the token endpoint), or nil when unavailable.
+  func tokenInfo(_ credential: Credential, context: CallContext) async -> (scopes: [String], expiresAt: Date?)? {
+    guard let tokenURL = URL(string: environment.endpoints.googleTokenURL) else { return nil }
+    let base = tokenURL.deletingLastPathComponent().appendingPathComponent("tokeninfo").absoluteString
+    let request = HTTPRequest(url: Encoding.url(base, "", query: [("access_token", credential.accessToken)]))
+    do {
+      let (_, json) = try await http.sendJSON(request, step: .idempotent, context: context) { response in
+        (200..<300).contains(response.status)
+          ? nil
+          : PlatformFailure(
+            response.status >= 500 ? .transient : .permanent, message: "tokeninfo answered HTTP \(response.status)",
+            httpStatus: response.status)
+      }
+      let scopes = (json["scope"]?.stringValue ?? "").split(separator: " ").map(String.init)
+      let expiry = json["exp"].flatMap { $0.intValue ?? $0.stringValue.flatMap { Int($0) } }
+      return (scopes, expiry.map { Date(timeIntervalSince1970: Double($0)) })
+    } catch {
+      return nil
+    }
+  }
+}

@@ -1,0 +1,71 @@
+import Foundation
+import SidecarHTTP
+import SidecarJSON
+import SidecarResilience
+
+/// Google's API error body, `{"error": {code, message, errors: [{reason, domain, message}], status}}`, classified by
+/// `errors[0].reason` as Google asks (the HTTP status alone does not tell a spent quota from a permission problem).
+enum YouTubeErrors {
+  /// Reasons that mean a daily allowance is spent until midnight Pacific time.
+  static let quotaReasons: Set<String> = ["quotaExceeded", "dailyLimitExceeded", "uploadLimitExceeded"]
+
+  static func failure(_ response: HTTPResponse, now: Date) -> PlatformFailure {
+    let error = (try? JSONParser.parse(response.body))?["error"]
+    let first = error?["errors"]?.arrayValue?.first
+    let reason = first?["reason"]?.stringValue
+    let platformMessage = error?["message"]?.stringValue ?? first?["message"]?.stringValue
+    let status = response.status
+    let said = platformMessage.map { ": \($0)" } ?? ""
+    func failure(_ classification: PlatformFailure.Classification, _ message: String, resetsAt: Date? = nil)
+      -> PlatformFailure
+    {
+      PlatformFailure(
+        classification, message: message, httpStatus: status, platformCode: reason.map { .string($0) },
+        platformMessage: platformMessage, retryAfter: response.headers["Retry-After"].flatMap { RetryAfter.parse($0, now: now) },
+        resetsAt: resetsAt, requestMayHaveReachedPlatform: status >= 500)
+    }
+    switch reason {
+    case let reason? where quotaReasons.contains(reason):
+      let what =
+        reason == "uploadLimitExceeded"
+        ? "The channel has reached YouTube's daily upload limit" : "The app's daily YouTube API quota is spent"
+      return failure(.quotaExhausted, "\(what) (\(reason)); it resets at midnight Pacific time.", resetsAt: nextPacificMidnight(after: now))
+    case "youtubeSignupRequired":
+      return failure(.permanent, "The Google account has no YouTube channel yet; create one before uploading.")
+    case "insufficientPermissions":
+      return failure(
+        .auth(refreshable: false),
+        "The token lacks the scope this call needs (youtube.upload to upload): the account must be reconnected, "
+          + "granting it.")
+    case "authError":
+      return failure(.auth(refreshable: true), "YouTube rejected the access token (authError).")
+    case "rateLimitExceeded":
+      return failure(.rateLimited(scope: .app), "YouTube is rate limiting this app (rateLimitExceeded).")
+    case "userRateLimitExceeded":
+      return failure(.rateLimited(scope: .account), "YouTube is rate limiting this account (userRateLimitExceeded).")
+    case "backendError", "internalError":
+      return failure(.transient, "YouTube had a backend error (\(reason!)).")
+    default:
+      break
+    }
+    switch status {
+    case 401:
+      return failure(.auth(refreshable: true), "YouTube rejected the access token (HTTP 401)\(said)")
+    case 429:
+      return failure(.rateLimited(scope: .account), "YouTube is rate limiting (HTTP 429)\(said)")
+    case 408, 500...599:
+      return failure(.transient, "YouTube answered HTTP \(status)\(said)")
+    default:
+      let code = reason.map { " (\($0))" } ?? ""
+      return failure(.permanent, "YouTube refused the request\(code)\(said.isEmpty ? " with HTTP \(status)" : said)")
+    }
+  }
+
+  /// When YouTube's daily quotas reset: the next midnight in America/Los_Angeles (PST or PDT, whichever is in force).
+  static func nextPacificMidnight(after date: Date) -> Date {
+    var calendar = Calendar(identifier: .gregorian)
+    calendar.timeZone = TimeZone(identifier: "America/Los_Angeles") ?? TimeZone(secondsFromGMT: -8 * 3600)!
+    let today = calendar.startOfDay(for: date)
+    return calendar.date(byAdding: .day, value: 1, to: today) ?? today.addingTimeInterval(86_400)
+  }
+}
