@@ -24,7 +24,7 @@ public enum PrometheusText {
     text.replacing("\\", with: "\\\\").replacing("\n", with: "\\n")
   }
 
-  /// A sample value: integers without a fraction, infinities as Prometheus spells them.
+  /// A sample value as Go's `ParseFloat` reads it, infinities spelled as Prometheus does.
   static func format(_ value: Double) -> String {
     if value == .infinity { return "+Inf" }
     if value == -.infinity { return "-Inf" }
