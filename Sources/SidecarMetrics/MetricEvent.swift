@@ -92,44 +92,49 @@ public struct MetricEvent: Sendable, Equatable {
   public func serializedJSON() -> [UInt8] {
     var out: [UInt8] = []
     out.reserveCapacity(512)
-    func member(_ key: String, _ value: JSONValue) {
-      out.append(contentsOf: key.utf8)
-      value.write(to: &out)
-    }
-    func member(_ key: String, _ value: String?) {
-      out.append(contentsOf: key.utf8)
-      guard var value else {
-        out.append(contentsOf: "null".utf8)
-        return
-      }
-      let verbatim = value.withUTF8 { bytes in
-        guard !bytes.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) else { return false }
-        out.append(0x22)
-        out.append(contentsOf: bytes)
-        out.append(0x22)
-        return true
-      }
-      if !verbatim { JSONValue.writeString(value, to: &out) }
-    }
-    member(#"{"agentId":"#, agentId)
-    member(#","attempts":"#, .int(attempts))
-    member(#","correlationId":"#, correlationId)
-    member(#","customerId":"#, customerId)
-    member(#","durationMs":"#, .double(roundedDurationMs))
-    if let errorCode { member(#","errorCode":"#, .int(errorCode)) }
-    if let errorKind { member(#","errorKind":"#, errorKind) }
-    if let errorMessage { member(#","errorMessage":"#, errorMessage) }
-    member(#","eventId":"#, eventId)
-    if let httpStatus { member(#","httpStatus":"#, .int(httpStatus)) }
-    member(#","operation":"#, operation)
-    member(#","platform":"#, platform)
-    if let postId { member(#","postId":"#, postId) }
-    if let postUrl { member(#","postUrl":"#, postUrl) }
-    member(#","replayed":"#, .bool(replayed))
-    member(#","success":"#, .bool(success))
-    member(#","timestamp":"#, RFC3339.string(from: timestamp))
+    Self.member(#"{"agentId":"#, agentId, to: &out)
+    Self.member(#","attempts":"#, .int(attempts), to: &out)
+    Self.member(#","correlationId":"#, correlationId, to: &out)
+    Self.member(#","customerId":"#, customerId, to: &out)
+    Self.member(#","durationMs":"#, .double(roundedDurationMs), to: &out)
+    if let errorCode { Self.member(#","errorCode":"#, .int(errorCode), to: &out) }
+    if let errorKind { Self.member(#","errorKind":"#, errorKind, to: &out) }
+    if let errorMessage { Self.member(#","errorMessage":"#, errorMessage, to: &out) }
+    Self.member(#","eventId":"#, eventId, to: &out)
+    if let httpStatus { Self.member(#","httpStatus":"#, .int(httpStatus), to: &out) }
+    Self.member(#","operation":"#, operation, to: &out)
+    Self.member(#","platform":"#, platform, to: &out)
+    if let postId { Self.member(#","postId":"#, postId, to: &out) }
+    if let postUrl { Self.member(#","postUrl":"#, postUrl, to: &out) }
+    Self.member(#","replayed":"#, .bool(replayed), to: &out)
+    Self.member(#","success":"#, .bool(success), to: &out)
+    Self.member(#","timestamp":"#, RFC3339.string(from: timestamp), to: &out)
     out.append(UInt8(ascii: "}"))
     return out
+  }
+
+  private static func member(_ key: String, _ value: JSONValue, to out: inout [UInt8]) {
+    out.append(contentsOf: key.utf8)
+    value.write(to: &out)
+  }
+
+  /// Strings that need no escaping, nearly all of them, are copied whole instead of byte by byte.
+  private static func member(_ key: String, _ value: String?, to out: inout [UInt8]) {
+    out.append(contentsOf: key.utf8)
+    guard var value else {
+      out.append(contentsOf: "null".utf8)
+      return
+    }
+    let verbatim = value.withUTF8 { bytes in
+      !bytes.contains { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }
+    }
+    if verbatim {
+      out.append(UInt8(ascii: "\""))
+      out.append(contentsOf: value.utf8)
+      out.append(UInt8(ascii: "\""))
+    } else {
+      JSONValue.writeString(value, to: &out)
+    }
   }
 
   /// Microseconds are plenty for a duration and keep the JSON short.

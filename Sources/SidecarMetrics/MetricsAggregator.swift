@@ -66,7 +66,7 @@ public final class MetricsAggregator: Sendable {
     self.since = since
   }
 
-  /// Counts one finished operation: outcome, error kind on failure, and its duration.
+  /// Counts one finished operation: outcome, error kind on failure (`unknown` when it has none), and duration.
   ///
   /// Replayed events (answered from the idempotency store) only increment `replayed`: they reached no platform, so
   /// counting them would inflate call counts and drag the percentiles towards zero. Retries, breaker refusals and

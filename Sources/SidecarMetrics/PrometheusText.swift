@@ -24,7 +24,7 @@ public enum PrometheusText {
     text.replacing("\\", with: "\\\\").replacing("\n", with: "\\n")
   }
 
-  /// A sample value: integers without a fraction, infinities as Prometheus spells them.
+  /// A sample value as Go's `ParseFloat` reads it, infinities spelled as Prometheus does.
   static func format(_ value: Double) -> String {
     if value == .infinity { return "+Inf" }
     if value == -.infinity { return "-Inf" }
@@ -61,7 +61,7 @@ public enum PrometheusText {
 
 extension MetricsAggregator {
   /// The breaker states a `social_sidecar_breaker_state` gauge reports, in order.
-  public static let breakerStates = ["CLOSED", "OPEN", "HALF_OPEN"]
+  public static let breakerStateNames = ["CLOSED", "OPEN", "HALF_OPEN"]
 
   /// The `metrics/prometheus` result: every family with HELP and TYPE, even before its first sample.
   ///
@@ -138,7 +138,8 @@ extension MetricsAggregator {
       "social_sidecar_breaker_state", type: "gauge",
       help: "Circuit breaker state per platform: 1 for the current state (CLOSED, OPEN or HALF_OPEN), 0 otherwise.")
     for (platform, current) in breakerStates.sorted(by: { $0.key < $1.key }) {
-      let states = Self.breakerStates.contains(current) ? Self.breakerStates : Self.breakerStates + [current]
+      let names = Self.breakerStateNames
+      let states = names.contains(current) ? names : names + [current]
       for candidate in states {
         out.sample(
           "social_sidecar_breaker_state", ["platform": platform, "state": candidate], candidate == current ? 1 : 0)

@@ -3,7 +3,7 @@ import Foundation
 /// RFC 3339 UTC timestamps with milliseconds (`2026-11-25T20:01:19.123Z`), as events and snapshots carry them.
 ///
 /// Written by hand because it runs once per event: a pure function is `Sendable` without a shared formatter
-/// object, and it is several times faster than `Date.ISO8601FormatStyle`. Milliseconds are truncated, as clocks
+/// object, and it is about three times faster than `Date.ISO8601FormatStyle`. Milliseconds are truncated, as clocks
 /// do, after rounding to the microsecond so that binary floating point cannot turn `.123` into `.122`. Years are
 /// clamped to 0000…9999, the range RFC 3339 can write.
 public enum RFC3339 {
