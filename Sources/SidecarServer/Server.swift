@@ -68,6 +68,8 @@ public final class Server: Dispatcher {
       return .reject(
         .invalidRequest("the server is shutting down and takes no new work", data: ["kind": "shutting_down"]))
     case ("shutdown", .running):
+      // The phase changes now, on the reader thread, so a request right behind `shutdown` is already refused.
+      phase.withLock { $0 = .shuttingDown }
       return .task { [self] _, _ in await shutdown() }
     default:
       break
@@ -163,7 +165,6 @@ public final class Server: Dispatcher {
 
   /// Refuses new work, lets in-flight calls finish within `shutdown.graceMs`, then answers `null`.
   private func shutdown() async -> Result<JSONValue, JSONRPCError> {
-    phase.withLock { $0 = .shuttingDown }
     logger.info("shutdown requested", ["inFlight": .int(connection.inFlightCount - 1)])
     await drain(grace: .milliseconds(configuration.withLock { $0.shutdownGraceMs }), own: 1)
     await services.withLock { $0 }?.flush()

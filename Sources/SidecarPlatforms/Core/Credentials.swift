@@ -148,7 +148,7 @@ public final class CredentialStore: Sendable {
         if fresh.variant == nil { fresh.variant = stale.variant }
         cache.withLock { $0[key] = fresh }
         logger.info("credential refreshed", ["credential": .string(key.description)])
-        persist(key, fresh)
+        await persist(key, fresh)
         return fresh
       }
     } catch let error as SidecarError {
@@ -166,31 +166,41 @@ public final class CredentialStore: Sendable {
     _ = cache.withLock { $0.removeValue(forKey: key) }
   }
 
-  /// Sends `credentials/update` until the parent acknowledges it. A newer update for the same key supersedes an
-  /// older one still retrying, so the parent never ends up with a stale token.
-  private func persist(_ key: CredentialKey, _ credential: Credential) {
+  /// Hands a refreshed credential to the parent: once at once (the refresh answers only after the parent has the
+  /// token, so a crash right after cannot lose a rotated refresh token), then in the background until acknowledged.
+  /// A newer update for the same key supersedes an older one still retrying, so the parent never ends up with a
+  /// stale token.
+  private func persist(_ key: CredentialKey, _ credential: Credential) async {
+    let previous = pendingUpdates.withLock { $0.removeValue(forKey: key) }
+    previous?.cancel()
+    do {
+      try await source.update(key, credential: credential)
+      logger.debug("credentials/update acknowledged", ["credential": .string(key.description)])
+      return
+    } catch {
+      logger.warn(
+        "credentials/update not acknowledged; retrying in the background",
+        ["credential": .string(key.description), "error": .string("\(error)")])
+    }
     let task = Task { [source, logger, clock, updateRetryDelays] in
       var attempt = 0
       while !Task.isCancelled {
+        let delay = updateRetryDelays[min(attempt, updateRetryDelays.count - 1)]
+        attempt += 1
+        try? await clock.sleep(until: clock.now() + delay)
+        guard !Task.isCancelled else { return }
         do {
           try await source.update(key, credential: credential)
-          logger.debug("credentials/update acknowledged", ["credential": .string(key.description)])
+          logger.info("credentials/update acknowledged after retrying", ["credential": .string(key.description), "attempt": .int(attempt + 1)])
           return
         } catch {
-          let delay = updateRetryDelays[min(attempt, updateRetryDelays.count - 1)]
-          attempt += 1
           logger.warn(
             "credentials/update not acknowledged; retrying",
-            ["credential": .string(key.description), "attempt": .int(attempt), "error": .string("\(error)")])
-          try? await clock.sleep(until: clock.now() + delay)
+            ["credential": .string(key.description), "attempt": .int(attempt + 1), "error": .string("\(error)")])
         }
       }
     }
-    let previous = pendingUpdates.withLock { updates -> Task<Void, Never>? in
-      defer { updates[key] = task }
-      return updates[key]
-    }
-    previous?.cancel()
+    pendingUpdates.withLock { $0[key] = task }
     Task { [self] in
       await task.value
       pendingUpdates.withLock { updates in

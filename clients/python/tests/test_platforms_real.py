@@ -268,7 +268,9 @@ def test_platform_errors_arrive_as_their_exceptions(make: Callable[..., Sidecar]
                 await publish(sidecar, fake, "facebook")
             assert permanent.value.http_status == 400 and permanent.value.platform_code == 100
             assert not permanent.value.retryable
-            fake.script([{"platform": "facebook", "path": "/feed$", "action": "respond", "status": 503}])
+            # A Graph error with code 2 proves the platform refused the request, so even a publish is retried.
+            fake.script([{"platform": "facebook", "path": "/feed$", "action": "error", "code": 2, "status": 500,
+                          "is_transient": True}])
             with pytest.raises(ss.TransientExhausted) as transient:
                 await publish(sidecar, fake, "facebook")
             assert transient.value.attempts == FAST_RETRY["maxAttempts"] and transient.value.retryable
@@ -281,6 +283,19 @@ def test_platform_errors_arrive_as_their_exceptions(make: Callable[..., Sidecar]
     assert fake.published("facebook") == []
 
 
+def test_a_5xx_without_an_error_body_on_a_publish_is_outcome_unknown(make: Callable[..., Sidecar], fake: Any) -> None:
+    async def body() -> None:
+        async with make() as sidecar:
+            require(sidecar, "facebook", "post")
+            fake.script([{"platform": "facebook", "method": "POST", "path": "/feed$", "action": "respond",
+                          "status": 503}])
+            with pytest.raises(ss.OutcomeUnknown) as unknown:
+                await publish(sidecar, fake, "facebook")
+            assert unknown.value.attempts == 1 and not unknown.value.retryable
+
+    run(body(), timeout=60)
+
+
 def test_breaker_changes_reach_callbacks_and_iterators(make: Callable[..., Sidecar], fake: Any) -> None:
     changes: list[ss.BreakerChange] = []
     config = {"retry": {"maxAttempts": 1}, "breaker": {"failureThreshold": 2, "openMs": 60000}}
@@ -289,7 +304,7 @@ def test_breaker_changes_reach_callbacks_and_iterators(make: Callable[..., Sidec
         async with make(config, on_breaker_change=changes.append) as sidecar:
             require(sidecar, "facebook", "post")
             stream = sidecar.events()
-            fake.script([{"platform": "facebook", "action": "respond", "status": 500}])
+            fake.script([{"platform": "facebook", "action": "error", "code": 2, "status": 500, "is_transient": True}])
             for _ in range(2):
                 with pytest.raises(ss.TransientExhausted):
                     await publish(sidecar, fake, "facebook")
