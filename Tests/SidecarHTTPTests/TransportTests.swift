@@ -304,11 +304,11 @@ struct CurlTransportTests {
     #expect(stopped.hasStopped)
   }
 
-  @Test("The default transport is libcurl where libcurl loads")
+  @Test("The default transport is libcurl where libcurl loads, URLSession's plugin when asked for")
   func defaultTransport() throws {
     #expect(CurlTransport.libraryVersion != nil)
-    #expect(makeDefaultTransport(HTTPTransportConfiguration()) is CurlTransport)
-    #expect(makeDefaultTransport(HTTPTransportConfiguration(), preferred: "urlsession") is URLSessionTransport)
+    #expect(makeDefaultTransport(HTTPTransportConfiguration()).transport is CurlTransport)
+    #expect(makeDefaultTransport(HTTPTransportConfiguration(), preferred: "urlsession").transport is URLSessionPluginTransport)
   }
 }
 
