@@ -1,7 +1,8 @@
 // swift-tools-version: 6.2
 // One section per target and its test target. Dependencies point one way:
 // SidecarJSON <- SidecarLogging <- SidecarJSONRPC; SidecarJSON <- SidecarMetrics; SidecarResilience (leaf);
-// CCurl <- SidecarHTTP; SidecarHTTP + SidecarResilience + SidecarJSON <- SidecarPlatforms;
+// CCurl <- SidecarHTTP (which dlopens SidecarURLSessionPlugin's library when asked for URLSession);
+// SidecarHTTP + SidecarResilience + SidecarJSON <- SidecarPlatforms;
 // everything <- SidecarServer <- social-sidecar. No package dependencies, by design.
 import PackageDescription
 
@@ -14,18 +15,24 @@ let package = Package(
   name: "social-sidecar",
   platforms: [.macOS(.v15)],
   products: [
-    .executable(name: "social-sidecar", targets: ["social-sidecar"])
+    .executable(name: "social-sidecar", targets: ["social-sidecar"]),
+    // The URLSession transport, loaded by SidecarHTTP only when used: deploy it beside the executable.
+    .library(name: "SidecarURLSession", type: .dynamic, targets: ["SidecarURLSessionPlugin"]),
   ],
   targets: [
     // CCurl: the few libcurl declarations we use, resolved from libcurl.so.4 at run time.
     .target(name: "CCurl", linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
 
-    // SidecarHTTP: the HTTP transport protocol and its libcurl and URLSession implementations.
+    // SidecarHTTP: the HTTP transport protocol, its libcurl implementation and the bridge to the URLSession plugin.
     .target(name: "SidecarHTTP", dependencies: ["CCurl"], swiftSettings: strict),
     .testTarget(name: "SidecarHTTPTests", dependencies: ["SidecarHTTP"], swiftSettings: strict),
     // transport-soak: load generator that scripts/soak-transport drives (not part of the product).
     .executableTarget(
       name: "transport-soak", dependencies: ["SidecarHTTP"], path: "Benchmarks/transport-soak", swiftSettings: strict),
+
+    // SidecarURLSessionPlugin: URLSession (FoundationNetworking) behind a small C ABI, built as a dynamic library
+    // so that the executable does not link FoundationNetworking and libcurl's dependencies.
+    .target(name: "SidecarURLSessionPlugin", swiftSettings: strict),
 
     // SidecarJSON: a JSON value type with a fast parser and serializer; knows nothing else.
     .target(name: "SidecarJSON", swiftSettings: strict, linkerSettings: [.linkedLibrary("m", .when(platforms: [.linux]))]),

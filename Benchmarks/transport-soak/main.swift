@@ -63,8 +63,9 @@ func emit(_ fields: [String: Any]) {
 func makeTransport(_ options: Options) -> any HTTPTransport {
   let configuration = HTTPTransportConfiguration(
     maxConnectionsPerHost: options.maxConnections > 0 ? options.maxConnections : max(64, options.concurrency), caBundlePath: options.caBundle, userAgent: "transport-soak")
+  // URLSession runs in the plugin library (libSidecarURLSession.so) beside this executable, as in production.
   return options.transport == "curl"
-    ? try! CurlTransport(configuration: configuration) : URLSessionTransport(configuration: configuration)
+    ? try! CurlTransport(configuration: configuration) : try! URLSessionPluginTransport(configuration: configuration)
 }
 
 /// Hands out request numbers to the workers.

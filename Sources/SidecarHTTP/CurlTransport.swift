@@ -311,7 +311,7 @@ private func errnoText() -> String {
 
 extension Duration {
   /// Rounded up, at least 1: libcurl reads 0 as "no timeout".
-  fileprivate var wholeMilliseconds: Int {
+  var wholeMilliseconds: Int {
     let (seconds, attoseconds) = components
     let perMillisecond: Int64 = 1_000_000_000_000_000
     let milliseconds = seconds.multipliedReportingOverflow(by: 1000)

@@ -38,11 +38,40 @@ public struct HTTPTransportConfiguration: Sendable {
   }
 }
 
-/// The transport to use in production: libcurl when `preferred` is "curl" (the default) and libcurl
-/// loads, otherwise URLSession.
-public func makeDefaultTransport(_ config: HTTPTransportConfiguration, preferred: String = "curl") -> any HTTPTransport {
-  if preferred != "urlsession", let curl = try? CurlTransport(configuration: config) {
-    return curl
+/// The transport to use in production, built on its first request (see `LazyTransport`): libcurl when
+/// `preferred` is "curl" (the default) and libcurl loads, otherwise URLSession through its plugin. If neither
+/// can be loaded, every request fails with `TransportError.Kind.unavailable` saying where it looked.
+/// `onBuild` hears once which transport was built and why, and whether it can send at all.
+public func makeDefaultTransport(
+  _ configuration: HTTPTransportConfiguration, preferred: String = "curl",
+  onBuild: @escaping @Sendable (_ description: String, _ usable: Bool) -> Void = { _, _ in }
+) -> LazyTransport {
+  LazyTransport {
+    let (transport, note) = buildTransport(configuration, preferred: preferred, pluginPath: URLSessionPlugin.defaultPath())
+    onBuild(note, !(transport is UnavailableTransport))
+    return transport
   }
-  return URLSessionTransport(configuration: config)
+}
+
+/// The choice `makeDefaultTransport` makes on first use, with a sentence saying what it chose.
+func buildTransport(
+  _ configuration: HTTPTransportConfiguration, preferred: String, pluginPath: String
+) -> (any HTTPTransport, String) {
+  var curlFailure: TransportError?
+  if preferred != "urlsession" {
+    do {
+      return (try CurlTransport(configuration: configuration), "libcurl (\(CurlTransport.libraryVersion ?? "?"))")
+    } catch {
+      curlFailure = error as? TransportError
+    }
+  }
+  let fallback = curlFailure.map { "; libcurl unavailable: \($0.message)" } ?? ""
+  do {
+    let transport = try URLSessionPluginTransport(configuration: configuration, pluginPath: pluginPath)
+    return (transport, "URLSession (plugin \(pluginPath))" + fallback)
+  } catch {
+    var failure = error
+    failure.message += fallback
+    return (UnavailableTransport(error: failure), "none: \(failure.message)")
+  }
 }

@@ -9,6 +9,12 @@ public struct TransportError: Error, Sendable, CustomStringConvertible {
     private let code: Code
     private init(_ code: Code) { self.code = code }
 
+    /// The kind whose `description` is `name` (the URLSession plugin reports kinds by name).
+    init?(named name: String) {
+      guard let code = Code(rawValue: name) else { return nil }
+      self.code = code
+    }
+
     /// DNS failure, refused or unreachable: nothing was sent.
     public static let connectFailed = Kind(.connectFailed)
     /// The attempt's connect or total timeout ran out.
@@ -23,7 +29,7 @@ public struct TransportError: Error, Sendable, CustomStringConvertible {
     public static let invalidURL = Kind(.invalidURL)
     /// A header or body that cannot be sent as given (e.g. a line break in a header value, a missing file).
     public static let invalidRequest = Kind(.invalidRequest)
-    /// This transport cannot run here (libcurl missing).
+    /// This transport cannot run here (libcurl or the URLSession plugin missing).
     public static let unavailable = Kind(.unavailable)
     /// Anything else: connection reset, protocol error, local I/O error.
     public static let other = Kind(.other)

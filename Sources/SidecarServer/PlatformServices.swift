@@ -68,9 +68,14 @@ final class PlatformServices: Sendable {
     let settings = HTTPTransportConfiguration(
       maxConnectionsPerHost: max(64, min(configuration.maxInFlight, 1024)), caBundlePath: configuration.httpCABundle,
       userAgent: "social-sidecar/\(Server.version)")
-    let transport = makeDefaultTransport(settings, preferred: configuration.httpTransport)
-    logger.debug("http transport ready", ["transport": .string(String(describing: type(of: transport)))])
-    return transport
+    // Built on the first platform call, so that `initialize` loads neither libcurl nor URLSession.
+    return makeDefaultTransport(settings, preferred: configuration.httpTransport) { [logger] chosen, usable in
+      if usable {
+        logger.debug("http transport ready", ["transport": .string(chosen)])
+      } else {
+        logger.error("no http transport can be loaded", ["reason": .string(chosen)])
+      }
+    }
   }
 
   var capabilities: JSONValue {

@@ -196,7 +196,9 @@ enum TransportKind: String, CaseIterable, Sendable, CustomTestStringConvertible 
   func make(_ configuration: HTTPTransportConfiguration = HTTPTransportConfiguration()) throws -> any HTTPTransport {
     switch self {
     case .curl: try CurlTransport(configuration: configuration)
-    case .urlsession: URLSessionTransport(configuration: configuration)
+    // Through the plugin library beside the test binary (`swift build --build-tests` builds it): if it is
+    // missing this throws, naming where it looked, and the test fails.
+    case .urlsession: try URLSessionPluginTransport(configuration: configuration)
     }
   }
 }

@@ -204,6 +204,34 @@ struct TransportTests {
     #expect(!error.requestSent)
   }
 
+  @Test("A cancellation landing at any moment of a request ends it, once", arguments: TransportKind.allCases)
+  func cancellationRaces(kind: TransportKind) async throws {
+    let transport = try kind.make()
+    // Even requests finish at once, odd ones would take 5 s: a lost cancellation shows up as a 200.
+    let outcomes = await withTaskGroup(of: (Int, String).self) { group in
+      for index in 0..<100 {
+        let task = Task {
+          try await transport.send(HTTPRequest(url: server.url("/sleep?ms=\(index % 2 == 0 ? 0 : 5000)")))
+        }
+        group.addTask {
+          for _ in 0..<(index % 7) { await Task.yield() }
+          task.cancel()
+          switch await task.result {
+          case .success(let response): return (index, "\(response.status)")
+          case .failure(let error as TransportError): return (index, "\(error.kind)")
+          case .failure(let error): return (index, "\(error)")
+          }
+        }
+      }
+      return await group.reduce(into: [Int: String]()) { $0[$1.0] = $1.1 }
+    }
+    #expect(outcomes.count == 100)
+    for (index, outcome) in outcomes {
+      #expect(outcome == "cancelled" || (index % 2 == 0 && outcome == "200"), "request \(index): \(outcome)")
+    }
+    #expect(try await transport.send(HTTPRequest(url: server.url("/bytes?n=10"))).body == servedPattern(10))
+  }
+
   @Test("A refused connection reports that nothing was sent, and never the query", arguments: TransportKind.allCases)
   func connectRefused(kind: TransportKind) async throws {
     let transport = try kind.make()
@@ -304,11 +332,11 @@ struct CurlTransportTests {
     #expect(stopped.hasStopped)
   }
 
-  @Test("The default transport is libcurl where libcurl loads")
+  @Test("The default transport is libcurl where libcurl loads, URLSession's plugin when asked for")
   func defaultTransport() throws {
     #expect(CurlTransport.libraryVersion != nil)
-    #expect(makeDefaultTransport(HTTPTransportConfiguration()) is CurlTransport)
-    #expect(makeDefaultTransport(HTTPTransportConfiguration(), preferred: "urlsession") is URLSessionTransport)
+    #expect(makeDefaultTransport(HTTPTransportConfiguration()).transport is CurlTransport)
+    #expect(makeDefaultTransport(HTTPTransportConfiguration(), preferred: "urlsession").transport is URLSessionPluginTransport)
   }
 }
 
