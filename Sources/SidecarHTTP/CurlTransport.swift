@@ -140,6 +140,7 @@ public final class CurlTransport: HTTPTransport {
     ccurl_transfer_setopt_long(t, CCURLOPT_HTTP_VERSION, Int(CCURL_HTTP_VERSION_2TLS))
     // Wait for a connection that may multiplex rather than open a new one per request at start-up.
     ccurl_transfer_setopt_long(t, CCURLOPT_PIPEWAIT, 1)
+    ccurl_transfer_setopt_long(t, CCURLOPT_FRESH_CONNECT, request.freshConnection ? 1 : 0)
     ccurl_transfer_setopt_long(t, CCURLOPT_SSL_VERIFYPEER, 1)
     ccurl_transfer_setopt_long(t, CCURLOPT_SSL_VERIFYHOST, 2)
     if let caBundle = configuration.caBundlePath {

@@ -39,6 +39,10 @@ public struct HTTPRequest: Sendable {
   public var connectTimeout: Duration?
   /// A longer response body fails with `TransportError.Kind.tooLarge` rather than filling memory.
   public var maxResponseBytes: Int
+  /// Sends on a new connection. libcurl silently re-sends a request when a reused connection dies before any
+  /// response byte arrives, which for a publish the platform already processed means a duplicate post; a fresh
+  /// connection is never re-sent that way, so a lost answer surfaces as an error the caller can reconcile.
+  public var freshConnection = false
 
   public static let defaultMaxResponseBytes = 16 << 20
 

@@ -291,6 +291,18 @@ struct CurlTransportTests {
     #expect(ports.count == 1)
   }
 
+  @Test("A fresh-connection request (a publish) never rides a reused connection, so libcurl cannot re-send it")
+  func freshConnection() async throws {
+    let transport = try CurlTransport()
+    let first = try await transport.send(HTTPRequest(url: server.url("/echo")))
+    var publish = HTTPRequest(method: "POST", url: server.url("/echo"), body: .bytes(Array("x".utf8)))
+    publish.freshConnection = true
+    let second = try await transport.send(publish)
+    let third = try await transport.send(publish)
+    let ports = try [first, second, third].map { try JSONDecoder().decode(Echo.self, from: $0.body).clientPort }
+    #expect(Set(ports).count == 3)
+  }
+
   @Test("The transport serves requests again after a cancellation and after errors")
   func reusableAfterFailures() async throws {
     let transport = try CurlTransport()

@@ -43,6 +43,8 @@ public struct PlatformHTTP: Sendable {
     var request = request
     if request.timeout == nil { request.timeout = timeout }
     if request.connectTimeout == nil { request.connectTimeout = connectTimeout }
+    // A publish must never be re-sent behind our back (see `HTTPRequest.freshConnection`).
+    if step == .publish { request.freshConnection = true }
     let prepared = request
     return try await core.run(platform: platform.rawValue, step: step, gates: gates, context: context) {
       () async throws -> HTTPResponse in
