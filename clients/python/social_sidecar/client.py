@@ -354,6 +354,9 @@ class Sidecar:
                     log.info("restarting the sidecar in %.2f s (crash %d in a row)", wait, self._crashes)
                     await self._sleep(wait)
             process = await self._spawn()
+            if self._closed:  # close() ran while we were starting: do not leave this one behind
+                await self._stop(process)
+                raise SidecarUnavailable("the sidecar client is closed")
             if self._last_crash is not None:
                 self._restarts += 1
             self._process = process

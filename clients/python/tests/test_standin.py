@@ -440,3 +440,19 @@ def test_the_sidecar_cancelling_a_slow_resolve_stops_the_resolver(standin: Calla
 
     run(body())
     assert stopped == ["CRED-fb-001"]
+
+
+def test_close_during_start_leaves_no_process(standin: Callable[..., Sidecar], recording: Recording) -> None:
+    async def body() -> None:
+        sidecar = standin()
+        starting = asyncio.create_task(sidecar.start())
+        await asyncio.sleep(0)  # the spawn is under way
+        await sidecar.close()
+        with pytest.raises(ss.SidecarUnavailable):
+            await starting
+        assert sidecar.pid is None
+
+    run(body())
+    started = [m for m in recording.inbound if m.get("method") == "initialize"]
+    if started:  # it got as far as initialize: it must also have been shut down
+        assert recording.methods()[-2:] == ["shutdown", "exit"]
