@@ -31,8 +31,8 @@ function findBinary(binary) {
     }
     if (path.dirname(dir) === dir) break;
   }
-  throw new SidecarUnavailable(
-    `no social-sidecar binary: pass binary, set SOCIAL_SIDECAR_BIN, or build it (looked at ${looked.join(', ') || 'no repository'})`);
+  const where = looked.join(', ') || 'no repository above this package';
+  throw new SidecarUnavailable(`no social-sidecar binary: pass binary, set SOCIAL_SIDECAR_BIN, or build it (looked at ${where})`);
 }
 
 const graceMs = (config) => {

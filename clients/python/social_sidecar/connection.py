@@ -217,8 +217,11 @@ class Connection:
         if entry is None:
             if request_id in self._cancelled:
                 error = message.get("error")
-                log.debug("request %r answered after cancellation: %s", request_id,
-                          error.get("code") if isinstance(error, dict) else "result")
+                log.debug(
+                    "request %r answered after cancellation: %s",
+                    request_id,
+                    error.get("code") if isinstance(error, dict) else "result",
+                )
             else:
                 log.warning("dropping an answer to unknown request id %r", request_id)
             return
