@@ -426,6 +426,8 @@ class Sidecar:
         assert process.reader is not None
         await asyncio.gather(process.reader, return_exceptions=True)
         code: int | None
+        if not process.connection.reached_eof and not process.stopping:
+            self._kill(process)  # its stdout is corrupt: whatever it says next cannot be trusted
         try:
             code = await asyncio.wait_for(process.proc.wait(), 2.0)
         except asyncio.TimeoutError:

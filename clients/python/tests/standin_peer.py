@@ -171,6 +171,9 @@ class Peer:
             sys.stderr.write("Fatal error: standin crashed on purpose\n")
             sys.stderr.flush()
             os._exit(70)
+        if script == "garbage":  # a stray print on stdout: the stream cannot be trusted any more
+            self.write_raw(b"stray debug output\r\n\r\n")
+            await asyncio.Event().wait()
         if script.startswith("error:"):
             _, code, kind, *rest = script.split(":")
             data = {

@@ -482,3 +482,17 @@ def test_close_during_start_leaves_no_process(standin: Callable[..., Sidecar], r
     started = [m for m in recording.inbound if m.get("method") == "initialize"]
     if started:  # it got as far as initialize: it must also have been shut down
         assert recording.methods()[-2:] == ["shutdown", "exit"]
+
+
+def test_a_corrupted_stdout_replaces_the_process(standin: Callable[..., Sidecar]) -> None:
+    async def body() -> None:
+        async with standin(resolve_credentials=resolver()) as sidecar:
+            first = sidecar.pid
+            assert first is not None
+            with pytest.raises(ss.SidecarCrashed) as caught:
+                await sidecar.facebook.post(**FB, text="garbage")
+            assert "unreadable stream" in str(caught.value) and "malformed header" in str(caught.value)
+            assert process_gone(first)  # it was still running: the client killed and reaped it
+            assert (await sidecar.facebook.post(**FB, text="fine")).post_id == "facebook-post-1"
+
+    run(body())
