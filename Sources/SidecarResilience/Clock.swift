@@ -75,11 +75,17 @@ public final class ManualClock: SidecarClock {
     case waiting(deadline: ClockInstant, continuation: CheckedContinuation<Void, any Error>)
   }
 
+  private enum CountWaiter {
+    case pending
+    case cancelled
+    case waiting(count: Int, continuation: CheckedContinuation<Void, Never>)
+  }
+
   private struct State {
     var now: ClockInstant
     var nextID: UInt64 = 0
     var sleepers: [UInt64: Sleeper] = [:]
-    var countWaiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
+    var countWaiters: [UInt64: CountWaiter] = [:]
 
     var waitingCount: Int {
       sleepers.values.reduce(0) { count, sleeper in
@@ -92,12 +98,18 @@ public final class ManualClock: SidecarClock {
     mutating func satisfiedCountWaiters() -> [CheckedContinuation<Void, Never>] {
       let waiting = waitingCount
       var ready: [CheckedContinuation<Void, Never>] = []
-      countWaiters.removeAll { waiter in
-        guard waiter.count <= waiting else { return false }
-        ready.append(waiter.continuation)
-        return true
+      for (id, waiter) in countWaiters {
+        if case .waiting(let count, let continuation) = waiter, count <= waiting {
+          countWaiters[id] = nil
+          ready.append(continuation)
+        }
       }
       return ready
+    }
+
+    mutating func makeID() -> UInt64 {
+      defer { nextID += 1 }
+      return nextID
     }
   }
 
@@ -129,9 +141,9 @@ public final class ManualClock: SidecarClock {
     try Task.checkCancellation()
     let id: UInt64? = state.withLock { state in
       guard deadline > state.now else { return nil }
-      defer { state.nextID += 1 }
-      state.sleepers[state.nextID] = .pending(deadline: deadline)
-      return state.nextID
+      let id = state.makeID()
+      state.sleepers[id] = .pending(deadline: deadline)
+      return id
     }
     guard let id else { return }
     try await withTaskCancellationHandler {
@@ -221,15 +233,40 @@ public final class ManualClock: SidecarClock {
     }
   }
 
-  /// Returns once at least `count` tasks are parked in ``sleep(until:)``. Not cancellable: meant for tests.
+  /// Returns once at least `count` tasks are parked in ``sleep(until:)``, or early when the waiting task is cancelled
+  /// (a test's time limit), so that a test whose code never sleeps fails instead of hanging.
   public func waitForSleepers(count: Int) async {
-    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-      let ready = state.withLock { state in
-        if state.waitingCount >= count { return true }
-        state.countWaiters.append((count, continuation))
-        return false
+    let id = state.withLock { state in
+      let id = state.makeID()
+      state.countWaiters[id] = .pending
+      return id
+    }
+    await withTaskCancellationHandler {
+      await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+        let ready = state.withLock { state in
+          if case .pending = state.countWaiters[id], state.waitingCount < count {
+            state.countWaiters[id] = .waiting(count: count, continuation: continuation)
+            return false
+          }
+          state.countWaiters[id] = nil
+          return true
+        }
+        if ready { continuation.resume() }
       }
-      if ready { continuation.resume() }
+    } onCancel: {
+      let continuation: CheckedContinuation<Void, Never>? = state.withLock { state in
+        switch state.countWaiters[id] {
+        case .pending:
+          state.countWaiters[id] = .cancelled
+          return nil
+        case .waiting(_, let continuation):
+          state.countWaiters[id] = nil
+          return continuation
+        case .cancelled, nil:
+          return nil
+        }
+      }
+      continuation?.resume()
     }
   }
 }

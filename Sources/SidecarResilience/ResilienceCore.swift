@@ -294,8 +294,9 @@ private struct Call {
     case .outcomeUnknown:
       throw error(.outcomeUnknown, failure.message, failure: failure)
     case .quotaExhausted:
+      // Clamped to 0 ... 1e12 s so that any date, even `distantFuture`, makes a valid Duration.
       let retryAfter =
-        failure.resetsAt.map { .nanoseconds(Int64(max($0.timeIntervalSince(core.clock.wallNow()), 0) * 1e9)) }
+        failure.resetsAt.map { Duration.seconds(min(max($0.timeIntervalSince(core.clock.wallNow()), 0), 1e12)) }
         ?? failure.retryAfter
       throw error(.quotaExhausted, failure.message, retryAfter: retryAfter, failure: failure)
     case .transient:

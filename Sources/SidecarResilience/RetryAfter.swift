@@ -20,7 +20,8 @@ public enum RetryAfter {
     guard let date = httpDate(value) else { return nil }
     let seconds = date - now.timeIntervalSince1970
     guard seconds >= 0 else { return nil }
-    return .nanoseconds(Int64((seconds * 1e9).rounded()))
+    // At most year 9999, so the floating-point seconds fit a Duration; nanoseconds would not.
+    return .seconds(seconds)
   }
 
   private static let months = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]

@@ -93,13 +93,21 @@ import Testing
     #expect(machine.snapshot(now: .at(61)).consecutiveFailures == 0)
   }
 
-  @Test func staleOutcomesCannotCloseABreakerThatOpenedSince() throws {
-    var machine = Machine(configuration: BreakerConfiguration(failureThreshold: 1))
-    let slow = try #require(Self.permit(&machine, at: .at(0)))
+  @Test func staleOutcomesCannotMoveABreakerThatChangedSince() throws {
+    var machine = Machine(configuration: BreakerConfiguration(failureThreshold: 1, halfOpenProbes: 1))
+    let slowSuccess = try #require(Self.permit(&machine, at: .at(0)))
+    let slowFailure = try #require(Self.permit(&machine, at: .at(0)))
     let fast = try #require(Self.permit(&machine, at: .at(0)))
     _ = machine.record(.failure, for: fast, now: .at(1))
-    #expect(machine.record(.success, for: slow, now: .at(2)) == nil)
+    #expect(machine.record(.success, for: slowSuccess, now: .at(2)) == nil)
     #expect(machine.state == .open)
+    // Half-open with its one probe out: stragglers from CLOSED neither close, re-open nor free the probe's slot.
+    let probe = try #require(Self.permit(&machine, at: .at(61)))
+    #expect(machine.record(.success, for: slowSuccess, now: .at(62)) == nil)
+    #expect(machine.record(.failure, for: slowFailure, now: .at(62)) == nil)
+    #expect(machine.record(.neutral, for: slowFailure, now: .at(62)) == nil)
+    #expect(machine.snapshot(now: .at(62)) == BreakerSnapshot(state: .halfOpen, opens: 1, probesInFlight: 1))
+    #expect(machine.record(.success, for: probe, now: .at(63)) == BreakerTransition(from: .halfOpen, to: .closed))
   }
 
   @Test func disabledBreakerNeverOpens() throws {

@@ -82,13 +82,19 @@ import Testing
     #expect(RetryAfter.parse(header, now: now) == nil)
   }
 
+  @Test func farFutureDatesDoNotOverflow() throws {
+    let wait = try #require(RetryAfter.parse("Fri, 31 Dec 9999 23:59:59 GMT", now: now))
+    #expect(wait > .seconds(252_000_000_000))
+    #expect(RetryAfter.parse("9223372036854775807", now: now) == .seconds(Int64.max))
+  }
+
   @Test func datesInThePastAreRejected() {
     #expect(RetryAfter.parse("Sun, 06 Nov 1994 08:49:36 GMT", now: now) == nil)
     #expect(RetryAfter.parse("Sun, 06 Nov 1994 08:49:37 GMT", now: now) == .zero)
   }
 }
 
-@Suite struct ClockTests {
+@Suite(.timeLimit(.minutes(1))) struct ClockTests {
   @Test func instantArithmeticSaturates() {
     let max = ClockInstant(nanoseconds: .max)
     let min = ClockInstant(nanoseconds: .min)
@@ -125,6 +131,14 @@ import Testing
     await #expect(throws: CancellationError.self) { try await sleeper.value }
     #expect(clock.sleeperCount == 0)
     #expect(clock.now() == .at(0))
+  }
+
+  @Test func waitingForSleepersEndsEarlyWhenCancelled() async {
+    let clock = ManualClock()
+    let waiter = Task { await clock.waitForSleepers(count: 1) }
+    waiter.cancel()
+    await waiter.value
+    #expect(clock.sleeperCount == 0)
   }
 
   @Test func manualClockPastDeadlinesReturnAtOnce() async throws {

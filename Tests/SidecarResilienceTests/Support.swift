@@ -11,6 +11,8 @@ final class Script: Sendable {
     case throwOther
     /// Parks on `clock` until the task is cancelled.
     case hang(ManualClock)
+    /// Parks on `clock` until `instant`, then fails.
+    case failAt(ManualClock, ClockInstant, PlatformFailure)
   }
 
   struct UnexpectedError: Error, CustomStringConvertible {
@@ -36,7 +38,22 @@ final class Script: Sendable {
     case .hang(let clock):
       try await clock.sleep(until: ClockInstant(nanoseconds: .max))
       return "woke"
+    case .failAt(let clock, let instant, let failure):
+      try await clock.sleep(until: instant)
+      throw failure
     }
+  }
+}
+
+/// A counter shared between tasks.
+final class Counter: Sendable {
+  private let value = Atomic<Int>(0)
+
+  var count: Int { value.load(ordering: .relaxed) }
+
+  @discardableResult
+  func increment() -> Int {
+    value.add(1, ordering: .relaxed).newValue
   }
 }
 
@@ -135,7 +152,16 @@ extension ResilienceCore {
     _ script: Script, platform: String = "facebook", step: StepSafety = .idempotent, gates: [RateLimitKey] = [],
     context: CallContext = CallContext(deadline: nil)
   ) async -> Result<String, SidecarError> {
-    await start(script, platform: platform, step: step, gates: gates, context: context).value
+    await start(script, platform: platform, step: step, gates: gates, context: context).finished
+  }
+}
+
+extension Task where Failure == Never {
+  /// The task's value; cancels the task when the waiting test is cancelled (its time limit), so nothing hangs.
+  var finished: Success {
+    get async {
+      await withTaskCancellationHandler { await value } onCancel: { cancel() }
+    }
   }
 }
 

@@ -31,8 +31,8 @@ function findBinary(binary) {
     }
     if (path.dirname(dir) === dir) break;
   }
-  throw new SidecarUnavailable(
-    `no social-sidecar binary: pass binary, set SOCIAL_SIDECAR_BIN, or build it (looked at ${looked.join(', ') || 'no repository'})`);
+  const where = looked.join(', ') || 'no repository above this package';
+  throw new SidecarUnavailable(`no social-sidecar binary: pass binary, set SOCIAL_SIDECAR_BIN, or build it (looked at ${where})`);
 }
 
 const graceMs = (config) => {
@@ -195,6 +195,12 @@ class Sidecar extends EventEmitter {
       stopping: false, exited: false, initializeResult: null, startedAt: Date.now(),
     };
     current.connection.on('notification', (method, params) => this.onNotification(method, params));
+    current.connection.on('close', (reason) => {
+      if (current.exited || current.stopping) return;
+      // Corrupt stdout: nothing it says can be trusted. Closed stdout: give it a moment to exit on its own.
+      if (reason !== 'end of stream') child.kill('SIGKILL');
+      else setTimeout(() => { if (!current.exited) child.kill('SIGKILL'); }, 2000).unref();
+    });
     this.readStderr(current);
     current.closing = new Promise((resolve) => {
       child.on('close', (code, signal) => {
@@ -212,7 +218,9 @@ class Sidecar extends EventEmitter {
         } else {
           if (Date.now() - current.startedAt >= 30000) this.crashes = 0;
           this.recordCrash();
-          const message = `the sidecar (pid ${child.pid}) ${fate}${tail ? `; last stderr: ${tail}` : ''}`;
+          const reason = current.connection.closeReason;
+          const message = `the sidecar (pid ${child.pid}) ${fate}${reason === 'process exited' ? '' : ` (${reason})`}`
+            + `${tail ? `; last stderr: ${tail}` : ''}`;
           current.connection.failPending((method) => {
             const error = new SidecarCrashed(message, { method });
             error.outcomeUnknown = /\/(post|send)$/.test(method);

@@ -34,6 +34,7 @@ async function platform(name, op, params) {
   const script = String(params.text || params.caption || params.title || '');
   if (script === 'hang') await new Promise(() => {}); // until $/cancelRequest wins the race below
   if (script === 'crash') { process.stderr.write('Fatal error: standin crashed on purpose\n'); process.exit(70); }
+  if (script === 'garbage') { fs.writeSync(1, 'stray debug output\r\n\r\n'); await new Promise(() => {}); }
   if (script.startsWith('error:')) {
     const [, code, kind] = script.split(':');
     throw new RpcError(Number(code), `scripted ${kind}`, { kind, platform: name });

@@ -146,3 +146,17 @@ test('the sidecar cancelling a slow resolve aborts the resolver signal and gets 
     await sidecar.close();
   }
 });
+
+test('a corrupted stdout kills and replaces the process', async () => {
+  const { sidecar } = standin();
+  try {
+    await sidecar.start();
+    const first = sidecar.pid;
+    await assert.rejects(sidecar.facebook.post({ ...FB, text: 'garbage' }),
+      (err) => err instanceof SidecarCrashed && /SIGKILL.*unreadable stream/.test(err.message));
+    assert.ok(!alive(first));
+    assert.equal((await sidecar.facebook.post({ ...FB, text: 'fine' })).postId, 'facebook-post-1');
+  } finally {
+    await sidecar.close();
+  }
+});

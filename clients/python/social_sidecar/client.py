@@ -281,17 +281,21 @@ class Sidecar:
     async def call(self, method: str, params: Any = None, *, timeout: float | None = None) -> Any:
         """Send any request and return its raw result; the typed methods are built on this.
 
-        ``timeout`` (default: the constructor's) is client-side: when it runs out the sidecar gets ``$/cancelRequest``
-        and :class:`CallTimeout` is raised. Cancelling the calling task also sends ``$/cancelRequest``.
+        ``timeout`` (default: the constructor's) is client-side and covers a restart too: when it runs out the
+        sidecar gets ``$/cancelRequest`` and :class:`CallTimeout` is raised. Cancelling the calling task also sends
+        ``$/cancelRequest``.
         """
-        process = await self._ensure_running()
         limit = self._timeout if timeout is None else timeout
         if limit is None:
-            return await process.connection.request(method, params)
+            return await self._request(method, params)
         try:
-            return await asyncio.wait_for(process.connection.request(method, params), limit)
+            return await asyncio.wait_for(self._request(method, params), limit)
         except asyncio.TimeoutError:
             raise CallTimeout(f"no answer within {limit:g} s; cancel sent", method=method) from None
+
+    async def _request(self, method: str, params: Any) -> Any:
+        process = await self._ensure_running()
+        return await process.connection.request(method, params)
 
     async def notify(self, method: str, params: Any = None) -> None:
         """Send a notification to the running sidecar (starting one if needed)."""
@@ -354,6 +358,9 @@ class Sidecar:
                     log.info("restarting the sidecar in %.2f s (crash %d in a row)", wait, self._crashes)
                     await self._sleep(wait)
             process = await self._spawn()
+            if self._closed:  # close() ran while we were starting: do not leave this one behind
+                await self._stop(process)
+                raise SidecarUnavailable("the sidecar client is closed")
             if self._last_crash is not None:
                 self._restarts += 1
             self._process = process
@@ -419,6 +426,8 @@ class Sidecar:
         assert process.reader is not None
         await asyncio.gather(process.reader, return_exceptions=True)
         code: int | None
+        if not process.connection.reached_eof and not process.stopping:
+            self._kill(process)  # its stdout is corrupt: whatever it says next cannot be trusted
         try:
             code = await asyncio.wait_for(process.proc.wait(), 2.0)
         except asyncio.TimeoutError:
@@ -429,7 +438,9 @@ class Sidecar:
             # A planned stop, or a start that failed (whose caller counts it): fail what waits, nothing more.
             if code is None and not process.stopping:
                 self._kill(process)
-            process.connection.fail_pending(lambda method: SidecarUnavailable("the sidecar was shut down", method=method))
+            process.connection.fail_pending(
+                lambda method: SidecarUnavailable("the sidecar was shut down", method=method)
+            )
             return
         if code is None:
             # Stdout closed or became unreadable but the process lives on: it is of no use any more.
@@ -551,9 +562,7 @@ class Sidecar:
                     request.customer_id,
                     type(exc).__name__,
                 )
-                raise RemoteError(
-                    -31006, f"{type(exc).__name__}: {exc}", {"kind": "credential_unavailable"}
-                ) from exc
+                raise RemoteError(-31006, f"{type(exc).__name__}: {exc}", {"kind": "credential_unavailable"}) from exc
         if method == "credentials/update":
             update = CredentialUpdate.from_wire(params)
             if self._on_update is None:

@@ -81,6 +81,7 @@ class Connection:
         self._cancelled: deque[int] = deque(maxlen=64)
         self._drain_lock = asyncio.Lock()
         self._closed = False
+        self._eof = False
         self._close_reason = "connection closed"
 
     @property
@@ -127,6 +128,7 @@ class Connection:
             while True:
                 chunk = await self._reader.read(self._read_size)
                 if not chunk:
+                    self._eof = True
                     if self._decoder.buffered:
                         self._close_reason = "stream ended inside a frame"
                     else:
@@ -153,6 +155,11 @@ class Connection:
                 )
         for task in list(self._handlers.values()):
             task.cancel()
+
+    @property
+    def reached_eof(self) -> bool:
+        """True when reading ended at the end of the stream (the peer closed it), not on bad input."""
+        return self._eof
 
     @property
     def close_reason(self) -> str:
@@ -217,8 +224,11 @@ class Connection:
         if entry is None:
             if request_id in self._cancelled:
                 error = message.get("error")
-                log.debug("request %r answered after cancellation: %s", request_id,
-                          error.get("code") if isinstance(error, dict) else "result")
+                log.debug(
+                    "request %r answered after cancellation: %s",
+                    request_id,
+                    error.get("code") if isinstance(error, dict) else "result",
+                )
             else:
                 log.warning("dropping an answer to unknown request id %r", request_id)
             return

@@ -161,7 +161,7 @@ class DeadlineExceeded(SidecarError):
 
 
 class OutcomeUnknown(SidecarError):
-    """A publish may have reached the platform and was not retried, to avoid a duplicate post. Check before reposting."""
+    """A publish may have reached the platform and was not retried, to avoid a duplicate. Check before reposting."""
 
     default_code, default_kind = -31008, "outcome_unknown"
 

@@ -1,4 +1,5 @@
-"""Typed per-platform methods: ``sidecar.facebook.post(...)``, ``sidecar.whatsapp.send(...)``, ``.validate``, ``.refresh``.
+"""Typed per-platform methods: ``sidecar.facebook.post(...)``, ``sidecar.whatsapp.send(...)``, ``.validate``,
+``.refresh``.
 
 Keyword arguments are snake_case and become the camelCase wire params of design §3; ``None`` means "not sent".
 ``extra_params`` passes wire params this version does not name yet, as they are.
@@ -299,7 +300,8 @@ class WhatsApp(PlatformClient):
         extra_params: Mapping[str, Any] | None = None,
     ) -> PostResult:
         """Send to ``to`` (E.164) one of ``text``, ``image={"url", "caption"?}`` or
-        ``template={"name", "language", "components"?}`` (passed as is); ``post_url`` is None, ``status`` ``accepted``."""
+        ``template={"name", "language", "components"?}`` (passed as is); ``post_url`` is None, ``status`` ``accepted``.
+        """
         return await self._publish(
             "send",
             dict(
@@ -310,8 +312,12 @@ class WhatsApp(PlatformClient):
                 idempotency_key=idempotency_key,
                 deadline_ms=deadline_ms,
             ),
-            dict(to=to, text=text, image=dict(image) if image is not None else None,
-                 template=dict(template) if template is not None else None),
+            dict(
+                to=to,
+                text=text,
+                image=dict(image) if image is not None else None,
+                template=dict(template) if template is not None else None,
+            ),
             timeout,
             extra_params,
         )

@@ -241,7 +241,8 @@ class Credentials:
 
     ``account_id`` is the page id, Instagram user id, organization URN, phone number id or channel id.
     ``expires_at`` is RFC 3339 text, Unix seconds or a datetime. ``variant="instagram_login"`` marks a token of the
-    Instagram API with Instagram Login (refreshable). Secrets are left out of ``repr`` so that logging a ``Credentials`` never leaks a token.
+    Instagram API with Instagram Login (refreshable). Secrets are left out of ``repr`` so that logging a
+    ``Credentials`` never leaks a token.
     """
 
     access_token: str = field(repr=False)

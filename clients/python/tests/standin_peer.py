@@ -58,7 +58,7 @@ class Peer:
         else:
             view = memoryview(frame)
             while view:
-                view = view[os.write(1, view):]
+                view = view[os.write(1, view) :]
 
     async def ask(self, method, params):
         self.next_id += 1
@@ -103,7 +103,9 @@ class Peer:
         try:
             result = await self.dispatch(method, params)
         except asyncio.CancelledError:
-            self.reply(request_id, error={"code": -32800, "message": "request cancelled", "data": {"kind": "cancelled"}})
+            self.reply(
+                request_id, error={"code": -32800, "message": "request cancelled", "data": {"kind": "cancelled"}}
+            )
             return
         except RpcError as exc:
             self.reply(request_id, error=exc.error)
@@ -119,23 +121,35 @@ class Peer:
             config = params.get("config") or {}
             for key in config:
                 if key not in ("platforms", "retry", "breaker", "metrics", "http", "limits", "media", "stateDir"):
-                    raise RpcError(-32602, f"unknown config key {key}", {"kind": "invalid_params", "field": f"config.{key}",
-                                                                        "reason": "unknown key"})
-            return {"serverInfo": {"name": "standin", "version": "0.0.1"}, "protocolVersion": "1",
-                    "capabilities": {"platforms": PLATFORMS}}
+                    raise RpcError(
+                        -32602,
+                        f"unknown config key {key}",
+                        {"kind": "invalid_params", "field": f"config.{key}", "reason": "unknown key"},
+                    )
+            return {
+                "serverInfo": {"name": "standin", "version": "0.0.1"},
+                "protocolVersion": "1",
+                "capabilities": {"platforms": PLATFORMS},
+            }
         if method == "shutdown":
             self.shutdown = True
             return None
         if method == "health":
-            return {"status": "ok", "version": "0.0.1", "uptimeMs": int((time.monotonic() - STARTED) * 1000),
-                    "inFlight": len(self.running) - 1}
+            return {
+                "status": "ok",
+                "version": "0.0.1",
+                "uptimeMs": int((time.monotonic() - STARTED) * 1000),
+                "inFlight": len(self.running) - 1,
+            }
         if method == "test/echo":
             return params
         if method == "test/pid":
             return os.getpid()
         if method == "metrics/prometheus":
-            return {"contentType": "text/plain; version=0.0.4; charset=utf-8",
-                    "text": f'social_sidecar_operations_total{{platform="facebook",outcome="success"}} {self.posts}\n'}
+            return {
+                "contentType": "text/plain; version=0.0.4; charset=utf-8",
+                "text": f'social_sidecar_operations_total{{platform="facebook",outcome="success"}} {self.posts}\n',
+            }
         if method == "metrics/snapshot":
             return {"platforms": {"facebook": {"post": {"count": self.posts}}}}
         if method == "breaker/status":
@@ -157,10 +171,17 @@ class Peer:
             sys.stderr.write("Fatal error: standin crashed on purpose\n")
             sys.stderr.flush()
             os._exit(70)
+        if script == "garbage":  # a stray print on stdout: the stream cannot be trusted any more
+            self.write_raw(b"stray debug output\r\n\r\n")
+            await asyncio.Event().wait()
         if script.startswith("error:"):
             _, code, kind, *rest = script.split(":")
-            data = {"kind": kind, "platform": platform, "retryable": kind in ("rate_limited", "transient_exhausted"),
-                    "attempts": 1}
+            data = {
+                "kind": kind,
+                "platform": platform,
+                "retryable": kind in ("rate_limited", "transient_exhausted"),
+                "attempts": 1,
+            }
             if rest:
                 data["retryAfterMs"] = int(rest[0])
             raise RpcError(int(code), f"scripted {kind}", data)
@@ -169,24 +190,46 @@ class Peer:
             request_id = f"s-{self.next_id}"
             future = asyncio.get_running_loop().create_future()
             self.waiting[request_id] = future
-            self.write({"jsonrpc": "2.0", "id": request_id, "method": "credentials/resolve",
-                        "params": {"platform": platform, "credentialRef": params.get("credentialRef"),
-                                   "customerId": params.get("customerId")}})
+            self.write(
+                {
+                    "jsonrpc": "2.0",
+                    "id": request_id,
+                    "method": "credentials/resolve",
+                    "params": {
+                        "platform": platform,
+                        "credentialRef": params.get("credentialRef"),
+                        "customerId": params.get("customerId"),
+                    },
+                }
+            )
             await asyncio.sleep(0.05)
             self.write({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": request_id}})
             answer = await future
-            raise RpcError(-31006, f"resolve timed out; parent answered {answer.get('error', {}).get('code')}",
-                           {"kind": "credential_unavailable", "platform": platform})
+            raise RpcError(
+                -31006,
+                f"resolve timed out; parent answered {answer.get('error', {}).get('code')}",
+                {"kind": "credential_unavailable", "platform": platform},
+            )
         if operation == "refresh" and platform == "facebook":
             raise RpcError(-31013, "page tokens cannot be refreshed", {"kind": "unsupported", "platform": platform})
         credentials = await self.resolve(platform, params)
         account = credentials["accountId"]
         if operation == "validate":
-            return {"valid": True, "accountId": account, "accountName": "Stand-in Page", "scopes": ["pages_manage_posts"]}
+            return {
+                "valid": True,
+                "accountId": account,
+                "accountName": "Stand-in Page",
+                "scopes": ["pages_manage_posts"],
+            }
         if operation == "refresh" or script == "refresh":
-            update = {"platform": platform, "credentialRef": params["credentialRef"], "customerId": params["customerId"],
-                      "accessToken": "new-access-token", "refreshToken": "rotated-refresh-token",
-                      "expiresAt": "2030-01-01T00:00:00Z"}
+            update = {
+                "platform": platform,
+                "credentialRef": params["credentialRef"],
+                "customerId": params["customerId"],
+                "accessToken": "new-access-token",
+                "refreshToken": "rotated-refresh-token",
+                "expiresAt": "2030-01-01T00:00:00Z",
+            }
             while True:  # as the sidecar does: until acknowledged
                 answer = await self.ask("credentials/update", update)
                 if "result" in answer:
@@ -197,31 +240,71 @@ class Peer:
             count = int(script.split(":")[1])
             frames = b""
             for i in range(count):
-                body = json.dumps({"jsonrpc": "2.0", "method": "metrics/event",
-                                   "params": {"eventId": f"burst-{i}", "platform": platform, "success": True}}).encode()
+                body = json.dumps(
+                    {
+                        "jsonrpc": "2.0",
+                        "method": "metrics/event",
+                        "params": {"eventId": f"burst-{i}", "platform": platform, "success": True},
+                    }
+                ).encode()
                 frames += b"Content-Length: %d\r\n\r\n" % len(body) + body
             self.write_raw(frames)
         if script == "breaker":
-            self.write({"jsonrpc": "2.0", "method": "breaker/stateChanged",
-                        "params": {"platform": platform, "from": "closed", "to": "open", "at": "2030-01-01T00:00:00Z"}})
+            self.write(
+                {
+                    "jsonrpc": "2.0",
+                    "method": "breaker/stateChanged",
+                    "params": {"platform": platform, "from": "closed", "to": "open", "at": "2030-01-01T00:00:00Z"},
+                }
+            )
         self.posts += 1
         post_id = f"{platform}-post-{self.posts}"
         url = None if platform == "whatsapp" else f"https://example.test/{post_id}"
-        self.write({"jsonrpc": "2.0", "method": "metrics/event", "params": {
-            "eventId": f"ev-{os.getpid()}-{self.posts}", "timestamp": "2030-01-01T00:00:00Z",
-            "customerId": params.get("customerId"), "agentId": params.get("agentId"), "platform": platform,
-            "operation": operation, "correlationId": params.get("correlationId"), "success": True,
-            "postId": post_id, "postUrl": url, "attempts": 1, "durationMs": 3}})
-        return {"platform": platform, "postId": post_id, "postUrl": url,
-                "status": "accepted" if platform == "whatsapp" else "published", "attempts": 1, "durationMs": 3,
-                "replayed": False}
+        self.write(
+            {
+                "jsonrpc": "2.0",
+                "method": "metrics/event",
+                "params": {
+                    "eventId": f"ev-{os.getpid()}-{self.posts}",
+                    "timestamp": "2030-01-01T00:00:00Z",
+                    "customerId": params.get("customerId"),
+                    "agentId": params.get("agentId"),
+                    "platform": platform,
+                    "operation": operation,
+                    "correlationId": params.get("correlationId"),
+                    "success": True,
+                    "postId": post_id,
+                    "postUrl": url,
+                    "attempts": 1,
+                    "durationMs": 3,
+                },
+            }
+        )
+        return {
+            "platform": platform,
+            "postId": post_id,
+            "postUrl": url,
+            "status": "accepted" if platform == "whatsapp" else "published",
+            "attempts": 1,
+            "durationMs": 3,
+            "replayed": False,
+        }
 
     async def resolve(self, platform, params):
-        answer = await self.ask("credentials/resolve", {"platform": platform, "credentialRef": params.get("credentialRef"),
-                                                         "customerId": params.get("customerId")})
+        answer = await self.ask(
+            "credentials/resolve",
+            {
+                "platform": platform,
+                "credentialRef": params.get("credentialRef"),
+                "customerId": params.get("customerId"),
+            },
+        )
         if "error" in answer:
-            raise RpcError(-31006, "credential unavailable: " + answer["error"].get("message", ""),
-                           {"kind": "credential_unavailable", "platform": platform, "retryable": True})
+            raise RpcError(
+                -31006,
+                "credential unavailable: " + answer["error"].get("message", ""),
+                {"kind": "credential_unavailable", "platform": platform, "retryable": True},
+            )
         result = answer["result"]
         if not result.get("accessToken") or not result.get("accountId"):
             raise RpcError(-31006, "credential incomplete", {"kind": "credential_unavailable", "platform": platform})
@@ -259,8 +342,9 @@ async def main() -> None:
             head, sep, rest = buffer.partition(b"\r\n\r\n")
             if not sep:
                 break
-            length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                          if line.lower().startswith(b"content-length"))
+            length = next(
+                int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
+            )
             if len(rest) < length:
                 break
             peer.handle(json.loads(rest[:length]))

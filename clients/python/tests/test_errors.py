@@ -102,4 +102,7 @@ def test_client_side_errors_are_in_the_same_hierarchy() -> None:
 def test_requests_after_shutdown_are_shutting_down_not_a_protocol_bug() -> None:
     error = error_from_response({"code": -32600, "message": "shutting down", "data": {"kind": "shutting_down"}})
     assert isinstance(error, ss.ShuttingDown) and isinstance(error, ss.SidecarUnavailable) and error.retryable
-    assert type(error_from_response({"code": -32600, "message": "bad", "data": {"kind": "bad_framing"}})) is ss.ProtocolError
+    assert (
+        type(error_from_response({"code": -32600, "message": "bad", "data": {"kind": "bad_framing"}}))
+        is ss.ProtocolError
+    )

@@ -190,7 +190,10 @@ def test_batches_and_notifications_are_dispatched() -> None:
         reading = asyncio.create_task(connection.run())
         call = asyncio.create_task(connection.request("health"))
         await settle()
-        batch = [{"jsonrpc": "2.0", "method": "metrics/event", "params": {"n": 1}}, {"jsonrpc": "2.0", "id": 1, "result": 5}]
+        batch = [
+            {"jsonrpc": "2.0", "method": "metrics/event", "params": {"n": 1}},
+            {"jsonrpc": "2.0", "id": 1, "result": 5},
+        ]
         reader.feed_data(frame(batch))
         assert await call == 5
         assert seen == [("metrics/event", {"n": 1})]

@@ -67,24 +67,45 @@ def test_post_sends_camel_case_params_and_returns_a_typed_result(
         resolved: list[CredentialRequest] = []
         async with standin(resolve_credentials=resolver(resolved)) as sidecar:
             result = await sidecar.facebook.post(
-                **FB, text="Hello", image_urls=["https://a/1.jpg", "https://a/2.jpg"], correlation_id="corr-1",
-                idempotency_key="post-789", deadline_ms=30000,
+                **FB,
+                text="Hello",
+                image_urls=["https://a/1.jpg", "https://a/2.jpg"],
+                correlation_id="corr-1",
+                idempotency_key="post-789",
+                deadline_ms=30000,
             )
             assert isinstance(result, ss.PostResult)
             assert (result.platform, result.post_id, result.status, result.attempts, result.replayed) == (
-                "facebook", "facebook-post-1", "published", 1, False)
+                "facebook",
+                "facebook-post-1",
+                "published",
+                1,
+                False,
+            )
             assert result.post_url == "https://example.test/facebook-post-1" and result.duration_ms == 3
             sent = await sidecar.whatsapp.send(**FB, to="+15551234567", template={"name": "hello", "language": "en_US"})
             assert sent.post_url is None and sent.status == "accepted"
-            await sidecar.instagram.post(**FB, caption="c", items=[{"image_url": "https://a/1.jpg"}, {"video_url": "v"}])
-        assert resolved[0] == CredentialRequest(platform="facebook", credential_ref="CRED-fb-001", customer_id="CUST-123")
+            await sidecar.instagram.post(
+                **FB, caption="c", items=[{"image_url": "https://a/1.jpg"}, {"video_url": "v"}]
+            )
+        assert resolved[0] == CredentialRequest(
+            platform="facebook", credential_ref="CRED-fb-001", customer_id="CUST-123"
+        )
 
     run(body())
-    posts = {m["method"]: m["params"] for m in recording.inbound if m.get("method", "").split("/")[0] in
-             ("facebook", "whatsapp", "instagram")}
+    posts = {
+        m["method"]: m["params"]
+        for m in recording.inbound
+        if m.get("method", "").split("/")[0] in ("facebook", "whatsapp", "instagram")
+    }
     assert posts["facebook/post"] == {
-        "credentialRef": "CRED-fb-001", "customerId": "CUST-123", "agentId": "AGENT-456", "correlationId": "corr-1",
-        "idempotencyKey": "post-789", "deadlineMs": 30000, "text": "Hello",
+        "credentialRef": "CRED-fb-001",
+        "customerId": "CUST-123",
+        "agentId": "AGENT-456",
+        "correlationId": "corr-1",
+        "idempotencyKey": "post-789",
+        "deadlineMs": 30000,
+        "text": "Hello",
         "imageUrls": ["https://a/1.jpg", "https://a/2.jpg"],
     }
     assert posts["whatsapp/send"]["template"] == {"name": "hello", "language": "en_US"}
@@ -158,8 +179,9 @@ def test_events_reach_callbacks_and_iterators_in_order(standin: Callable[..., Si
     async def body() -> None:
         events: list[ss.MetricEvent] = []
         changes: list[ss.BreakerChange] = []
-        async with standin(resolve_credentials=resolver(), on_event=events.append,
-                           on_breaker_change=changes.append) as sidecar:
+        async with standin(
+            resolve_credentials=resolver(), on_event=events.append, on_breaker_change=changes.append
+        ) as sidecar:
             stream = sidecar.events()
             await sidecar.facebook.post(**FB, text="burst:50")  # 50 frames in one write
             await sidecar.linkedin.post(**FB, text="breaker")
@@ -176,8 +198,9 @@ def test_events_reach_callbacks_and_iterators_in_order(standin: Callable[..., Si
             assert isinstance(seen[-1], ss.BreakerChange) and seen[-1].to_state == "open"
             ending = sidecar.events()
         assert len(events) == 52 and [e.event_id for e in events[:50]] == [f"burst-{i}" for i in range(50)]
-        assert changes == [ss.BreakerChange(platform="linkedin", from_state="closed", to_state="open",
-                                            at="2030-01-01T00:00:00Z")]
+        assert changes == [
+            ss.BreakerChange(platform="linkedin", from_state="closed", to_state="open", at="2030-01-01T00:00:00Z")
+        ]
         assert [e async for e in ending] == []  # closing the sidecar ends open iterators
 
     run(body())
@@ -308,8 +331,9 @@ def test_repeated_crashes_back_off_from_the_crash_time(standin: Callable[..., Si
         now[0] += seconds
 
     async def body() -> None:
-        sidecar = standin(resolve_credentials=resolver(), restart_delays=(0.0, 0.5, 4.0),
-                          clock=lambda: now[0], sleep=fake_sleep)
+        sidecar = standin(
+            resolve_credentials=resolver(), restart_delays=(0.0, 0.5, 4.0), clock=lambda: now[0], sleep=fake_sleep
+        )
         async with sidecar:
             for _ in range(4):
                 with pytest.raises(ss.SidecarCrashed):
@@ -406,8 +430,10 @@ def test_prometheus_text_and_the_metrics_endpoint(standin: Callable[..., Sidecar
             assert ok.endswith(text.encode())
             assert (await fetch(port, "/other")).startswith(b"HTTP/1.1 404")
             assert await sidecar.breaker_status() == {
-                "platforms": {p: {"state": "closed"} for p in ("facebook", "instagram", "linkedin", "youtube",
-                                                               "whatsapp")}}
+                "platforms": {
+                    p: {"state": "closed"} for p in ("facebook", "instagram", "linkedin", "youtube", "whatsapp")
+                }
+            }
             await sidecar.breaker_reset("facebook")
             with pytest.raises(ss.InvalidParams):
                 await sidecar.breaker_reset("myspace")
@@ -440,3 +466,33 @@ def test_the_sidecar_cancelling_a_slow_resolve_stops_the_resolver(standin: Calla
 
     run(body())
     assert stopped == ["CRED-fb-001"]
+
+
+def test_close_during_start_leaves_no_process(standin: Callable[..., Sidecar], recording: Recording) -> None:
+    async def body() -> None:
+        sidecar = standin()
+        starting = asyncio.create_task(sidecar.start())
+        await asyncio.sleep(0)  # the spawn is under way
+        await sidecar.close()
+        with pytest.raises(ss.SidecarUnavailable):
+            await starting
+        assert sidecar.pid is None
+
+    run(body())
+    started = [m for m in recording.inbound if m.get("method") == "initialize"]
+    if started:  # it got as far as initialize: it must also have been shut down
+        assert recording.methods()[-2:] == ["shutdown", "exit"]
+
+
+def test_a_corrupted_stdout_replaces_the_process(standin: Callable[..., Sidecar]) -> None:
+    async def body() -> None:
+        async with standin(resolve_credentials=resolver()) as sidecar:
+            first = sidecar.pid
+            assert first is not None
+            with pytest.raises(ss.SidecarCrashed) as caught:
+                await sidecar.facebook.post(**FB, text="garbage")
+            assert "unreadable stream" in str(caught.value) and "malformed header" in str(caught.value)
+            assert process_gone(first)  # it was still running: the client killed and reaped it
+            assert (await sidecar.facebook.post(**FB, text="fine")).post_id == "facebook-post-1"
+
+    run(body())

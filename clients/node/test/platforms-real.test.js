@@ -1,0 +1,82 @@
+'use strict';
+// Publishing through the real binary to the platform fakes (Tests/Fakes, run as a CLI). Each platform's test skips
+// only when the binary's initialize capabilities do not list it, or when no binary or fakes exist.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const readline = require('node:readline');
+const { spawn } = require('node:child_process');
+const { Sidecar, findBinary, CredentialUnavailable } = require('../lib');
+
+function locateFakes() {
+  if (process.env.SOCIAL_SIDECAR_FAKES) return process.env.SOCIAL_SIDECAR_FAKES;
+  for (let dir = __dirname; path.dirname(dir) !== dir; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'Package.swift'))) return path.join(dir, 'Tests', 'Fakes');
+  }
+  return null;
+}
+
+let binary = null;
+let missing = null;
+try {
+  binary = findBinary();
+  fs.accessSync(binary, fs.constants.X_OK);
+} catch (err) {
+  missing = err.message;
+}
+const fakesDir = locateFakes();
+if (!missing && !(fakesDir && fs.existsSync(path.join(fakesDir, 'fake_platforms.py')))) {
+  missing = `no platform fakes at ${fakesDir} (set SOCIAL_SIDECAR_FAKES)`;
+}
+if (missing && process.env.SOCIAL_SIDECAR_REQUIRE_BINARY === '1') throw new Error(missing);
+
+async function startFakes() {
+  const child = spawn('python3', [path.join(fakesDir, 'fake_platforms.py'), '--port', '0'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const [line] = await readline.createInterface({ input: child.stdout })[Symbol.asyncIterator]().next().then((r) => [r.value]);
+  const { baseUrl } = JSON.parse(line);
+  const get = async (p) => (await fetch(baseUrl + p)).json();
+  return { child, baseUrl, get, config: await get('/_fake/sidecar-config'), credentials: await get('/_fake/credentials') };
+}
+
+const CONTENT = {
+  facebook: ['post', { text: 'Hello from the Node client' }],
+  linkedin: ['post', { text: 'Hello from the Node client' }],
+  whatsapp: ['send', { to: '+15550001111', text: 'Hello from the Node client' }],
+};
+
+for (const [platform, [operation, content]] of Object.entries(CONTENT)) {
+  test(`real binary + fakes: ${platform}/${operation} publishes and reports an event`, { skip: missing || false }, async (t) => {
+    const fakes = await startFakes();
+    const events = [];
+    const sidecar = new Sidecar({ binary, config: fakes.config,
+      resolveCredentials: async (req) => fakes.credentials[req.platform] });
+    sidecar.on('event', (e) => events.push(e));
+    try {
+      await sidecar.start();
+      if (!sidecar.supports(platform, operation)) {
+        t.skip(`this build does not serve ${platform}/${operation}`);
+        return;
+      }
+      const result = await sidecar[platform][operation]({ credentialRef: `CRED-${platform}`, customerId: 'CUST-1',
+        agentId: 'AGENT-1', idempotencyKey: `node-${platform}`, ...content });
+      const published = await fakes.get(`/_fake/published?platform=${platform}`);
+      assert.equal(published.length, 1);
+      assert.equal(result.postId, published[0].id);
+      assert.equal(result.replayed, false);
+      while (!events.length) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(events[0].postId, result.postId);
+      assert.equal(events[0].customerId, 'CUST-1');
+      const replay = await sidecar[platform][operation]({ credentialRef: `CRED-${platform}`, customerId: 'CUST-1',
+        agentId: 'AGENT-1', idempotencyKey: `node-${platform}`, ...content });
+      assert.equal(replay.replayed, true);
+      sidecar.resolveCredentials = () => { throw new Error('vault offline'); };
+      await assert.rejects(sidecar[platform].validate({ credentialRef: 'CRED-other', customerId: 'CUST-2' }),
+        CredentialUnavailable);
+    } finally {
+      await sidecar.close();
+      fakes.child.stdin.end();
+      await new Promise((resolve) => fakes.child.once('exit', resolve));
+    }
+  });
+}
