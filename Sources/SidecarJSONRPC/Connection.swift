@@ -91,6 +91,18 @@ public final class Connection: Sendable {
     writer.write(body: MessageEncoding.notification(method: method, params: params))
   }
 
+  /// Sends a notification whose params are already JSON bytes (metric events, written by a specialised encoder).
+  public func notify(_ method: String, serializedParams: [UInt8]) {
+    var body: [UInt8] = []
+    body.reserveCapacity(serializedParams.count + method.utf8.count + 40)
+    body.append(contentsOf: #"{"jsonrpc":"2.0","method":"#.utf8)
+    JSONValue.writeString(method, to: &body)
+    body.append(contentsOf: #","params":"#.utf8)
+    body.append(contentsOf: serializedParams)
+    body.append(UInt8(ascii: "}"))
+    writer.write(body: body)
+  }
+
   /// Sends a server-to-client request and waits for its answer.
   ///
   /// Ids are strings (`"s1"`, `"s2"`, …) so they never collide with the parent's integer ids. On timeout or task

@@ -280,7 +280,7 @@ final class PlatformServices: Sendable {
     }
     metrics.record(event)
     if configuration.metricsEnabled {
-      connection.notify("metrics/event", params: event.json)
+      connection.notify("metrics/event", serializedParams: event.serializedJSON())
     }
     logger.info(
       "operation finished",
