@@ -37,6 +37,7 @@ public final class Server: Dispatcher {
   private let phase = Mutex(Phase.uninitialized)
   private let configuration: Mutex<SidecarConfiguration>
   private let exiting = Atomic<Bool>(false)
+  private let signals = Atomic<Int>(0)
   private let services = Mutex<PlatformServices?>(nil)
 
   public init(connection: Connection, defaults: SidecarConfiguration, logger: Logger, environment: Environment) {
@@ -176,6 +177,23 @@ public final class Server: Dispatcher {
     let deadline = environment.now() + grace
     while connection.inFlightCount > own && environment.now() < deadline {
       try? await Task.sleep(for: .milliseconds(10))
+    }
+  }
+
+  /// SIGTERM or SIGINT: like `shutdown` then `exit` — refuse new work, let in-flight calls finish and refreshed
+  /// tokens reach the parent within `shutdown.graceMs`, exit 0. A second signal exits at once.
+  public func terminateGracefully(signal: Int32) {
+    let first = signals.add(1, ordering: .relaxed).newValue == 1
+    guard first else {
+      terminate(code: 0, reason: "second signal \(signal)")
+      return
+    }
+    phase.withLock { $0 = .shuttingDown }
+    logger.info("signal received; shutting down", ["signal": .int(Int(signal)), "inFlight": .int(connection.inFlightCount)])
+    Task { [self] in
+      await drain(grace: .milliseconds(configuration.withLock { $0.shutdownGraceMs }))
+      await services.withLock { $0 }?.flush()
+      terminate(code: 0, reason: "signal \(signal)")
     }
   }
 

@@ -32,11 +32,7 @@ let server = Server(
     logSink.flush()
     exit(code)
   }))
-shutdownSignal.handle { signal in
-  logger.info("signal received; exiting", ["signal": .int(Int(signal))])
-  logSink.flush()
-  exit(signal == SIGTERM || signal == SIGINT ? 0 : 1)
-}
+shutdownSignal.handle { signal in server.terminateGracefully(signal: signal) }
 logger.debug("started", ["version": .string(Server.version)])
 server.start()
 dispatchMain()

@@ -110,3 +110,33 @@ def test_sigterm_exits_zero(fake):
     sidecar.initialize(fake.sidecar_config())
     sidecar.process.send_signal(signal.SIGTERM)
     assert sidecar.process.wait(timeout=10) == 0
+
+
+def test_sigterm_and_sigint_let_in_flight_calls_finish_before_exiting(fake):
+    for number in (signal.SIGTERM, signal.SIGINT):
+        fake.script([{"match": {"platform": "facebook", "method": "POST", "path": "/feed$"}, "action": "delay",
+                      "seconds": 0.8}])
+        sidecar = Driver()
+        sidecar.initialize(fake.sidecar_config())
+        in_flight = sidecar.request("facebook/post", {**POST, "text": f"finishing before {number.name}"})
+        time.sleep(0.3)
+        sidecar.process.send_signal(number)
+        time.sleep(0.2)  # signals arrive asynchronously
+        refused = sidecar.call("facebook/post", {**POST, "text": "after the signal"})
+        assert refused["error"]["data"]["kind"] == "shutting_down"
+        assert "result" in sidecar.wait(in_flight), f"the in-flight call must finish on {number.name}"
+        assert sidecar.process.wait(timeout=10) == 0
+    assert len(fake.published(platform="facebook")) == 2
+
+
+def test_media_urls_pointing_at_private_networks_are_refused(fake, sidecar_factory):
+    config = fake.sidecar_config()
+    config["media"] = {"allowPrivateNetworks": False}
+    sidecar = sidecar_factory({"media": {"allowPrivateNetworks": False}})
+    for url in (fake.media_url("video-1000.mp4"), "https://169.254.169.254/latest/meta-data/",
+                "https://10.0.0.7/video.mp4"):
+        answer = sidecar.call("youtube/post", {"credentialRef": "CRED-yt-001", "customerId": "CUST-1",
+                                               "agentId": "AGENT-1", "title": "ssrf", "videoUrl": url})
+        assert answer["error"]["code"] == -32602, answer
+        assert answer["error"]["data"]["field"] == "videoUrl"
+    assert not [r for r in fake.requests() if r["path"].startswith("/media/")]
