@@ -8,8 +8,9 @@ public struct BreakerConfiguration: Sendable, Equatable {
   /// Concurrent probe requests a half-open breaker admits; at least 1.
   public var halfOpenProbes: Int
 
-  public init(enabled: Bool = true, failureThreshold: Int = 5, openDuration: Duration = .seconds(60), halfOpenProbes: Int = 1)
-  {
+  public init(
+    enabled: Bool = true, failureThreshold: Int = 5, openDuration: Duration = .seconds(60), halfOpenProbes: Int = 1
+  ) {
     self.enabled = enabled
     self.failureThreshold = failureThreshold
     self.openDuration = openDuration
@@ -62,7 +63,8 @@ public struct BreakerSnapshot: Sendable, Equatable {
   }
 }
 
-/// One platform's circuit breaker as a pure value: methods take `now` and return what happened, the caller does the rest.
+/// One platform's circuit breaker as a pure value: methods take `now` and return what happened; the caller does the
+/// rest.
 ///
 /// CLOSED counts failures in a row and opens at the threshold. OPEN refuses until `openDuration` has passed, then
 /// becomes HALF_OPEN lazily on the next ``admit(now:)`` or ``tick(now:)``. HALF_OPEN admits `halfOpenProbes` concurrent

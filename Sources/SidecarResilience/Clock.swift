@@ -3,8 +3,8 @@ import Synchronization
 
 /// A point on a monotonic timeline, in nanoseconds from an arbitrary epoch.
 ///
-/// Deadlines, backoff and breaker timers use this instead of `Date` so that wall-clock jumps cannot stretch or cut a wait,
-/// and so that tests can drive time with ``ManualClock``. Arithmetic saturates instead of trapping.
+/// Deadlines, backoff and breaker timers use this instead of `Date` so that wall-clock jumps cannot stretch or cut a
+/// wait, and so that tests can drive time with ``ManualClock``. Arithmetic saturates instead of trapping.
 public struct ClockInstant: Comparable, Hashable, Sendable, CustomStringConvertible {
   public var nanoseconds: Int64
 
@@ -63,8 +63,8 @@ public struct SystemClock: SidecarClock {
 /// A clock that moves only when a test says so.
 ///
 /// Sleepers wake when ``advance(by:)`` or ``advance(to:)`` reaches their deadline, or at once with `CancellationError`
-/// when their task is cancelled. ``waitForSleepers(count:)`` lets a test wait until the code under test is parked before
-/// it moves time, so no test depends on real delays. The wall clock moves in step with the monotonic one.
+/// when their task is cancelled. ``waitForSleepers(count:)`` lets a test wait until the code under test is parked
+/// before it moves time, so no test depends on real delays. The wall clock moves in step with the monotonic one.
 public final class ManualClock: SidecarClock {
   private enum Sleeper {
     /// Registered; its continuation is not installed yet.

@@ -53,7 +53,8 @@ public struct PlatformFailure: Error, Sendable, Equatable {
   public var platformCode: PlatformCode?
   public var platformSubcode: Int?
   public var platformMessage: String?
-  /// How long to wait before retrying: `Retry-After`, or a platform hint such as Meta's `estimated_time_to_regain_access`.
+  /// How long to wait before retrying: `Retry-After`, or a platform hint such as Meta's
+  /// `estimated_time_to_regain_access`.
   public var retryAfter: Duration?
   /// When a spent quota becomes available again.
   public var resetsAt: Date?

@@ -229,7 +229,9 @@ private struct Call {
   let context: CallContext
 
   /// Waits for the gates and gets a breaker permit, or throws why no request may be made.
-  func admit(gates keys: [RateLimitKey], last: PlatformFailure?) async throws(SidecarError) -> CircuitBreakerStateMachine.Permit {
+  func admit(gates keys: [RateLimitKey], last: PlatformFailure?) async throws(SidecarError)
+    -> CircuitBreakerStateMachine.Permit
+  {
     while true {
       if Task.isCancelled { throw cancelled(last) }
       let now = core.clock.now()
@@ -242,11 +244,7 @@ private struct Call {
           failure: last)
       }
       let permit: CircuitBreakerStateMachine.Permit
-      switch core.update(platform, { entry in
-        let action = entry.breaker.admit(now: now)
-        if case .permit(_, let transition) = action { return (action, transition) }
-        return (action, nil)
-      }) {
+      switch admitBreaker(now: now) {
       case .permit(let granted, _):
         permit = granted
       case .refuse(let retryAfter):
@@ -266,7 +264,8 @@ private struct Call {
         let why = fits ? "longer than a call waits" : "past the call's deadline"
         if let reason, reason.classification == .quotaExhausted {
           throw error(
-            .quotaExhausted, "The \(platform) quota is spent for another \(describe(wait)) (\(why)); no request was sent.",
+            .quotaExhausted,
+            "The \(platform) quota is spent for another \(describe(wait)) (\(why)); no request was sent.",
             retryAfter: wait, failure: reason)
         }
         throw error(
@@ -277,6 +276,14 @@ private struct Call {
       }
       context.recordRateLimitWait()
       try await sleep(until: until, last: last)
+    }
+  }
+
+  func admitBreaker(now: ClockInstant) -> CircuitBreakerStateMachine.AdmitAction {
+    core.update(platform) { entry in
+      let action = entry.breaker.admit(now: now)
+      guard case .permit(_, let transition) = action else { return (action, nil) }
+      return (action, transition)
     }
   }
 
@@ -383,7 +390,8 @@ private struct Call {
     error(.cancelled, "The call was cancelled.", failure: last)
   }
 
-  func error(_ kind: ErrorKind, _ message: String, retryAfter: Duration? = nil, failure: PlatformFailure?) -> SidecarError
+  func error(_ kind: ErrorKind, _ message: String, retryAfter: Duration? = nil, failure: PlatformFailure?)
+    -> SidecarError
   {
     SidecarError(
       kind: kind, message: message, platform: platform, attempts: context.attempts, retryAfter: retryAfter,

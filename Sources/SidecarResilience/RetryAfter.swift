@@ -47,7 +47,8 @@ public enum RetryAfter {
         let shortYear = number(parts[2], digits: 2...2)
       else { return nil }
       // Two-digit years: 70-99 are the 1900s, the rest the 2000s (RFC 9110 asks for "not more than 50 years ahead").
-      return epochSeconds(year: shortYear >= 70 ? 1900 + shortYear : 2000 + shortYear, month: month, day: day,
+      return epochSeconds(
+        year: shortYear >= 70 ? 1900 + shortYear : 2000 + shortYear, month: month, day: day,
         time: words[2])
     }
     if words.count == 5, shortDays.contains(words[0]) {
@@ -62,7 +63,8 @@ public enum RetryAfter {
 
   /// A decimal number of `digits` ASCII digits, no sign.
   private static func number(_ text: some StringProtocol, digits: ClosedRange<Int>) -> Int? {
-    guard digits.contains(text.utf8.count), text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) })
+    guard digits.contains(text.utf8.count),
+      text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) })
     else { return nil }
     return Int(text)
   }
@@ -75,7 +77,8 @@ public enum RetryAfter {
   private static func epochSeconds(year: Int, month: Int, day: Int, time: String) -> Double? {
     let clock = time.split(separator: ":", omittingEmptySubsequences: false)
     guard clock.count == 3, let hour = number(clock[0], digits: 2...2), let minute = number(clock[1], digits: 2...2),
-      let second = number(clock[2], digits: 2...2), (0...23).contains(hour), (0...59).contains(minute), (0...60).contains(second),
+      let second = number(clock[2], digits: 2...2), (0...23).contains(hour), (0...59).contains(minute),
+      (0...60).contains(second),
       (1...12).contains(month), (1...daysIn(month: month, year: year)).contains(day)
     else { return nil }
     let days = daysFromCivil(year: year, month: month, day: day)

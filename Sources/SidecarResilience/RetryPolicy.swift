@@ -28,8 +28,8 @@ public struct RetryPolicy: Sendable, Equatable {
   /// One attempt, no retry.
   public static let none = RetryPolicy(maxAttempts: 1)
 
-  /// The wait before retry number `retry` (1 for the first retry): `baseDelay × 2^(retry-1)`, capped at `maxDelay`, then
-  /// jittered.
+  /// The wait before retry number `retry` (1 for the first retry): `baseDelay × 2^(retry-1)`, capped at `maxDelay`,
+  /// then jittered.
   ///
   /// Computed in floating point and capped before the conversion to integers, so a huge `retry` cannot overflow.
   public func delay(beforeRetry retry: Int, random: some RandomSource) -> Duration {

@@ -1,6 +1,7 @@
 /// A stable error kind: ``rawValue`` is the wire `data.kind`, ``code`` the JSON-RPC error code.
 ///
-/// The table lives here (and in `docs/Modules.md`) so that the server, the tests and the Python client agree on one list.
+/// The table lives here (and in `docs/Modules.md`) so that the server, the tests and the Python client agree on one
+/// list.
 public struct ErrorKind: Sendable, Hashable, RawRepresentable, CustomStringConvertible {
   public let rawValue: String
   /// The JSON-RPC error code.
@@ -51,8 +52,8 @@ public struct ErrorKind: Sendable, Hashable, RawRepresentable, CustomStringConve
   /// The platform does not offer this operation for this credential.
   public static let unsupported = ErrorKind("unsupported", code: -31013, retryable: false)
   /// The task was cancelled (`$/cancelRequest`, shutdown). Not an application error: the server answers it with the
-  /// LSP code -32800 "request cancelled" and no `data.kind`. It exists because ``ResilienceCore/run(platform:step:gates:context:_:)``
-  /// throws only ``SidecarError``.
+  /// LSP code -32800 "request cancelled" and no `data.kind`. It exists because
+  /// ``ResilienceCore/run(platform:step:gates:context:_:)`` throws only ``SidecarError``.
   public static let cancelled = ErrorKind("cancelled", code: -32800, retryable: false)
 
   /// The application error kinds of the wire table, in code order (``cancelled`` is not one of them).

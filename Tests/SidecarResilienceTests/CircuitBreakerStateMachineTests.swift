@@ -27,8 +27,10 @@ import Testing
     }
     #expect(transitions == [BreakerTransition(from: .closed, to: .open)])
     #expect(machine.state == .open)
-    #expect(machine.snapshot(now: .at(11)) == BreakerSnapshot(
-      state: .open, openUntil: .at(61), retryAfter: .seconds(50), opens: 1))
+    #expect(
+      machine.snapshot(now: .at(11))
+        == BreakerSnapshot(
+          state: .open, openUntil: .at(61), retryAfter: .seconds(50), opens: 1))
   }
 
   @Test func neutralOutcomesNeitherCountNorReset() throws {

@@ -587,7 +587,8 @@ import Testing
       _ = await core.outcome(script)
       let expectedRequest = model.call(at: clock.now().nanoseconds, outcome)
       #expect((script.attempts == 1) == expectedRequest, "step \(step)")
-      #expect(core.breakerStatus(platform: "facebook").state == model.state(at: clock.now().nanoseconds), "step \(step)")
+      #expect(
+        core.breakerStatus(platform: "facebook").state == model.state(at: clock.now().nanoseconds), "step \(step)")
     }
     #expect(model.opens > 3)
     #expect(log.all.filter { $0.hasSuffix(">OPEN") }.count == model.opens)

@@ -160,7 +160,11 @@ extension Task where Failure == Never {
   /// The task's value; cancels the task when the waiting test is cancelled (its time limit), so nothing hangs.
   var finished: Success {
     get async {
-      await withTaskCancellationHandler { await value } onCancel: { cancel() }
+      await withTaskCancellationHandler {
+        await value
+      } onCancel: {
+        cancel()
+      }
     }
   }
 }
