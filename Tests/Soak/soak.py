@@ -72,11 +72,11 @@ def content(platform: str, number: int, fake: FakePlatforms) -> dict:
     if platform == "facebook":
         return {"text": text}
     if platform == "instagram":
-        return {"caption": text, "imageUrl": f"https://cdn.example.com/soak/{number}.jpg"}
+        return {"caption": text, "image_url": f"https://cdn.example.com/soak/{number}.jpg"}
     if platform == "whatsapp":
         return {"to": "+15550001111", "text": text}
     if platform == "youtube":
-        return {"title": text, "videoUrl": fake.media_url("video-600000.mp4")}
+        return {"title": text, "video_url": fake.media_url("video-600000.mp4")}
     return {"text": text}
 
 

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -45,11 +46,21 @@ async def resolve(platform: str, credential_ref: str, customer_id: str) -> dict:
 
 
 async def save(update) -> None:
-    CREDENTIALS[update.credential_ref].update({"accessToken": update.access_token})
+    """A refreshed token: persist it (a rotated refresh token is otherwise lost) before returning."""
+    CREDENTIALS[update.credential_ref]["accessToken"] = update.access_token
+    if update.refresh_token:
+        CREDENTIALS[update.credential_ref]["refreshToken"] = update.refresh_token
 
 
 def row(step: str, outcome: str, detail: str) -> None:
-    print(f"  {step:<44} {outcome:<22} {detail}")
+    pad = 13 + len(outcome) - len(outcome.replace(GREEN, "").replace(RED, "").replace(RESET, ""))
+    print(f"  {step:<48} {outcome:<{pad}} {detail}")
+
+
+def more(text: str) -> None:
+    """A continuation line under the detail column, wrapped."""
+    for line in textwrap.wrap(text, 90):
+        print(f"  {'':<48} {'':<13} {DIM}{line}{RESET}")
 
 
 async def run(fake: FakePlatforms) -> int:
@@ -66,15 +77,16 @@ async def run(fake: FakePlatforms) -> int:
         info = sidecar.initialize_result
         print(f"{BOLD}social-sidecar {info.server_info.version}{RESET} (pid {sidecar.pid}) against fakes at "
               f"{fake.base_url}\n")
-        print(f"  {'step':<44} {'outcome':<22} detail")
-        print(f"  {'-' * 44} {'-' * 22} {'-' * 40}")
+        print(f"  {'step':<48} {'outcome':<13} detail")
+        print(f"  {'-' * 48} {'-' * 13} {'-' * 50}")
 
         async def attempt(step: str, call) -> None:
             started = time.monotonic()
             try:
                 result = await call
             except SidecarError as error:
-                row(step, f"{RED}{error.kind}{RESET}", f"{error.message[:70]}")
+                row(step, f"{RED}{error.kind}{RESET}", f"attempts={error.attempts}" if error.attempts else "")
+                more(error.message)
                 return
             elapsed = (time.monotonic() - started) * 1000
             post_id = getattr(result, "post_id", None)
@@ -83,17 +95,17 @@ async def run(fake: FakePlatforms) -> int:
                 detail += "  (replayed: no platform call)"
             row(step, f"{GREEN}ok{RESET}", detail)
             if getattr(result, "post_url", None):
-                print(f"  {'':<44} {'':<22} {DIM}{result.post_url}{RESET}")
+                more(result.post_url)
 
         await attempt("facebook/post  text", sidecar.facebook.post(
             credential_ref="CRED-fb-001", text="Hello from the sidecar", idempotency_key="demo-fb-1", **common))
         await attempt("instagram/post  image (container → publish)", sidecar.instagram.post(
-            credential_ref="CRED-ig-001", caption="Launch day", imageUrl="https://cdn.example.com/launch.jpg",
+            credential_ref="CRED-ig-001", caption="Launch day", image_url="https://cdn.example.com/launch.jpg",
             **common))
         await attempt("whatsapp/send  text", sidecar.whatsapp.send(
             credential_ref="CRED-wa-001", to="+15550001111", text="Your order shipped", **common))
         await attempt("youtube/post  3 MB video, resumable upload", sidecar.youtube.post(
-            credential_ref="CRED-yt-001", title="Demo video", description="Uploaded in chunks", videoUrl=video,
+            credential_ref="CRED-yt-001", title="Demo video", description="Uploaded in chunks", video_url=video,
             **common))
         await attempt("linkedin/post  organization text", sidecar.linkedin.post(
             credential_ref="CRED-li-001", text="We are hiring", **common))
@@ -118,7 +130,7 @@ async def run(fake: FakePlatforms) -> int:
         await attempt("youtube/validate  refused by the open breaker", sidecar.youtube.validate(
             credential_ref="CRED-yt-001", customer_id="CUST-123"))
         after = len(fake.requests(platform="youtube"))
-        print(f"  {'':<44} {'':<22} {DIM}requests made to YouTube by that call: {after - before}{RESET}")
+        more(f"requests made to YouTube by that call: {after - before}")
         fake.script([])
 
         print(f"\n  {DIM}Bad input is refused up front with a sentence a person understands.{RESET}")
@@ -151,7 +163,8 @@ async def run(fake: FakePlatforms) -> int:
 
 
 def main() -> int:
-    logging.basicConfig(level=os.environ.get("DEMO_LOG_LEVEL", "WARNING"))
+    # The sidecar's own log lines (stderr, JSON) arrive through the client's logger; DEMO_LOG_LEVEL=INFO shows them.
+    logging.basicConfig(level=os.environ.get("DEMO_LOG_LEVEL", "ERROR"))
     with FakePlatforms() as fake:
         return asyncio.run(run(fake))
 

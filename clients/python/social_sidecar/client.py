@@ -35,7 +35,9 @@ __all__ = ["Sidecar", "EventStream", "find_binary"]
 log = logging.getLogger("social_sidecar")
 sidecar_log = logging.getLogger("social_sidecar.sidecar")
 
-Resolver = Callable[[CredentialRequest], Union[Credentials, Mapping[str, Any], Awaitable[Any]]]
+Resolver = Callable[..., Union[Credentials, Mapping[str, Any], Awaitable[Any]]]
+"""``resolve_credentials(platform, credential_ref, customer_id)``; a callable taking one
+:class:`CredentialRequest` is accepted too."""
 UpdateCallback = Callable[[CredentialUpdate], Any]
 EventCallback = Callable[[MetricEvent], Any]
 BreakerCallback = Callable[[BreakerChange], Any]
@@ -87,6 +89,17 @@ async def _call_user(callback: Callable[..., Any], *args: Any) -> Any:
     if inspect.isawaitable(result):
         result = await result
     return result
+
+
+def _takes_one_argument(callback: Callable[..., Any]) -> bool:
+    """True for ``resolve(request)``, False for ``resolve(platform, credential_ref, customer_id)``."""
+    try:
+        parameters = inspect.signature(callback).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    variadic = any(p.kind == p.VAR_POSITIONAL for p in parameters)
+    return len(positional) == 1 and not variadic
 
 
 class EventStream:
@@ -146,7 +159,8 @@ class Sidecar:
 
     Args:
         config: the ``initialize.config`` object (design §7), sent again on every restart.
-        resolve_credentials: answers ``credentials/resolve``; gets a :class:`CredentialRequest`, returns
+        resolve_credentials: answers ``credentials/resolve``: called as ``resolve(platform, credential_ref,
+            customer_id)`` (or with one :class:`CredentialRequest` if it takes a single parameter), returns
             :class:`Credentials` or a mapping; raising makes the call fail with ``credential_unavailable``.
         on_credentials_updated: gets a :class:`CredentialUpdate` after the sidecar refreshed a token; persist it before
             returning, since the sidecar treats the return as the acknowledgement.
@@ -552,7 +566,11 @@ class Sidecar:
                 raise RemoteError(-31006, "no resolve_credentials callback", {"kind": "credential_unavailable"})
             request = CredentialRequest.from_wire(params)
             try:
-                resolved = await _call_user(self._resolve, request)
+                if _takes_one_argument(self._resolve):
+                    resolved = await _call_user(self._resolve, request)
+                else:
+                    resolved = await _call_user(self._resolve, request.platform, request.credential_ref,
+                                                request.customer_id)
                 return Credentials.wire_from(resolved)
             except Exception as exc:
                 log.warning(
