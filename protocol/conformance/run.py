@@ -14,6 +14,8 @@ A transcript is a JSON file: {"description", "args"?, "env"?, "fakes"?: true, "s
   {"expectStderr": "<regex>"}           stderr (so far, or at exit) matches <regex>
   {"signal": "SIGTERM"}                 send a signal
   {"fake": {"script": [...]}}           POST a fault script to the fake platforms (transcripts with "fakes": true)
+  {"answer": <pattern>, "result": <json>}  the next frame is a server-to-client request matching <pattern>; answer it
+                                        with <json> as its result (or "error": {...} instead), echoing its id
 
 Patterns: objects match exactly (same keys) unless they contain "$partial": true; arrays match element-wise;
 strings starting with "$" are matchers: $any, $string, $int, $number, $bool, $null, $timestamp (RFC 3339),
@@ -246,6 +248,17 @@ def play(step, sidecar: Sidecar, fake, variables, timeout):
         raise Mismatch(f"stderr does not match /{step['expectStderr']}/: {sidecar.stderr[-600:]!r}")
     elif "fake" in step:
         fake.script(step["fake"]["script"])
+    elif "answer" in step:
+        request = sidecar.next_frame(timeout)
+        match(step["answer"], request)
+        if "id" not in request:
+            raise Mismatch(f"expected a request with an id, got {json.dumps(request)[:200]}")
+        reply = {"jsonrpc": "2.0", "id": request["id"]}
+        if "error" in step:
+            reply["error"] = step["error"]
+        else:
+            reply["result"] = substitute(step.get("result"), variables)
+        sidecar.write(frame(reply))
     else:
         raise Mismatch(f"unknown step {step}")
 
