@@ -366,6 +366,11 @@ final class PlatformServices: Sendable {
     if let missing = validation.missing { object["missing"] = .array(missing.map { .string($0) }) }
     if let expiresAt = validation.expiresAt { object["expiresAt"] = .string(Timestamp.rfc3339(expiresAt)) }
     if let problems = validation.problems { object["problems"] = .array(problems.map { .string($0) }) }
+    if let quota = validation.quota {
+      object["quota"] = [
+        "used": .int(quota.used), "total": .int(quota.total), "windowSeconds": JSONValue(quota.windowSeconds),
+      ]
+    }
     return .object(object)
   }
 

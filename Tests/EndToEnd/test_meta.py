@@ -255,6 +255,7 @@ def test_instagram_validate_reports_the_account(fake, sidecar_factory):
     assert validation["valid"] is True and validation["accountName"] == "fake_ig_one"
     [limit] = graph_requests(fake, "instagram", "GET", "/content_publishing_limit$")
     assert limit["query"] == {"fields": "config,quota_usage"}
+    assert validation["quota"]["total"] == 50 and validation["quota"]["used"] == 0
 
 
 def test_instagram_facebook_login_refresh_is_unsupported(fake, sidecar_factory):

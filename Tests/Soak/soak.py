@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import os
 import random
 import signal
@@ -74,13 +75,15 @@ def content(platform: str, number: int, fake: FakePlatforms) -> dict:
     if platform == "instagram":
         return {"caption": text, "image_url": f"https://cdn.example.com/soak/{number}.jpg"}
     if platform == "whatsapp":
-        return {"to": "+15550001111", "text": text}
+        # One recipient per message: the sidecar paces sends to one recipient 6 s apart (Meta's pair rate).
+        return {"to": f"+1555{number:07d}", "text": text}
     if platform == "youtube":
         return {"title": text, "video_url": fake.media_url("video-600000.mp4")}
     return {"text": text}
 
 
 async def main() -> int:
+    logging.basicConfig(level=logging.ERROR)  # crashes are on purpose here; the client would log each one
     posts = int(os.environ.get("SOAK_POSTS", "2000"))
     concurrency = int(os.environ.get("SOAK_CONCURRENCY", "32"))
     kills = int(os.environ.get("SOAK_KILLS", "3"))
@@ -92,7 +95,11 @@ async def main() -> int:
     started = time.monotonic()
 
     with FakePlatforms(seed=seed) as fake:
-        fake.configure({"whatsapp": {"pair_rate_seconds": 0}}) if hasattr(fake, "configure") else None
+        # Production-sized quotas: the soak is about faults, not about daily caps.
+        fake.configure({"whatsapp": {"pair_rate_seconds": 0, "window_open_for_all": True, "throughput_per_second": 100000},
+                        "instagram": {"quota_total": 1000000},
+                        "youtube": {"insert_calls_per_day": 1000000, "quota_units_per_day": 10**12},
+                        "linkedin": {"member_daily_limit": 1000000}})
         config = {**fake.sidecar_config(), "stateDir": state,
                   "retry": {"maxAttempts": 4, "baseDelayMs": 50, "maxDelayMs": 400},
                   "breaker": {"failureThreshold": 50, "openMs": 2000},
@@ -141,7 +148,7 @@ async def main() -> int:
 
             async def killer() -> None:
                 for _ in range(kills):
-                    await asyncio.sleep(rng.uniform(2.0, 6.0))
+                    await asyncio.sleep(rng.uniform(3.0, 10.0))
                     if sidecar.pid and len(outcome) < posts:
                         os.kill(sidecar.pid, signal.SIGKILL)
 

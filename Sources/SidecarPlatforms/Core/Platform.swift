@@ -52,6 +52,19 @@ public struct PostResult: Sendable, Equatable {
 
 /// What `<platform>/validate` answers: whether posting would work, and if not, what is missing.
 public struct ValidationResult: Sendable, Equatable {
+  /// A platform's publishing allowance (Instagram: posts per rolling 24 hours), so a backend can pace itself.
+  public struct Quota: Sendable, Equatable {
+    public var used: Int
+    public var total: Int
+    public var windowSeconds: Int?
+
+    public init(used: Int, total: Int, windowSeconds: Int?) {
+      self.used = used
+      self.total = total
+      self.windowSeconds = windowSeconds
+    }
+  }
+
   public var valid: Bool
   public var accountId: String
   public var accountName: String?
@@ -59,11 +72,13 @@ public struct ValidationResult: Sendable, Equatable {
   public var missing: [String]?
   public var expiresAt: Date?
   public var problems: [String]?
+  public var quota: Quota?
 
   public init(
     valid: Bool, accountId: String, accountName: String? = nil, scopes: [String]? = nil, missing: [String]? = nil,
-    expiresAt: Date? = nil, problems: [String]? = nil
+    expiresAt: Date? = nil, problems: [String]? = nil, quota: Quota? = nil
   ) {
+    self.quota = quota
     self.valid = valid
     self.accountId = accountId
     self.accountName = accountName

@@ -132,11 +132,15 @@ public struct InstagramClient: PlatformClient {
         .get(GraphAPI.path(user), fields: "id,username,name"), token: token, accountId: user, context: context)
       name = node["username"]?.stringValue
     }
+    var quota: ValidationResult.Quota?
     do {
       let limit = try await graph.send(
         .get(GraphAPI.path(user, "content_publishing_limit"), fields: "config,quota_usage"), token: token,
         accountId: user, context: context)
       let entry = limit["data"]?.arrayValue?.first ?? .null
+      if let used = entry["quota_usage"]?.intValue, let total = entry["config"]?["quota_total"]?.intValue {
+        quota = ValidationResult.Quota(used: used, total: total, windowSeconds: entry["config"]?["quota_duration"]?.intValue)
+      }
       if let used = entry["quota_usage"]?.intValue, let total = entry["config"]?["quota_total"]?.intValue, used >= total
       {
         problems.append(
@@ -150,7 +154,8 @@ public struct InstagramClient: PlatformClient {
     }
     return ValidationResult(
       valid: missing.isEmpty && professional, accountId: user, accountName: name, scopes: scopes,
-      missing: missing.isEmpty ? nil : missing, expiresAt: expiresAt, problems: problems.isEmpty ? nil : problems)
+      missing: missing.isEmpty ? nil : missing, expiresAt: expiresAt, problems: problems.isEmpty ? nil : problems,
+      quota: quota)
   }
 
   // MARK: - Publishing
