@@ -73,24 +73,23 @@ public struct PlatformHTTP: Sendable {
   }
 
   /// Sends a request whose success body is JSON and returns that JSON.
+  ///
+  /// A success status with a body that is not JSON (a proxy's error page, a truncated answer) is a transient
+  /// failure: retried for idempotent steps, `outcome_unknown` for a publish, since the platform may have acted.
   public func sendJSON(
     _ request: HTTPRequest, step: StepSafety, gates: [RateLimitKey] = [], context: CallContext,
     classify: @escaping @Sendable (HTTPResponse) -> PlatformFailure?
   ) async throws(SidecarError) -> (HTTPResponse, JSONValue) {
-    let response = try await send(request, step: step, gates: gates, context: context, classify: classify)
-    guard !response.body.isEmpty else { return (response, .null) }
-    do {
-      return (response, try JSONParser.parse(response.body))
-    } catch {
-      throw SidecarError(
-        kind: step == .publish ? .outcomeUnknown : .permanent,
-        message: "\(platform) answered \(response.status) with a body that is not JSON"
-          + (step == .publish ? "; the post may have been published" : ""),
-        platform: platform.rawValue, attempts: context.attempts,
-        failure: PlatformFailure(
-          step == .publish ? .outcomeUnknown : .permanent, message: "malformed response body",
-          httpStatus: response.status, requestMayHaveReachedPlatform: true))
+    let platform = self.platform
+    let response = try await send(request, step: step, gates: gates, context: context) { response in
+      if let failure = classify(response) { return failure }
+      guard !response.body.isEmpty, (try? JSONParser.parse(response.body)) == nil else { return nil }
+      return PlatformFailure(
+        .transient, message: "\(platform) answered \(response.status) with a body that is not JSON",
+        httpStatus: response.status, requestMayHaveReachedPlatform: true)
     }
+    guard !response.body.isEmpty, let json = try? JSONParser.parse(response.body) else { return (response, .null) }
+    return (response, json)
   }
 }
 
