@@ -46,13 +46,13 @@ let package = Package(
     .target(name: "SidecarLogging", dependencies: ["SidecarJSON"], swiftSettings: strict),
 
     // SidecarMetrics: usage events, aggregation and Prometheus text.
-    .target(name: "SidecarMetrics", dependencies: ["SidecarJSON"], swiftSettings: strict),
+    .target(name: "SidecarMetrics", dependencies: ["SidecarJSON", "SidecarLogging"], swiftSettings: strict),
     .testTarget(
-      name: "SidecarMetricsTests", dependencies: ["SidecarMetrics", "SidecarJSON"],
+      name: "SidecarMetricsTests", dependencies: ["SidecarMetrics", "SidecarJSON", "SidecarLogging"],
       exclude: ["prometheus_parse_check.py"], swiftSettings: strict),
     // metrics-bench: ns per event for record + json + serialize, beside a baseline (scripts/bench-metrics).
     .executableTarget(
-      name: "metrics-bench", dependencies: ["SidecarMetrics", "SidecarJSON"], path: "Benchmarks/metrics-bench",
+      name: "metrics-bench", dependencies: ["SidecarMetrics", "SidecarJSON", "SidecarLogging"], path: "Benchmarks/metrics-bench",
       swiftSettings: strict),
 
     // SidecarPlatforms: the five platform clients, credentials and media, over HTTP and the resilience core.

@@ -2,6 +2,7 @@
 // Run through scripts/bench-metrics (release build). Prints medians of several rounds; asserts nothing.
 import Foundation
 import SidecarJSON
+import SidecarLogging
 import SidecarMetrics
 
 let defaultIterations = Int(CommandLine.arguments.dropFirst().first ?? "") ?? 200_000

@@ -66,7 +66,7 @@ public struct Logger: Sendable {
     guard candidate >= level else { return }
     var fields = metadata
     fields.merge(extra) { _, new in new }
-    fields["ts"] = .string(Timestamp.rfc3339(clock()))
+    fields["ts"] = .string(RFC3339.string(from: clock()))
     fields["level"] = .string(candidate.name)
     fields["msg"] = .string(message)
     var line = JSONValue.object(fields).serialized()
@@ -177,33 +177,5 @@ public final class AsyncFileLogSink: LogSink {
         offset += written
       }
     }
-  }
-}
-
-/// RFC 3339 UTC timestamps with milliseconds, formatted by hand: fast, allocation-light and Sendable.
-public enum Timestamp {
-  public static func rfc3339(_ date: Date) -> String {
-    let totalMillis = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
-    let millis = Int(((totalMillis % 1000) + 1000) % 1000)
-    var seconds = (totalMillis - Int64(millis)) / 1000
-    var days = seconds / 86_400
-    seconds -= days * 86_400
-    if seconds < 0 { seconds += 86_400; days -= 1 }
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468
-    let era = (z >= 0 ? z : z - 146_096) / 146_097
-    let doe = z - era * 146_097
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-    let mp = (5 * doy + 2) / 153
-    let day = doy - (153 * mp + 2) / 5 + 1
-    let month = mp < 10 ? mp + 3 : mp - 9
-    let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
-    func pad(_ value: Int64, _ width: Int) -> String {
-      let text = String(value)
-      return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
-    }
-    return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(seconds / 3600, 2)):\(pad(seconds / 60 % 60, 2)):"
-      + "\(pad(seconds % 60, 2)).\(pad(Int64(millis), 3))Z"
   }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import SidecarJSON
+import SidecarLogging
 
 /// One platform operation as the backend bills and audits it; sent as the `metrics/event` notification.
 ///

@@ -1,5 +1,6 @@
 import Foundation
 import SidecarJSON
+import SidecarLogging
 import Synchronization
 
 /// Running totals per (platform, operation) for `metrics/snapshot` and `metrics/prometheus`.

@@ -49,7 +49,7 @@ struct ParentCredentials: CredentialSource {
     ]
     if let refreshToken = credential.refreshToken { params["refreshToken"] = .string(refreshToken) }
     if let variant = credential.variant { params["variant"] = .string(variant) }
-    params["expiresAt"] = credential.expiresAt.map { .string(Timestamp.rfc3339($0)) } ?? .null
+    params["expiresAt"] = credential.expiresAt.map { .string(RFC3339.string(from: $0)) } ?? .null
     _ = try await connection.sendRequest("credentials/update", params: .object(params), timeout: updateTimeout)
   }
 

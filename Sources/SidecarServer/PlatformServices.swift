@@ -46,7 +46,7 @@ final class PlatformServices: Sendable {
           "breaker/stateChanged",
           params: [
             "platform": .string(platform), "from": .string(from.rawValue), "to": .string(to.rawValue),
-            "at": .string(Timestamp.rfc3339(Date())),
+            "at": .string(RFC3339.string(from: Date())),
           ])
       })
     credentials = CredentialStore(
@@ -203,7 +203,7 @@ final class PlatformServices: Sendable {
         let refresh = try await client.refresh(context: context)
         result = .success([
           "refreshed": .bool(refresh.refreshed),
-          "expiresAt": refresh.expiresAt.map { .string(Timestamp.rfc3339($0)) } ?? .null,
+          "expiresAt": refresh.expiresAt.map { .string(RFC3339.string(from: $0)) } ?? .null,
         ])
       }
     } catch {
@@ -348,7 +348,7 @@ final class PlatformServices: Sendable {
       }
       if let subcode = failure.platformSubcode { data["platformSubcode"] = .int(subcode) }
       if let message = failure.platformMessage { data["platformMessage"] = .string(message) }
-      if let resetsAt = failure.resetsAt { data["resetAt"] = .string(Timestamp.rfc3339(resetsAt)) }
+      if let resetsAt = failure.resetsAt { data["resetAt"] = .string(RFC3339.string(from: resetsAt)) }
     }
     return JSONRPCError(code: error.kind.code, message: Self.title(error.kind) + ": " + error.message, data: .object(data))
   }
@@ -364,7 +364,7 @@ final class PlatformServices: Sendable {
     if let name = validation.accountName { object["accountName"] = .string(name) }
     if let scopes = validation.scopes { object["scopes"] = .array(scopes.map { .string($0) }) }
     if let missing = validation.missing { object["missing"] = .array(missing.map { .string($0) }) }
-    if let expiresAt = validation.expiresAt { object["expiresAt"] = .string(Timestamp.rfc3339(expiresAt)) }
+    if let expiresAt = validation.expiresAt { object["expiresAt"] = .string(RFC3339.string(from: expiresAt)) }
     if let problems = validation.problems { object["problems"] = .array(problems.map { .string($0) }) }
     if let quota = validation.quota {
       object["quota"] = [

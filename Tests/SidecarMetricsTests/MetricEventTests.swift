@@ -1,5 +1,6 @@
 import Foundation
 import SidecarJSON
+import SidecarLogging
 import SidecarMetrics
 import Testing
 

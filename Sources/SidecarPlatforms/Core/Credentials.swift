@@ -47,7 +47,7 @@ public struct Credential: Sendable, Equatable, CustomStringConvertible {
   }
 
   public var description: String {
-    "Credential(account: \(accountId), expiresAt: \(expiresAt.map { Timestamp.rfc3339($0) } ?? "never"), secrets redacted)"
+    "Credential(account: \(accountId), expiresAt: \(expiresAt.map { RFC3339.string(from: $0) } ?? "never"), secrets redacted)"
   }
 
   /// Every secret this credential holds, for tests and redaction.
