@@ -259,9 +259,16 @@ class Sidecar extends EventEmitter {
       }
     }
     child.stdin.end();
-    const exited = () => current.exited;
-    const waitExit = (ms) => (exited() ? Promise.resolve(true)
-      : Promise.race([current.closing.then(() => true), delay(ms).then(() => false)]));
+    const waitExit = async (ms) => {
+      if (current.exited) return true;
+      let timer;
+      const timeout = new Promise((resolve) => { timer = setTimeout(() => resolve(false), ms); });
+      try {
+        return await Promise.race([current.closing.then(() => true), timeout]);
+      } finally {
+        clearTimeout(timer); // a pending timer would keep the parent alive for the whole timeout
+      }
+    };
     if (!(await waitExit(this.shutdownTimeoutMs))) {
       child.kill('SIGTERM');
       if (!(await waitExit(this.shutdownTimeoutMs))) {

@@ -80,3 +80,28 @@ for (const [platform, [operation, content]] of Object.entries(CONTENT)) {
     }
   });
 }
+
+test('real binary + fakes: an aborted publish is cancelled inside the sidecar', { skip: missing || false }, async (t) => {
+  const fakes = await startFakes();
+  const sidecar = new Sidecar({ binary, config: fakes.config, resolveCredentials: async (req) => fakes.credentials[req.platform] });
+  try {
+    await sidecar.start();
+    if (!sidecar.supports('facebook', 'post')) {
+      t.skip('this build does not serve facebook/post');
+      return;
+    }
+    await fetch(`${fakes.baseUrl}/_fake/script`, { method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify([{ platform: 'facebook', path: '/feed$', action: 'hang' }]) });
+    const call = sidecar.facebook.post({ credentialRef: 'CRED-fb', customerId: 'CUST-1', agentId: 'AGENT-1', text: 'slow' },
+      { signal: AbortSignal.timeout(500) });
+    await assert.rejects(call, { name: 'TimeoutError' });
+    let health = await sidecar.health();
+    while (health.inFlight > 0) health = await sidecar.health(); // the sidecar stops the call on $/cancelRequest
+    assert.equal(health.inFlight, 0);
+    assert.deepEqual(await fakes.get('/_fake/published?platform=facebook'), []);
+  } finally {
+    await sidecar.close();
+    fakes.child.stdin.end();
+    await new Promise((resolve) => fakes.child.once('exit', resolve));
+  }
+});
