@@ -137,7 +137,8 @@ private struct ConfigReader {
   var leaves: [(String, JSONValue)] = []
 
   mutating func walk(_ value: JSONValue, path: String) {
-    if case .object(let members) = value, path.isEmpty || !Self.leafObjects.contains(path) {
+    // An empty object is a leaf too, so `{"retyr": {}}` is reported as an unknown key rather than ignored.
+    if case .object(let members) = value, path.isEmpty || (!members.isEmpty && !Self.leafObjects.contains(path)) {
       for key in members.keys.sorted() {
         walk(members[key]!, path: path.isEmpty ? key : "\(path).\(key)")
       }

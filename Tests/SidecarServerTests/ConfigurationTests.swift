@@ -24,6 +24,7 @@ struct ConfigurationTests {
     "Unknown keys and wrong values are invalid params naming the key",
     arguments: [
       (["retry": ["maxAtempts": 3]] as JSONValue, "config.retry.maxAtempts"),
+      (["retyr": [:]] as JSONValue, "config.retyr"),
       (["retry": ["maxAttempts": "5"]] as JSONValue, "config.retry.maxAttempts"),
       (["retry": ["maxAttempts": 0]] as JSONValue, "config.retry.maxAttempts"),
       (["http": ["transport": "carrier-pigeon"]] as JSONValue, "config.http.transport"),

@@ -49,6 +49,19 @@ CREDENTIALS = {
 PLATFORMS = list(CREDENTIALS)
 
 
+# A throttling answer in each platform's own error shape (the fake renders it), with Retry-After.
+RATE_LIMITS = {
+    "facebook": {"code": 32, "status": 400, "message": "(#32) Page request limit reached",
+                 "headers": {"Retry-After": "1"}},
+    "instagram": {"code": 4, "status": 400, "message": "(#4) Application request limit reached",
+                  "headers": {"Retry-After": "1"}},
+    "whatsapp": {"code": 130429, "status": 400, "message": "(#130429) Rate limit hit",
+                 "headers": {"Retry-After": "1"}},
+    "youtube": {"reason": "rateLimitExceeded", "status": 403, "headers": {"Retry-After": "1"}},
+    "linkedin": {"status": 429, "message": "Too Many Requests", "headers": {"Retry-After": "1"}},
+}
+
+
 def faults(seed: int) -> list[dict]:
     """Every platform gets every kind of fault at a low rate, on its publishing and preparation calls."""
     rules = []
@@ -56,8 +69,7 @@ def faults(seed: int) -> list[dict]:
         base = {"platform": platform, "method": ["POST", "PUT"]}
         for offset, (action, extra, probability) in enumerate([
             ("error", {"status": 503}, 0.04),
-            ("respond", {"status": 429, "headers": {"Retry-After": "1"},
-                         "body": {"error": {"message": "slow down", "code": 429}}}, 0.02),
+            ("error", RATE_LIMITS[platform], 0.02),
             ("hang", {"seconds": 3}, 0.01),
             ("drop", {}, 0.02),
             ("drop_after_processing", {}, 0.02),
@@ -188,6 +200,9 @@ async def main() -> int:
     kinds = collections.Counter(r for r in outcome.values() if r.startswith("failed") or r == "gave-up")
     if kinds:
         print("  failures by kind     " + ", ".join(f"{k}: {v}" for k, v in kinds.most_common()))
+    by_platform = collections.Counter(platform for (platform, _), r in outcome.items() if r.startswith("failed"))
+    if by_platform:
+        print("  failures by platform " + ", ".join(f"{k}: {v}" for k, v in by_platform.most_common()))
     return 1 if duplicates or lost or silently else 0
 
 

@@ -130,7 +130,7 @@ def credentials(store: TokenStore) -> dict:
 
     def expiry(value: str) -> int | None:
         token = store.get(value)
-        return int(token.expires_at * 1000) if token and token.expires_at else None
+        return int(token.expires_at) if token and token.expires_at else None  # Unix seconds, as PROTOCOL.md §4 says
 
     return {
         "facebook": {"accessToken": "fake-fb-page-token-1", "accountId": FB_PAGE_ID},
