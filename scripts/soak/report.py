@@ -3,7 +3,7 @@ import json
 import sys
 
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
-print("| transport | protocol | phase | requests | conc | req/s | p50 ms | p99 ms | CPU µs/req | errors | connections | RSS before→after MB | idle CPU % |")
+print("| transport | protocol | phase | requests | conc | req/s | p50 ms | p99 ms | CPU µs/req | errors | connections | RSS idle→1k→end MB | idle CPU % |")
 print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- | ---: |")
 for r in rows:
     if "idle_cpu_percent" in r:
@@ -15,5 +15,5 @@ for r in rows:
     print(
         f"| {r['transport']} | {r['protocol']} | {r['phase']} | {r['requests']} | {r['concurrency']} | {r['rps']:.0f} "
         f"| {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['cpu_us_per_request']:.0f} | {errors} | {r.get('connections', '')} "
-        f"| {r['rss_before_mb']:.0f}→{r['rss_after_mb']:.0f} | |"
+        f"| {r['rss_before_mb']:.0f}→{r.get('rss_after_1k_mb', 0):.0f}→{r['rss_after_mb']:.0f} | |"
     )
