@@ -74,6 +74,13 @@ final class Ticket: Sendable {
   func take() -> Int { counter.wrappingAdd(1, ordering: .relaxed).oldValue }
 }
 
+/// One measurement taken by whichever task gets there first.
+final class Reading: Sendable {
+  private let kilobytes = Atomic<Int>(0)
+  func record(_ megabytes: Double) { kilobytes.store(Int(megabytes * 1024), ordering: .relaxed) }
+  var value: Double { Double(kilobytes.load(ordering: .relaxed)) / 1024 }
+}
+
 /// Outcome of one request: latency in microseconds, or an error label.
 enum Sample: Sendable {
   case ok(Int)
@@ -83,7 +90,7 @@ enum Sample: Sendable {
 func runLoad(_ options: Options) async {
   let transport = makeTransport(options)
   let rssBefore = residentMegabytes()
-  let rssAfterFirstThousand = Atomic<Int>(0)  // kB; the acceptance compares the end with this, not with idle
+  let rssAfterFirstThousand = Reading()  // the acceptance compares the end with this, not with idle
   let next = Ticket()
   let clock = ContinuousClock()
   let cpuStart = cpuMicroseconds()
@@ -96,7 +103,7 @@ func runLoad(_ options: Options) async {
           let ticket = next.take()
           guard ticket < options.requests else { break }
           if ticket == min(1000, options.requests / 2) {
-            rssAfterFirstThousand.store(Int(residentMegabytes() * 1024), ordering: .relaxed)
+            rssAfterFirstThousand.record(residentMegabytes())
           }
           let began = clock.now
           do {
@@ -133,7 +140,7 @@ func runLoad(_ options: Options) async {
     "seconds": seconds, "rps": Double(samples.count) / seconds, "p50_ms": percentile(0.50), "p99_ms": percentile(0.99),
     "cpu_us_per_request": Double(cpu) / Double(max(1, samples.count)), "errors": errors.values.reduce(0, +),
     "error_kinds": errors, "rss_before_mb": rssBefore, "rss_after_mb": residentMegabytes(),
-    "rss_after_1k_mb": Double(rssAfterFirstThousand.load(ordering: .relaxed)) / 1024,
+    "rss_after_1k_mb": rssAfterFirstThousand.value,
   ])
   withExtendedLifetime(transport) {}
 }

@@ -119,23 +119,22 @@ public final class Server: Dispatcher {
     if let params, params.objectValue == nil {
       return .failure(.invalidParams("initialize takes an object with optional clientInfo and config"))
     }
-    let applied = configuration.withLock { $0 }.applying(params?["config"])
-    let applied_: SidecarConfiguration
-    switch applied {
+    let configured: SidecarConfiguration
+    switch configuration.withLock({ $0 }).applying(params?["config"]) {
     case .failure(let error): return .failure(error)
-    case .success(let value): applied_ = value
+    case .success(let value): configured = value
     }
     for key in params?.objectValue?.keys.sorted() ?? [] where !["clientInfo", "config", "processId", "capabilities"].contains(key) {
       return .failure(.invalidParams("unknown initialize parameter `\(key)`", field: key))
     }
-    configuration.withLock { $0 = applied_ }
+    configuration.withLock { $0 = configured }
     connection.updateLimits {
-      $0.maxInFlight = applied_.maxInFlight
-      $0.maxFrameBytes = applied_.maxFrameBytes
+      $0.maxInFlight = configured.maxInFlight
+      $0.maxFrameBytes = configured.maxFrameBytes
     }
     let platformServices: PlatformServices
     do {
-      platformServices = try PlatformServices(configuration: applied_, connection: connection, logger: logger)
+      platformServices = try PlatformServices(configuration: configured, connection: connection, logger: logger)
     } catch {
       return .failure(.invalidParams("the state directory cannot be used: \(error)", field: "config.stateDir"))
     }
@@ -145,7 +144,7 @@ public final class Server: Dispatcher {
       "initialized",
       [
         "client": params?["clientInfo"]?["name"] ?? .null,
-        "metricsEnabled": .bool(applied_.metricsEnabled), "breakerEnabled": .bool(applied_.breakerEnabled),
+        "metricsEnabled": .bool(configured.metricsEnabled), "breakerEnabled": .bool(configured.breakerEnabled),
       ])
     return .success([
       "serverInfo": ["name": .string(Self.name), "version": .string(Self.version)],
