@@ -193,11 +193,11 @@ async def httpx_stack(base: str, concurrency: int, ca: str | None):
     return attempt, client.aclose
 
 
-async def aiohttp_stack(base: str, concurrency: int, ca: str | None):
+async def aiohttp_stack(base: str, concurrency: int, ca: str | None, timeout: float = 30.0):
     import aiohttp
 
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency, ssl=client_ssl(ca) or True),
-                                    timeout=aiohttp.ClientTimeout(total=30))
+                                    timeout=aiohttp.ClientTimeout(total=timeout))
     url = feed_url(base)
     headers = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -333,8 +333,7 @@ async def run_memory(args: argparse.Namespace) -> dict[str, Any]:
 
 async def run_memory_aiohttp(args: argparse.Namespace) -> dict[str, Any]:
     """The same calls from in-process aiohttp (the baseline): this process's RSS before and while they wait."""
-    limit = args.connections
-    call, close = await aiohttp_stack(args.url, limit, None)
+    call, close = await aiohttp_stack(args.url, args.connections, None, timeout=args.timeout_ms / 1000)
     await call()
     idle = status_kb(os.getpid(), "VmRSS")
     peak = idle
