@@ -76,8 +76,9 @@ private final class Peer: Sendable {
   func send(_ json: String) { send(raw: Array("Content-Length: \(json.utf8.count)\r\n\r\n\(json)".utf8)) }
 
   /// Reads until `count` messages arrived or `timeout` passed.
-  /// Polls without blocking a cooperative-pool thread, so the connection's tasks can run meanwhile.
-  func receive(_ count: Int, timeout: Duration = .seconds(5)) async -> [JSONValue] {
+  /// Polls without blocking a cooperative-pool thread, so the connection's tasks can run meanwhile. The timeout is
+  /// generous: when other suites occupy the pool, a poll can resume seconds late although the answers are there.
+  func receive(_ count: Int, timeout: Duration = .seconds(30)) async -> [JSONValue] {
     let deadline = ContinuousClock.now + timeout
     var buffer = [UInt8](repeating: 0, count: 65536)
     while frames.withLock({ $0.queue.count }) < count && ContinuousClock.now < deadline {
