@@ -57,7 +57,8 @@ final class CurlEngine: Sendable {
   init?(maxHostConnections: Int, maxCachedConnections: Int) {
     guard let raw = ccurl_multi_new(maxHostConnections, maxCachedConnections) else { return nil }
     multi = Multi(raw: raw)
-    poolLimit = max(16, maxCachedConnections)
+    // Pooled easy handles keep their buffers; a burst must not pin its peak memory for good.
+    poolLimit = min(max(16, maxCachedConnections), 64)
   }
 
   func start() {

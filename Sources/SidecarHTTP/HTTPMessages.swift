@@ -42,6 +42,7 @@ public struct HTTPRequest: Sendable {
   /// Sends on a new connection. libcurl silently re-sends a request when a reused connection dies before any
   /// response byte arrives, which for a publish the platform already processed means a duplicate post; a fresh
   /// connection is never re-sent that way, so a lost answer surfaces as an error the caller can reconcile.
+  /// Honoured by `CurlTransport`; URLSession offers no such control, one more reason it is only the fallback.
   public var freshConnection = false
 
   public static let defaultMaxResponseBytes = 16 << 20

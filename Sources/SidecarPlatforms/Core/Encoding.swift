@@ -7,9 +7,20 @@ public enum Encoding {
   /// RFC 3986 unreserved characters stay; everything else is percent-encoded (safe for query values, form values
   /// and path segments such as LinkedIn URNs).
   public static func percentEncode(_ text: String) -> String {
-    var allowed = CharacterSet.alphanumerics
-    allowed.insert(charactersIn: "-._~")
-    return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+    var output: [UInt8] = []
+    output.reserveCapacity(text.utf8.count)
+    let hex = Array("0123456789ABCDEF".utf8)
+    for byte in text.utf8 {
+      switch byte {
+      case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+        UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+        UInt8(ascii: "~"):
+        output.append(byte)
+      default:
+        output.append(contentsOf: [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]])
+      }
+    }
+    return String(decoding: output, as: UTF8.self)
   }
 
   /// `application/x-www-form-urlencoded` body or query string, in the order given.
