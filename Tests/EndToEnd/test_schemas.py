@@ -24,20 +24,11 @@ sys.path.insert(0, str(ROOT / "protocol" / "conformance"))
 sys.path.insert(0, str(ROOT / "Tests" / "Fakes"))
 
 import check_schemas  # noqa: E402
+from conftest import binary  # noqa: E402
 
 PLATFORMS = ["facebook", "instagram", "linkedin", "youtube", "whatsapp"]
 PUBLISH = {p: "send" if p == "whatsapp" else "post" for p in PLATFORMS}
 QUERIES = ["health", "metrics/snapshot", "metrics/prometheus", "breaker/status"]
-
-
-def sidecar_binary() -> str:
-    explicit = os.environ.get("SOCIAL_SIDECAR_BIN")
-    if explicit:
-        return explicit
-    for candidate in (ROOT / ".build/release/social-sidecar", ROOT / ".build/debug/social-sidecar"):
-        if candidate.exists():
-            return str(candidate)
-    pytest.fail("no social-sidecar binary: run `swift build -c release` or set SOCIAL_SIDECAR_BIN")
 
 
 class Peer:
@@ -45,7 +36,7 @@ class Peer:
 
     def __init__(self, credentials: dict[str, dict] | None = None, args: list[str] | None = None):
         self.process = subprocess.Popen(
-            [sidecar_binary(), *(args or [])], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            [binary(), *(args or [])], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.credentials = credentials or {}
         self.cond = threading.Condition()
         self.responses: dict[Any, dict] = {}
