@@ -8,7 +8,6 @@ accepted, so the schemas and the server are held to the same line.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
