@@ -25,6 +25,8 @@ enum {
   OPT_SEEKFUNCTION = 20167,
   OPT_SEEKDATA = 10168,
   OPT_UPLOAD_BUFFERSIZE = 280,
+  OPT_POSTFIELDS = 10015,
+  OPT_POSTFIELDSIZE_LARGE = 30120,
   MOPT_PIPELINING = 3,
   MOPT_MAXCONNECTS = 6,
   MOPT_MAX_HOST_CONNECTIONS = 7,
@@ -166,7 +168,7 @@ struct ccurl_transfer {
   struct curl_slist *headers;
   char error[ERROR_SIZE];
   int flags;
-  // Request body: memory or a file range.
+  // Request body: memory (POSTFIELDS) or a file range (read callback).
   unsigned char *upload;
   int upload_fd;
   int64_t upload_offset;
@@ -287,14 +289,15 @@ int ccurl_transfer_add_header(ccurl_transfer *t, const char *line) {
   return 0;
 }
 
-int ccurl_transfer_set_upload_bytes(ccurl_transfer *t, const void *bytes, size_t length) {
-  if (length > 0) {
-    t->upload = malloc(length);
-    if (t->upload == NULL) return -1;
-    memcpy(t->upload, bytes, length);
-  }
+int ccurl_transfer_set_body_bytes(ccurl_transfer *t, const void *bytes, size_t length) {
+  t->upload = malloc(length > 0 ? length : 1);  // POSTFIELDS must not be NULL, even for an empty body
+  if (t->upload == NULL) return -1;
+  if (length > 0) memcpy(t->upload, bytes, length);
   t->upload_length = (int64_t)length;
-  return 0;
+  // The size first, so that libcurl never looks for a terminating NUL. Our copy outlives the transfer.
+  int rc = api.easy_setopt(t->easy, OPT_POSTFIELDSIZE_LARGE, (long long)length);
+  rc |= api.easy_setopt(t->easy, OPT_POSTFIELDS, (void *)t->upload);
+  return rc == 0 ? 0 : -1;
 }
 
 int ccurl_transfer_set_upload_fd(ccurl_transfer *t, int fd, int64_t offset, int64_t length) {
@@ -378,18 +381,15 @@ static size_t on_read(char *buffer, size_t size, size_t count, void *context) {
   size_t n = size * count;
   if (left <= 0) return 0;
   if ((int64_t)n > left) n = (size_t)left;
-  if (t->upload_fd >= 0) {
-    ssize_t r;
-    do r = pread(t->upload_fd, buffer, n, (off_t)(t->upload_offset + t->upload_position));
-    while (r < 0 && errno == EINTR);
-    if (r <= 0) {  // the file shrank or failed under us
-      t->flags |= CCURL_FLAG_UPLOAD_READ_FAILED;
-      return READFUNC_ABORT;
-    }
-    n = (size_t)r;
-  } else {
-    memcpy(buffer, t->upload + t->upload_position, n);
+  if (t->upload_fd < 0) return READFUNC_ABORT;  // in-memory bodies go as POSTFIELDS, never through here
+  ssize_t r;
+  do r = pread(t->upload_fd, buffer, n, (off_t)(t->upload_offset + t->upload_position));
+  while (r < 0 && errno == EINTR);
+  if (r <= 0) {  // the file shrank or failed under us
+    t->flags |= CCURL_FLAG_UPLOAD_READ_FAILED;
+    return READFUNC_ABORT;
   }
+  n = (size_t)r;
   t->upload_position += (int64_t)n;
   return n;
 }
@@ -406,8 +406,8 @@ static int on_seek(void *context, int64_t offset, int origin) {
 int ccurl_transfer_prepare(ccurl_transfer *t) {
   int rc = 0;
   rc |= api.easy_setopt(t->easy, OPT_NOSIGNAL, 1L);
-  // libcurl gives every transfer a 64 KiB upload buffer by default; only file uploads need one that large, and
-  // 10,000 calls in flight would otherwise hold 640 MB of them.
+  // libcurl gives an uploading transfer a 64 KiB buffer by default. Only file uploads need one that large; an
+  // in-memory body needs none up to 64 KiB (it leaves with the headers) and a small one beyond.
   rc |= api.easy_setopt(t->easy, OPT_UPLOAD_BUFFERSIZE, t->upload_fd >= 0 ? 65536L : 16384L);
   rc |= api.easy_setopt(t->easy, OPT_PRIVATE, (void *)t);
   rc |= api.easy_setopt(t->easy, OPT_ERRORBUFFER, t->error);

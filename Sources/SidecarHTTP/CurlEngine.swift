@@ -35,7 +35,17 @@ final class CurlEngine: Sendable {
     let continuation: CheckedContinuation<Outcome, Never>
   }
 
+  /// How a wait for a place in `admission` ended.
+  enum Admission: Sendable {
+    case admitted
+    case cancelled
+    /// The request's deadline passed while it was queued.
+    case timedOut
+    case shutdown
+  }
+
   private struct State: Sendable {
+    var admission: AdmissionQueue<CheckedContinuation<Admission, Never>>
     var submissions: [Submission] = []
     var cancellations: [UInt64] = []
     var wakePending = false
@@ -49,14 +59,17 @@ final class CurlEngine: Sendable {
   }
 
   private let multi: Multi
-  private let state = Mutex(State())
+  private let state: Mutex<State>
   private let nextTag = Atomic<UInt64>(1)
   private let loopExited = Atomic<Bool>(false)
   private let poolLimit: Int
 
+  /// `maxHostConnections` caps libcurl's connections per host and, through `admit`, the transfers per origin
+  /// inside libcurl.
   init?(maxHostConnections: Int, maxCachedConnections: Int) {
     guard let raw = ccurl_multi_new(maxHostConnections, maxCachedConnections) else { return nil }
     multi = Multi(raw: raw)
+    state = Mutex(State(admission: AdmissionQueue(limit: maxHostConnections)))
     // Pooled easy handles keep their buffers; a burst must not pin its peak memory for good.
     poolLimit = min(max(16, maxCachedConnections), 64)
   }
@@ -69,14 +82,44 @@ final class CurlEngine: Sendable {
 
   /// Stops the loop (failing anything still running) and lets it free libcurl's resources.
   func shutdown() {
-    let pooled = state.withLock { state -> [TransferHandle] in
-      guard !state.closed else { return [] }
+    let (pooled, waiting) = state.withLock { state -> ([TransferHandle], [CheckedContinuation<Admission, Never>]) in
+      guard !state.closed else { return ([], []) }
       state.closed = true
       ccurl_multi_wakeup(multi.raw)
       defer { state.pool = [] }
-      return state.pool
+      return (state.pool, state.admission.drain())
     }
     for transfer in pooled { ccurl_transfer_free(transfer.raw) }
+    for waiter in waiting { waiter.resume(returning: .shutdown) }
+  }
+
+  // MARK: - Admission
+
+  /// Waits for one of `origin`'s places (see `AdmissionQueue`), before the caller takes an easy handle. An
+  /// admitted caller must `leave` once its transfer is out of libcurl.
+  func admit(_ origin: String, deadline: ContinuousClock.Instant?) async -> Admission {
+    let id = nextTag.wrappingAdd(1, ordering: .relaxed).oldValue
+    return await withTaskCancellationHandler {
+      await withCheckedContinuation { continuation in
+        let immediate = state.withLock { state -> Admission? in
+          if state.closed { return .shutdown }
+          if Task.isCancelled { return .cancelled }
+          let earliest = state.admission.nextDeadline
+          if state.admission.enter(origin, id: id, deadline: deadline, waiter: continuation) { return .admitted }
+          // The loop sleeps until the soonest deadline: tell it about a sooner one.
+          if let deadline, earliest.map({ deadline < $0 }) ?? true { wakeLocked(&state) }
+          return nil
+        }
+        if let immediate { continuation.resume(returning: immediate) }
+      }
+    } onCancel: {
+      state.withLock { $0.admission.remove(origin, id: id) }?.resume(returning: .cancelled)
+    }
+  }
+
+  /// Gives back the place `admit` granted, to the next waiter for `origin` if there is one.
+  func leave(_ origin: String) {
+    state.withLock { $0.admission.leave(origin) }?.resume(returning: .admitted)
   }
 
   // MARK: - Transfers
@@ -136,14 +179,17 @@ final class CurlEngine: Sendable {
   private func runLoop() {
     var active: [UInt64: Submission] = [:]
     while true {
-      let (submissions, cancellations, closing) = state.withLock { state in
+      let now = ContinuousClock.now
+      let (submissions, cancellations, closing, expired, nextDeadline) = state.withLock { state in
         defer {
           state.submissions = []
           state.cancellations = []
           state.wakePending = false
         }
-        return (state.submissions, state.cancellations, state.closed)
+        let expired = state.admission.expire(now: now)
+        return (state.submissions, state.cancellations, state.closed, expired, state.admission.nextDeadline)
       }
+      for waiter in expired { waiter.resume(returning: .timedOut) }
       for submission in submissions {
         ccurl_transfer_set_tag(submission.transfer.raw, submission.tag)
         let rc = ccurl_multi_add(multi.raw, submission.transfer.raw)
@@ -169,9 +215,13 @@ final class CurlEngine: Sendable {
         ccurl_multi_remove(multi.raw, finished)
         active.removeValue(forKey: tag)?.continuation.resume(returning: .done(code))
       }
-      // Sleeps until socket activity, libcurl's next timer or a wake-up; no transfer means no timer,
-      // so an idle transport costs nothing.
-      if ccurl_multi_poll(multi.raw, 60_000) != 0 {
+      // Sleeps until socket activity, libcurl's next timer, a queued request's deadline or a wake-up; no
+      // transfer means no timer, so an idle transport costs nothing.
+      var sleep = 60_000
+      if let nextDeadline {
+        sleep = min(sleep, max(0, now.duration(to: nextDeadline).wholeMilliseconds))
+      }
+      if ccurl_multi_poll(multi.raw, Int32(sleep)) != 0 {
         usleep(1000)  // a failing poll must not turn into a busy loop
       }
     }
@@ -182,6 +232,9 @@ final class CurlEngine: Sendable {
     ccurl_multi_free(multi.raw)
     loopExited.store(true, ordering: .releasing)
   }
+
+  /// Requests waiting for admission.
+  var queuedCount: Int { state.withLock { $0.admission.waitingCount } }
 
   /// True once the loop thread has freed the multi handle and is about to end.
   var hasStopped: Bool { loopExited.load(ordering: .acquiring) }

@@ -81,13 +81,33 @@ public final class CurlTransport: HTTPTransport {
   private enum Sink {
     case memory(cap: Int64)
     case file(descriptor: Int32, cap: Int64)
+
+    /// Closes what the sink owns when no transfer took it over.
+    func abandon() {
+      if case .file(let fd, _) = self { close(fd) }
+    }
   }
 
   /// Runs the request to completion and returns the transfer (owned by the caller, to be recycled)
-  /// when libcurl reports success; throws a `TransportError` otherwise.
+  /// when libcurl reports success; throws a `TransportError` otherwise. Takes ownership of a file sink.
   private func run(_ request: HTTPRequest, sink: Sink) async throws(TransportError) -> TransferHandle {
+    let queuedAt = ContinuousClock.now
+    let origin: String
+    do throws(TransportError) {
+      origin = try Self.origin(of: request.url)
+    } catch {
+      sink.abandon()
+      throw error
+    }
+    let admission = await engine.admit(origin, deadline: request.timeout.map { queuedAt + $0 })
+    guard case .admitted = admission else {
+      sink.abandon()
+      throw Self.error(admission, request: request, waited: queuedAt.duration(to: .now))
+    }
+    defer { engine.leave(origin) }
+
     guard let transfer = engine.checkout() else {
-      if case .file(let fd, _) = sink { close(fd) }
+      sink.abandon()
       throw TransportError(.unavailable, requestSent: false, message: "cannot allocate a libcurl handle")
     }
     switch sink {
@@ -98,41 +118,72 @@ public final class CurlTransport: HTTPTransport {
       if Task.isCancelled {
         throw TransportError(.cancelled, requestSent: false, message: "\(request.method) cancelled before sending")
       }
-      try configure(transfer, for: request)
+      // The request's timeout counts the time it waited for admission.
+      let timeout = request.timeout.map { $0 - queuedAt.duration(to: .now) }
+      if let timeout, timeout <= .zero {
+        throw Self.error(.timedOut, request: request, waited: queuedAt.duration(to: .now))
+      }
+      try configure(transfer, for: request, timeout: timeout)
     } catch {
       engine.recycle(transfer)
       throw error
     }
     let outcome = await engine.perform(transfer)
-    let failure: TransportError
-    switch outcome {
-    case .done(CCURLE_OK):
-      return transfer
-    case .done(let code):
-      failure = Self.error(code: code, transfer: transfer, request: request)
-    case .cancelled:
-      failure = TransportError(
-        .cancelled, requestSent: ccurl_transfer_request_size(transfer.raw) > 0,
-        message: "\(request.method) \(request.url.redactedForLogs) cancelled")
-    case .shutdown:
-      failure = TransportError(.cancelled, requestSent: false, message: "the transport shut down")
-    case .rejected(let code):
-      failure = TransportError(.other, requestSent: false, message: "libcurl refused the transfer (multi code \(code))")
-    }
+    if case .done(CCURLE_OK) = outcome { return transfer }
+    let failure = Self.error(outcome, transfer: transfer, request: request)
     engine.recycle(transfer)
     throw failure
   }
 
-  private static let bodyMethods: Set<String> = ["POST", "PUT", "PATCH"]
+  @inline(never)
+  private static func error(_ outcome: CurlEngine.Outcome, transfer: TransferHandle, request: HTTPRequest) -> TransportError {
+    switch outcome {
+    case .done(let code):
+      return error(code: code, transfer: transfer, request: request)
+    case .cancelled:
+      return TransportError(
+        .cancelled, requestSent: ccurl_transfer_request_size(transfer.raw) > 0,
+        message: "\(request.method) \(request.url.redactedForLogs) cancelled")
+    case .shutdown:
+      return TransportError(.cancelled, requestSent: false, message: "the transport shut down")
+    case .rejected(let code):
+      return TransportError(.other, requestSent: false, message: "libcurl refused the transfer (multi code \(code))")
+    }
+  }
 
-  private func configure(_ transfer: TransferHandle, for request: HTTPRequest) throws(TransportError) {
-    let t = transfer.raw
-    let url = request.url
+  /// The admission key: libcurl caps connections per host and port, and so do we.
+  @inline(never)
+  private static func origin(of url: URL) throws(TransportError) -> String {
     guard let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
-      let host = url.host, !host.isEmpty
+      let host = url.host?.lowercased(), !host.isEmpty
     else {
       throw TransportError(.invalidURL, requestSent: false, message: "not an absolute http(s) URL: \(url.redactedForLogs)")
     }
+    return "\(scheme)://\(host):\(url.port ?? (scheme == "https" ? 443 : 80))"
+  }
+
+  /// A request that never reached libcurl.
+  @inline(never)
+  private static func error(_ admission: CurlEngine.Admission, request: HTTPRequest, waited: Duration) -> TransportError {
+    let target = "\(request.method) \(request.url.redactedForLogs)"
+    switch admission {
+    case .admitted, .cancelled:
+      return TransportError(.cancelled, requestSent: false, message: "\(target) cancelled before sending")
+    case .timedOut:
+      return TransportError(
+        .timedOut, requestSent: false,
+        message: "\(target): timed out after \(waited.wholeMilliseconds) ms queued for one of the host's connections")
+    case .shutdown:
+      return TransportError(.cancelled, requestSent: false, message: "the transport shut down")
+    }
+  }
+
+  private static let bodyMethods: Set<String> = ["POST", "PUT", "PATCH"]
+
+  @inline(never)
+  private func configure(_ transfer: TransferHandle, for request: HTTPRequest, timeout: Duration?) throws(TransportError) {
+    let t = transfer.raw
+    let url = request.url
     let method = request.method.uppercased()
     guard !method.isEmpty, method.utf8.allSatisfy({ Self.isTokenByte($0) }) else {
       throw TransportError(.invalidRequest, requestSent: false, message: "invalid method")
@@ -154,7 +205,7 @@ public final class CurlTransport: HTTPTransport {
       ccurl_transfer_setopt_long(t, CCURLOPT_MAXREDIRS, 5)
       ccurl_transfer_setopt_string(t, CCURLOPT_REDIR_PROTOCOLS_STR, "http,https")
     }
-    if let timeout = request.timeout {
+    if let timeout {
       ccurl_transfer_setopt_long(t, CCURLOPT_TIMEOUT_MS, timeout.wholeMilliseconds)
     }
     if let connectTimeout = request.connectTimeout {
@@ -178,10 +229,18 @@ public final class CurlTransport: HTTPTransport {
     }
 
     if uploads {
-      try attachBody(request.body, to: t)
-      ccurl_transfer_setopt_long(t, CCURLOPT_UPLOAD, 1)
-      ccurl_transfer_setopt_off(t, CCURLOPT_INFILESIZE_LARGE, request.body.knownLength)
-      if method != "PUT" { ccurl_transfer_setopt_string(t, CCURLOPT_CUSTOMREQUEST, method) }
+      if case .file = request.body {
+        try attachFile(request.body, to: t)
+        ccurl_transfer_setopt_long(t, CCURLOPT_UPLOAD, 1)
+        ccurl_transfer_setopt_off(t, CCURLOPT_INFILESIZE_LARGE, request.body.knownLength)
+        if method != "PUT" { ccurl_transfer_setopt_string(t, CCURLOPT_CUSTOMREQUEST, method) }
+      } else {
+        let rc = request.body.bytes.withUnsafeBytes { ccurl_transfer_set_body_bytes(t, $0.baseAddress, $0.count) }
+        guard rc == 0 else { throw TransportError(.other, requestSent: false, message: "out of memory for the body") }
+        if method != "POST" { ccurl_transfer_setopt_string(t, CCURLOPT_CUSTOMREQUEST, method) }
+        // libcurl labels a POSTFIELDS body as a form unless told otherwise; send only what the caller set.
+        if !request.headers.contains("Content-Type") { ccurl_transfer_add_header(t, "Content-Type:") }
+      }
     } else if method == "HEAD" {
       ccurl_transfer_setopt_long(t, CCURLOPT_NOBODY, 1)
     } else if method != "GET" {
@@ -192,26 +251,19 @@ public final class CurlTransport: HTTPTransport {
     }
   }
 
-  private func attachBody(_ body: HTTPBody, to t: OpaquePointer) throws(TransportError) {
-    switch body {
-    case .empty:
-      ccurl_transfer_set_upload_bytes(t, nil, 0)
-    case .bytes(let data):
-      let rc = data.withUnsafeBytes { ccurl_transfer_set_upload_bytes(t, $0.baseAddress, $0.count) }
-      guard rc == 0 else { throw TransportError(.other, requestSent: false, message: "out of memory for the body") }
-    case .file(let path, let offset, let length):
-      let fd = open(path, O_RDONLY | O_CLOEXEC)
-      guard fd >= 0 else {
-        throw TransportError(.invalidRequest, requestSent: false, message: "cannot open \(path): \(errnoText())")
-      }
-      var info = stat()
-      guard fstat(fd, &info) == 0, offset >= 0, length >= 0, Int64(info.st_size) >= offset + length else {
-        close(fd)
-        throw TransportError(
-          .invalidRequest, requestSent: false, message: "\(path) holds fewer than \(offset + length) bytes")
-      }
-      ccurl_transfer_set_upload_fd(t, fd, offset, length)
+  private func attachFile(_ body: HTTPBody, to t: OpaquePointer) throws(TransportError) {
+    guard case .file(let path, let offset, let length) = body else { return }
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else {
+      throw TransportError(.invalidRequest, requestSent: false, message: "cannot open \(path): \(errnoText())")
     }
+    var info = stat()
+    guard fstat(fd, &info) == 0, offset >= 0, length >= 0, Int64(info.st_size) >= offset + length else {
+      close(fd)
+      throw TransportError(
+        .invalidRequest, requestSent: false, message: "\(path) holds fewer than \(offset + length) bytes")
+    }
+    ccurl_transfer_set_upload_fd(t, fd, offset, length)
   }
 
   /// RFC 9110 token characters (header names, methods).

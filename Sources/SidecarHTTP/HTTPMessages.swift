@@ -17,6 +17,12 @@ public enum HTTPBody: Sendable, Equatable {
     return .file(path: path, offset: offset, length: max(0, size - offset))
   }
 
+  /// The bytes of an in-memory body (none for `.empty` and `.file`).
+  var bytes: Data {
+    if case .bytes(let data) = self { return data }
+    return Data()
+  }
+
   /// Byte count when known without touching the disk.
   var knownLength: Int64 {
     switch self {

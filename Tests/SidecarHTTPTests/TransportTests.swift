@@ -232,6 +232,66 @@ struct TransportTests {
     #expect(try await transport.send(HTTPRequest(url: server.url("/bytes?n=10"))).body == servedPattern(10))
   }
 
+  @Test("curl: past the per-host limit requests queue before libcurl, on as many connections as the limit")
+  func admissionLimit() async throws {
+    let transport = try CurlTransport(configuration: HTTPTransportConfiguration(maxConnectionsPerHost: 2))
+    let ports = try await withThrowingTaskGroup(of: Int.self) { group in
+      for index in 0..<12 {
+        group.addTask {
+          let response = try await transport.send(HTTPRequest(url: server.url("/echo?n=\(index)")))
+          return try JSONDecoder().decode(Echo.self, from: response.body).clientPort
+        }
+      }
+      return try await group.reduce(into: Set<Int>()) { $0.insert($1) }
+    }
+    #expect(ports.count <= 2, "\(ports.count) connections for a limit of 2")
+    #expect(transport.engine.queuedCount == 0)
+  }
+
+  @Test("curl: a request queued behind a busy host times out within its own timeout, unsent")
+  func admissionTimeout() async throws {
+    let transport = try CurlTransport(configuration: HTTPTransportConfiguration(maxConnectionsPerHost: 1))
+    let id = UUID().uuidString
+    let busy = Task { try await transport.send(HTTPRequest(url: server.url("/hold?id=\(id)&ms=3000"))) }
+    defer { busy.cancel() }
+    try await waitUntilHeld(id, probe: transport)
+    let clock = ContinuousClock()
+    let start = clock.now
+    let error = try await #require(throws: TransportError.self) {
+      try await transport.send(HTTPRequest(url: server.url("/echo"), timeout: .milliseconds(300)))
+    }
+    #expect(error.kind == .timedOut)
+    #expect(!error.requestSent)
+    #expect(error.message.contains("queued"))
+    #expect(clock.now - start < .milliseconds(2500), "the queued request waited for the busy one")
+  }
+
+  @Test("curl: cancelling a queued request frees its turn, and the host's place is not leaked")
+  func admissionCancel() async throws {
+    let transport = try CurlTransport(configuration: HTTPTransportConfiguration(maxConnectionsPerHost: 1))
+    let id = UUID().uuidString
+    let busy = Task { try await transport.send(HTTPRequest(url: server.url("/hold?id=\(id)&ms=1000"))) }
+    try await waitUntilHeld(id, probe: transport)
+    let queued = Task { try await transport.send(HTTPRequest(url: server.url("/echo?queued"))) }
+    while transport.engine.queuedCount == 0 { try await Task.sleep(for: .milliseconds(2)) }
+    queued.cancel()
+    let result = await queued.result
+    let error = try #require(throws: TransportError.self) { try result.get() }
+    #expect(error.kind == .cancelled)
+    #expect(!error.requestSent)
+    #expect(try await busy.value.body == Data("held".utf8))
+    #expect(try await transport.send(HTTPRequest(url: server.url("/echo?after"))).status == 200)
+  }
+
+  /// Waits until the test server holds the `/hold` request `id` (asked on another host name, so that the probe is
+  /// not queued behind it).
+  private func waitUntilHeld(_ id: String, probe transport: some HTTPTransport) async throws {
+    let seen = URL(string: server.url("/seen?id=\(id)").absoluteString.replacingOccurrences(of: "127.0.0.1", with: "localhost"))!
+    while try await transport.send(HTTPRequest(url: seen)).body != Data("yes".utf8) {
+      try await Task.sleep(for: .milliseconds(5))
+    }
+  }
+
   @Test("A refused connection reports that nothing was sent, and never the query", arguments: TransportKind.allCases)
   func connectRefused(kind: TransportKind) async throws {
     let transport = try kind.make()

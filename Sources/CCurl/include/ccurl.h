@@ -106,9 +106,11 @@ int ccurl_transfer_setopt_string(ccurl_transfer *transfer, int option, const cha
 int ccurl_transfer_setopt_off(ccurl_transfer *transfer, int option, int64_t value);
 /// Appends a "Name: value" request header line (copied).
 int ccurl_transfer_add_header(ccurl_transfer *transfer, const char *line);
-/// The request body from memory (copied) or from `length` bytes of `fd` at `offset` (the transfer
-/// takes ownership of `fd`), read in chunks as curl asks for them; sets UPLOAD and the body size.
-int ccurl_transfer_set_upload_bytes(ccurl_transfer *transfer, const void *bytes, size_t length);
+/// An in-memory request body (copied), sent as POSTFIELDS: libcurl needs no upload buffer for it, and a body under
+/// 64 KiB leaves in the same write as the headers. Makes the request a POST unless CUSTOMREQUEST says otherwise.
+int ccurl_transfer_set_body_bytes(ccurl_transfer *transfer, const void *bytes, size_t length);
+/// A request body of `length` bytes of `fd` at `offset` (the transfer takes ownership of `fd`), read in
+/// chunks as curl asks for them; the caller sets UPLOAD and the body size.
 int ccurl_transfer_set_upload_fd(ccurl_transfer *transfer, int fd, int64_t offset, int64_t length);
 /// The response body goes to memory, or to `fd` (ownership taken); at most `cap` bytes either way.
 void ccurl_transfer_set_response_memory(ccurl_transfer *transfer, int64_t cap);
