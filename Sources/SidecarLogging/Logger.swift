@@ -62,10 +62,11 @@ public struct Logger: Sendable {
 
   public func isEnabled(_ candidate: LogLevel) -> Bool { candidate >= level }
 
-  public func log(_ candidate: LogLevel, _ message: String, _ extra: [String: JSONValue] = [:]) {
+  /// `extra` is built only when the level is on: a disabled debug line costs a comparison.
+  public func log(_ candidate: LogLevel, _ message: String, _ extra: @autoclosure () -> [String: JSONValue] = [:]) {
     guard candidate >= level else { return }
     var fields = metadata
-    fields.merge(extra) { _, new in new }
+    fields.merge(extra()) { _, new in new }
     fields["ts"] = .string(RFC3339.string(from: clock()))
     fields["level"] = .string(candidate.name)
     fields["msg"] = .string(message)
@@ -74,10 +75,18 @@ public struct Logger: Sendable {
     sink.write(line: line)
   }
 
-  public func debug(_ message: String, _ extra: [String: JSONValue] = [:]) { log(.debug, message, extra) }
-  public func info(_ message: String, _ extra: [String: JSONValue] = [:]) { log(.info, message, extra) }
-  public func warn(_ message: String, _ extra: [String: JSONValue] = [:]) { log(.warn, message, extra) }
-  public func error(_ message: String, _ extra: [String: JSONValue] = [:]) { log(.error, message, extra) }
+  public func debug(_ message: String, _ extra: @autoclosure () -> [String: JSONValue] = [:]) {
+    log(.debug, message, extra())
+  }
+  public func info(_ message: String, _ extra: @autoclosure () -> [String: JSONValue] = [:]) {
+    log(.info, message, extra())
+  }
+  public func warn(_ message: String, _ extra: @autoclosure () -> [String: JSONValue] = [:]) {
+    log(.warn, message, extra())
+  }
+  public func error(_ message: String, _ extra: @autoclosure () -> [String: JSONValue] = [:]) {
+    log(.error, message, extra())
+  }
 }
 
 public struct DiscardingLogSink: LogSink {

@@ -95,51 +95,21 @@ public final class ResilienceCore: Sendable {
     context: CallContext,
     _ attempt: @Sendable () async throws -> T
   ) async throws(SidecarError) -> T {
-    update(platform) { ($0.activeCalls += 1, nil) }
-    var holdsRetry = false
-    defer {
-      let release = holdsRetry
-      update(platform) { platform in
-        platform.activeCalls -= 1
-        if release { platform.activeRetries -= 1 }
-        return ((), nil)
-      }
-    }
-    let call = Call(core: self, platform: platform, context: context)
-    var attemptsInStep = 0
-    var last: PlatformFailure?
+    // The decisions are synchronous methods of `call`: only it and the permit live across the awaits, which keeps
+    // this function's async frame (held by every call in flight) small.
+    let call = Call(core: self, platform: platform, step: step, gates: keys, context: context)
+    defer { call.finish() }
     while true {
-      let permit = try await call.admit(gates: keys, last: last)
-      context.recordRequest(step)
-      attemptsInStep += 1
-      let failure: PlatformFailure
+      let permit = try await call.admit()
+      let value: T
       do {
-        let value = try await attempt()
-        call.record(.success, permit)
-        return value
-      } catch let error as PlatformFailure {
-        failure = error
-      } catch is CancellationError {
-        call.record(.neutral, permit)
-        throw call.cancelled(last)
+        value = try await attempt()
       } catch {
-        failure = PlatformFailure(.permanent, message: "An unexpected error occurred while calling \(platform).")
+        try await call.sleep(until: call.failed(error, permit: permit), last: call.last)
+        continue
       }
-      if Task.isCancelled {
-        call.record(.neutral, permit)
-        throw call.cancelled(failure)
-      }
-      call.record(failure.countsAgainstBreaker ? .failure : .neutral, permit)
-      if holdsRetry {
-        update(platform) { ($0.activeRetries -= 1, nil) }
-        holdsRetry = false
-      }
-      last = failure
-      let now = clock.now()
-      let wait = try call.retryWait(after: failure, step: step, gates: keys, attemptsInStep: attemptsInStep, now: now)
-      holdsRetry = try call.spendRetryBudget(failure: failure, wait: wait)
-      context.recordRetry()
-      try await call.sleep(until: now + wait, last: failure)
+      call.record(.success, permit)
+      return value
     }
   }
 
@@ -222,61 +192,136 @@ public final class ResilienceCore: Sendable {
   }
 }
 
-/// One `run`: the decisions that need the platform name and the context, kept out of the loop to keep it readable.
-private struct Call {
+/// One `run`: its decisions and the state they keep between attempts.
+private final class Call {
   let core: ResilienceCore
   let platform: String
+  let step: StepSafety
+  let keys: [RateLimitKey]
   let context: CallContext
+  /// Requests made by this step so far.
+  private var attemptsInStep = 0
+  /// The latest failure, carried into the error that ends the call.
+  private(set) var last: PlatformFailure?
+  /// True while this call holds one of the platform's retry-budget slots.
+  private var holdsRetry = false
 
-  /// Waits for the gates and gets a breaker permit, or throws why no request may be made.
-  func admit(gates keys: [RateLimitKey], last: PlatformFailure?) async throws(SidecarError)
-    -> CircuitBreakerStateMachine.Permit
-  {
-    while true {
-      if Task.isCancelled { throw cancelled(last) }
-      let now = core.clock.now()
-      if let deadline = context.deadline, now >= deadline {
-        throw error(
-          .deadlineExceeded,
-          last == nil
-            ? "The call's deadline passed before \(platform) was called."
-            : "The call's deadline passed before \(platform) could be tried again.",
-          failure: last)
-      }
-      let permit: CircuitBreakerStateMachine.Permit
-      switch admitBreaker(now: now) {
-      case .permit(let granted, _):
-        permit = granted
-      case .refuse(let retryAfter):
-        throw error(
-          .circuitOpen,
-          retryAfter == nil
-            ? "Calls to \(platform) are failing, and its circuit breaker lets only a probe through while it recovers; "
-              + "no request was sent."
-            : "Calls to \(platform) are failing, so its circuit breaker is open; no request was sent.",
-          retryAfter: retryAfter, failure: last)
-      }
-      guard case .wait(let until, let reason) = core.gates.check(keys, now: now) else { return permit }
-      record(.neutral, permit)
-      let wait = now.duration(to: until)
-      let fits = context.deadline.map { until < $0 } ?? true
-      if !fits || wait > core.retry.maxRetryAfter {
-        let why = fits ? "longer than a call waits" : "past the call's deadline"
-        if let reason, reason.classification == .quotaExhausted {
-          throw error(
-            .quotaExhausted,
-            "The \(platform) quota is spent for another \(describe(wait)) (\(why)); no request was sent.",
-            retryAfter: wait, failure: reason)
-        }
-        throw error(
-          .rateLimited,
-          "\(platform) is rate limiting this app, account or recipient for another \(describe(wait)) (\(why)); "
-            + "no request was sent.",
-          retryAfter: wait, failure: reason ?? last)
-      }
-      context.recordRateLimitWait()
-      try await sleep(until: until, last: last)
+  @inline(never)
+  init(core: ResilienceCore, platform: String, step: StepSafety, gates keys: [RateLimitKey], context: CallContext) {
+    self.core = core
+    self.platform = platform
+    self.step = step
+    self.keys = keys
+    self.context = context
+    core.update(platform) { ($0.activeCalls += 1, nil) }
+  }
+
+  /// Gives back what the call counted against its platform.
+  @inline(never)
+  func finish() {
+    let release = holdsRetry
+    core.update(platform) { platform in
+      platform.activeCalls -= 1
+      if release { platform.activeRetries -= 1 }
+      return ((), nil)
     }
+  }
+
+  /// Waits for the gates and gets a breaker permit for the next request, or throws why no request may be made.
+  @inline(never)
+  func admit() async throws(SidecarError) -> CircuitBreakerStateMachine.Permit {
+    while true {
+      switch try admission() {
+      case .permit(let permit):
+        context.recordRequest(step)
+        attemptsInStep += 1
+        return permit
+      case .wait(let until):
+        context.recordRateLimitWait()
+        try await sleep(until: until, last: last)
+      }
+    }
+  }
+
+  private enum Admission {
+    case permit(CircuitBreakerStateMachine.Permit)
+    case wait(until: ClockInstant)
+  }
+
+  @inline(never)
+  private func admission() throws(SidecarError) -> Admission {
+    if Task.isCancelled { throw cancelled(last) }
+    let now = core.clock.now()
+    if let deadline = context.deadline, now >= deadline {
+      throw error(
+        .deadlineExceeded,
+        last == nil
+          ? "The call's deadline passed before \(platform) was called."
+          : "The call's deadline passed before \(platform) could be tried again.",
+        failure: last)
+    }
+    let permit: CircuitBreakerStateMachine.Permit
+    switch admitBreaker(now: now) {
+    case .permit(let granted, _):
+      permit = granted
+    case .refuse(let retryAfter):
+      throw error(
+        .circuitOpen,
+        retryAfter == nil
+          ? "Calls to \(platform) are failing, and its circuit breaker lets only a probe through while it recovers; "
+            + "no request was sent."
+          : "Calls to \(platform) are failing, so its circuit breaker is open; no request was sent.",
+        retryAfter: retryAfter, failure: last)
+    }
+    guard case .wait(let until, let reason) = core.gates.check(keys, now: now) else { return .permit(permit) }
+    record(.neutral, permit)
+    let wait = now.duration(to: until)
+    let fits = context.deadline.map { until < $0 } ?? true
+    if !fits || wait > core.retry.maxRetryAfter {
+      let why = fits ? "longer than a call waits" : "past the call's deadline"
+      if let reason, reason.classification == .quotaExhausted {
+        throw error(
+          .quotaExhausted,
+          "The \(platform) quota is spent for another \(describe(wait)) (\(why)); no request was sent.",
+          retryAfter: wait, failure: reason)
+      }
+      throw error(
+        .rateLimited,
+        "\(platform) is rate limiting this app, account or recipient for another \(describe(wait)) (\(why)); "
+          + "no request was sent.",
+        retryAfter: wait, failure: reason ?? last)
+    }
+    return .wait(until: until)
+  }
+
+  /// Books a failed attempt and returns when to try again, or throws the error that ends the call.
+  @inline(never)
+  func failed(_ error: any Error, permit: CircuitBreakerStateMachine.Permit) throws(SidecarError) -> ClockInstant {
+    let failure: PlatformFailure
+    switch error {
+    case let error as PlatformFailure:
+      failure = error
+    case is CancellationError:
+      record(.neutral, permit)
+      throw cancelled(last)
+    default:
+      failure = PlatformFailure(.permanent, message: "An unexpected error occurred while calling \(platform).")
+    }
+    if Task.isCancelled {
+      record(.neutral, permit)
+      throw cancelled(failure)
+    }
+    record(failure.countsAgainstBreaker ? .failure : .neutral, permit)
+    if holdsRetry {
+      core.update(platform) { ($0.activeRetries -= 1, nil) }
+      holdsRetry = false
+    }
+    last = failure
+    let now = core.clock.now()
+    let wait = try retryWait(after: failure, step: step, gates: keys, attemptsInStep: attemptsInStep, now: now)
+    holdsRetry = try spendRetryBudget(failure: failure, wait: wait)
+    context.recordRetry()
+    return now + wait
   }
 
   func admitBreaker(now: ClockInstant) -> CircuitBreakerStateMachine.AdmitAction {
@@ -373,6 +418,7 @@ private struct Call {
     return true
   }
 
+  @inline(never)
   func record(_ outcome: CircuitBreakerStateMachine.Outcome, _ permit: CircuitBreakerStateMachine.Permit) {
     let now = core.clock.now()
     core.update(platform) { ((), $0.breaker.record(outcome, for: permit, now: now)) }

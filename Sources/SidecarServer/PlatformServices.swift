@@ -116,25 +116,61 @@ final class PlatformServices: Sendable {
 
   // MARK: Operations
 
+  /// Thin on purpose: only `pending` and the result live across the platform client's awaits, so a suspended call's
+  /// async frame stays small (10,000 calls in flight must fit in 200 MB; see docs/performance.md). The work before
+  /// and after is synchronous, in `begin` and `finish`.
   private func perform(_ operation: String, on client: any PlatformClient, params: JSONValue?) async -> Result<
     JSONValue, JSONRPCError
   > {
+    let pending: PendingCall
+    switch begin(operation, on: client, params: params) {
+    case .run(let call): pending = call
+    case .answered(let answer): return answer
+    }
+    let result: Result<JSONValue, SidecarError>
+    do throws(SidecarError) {
+      switch pending.kind {
+      case .publish(let prepared): result = .success(pending.json(try await prepared.run(pending.context)))
+      case .validate, .refresh: result = .success(try await Self.query(pending, on: client))
+      }
+    } catch {
+      result = .failure(error)
+    }
+    return finish(pending, result)
+  }
+
+  /// `validate` and `refresh`, apart so that their results take no room in `perform`'s frame.
+  @inline(never)
+  private static func query(_ pending: PendingCall, on client: any PlatformClient) async throws(SidecarError) -> JSONValue {
+    if case .validate = pending.kind { return json(try await client.validate(context: pending.context)) }
+    return json(try await client.refresh(context: pending.context))
+  }
+
+  private enum Start {
+    case run(PendingCall)
+    /// Invalid params, an idempotent replay or refusal: no platform call.
+    case answered(Result<JSONValue, JSONRPCError>)
+  }
+
+  /// Params, the call's context and the idempotency decision.
+  @inline(never)
+  private func begin(_ operation: String, on client: any PlatformClient, params: JSONValue?) -> Start {
     let platform = client.platform
     let started = ContinuousClock.now
     let common: CommonParams
-    let prepared: PreparedOperation<PostResult>?
+    let kind: PendingCall.Kind
     do throws(InvalidParams) {
       let all = try Params(params)
       common = try CommonParams(all, requireAgent: operation == platform.publishOperation)
       let content = Params(all.values.filter { !CommonParams.names.contains($0.key) })
       if operation == platform.publishOperation {
-        prepared = try client.preparePublish(content)
+        kind = .publish(try client.preparePublish(content))
       } else {
         try content.rejectUnknown([], context: "\(platform)/\(operation)")
-        prepared = nil
+        kind = operation == "validate" ? .validate : .refresh
       }
     } catch {
-      return .failure(.invalidParams(error.reason, field: error.field))
+      return .answered(.failure(.invalidParams(error.reason, field: error.field)))
     }
     let call = CallContext(deadline: common.deadlineMs.map { clock.now() + .milliseconds($0) })
     let context = OperationContext(
@@ -143,78 +179,64 @@ final class PlatformServices: Sendable {
       logger: logger.with(["correlationId": JSONValue(common.correlationId)]))
 
     // Idempotency: only publishes carry a key that matters; the scope keeps customers apart.
-    var idempotencyKey: String?
-    var fingerprint = ""
-    if let key = common.idempotencyKey, prepared != nil {
-      idempotencyKey = "\(platform)/\(operation)/\(common.customerId)/\(key)"
-      var fingerprinted = params?.objectValue ?? [:]
-      fingerprinted["deadlineMs"] = nil
-      fingerprinted["correlationId"] = nil
-      fingerprint = Fingerprint.of(.object(fingerprinted))
-      let decision: IdempotencyStore.Decision
-      do {
-        decision = try idempotency.begin(key: idempotencyKey!, fingerprint: fingerprint)
-      } catch {
-        logger.error("idempotency journal write failed", ["error": .string("\(error)")])
-        return .failure(.internalError("the idempotency journal could not be written; nothing was published"))
-      }
-      switch decision {
-      case .proceed: break
-      case .replay(let response):
-        record(operation, platform: platform, common: common, started: started, outcome: .success(response), replayed: true)
-        return .success(response)
-      case .replayError(let error):
-        let rpcError = JSONRPCError(
-          code: error["code"]?.intValue ?? -31008, message: error["message"]?.stringValue ?? "outcome unknown",
-          data: error["data"])
-        record(operation, platform: platform, common: common, started: started, outcome: .failure(rpcError), replayed: true)
-        return .failure(rpcError)
-      case .conflict:
-        return .failure(
+    guard let key = common.idempotencyKey, case .publish = kind else {
+      return .run(PendingCall(operation: operation, kind: kind, started: started, common: common, context: context))
+    }
+    let idempotencyKey = "\(platform)/\(operation)/\(common.customerId)/\(key)"
+    var fingerprinted = params?.objectValue ?? [:]
+    fingerprinted["deadlineMs"] = nil
+    fingerprinted["correlationId"] = nil
+    let fingerprint = Fingerprint.of(.object(fingerprinted))
+    let decision: IdempotencyStore.Decision
+    do {
+      decision = try idempotency.begin(key: idempotencyKey, fingerprint: fingerprint)
+    } catch {
+      logger.error("idempotency journal write failed", ["error": .string("\(error)")])
+      return .answered(.failure(.internalError("the idempotency journal could not be written; nothing was published")))
+    }
+    switch decision {
+    case .proceed:
+      return .run(
+        PendingCall(
+          operation: operation, kind: kind, started: started, common: common, context: context,
+          idempotency: (idempotencyKey, fingerprint)))
+    case .replay(let response):
+      record(operation, platform: platform, common: common, started: started, outcome: .success(response), replayed: true)
+      return .answered(.success(response))
+    case .replayError(let error):
+      let rpcError = JSONRPCError(
+        code: error["code"]?.intValue ?? -31008, message: error["message"]?.stringValue ?? "outcome unknown",
+        data: error["data"])
+      record(operation, platform: platform, common: common, started: started, outcome: .failure(rpcError), replayed: true)
+      return .answered(.failure(rpcError))
+    case .conflict:
+      return .answered(
+        .failure(
           Self.applicationError(
             SidecarError(
               kind: .idempotencyConflict,
               message: "a call with idempotencyKey \(key) is still running; wait for its answer or retry later",
-              platform: platform.rawValue)))
-      case .mismatch:
-        return .failure(
+              platform: platform.rawValue))))
+    case .mismatch:
+      return .answered(
+        .failure(
           Self.applicationError(
             SidecarError(
               kind: .idempotencyMismatch,
               message: "idempotencyKey \(key) was already used with different params; use a new key for new content",
-              platform: platform.rawValue)))
-      }
+              platform: platform.rawValue))))
     }
+  }
 
-    let result: Result<JSONValue, SidecarError>
-    do throws(SidecarError) {
-      switch operation {
-      case platform.publishOperation:
-        let post = try await prepared!.run(context)
-        result = .success([
-          "platform": .string(platform.rawValue), "postId": .string(post.postId), "postUrl": JSONValue(post.postUrl),
-          "status": .string(post.status.rawValue), "attempts": .int(max(1, call.attempts)),
-          "durationMs": .int(Self.milliseconds(since: started)), "replayed": false,
-        ])
-      case "validate":
-        let validation = try await client.validate(context: context)
-        result = .success(Self.json(validation))
-      default:
-        let refresh = try await client.refresh(context: context)
-        result = .success([
-          "refreshed": .bool(refresh.refreshed),
-          "expiresAt": refresh.expiresAt.map { .string(RFC3339.string(from: $0)) } ?? .null,
-        ])
-      }
-    } catch {
-      result = .failure(error)
-    }
-
+  /// The answer, the idempotency record and the metrics of a call that reached the platform client.
+  @inline(never)
+  private func finish(_ pending: PendingCall, _ result: Result<JSONValue, SidecarError>) -> Result<JSONValue, JSONRPCError> {
+    let (operation, platform, call) = (pending.operation, pending.context.key.platform, pending.context.call)
     let answer: Result<JSONValue, JSONRPCError>
     switch result {
     case .success(let value):
       answer = .success(value)
-      if let idempotencyKey {
+      if let (idempotencyKey, fingerprint) = pending.idempotency {
         var stored = value.objectValue ?? [:]
         stored["replayed"] = true
         do {
@@ -229,7 +251,7 @@ final class PlatformServices: Sendable {
       } else {
         answer = .failure(Self.applicationError(error, attempts: max(error.attempts, call.attempts)))
       }
-      if let idempotencyKey, case .failure(let rpcError) = answer {
+      if let (idempotencyKey, fingerprint) = pending.idempotency, case .failure(let rpcError) = answer {
         if error.kind == .outcomeUnknown {
           try? idempotency.completeUnknown(key: idempotencyKey, fingerprint: fingerprint, error: rpcError.json)
         } else if error.isCancellation && call.publishRequests > 0 {
@@ -249,8 +271,9 @@ final class PlatformServices: Sendable {
     }
     if call.retries > 0 { metrics.recordRetries(platform: platform.rawValue, operation: operation, count: call.retries) }
     for _ in 0..<call.rateLimitWaits { metrics.recordRateLimitWait(platform: platform.rawValue, operation: operation) }
-    record(operation, platform: platform, common: common, started: started, outcome: answer, replayed: false,
-           attempts: call.attempts, httpStatus: result.failureValue?.failure?.httpStatus)
+    record(
+      operation, platform: platform, common: pending.common, started: pending.started, outcome: answer, replayed: false,
+      attempts: call.attempts, httpStatus: result.failureValue?.failure?.httpStatus)
     return answer
   }
 
@@ -357,6 +380,7 @@ final class PlatformServices: Sendable {
     kind.rawValue.split(separator: "_").map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined(separator: " ")
   }
 
+  @inline(never)
   static func json(_ validation: ValidationResult) -> JSONValue {
     var object: [String: JSONValue] = [
       "valid": .bool(validation.valid), "accountId": .string(validation.accountId),
@@ -374,11 +398,59 @@ final class PlatformServices: Sendable {
     return .object(object)
   }
 
+  @inline(never)
+  static func json(_ refresh: RefreshResult) -> JSONValue {
+    [
+      "refreshed": .bool(refresh.refreshed),
+      "expiresAt": refresh.expiresAt.map { .string(RFC3339.string(from: $0)) } ?? .null,
+    ]
+  }
+
   static func milliseconds(_ duration: Duration) -> Int {
     Int(duration.components.seconds) * 1000 + Int(duration.components.attoseconds / 1_000_000_000_000_000)
   }
 
   static func milliseconds(since start: ContinuousClock.Instant) -> Int { milliseconds(ContinuousClock.now - start) }
+}
+
+/// A platform call between `begin` and `finish`: what `perform` carries across the platform client's awaits, on the
+/// heap so that the suspended task's frame holds one reference.
+private final class PendingCall: Sendable {
+  enum Kind: Sendable {
+    case publish(PreparedOperation<PostResult>)
+    case validate
+    case refresh
+  }
+
+  let operation: String
+  let kind: Kind
+  let started: ContinuousClock.Instant
+  let common: CommonParams
+  let context: OperationContext
+  /// The scoped key and the params' fingerprint, for a publish that carries an `idempotencyKey`.
+  let idempotency: (key: String, fingerprint: String)?
+
+  init(
+    operation: String, kind: Kind, started: ContinuousClock.Instant, common: CommonParams, context: OperationContext,
+    idempotency: (key: String, fingerprint: String)? = nil
+  ) {
+    self.operation = operation
+    self.kind = kind
+    self.started = started
+    self.common = common
+    self.context = context
+    self.idempotency = idempotency
+  }
+
+  /// The answer to a publish.
+  @inline(never)
+  func json(_ post: PostResult) -> JSONValue {
+    [
+      "platform": .string(context.key.platform.rawValue), "postId": .string(post.postId), "postUrl": JSONValue(post.postUrl),
+      "status": .string(post.status.rawValue), "attempts": .int(max(1, context.call.attempts)),
+      "durationMs": .int(PlatformServices.milliseconds(since: started)), "replayed": false,
+    ]
+  }
 }
 
 /// Params every platform method takes (design brief §3).

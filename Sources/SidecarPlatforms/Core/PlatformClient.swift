@@ -33,21 +33,50 @@ public struct OperationContext: Sendable {
     refresher: (@Sendable (Credential) async throws(SidecarError) -> Credential)?,
     _ body: (Credential) async throws(SidecarError) -> T
   ) async throws(SidecarError) -> T {
-    var credential = try await credentials.credential(key)
-    if let refresher, credentials.needsRefresh(credential), credential.refreshToken != nil || key.platform == .instagram {
-      credential = try await credentials.refresh(key, stale: credential, using: refresher)
-    }
+    let credential = try await currentCredential(refresher: refresher)
     do {
       return try await body(credential)
-    } catch where error.kind == .authFailed && error.failure?.classification == .auth(refreshable: true) {
-      guard let refresher else {
-        credentials.invalidate(key)
-        throw error
-      }
-      credential = try await credentials.refresh(key, stale: credential, using: refresher)
-      call.retries += 1  // the step runs again with the new token: that is a retry the caller should see
-      return try await body(credential)
+    } catch where refreshCures(error) {
+      return try await afterRefresh(credential, error, refresher: refresher, body)
     }
+  }
+
+  /// The cached or resolved credential, refreshed first when it is about to expire.
+  @inline(never)
+  private func currentCredential(
+    refresher: (@Sendable (Credential) async throws(SidecarError) -> Credential)?
+  ) async throws(SidecarError) -> Credential {
+    let credential = try await credentials.credential(key)
+    guard let refresher, refreshesFirst(credential) else { return credential }
+    return try await credentials.refresh(key, stale: credential, using: refresher)
+  }
+
+  /// Runs `body` once more with a refreshed credential after `error`, which a refresh can cure.
+  @inline(never)
+  private func afterRefresh<T: Sendable>(
+    _ stale: Credential, _ error: SidecarError,
+    refresher: (@Sendable (Credential) async throws(SidecarError) -> Credential)?,
+    _ body: (Credential) async throws(SidecarError) -> T
+  ) async throws(SidecarError) -> T {
+    guard let refresher else {
+      credentials.invalidate(key)
+      throw error
+    }
+    let credential = try await credentials.refresh(key, stale: stale, using: refresher)
+    call.retries += 1  // the step runs again with the new token: that is a retry the caller should see
+    return try await body(credential)
+  }
+
+  // Synchronous and never inlined, so that they add nothing to `withCredential`'s async frame.
+
+  @inline(never)
+  private func refreshesFirst(_ credential: Credential) -> Bool {
+    credentials.needsRefresh(credential) && (credential.refreshToken != nil || key.platform == .instagram)
+  }
+
+  @inline(never)
+  private func refreshCures(_ error: SidecarError) -> Bool {
+    error.kind == .authFailed && error.failure?.classification == .auth(refreshable: true)
   }
 }
 

@@ -8,7 +8,7 @@ import SidecarResilience
 ///
 /// Platform clients only build requests and say what a response means (`classify`); retries, backoff, the breaker,
 /// rate-limit gates, deadlines and cancellation all happen here, the same way for every platform.
-public struct PlatformHTTP: Sendable {
+public final class PlatformHTTP: Sendable {
   public let platform: Platform
   public let transport: any HTTPTransport
   public let core: ResilienceCore
@@ -40,36 +40,60 @@ public struct PlatformHTTP: Sendable {
     _ request: HTTPRequest, step: StepSafety, gates: [RateLimitKey] = [], context: CallContext,
     classify: @escaping @Sendable (HTTPResponse) -> PlatformFailure?
   ) async throws(SidecarError) -> HTTPResponse {
+    let prepared = prepare(request, step: step)
+    return try await core.run(platform: platform.rawValue, step: step, gates: gates, context: context) {
+      () async throws -> HTTPResponse in
+      // Work before and after the await lives in synchronous helpers, keeping this closure's async frame small.
+      let attempt = try self.attempt(prepared, context: context)
+      let response: HTTPResponse
+      do {
+        response = try await transport.send(attempt)
+      } catch let error as TransportError {
+        throw Self.failure(error)
+      }
+      try check(response, to: prepared, classify: classify)
+      return response
+    }
+  }
+
+  /// The request with the configured timeouts where it sets none.
+  @inline(never)
+  private func prepare(_ request: HTTPRequest, step: StepSafety) -> HTTPRequest {
     var request = request
     if request.timeout == nil { request.timeout = timeout }
     if request.connectTimeout == nil { request.connectTimeout = connectTimeout }
     // A publish must never be re-sent behind our back (see `HTTPRequest.freshConnection`).
     if step == .publish { request.freshConnection = true }
-    let prepared = request
-    return try await core.run(platform: platform.rawValue, step: step, gates: gates, context: context) {
-      () async throws -> HTTPResponse in
-      var attempt = prepared
-      if let deadline = context.deadline {
-        let remaining = core.clock.now().duration(to: deadline)
-        if remaining <= .zero { throw CancellationError() }
-        attempt.timeout = min(attempt.timeout ?? remaining, remaining)
-      }
-      let response: HTTPResponse
-      do {
-        response = try await transport.send(attempt)
-      } catch let error as TransportError {
-        if error.kind == .cancelled { throw CancellationError() }
-        throw PlatformFailure.transport(error)
-      }
-      logger.debug(
-        "platform response",
-        [
-          "platform": .string(platform.rawValue), "method": .string(prepared.method),
-          "url": .string(Redaction.url(prepared.url)), "status": .int(response.status),
-        ])
-      if let failure = classify(response) { throw failure }
-      return response
-    }
+    return request
+  }
+
+  /// The request with its timeout cut to what is left of the call's deadline.
+  @inline(never)
+  private func attempt(_ request: HTTPRequest, context: CallContext) throws -> HTTPRequest {
+    guard let deadline = context.deadline else { return request }
+    let remaining = core.clock.now().duration(to: deadline)
+    if remaining <= .zero { throw CancellationError() }
+    var attempt = request
+    attempt.timeout = min(attempt.timeout ?? remaining, remaining)
+    return attempt
+  }
+
+  @inline(never)
+  private static func failure(_ error: TransportError) -> any Error {
+    error.kind == .cancelled ? CancellationError() : PlatformFailure.transport(error)
+  }
+
+  @inline(never)
+  private func check(
+    _ response: HTTPResponse, to request: HTTPRequest, classify: (HTTPResponse) -> PlatformFailure?
+  ) throws(PlatformFailure) {
+    logger.debug(
+      "platform response",
+      [
+        "platform": .string(platform.rawValue), "method": .string(request.method),
+        "url": .string(Redaction.url(request.url)), "status": .int(response.status),
+      ])
+    if let failure = classify(response) { throw failure }
   }
 
   /// Sends a request whose success body is JSON and returns that JSON.
@@ -83,13 +107,24 @@ public struct PlatformHTTP: Sendable {
     let platform = self.platform
     let response = try await send(request, step: step, gates: gates, context: context) { response in
       if let failure = classify(response) { return failure }
-      guard !response.body.isEmpty, (try? JSONParser.parse(response.body)) == nil else { return nil }
-      return PlatformFailure(
-        .transient, message: "\(platform) answered \(response.status) with a body that is not JSON",
-        httpStatus: response.status, requestMayHaveReachedPlatform: true)
+      return Self.notJSON(response, platform: platform)
     }
-    guard !response.body.isEmpty, let json = try? JSONParser.parse(response.body) else { return (response, .null) }
-    return (response, json)
+    return (response, Self.json(response.body))
+  }
+
+  /// A success whose body is not JSON, as a failure; nil when the body is JSON or empty.
+  @inline(never)
+  private static func notJSON(_ response: HTTPResponse, platform: Platform) -> PlatformFailure? {
+    guard !response.body.isEmpty, (try? JSONParser.parse(response.body)) == nil else { return nil }
+    return PlatformFailure(
+      .transient, message: "\(platform) answered \(response.status) with a body that is not JSON",
+      httpStatus: response.status, requestMayHaveReachedPlatform: true)
+  }
+
+  @inline(never)
+  private static func json(_ body: Data) -> JSONValue {
+    guard !body.isEmpty, let json = try? JSONParser.parse(body) else { return .null }
+    return json
   }
 }
 

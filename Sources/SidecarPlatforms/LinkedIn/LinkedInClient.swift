@@ -9,7 +9,7 @@ import SidecarResilience
 ///
 /// Every `/rest` call names the configured `LinkedIn-Version` and Rest.li 2.0; URNs in paths are percent-encoded.
 /// Only `POST /rest/posts` is visible to anyone; image uploads before it are safe to repeat.
-public struct LinkedInClient: PlatformClient {
+public final class LinkedInClient: PlatformClient {
   public let platform = Platform.linkedin
   let environment: PlatformEnvironment
   let http: PlatformHTTP
@@ -27,7 +27,7 @@ public struct LinkedInClient: PlatformClient {
 
   public func preparePublish(_ params: Params) throws(InvalidParams) -> PreparedOperation<PostResult> {
     let post = try LinkedInPost(params, media: environment.media)
-    return PreparedOperation { (context: OperationContext) async throws(SidecarError) -> PostResult in
+    return PreparedOperation { [self] (context: OperationContext) async throws(SidecarError) -> PostResult in
       try await publish(post, context: context)
     }
   }

@@ -10,7 +10,7 @@ import SidecarResilience
 /// call of each post is a `.publish` step. When that call's outcome is unknown, the post is looked for where Meta
 /// lets us (the Page feed for text, the video's publishing phase for reels and video stories) before the call ends
 /// with `outcome_unknown`.
-public struct FacebookClient: PlatformClient {
+public final class FacebookClient: PlatformClient {
   public let platform = Platform.facebook
   let graph: GraphAPI
   /// `graph-video.facebook.com` for `/videos` when talking to the real Graph host; the configured base otherwise.
@@ -26,7 +26,7 @@ public struct FacebookClient: PlatformClient {
 
   public func preparePublish(_ params: Params) throws(InvalidParams) -> PreparedOperation<PostResult> {
     let post = try FacebookPost(params, media: media)
-    return PreparedOperation { context throws(SidecarError) in
+    return PreparedOperation { [self] context throws(SidecarError) in
       try await context.withCredential(refresher: nil) { credential throws(SidecarError) in
         try await publish(post, credential: credential, context: context)
       }
@@ -82,120 +82,173 @@ public struct FacebookClient: PlatformClient {
 
   // MARK: - Publishing
 
+  /// One Page and token for the requests of one publish (a class: every step's frame holds a reference, not a copy).
+  private final class PageCall: Sendable {
+    let page: String
+    let token: String
+    let context: OperationContext
+    let started: Date
+    var call: CallContext { context.call }
+
+    init(page: String, token: String, context: OperationContext, started: Date) {
+      self.page = page
+      self.token = token
+      self.context = context
+      self.started = started
+    }
+  }
+
+  /// Each kind of post in its own function (never inlined): a suspended publish's async frame holds only the kind
+  /// that runs, not the union of all of them.
   func publish(
     _ post: FacebookPost, credential: Credential, context: OperationContext
   ) async throws(SidecarError) -> PostResult {
-    let page = credential.accountId
-    let token = credential.accessToken
-    let call = context.call
-    let started = graph.clock.wallNow()
-    func send(
-      _ request: GraphCall, step: StepSafety = .idempotent, via api: GraphAPI? = nil
-    ) async throws(SidecarError) -> JSONValue {
-      try await (api ?? graph).send(request, token: token, accountId: page, step: step, context: call)
-    }
-    /// The feed post for text that went out, or the original error.
-    func reconciled(
-      _ text: String?, _ publish: () async throws(SidecarError) -> PostResult
-    ) async throws(SidecarError) -> PostResult {
-      do throws(SidecarError) {
-        return try await publish()
-      } catch  where error.kind == .outcomeUnknown {
-        guard let text, !text.isEmpty else {
-          throw error.appending("Check the Page before posting again.")
-        }
-        guard let found = try? await findFeedPost(text: text, since: started, token: token, page: page, context: call)
-        else {
-          throw error.appending(
-            "No post with this text appeared in the Page's feed; check the Page before posting again.")
-        }
-        context.logger.info("facebook publish reconciled from the Page feed", ["postId": .string(found.postId)])
-        return found
-      }
-    }
-
+    let page = pageCall(credential, context)
     switch post {
-    case .feed(let text, let link):
-      return try await reconciled(text) { () throws(SidecarError) in
-        let json = try await send(
-          .post(
-            GraphAPI.path(page, "feed"), query: [("fields", "id,permalink_url")],
-            form: [("message", text), ("link", link)]),
-          step: .publish)
-        return try feedResult(json)
+    case .feed(let text, let link): return try await publishFeed(text, link: link, page)
+    case .photo(let url, let caption): return try await publishPhoto(url, caption: caption, page)
+    case .album(let urls, let text): return try await publishAlbum(urls, text: text, page)
+    case .video(let url, let description): return try await publishVideo(url, description: description, page)
+    case .photoStory(let url): return try await publishPhotoStory(url, page)
+    case .videoStory(let url): return try await publishVideoStory(url, page)
+    case .reel(let url, let description): return try await publishReel(url, description: description, page)
+    }
+  }
+
+  @inline(never)
+  private func pageCall(_ credential: Credential, _ context: OperationContext) -> PageCall {
+    PageCall(page: credential.accountId, token: credential.accessToken, context: context, started: graph.clock.wallNow())
+  }
+
+  private func send(
+    _ request: GraphCall, _ page: PageCall, step: StepSafety = .idempotent, via api: GraphAPI? = nil
+  ) async throws(SidecarError) -> JSONValue {
+    try await (api ?? graph).send(request, token: page.token, accountId: page.page, step: step, context: page.call)
+  }
+
+  /// The feed post for text that went out, or the original error.
+  private func reconciled(
+    _ text: String?, _ page: PageCall, _ publish: () async throws(SidecarError) -> PostResult
+  ) async throws(SidecarError) -> PostResult {
+    do throws(SidecarError) {
+      return try await publish()
+    } catch  where error.kind == .outcomeUnknown {
+      guard let text, !text.isEmpty else {
+        throw error.appending("Check the Page before posting again.")
       }
-    case .photo(let url, let caption):
-      return try await reconciled(caption) { () throws(SidecarError) in
-        let json = try await send(
-          .post(GraphAPI.path(page, "photos"), form: [("url", url.absoluteString), ("caption", caption)]),
-          step: .publish)
-        guard let id = json["post_id"]?.graphID ?? json["id"]?.graphID else { throw noID(call) }
-        return PostResult(postId: id, postUrl: "https://www.facebook.com/\(id)", status: .published)
-      }
-    case .album(let urls, let text):
-      var attached: [(String, String?)] = [("message", text)]
-      for (index, url) in urls.enumerated() {
-        let photo = try await unpublishedPhoto(url, page: page, token: token, context: call)
-        attached.append(("attached_media[\(index)]", JSONValue.object(["media_fbid": .string(photo)]).jsonString))
-      }
-      return try await reconciled(text) { () throws(SidecarError) in
-        let json = try await send(
-          .post(GraphAPI.path(page, "feed"), query: [("fields", "id,permalink_url")], form: attached), step: .publish)
-        return try feedResult(json)
-      }
-    case .video(let url, let description):
-      do throws(SidecarError) {
-        let json = try await send(
-          .post(GraphAPI.path(page, "videos"), form: [("file_url", url.absoluteString), ("description", description)]),
-          step: .publish, via: videoGraph)
-        guard let id = json["id"]?.graphID else { throw noID(call) }
-        return PostResult(postId: id, postUrl: "https://www.facebook.com/\(page)/videos/\(id)", status: .processing)
-      } catch  where error.kind == .outcomeUnknown {
+      guard
+        let found = try? await findFeedPost(
+          text: text, since: page.started, token: page.token, page: page.page, context: page.call)
+      else {
         throw error.appending(
-          "Facebook offers no way to look the video up by its upload; check the Page before posting again.")
+          "No post with this text appeared in the Page's feed; check the Page before posting again.")
       }
-    case .photoStory(let url):
-      let photo = try await unpublishedPhoto(url, page: page, token: token, context: call)
-      do throws(SidecarError) {
-        let json = try await send(
-          .post(GraphAPI.path(page, "photo_stories"), form: [("photo_id", photo)]), step: .publish)
-        try confirmSuccess(json, call)
-        return PostResult(postId: json["post_id"]?.graphID ?? photo, postUrl: nil, status: .published)
-      } catch  where error.kind == .outcomeUnknown {
-        throw error.appending("Facebook offers no way to look a story up; check the Page before posting again.")
+      page.context.logger.info("facebook publish reconciled from the Page feed", ["postId": .string(found.postId)])
+      return found
+    }
+  }
+
+  @inline(never)
+  private func publishFeed(_ text: String?, link: String?, _ page: PageCall) async throws(SidecarError) -> PostResult {
+    try await reconciled(text, page) { () throws(SidecarError) in
+      let json = try await send(
+        .post(
+          GraphAPI.path(page.page, "feed"), query: [("fields", "id,permalink_url")],
+          form: [("message", text), ("link", link)]),
+        page, step: .publish)
+      return try feedResult(json)
+    }
+  }
+
+  @inline(never)
+  private func publishPhoto(_ url: URL, caption: String?, _ page: PageCall) async throws(SidecarError) -> PostResult {
+    try await reconciled(caption, page) { () throws(SidecarError) in
+      let json = try await send(
+        .post(GraphAPI.path(page.page, "photos"), form: [("url", url.absoluteString), ("caption", caption)]),
+        page, step: .publish)
+      guard let id = json["post_id"]?.graphID ?? json["id"]?.graphID else { throw noID(page.call) }
+      return PostResult(postId: id, postUrl: "https://www.facebook.com/\(id)", status: .published)
+    }
+  }
+
+  @inline(never)
+  private func publishAlbum(_ urls: [URL], text: String?, _ page: PageCall) async throws(SidecarError) -> PostResult {
+    var attached: [(String, String?)] = [("message", text)]
+    for (index, url) in urls.enumerated() {
+      let photo = try await unpublishedPhoto(url, page: page.page, token: page.token, context: page.call)
+      attached.append(("attached_media[\(index)]", JSONValue.object(["media_fbid": .string(photo)]).jsonString))
+    }
+    return try await reconciled(text, page) { () throws(SidecarError) in
+      let json = try await send(
+        .post(GraphAPI.path(page.page, "feed"), query: [("fields", "id,permalink_url")], form: attached), page,
+        step: .publish)
+      return try feedResult(json)
+    }
+  }
+
+  @inline(never)
+  private func publishVideo(_ url: URL, description: String?, _ page: PageCall) async throws(SidecarError) -> PostResult {
+    do throws(SidecarError) {
+      let json = try await send(
+        .post(GraphAPI.path(page.page, "videos"), form: [("file_url", url.absoluteString), ("description", description)]),
+        page, step: .publish, via: videoGraph)
+      guard let id = json["id"]?.graphID else { throw noID(page.call) }
+      return PostResult(postId: id, postUrl: "https://www.facebook.com/\(page.page)/videos/\(id)", status: .processing)
+    } catch  where error.kind == .outcomeUnknown {
+      throw error.appending(
+        "Facebook offers no way to look the video up by its upload; check the Page before posting again.")
+    }
+  }
+
+  @inline(never)
+  private func publishPhotoStory(_ url: URL, _ page: PageCall) async throws(SidecarError) -> PostResult {
+    let photo = try await unpublishedPhoto(url, page: page.page, token: page.token, context: page.call)
+    do throws(SidecarError) {
+      let json = try await send(
+        .post(GraphAPI.path(page.page, "photo_stories"), form: [("photo_id", photo)]), page, step: .publish)
+      try confirmSuccess(json, page.call)
+      return PostResult(postId: json["post_id"]?.graphID ?? photo, postUrl: nil, status: .published)
+    } catch  where error.kind == .outcomeUnknown {
+      throw error.appending("Facebook offers no way to look a story up; check the Page before posting again.")
+    }
+  }
+
+  @inline(never)
+  private func publishVideoStory(_ url: URL, _ page: PageCall) async throws(SidecarError) -> PostResult {
+    let video = try await uploadHostedVideo(
+      url, edge: "video_stories", page: page.page, token: page.token, context: page.call)
+    do throws(SidecarError) {
+      let json = try await send(
+        .post(GraphAPI.path(page.page, "video_stories"), form: [("upload_phase", "finish"), ("video_id", video)]),
+        page, step: .publish)
+      try confirmSuccess(json, page.call)
+      return PostResult(postId: json["post_id"]?.graphID ?? video, postUrl: nil, status: .published)
+    } catch  where error.kind == .outcomeUnknown {
+      if try await videoWasPublished(video, token: page.token, page: page.page, context: page.call) {
+        return PostResult(postId: video, postUrl: nil, status: .published)
       }
-    case .videoStory(let url):
-      let video = try await uploadHostedVideo(url, edge: "video_stories", page: page, token: token, context: call)
-      do throws(SidecarError) {
-        let json = try await send(
-          .post(GraphAPI.path(page, "video_stories"), form: [("upload_phase", "finish"), ("video_id", video)]),
-          step: .publish)
-        try confirmSuccess(json, call)
-        return PostResult(postId: json["post_id"]?.graphID ?? video, postUrl: nil, status: .published)
-      } catch  where error.kind == .outcomeUnknown {
-        if try await videoWasPublished(video, token: token, page: page, context: call) {
-          return PostResult(postId: video, postUrl: nil, status: .published)
-        }
-        throw error.appending("The video's publishing phase did not complete; check the Page before posting again.")
-      }
-    case .reel(let url, let description):
-      let video = try await uploadHostedVideo(url, edge: "video_reels", page: page, token: token, context: call)
-      let result = PostResult(postId: video, postUrl: "https://www.facebook.com/reel/\(video)", status: .processing)
-      do throws(SidecarError) {
-        let json = try await send(
-          .post(
-            GraphAPI.path(page, "video_reels"),
-            form: [
-              ("upload_phase", "finish"), ("video_id", video), ("video_state", "PUBLISHED"),
-              ("description", description),
-            ]),
-          step: .publish)
-        try confirmSuccess(json, call)
-        return result
-      } catch  where error.kind == .outcomeUnknown {
-        if try await videoWasPublished(video, token: token, page: page, context: call) { return result }
-        throw error.appending("The reel's publishing phase did not complete; check the Page before posting again.")
-      }
+      throw error.appending("The video's publishing phase did not complete; check the Page before posting again.")
+    }
+  }
+
+  @inline(never)
+  private func publishReel(_ url: URL, description: String?, _ page: PageCall) async throws(SidecarError) -> PostResult {
+    let video = try await uploadHostedVideo(
+      url, edge: "video_reels", page: page.page, token: page.token, context: page.call)
+    let result = PostResult(postId: video, postUrl: "https://www.facebook.com/reel/\(video)", status: .processing)
+    do throws(SidecarError) {
+      let json = try await send(
+        .post(
+          GraphAPI.path(page.page, "video_reels"),
+          form: [
+            ("upload_phase", "finish"), ("video_id", video), ("video_state", "PUBLISHED"), ("description", description),
+          ]),
+        page, step: .publish)
+      try confirmSuccess(json, page.call)
+      return result
+    } catch  where error.kind == .outcomeUnknown {
+      if try await videoWasPublished(video, token: page.token, page: page.page, context: page.call) { return result }
+      throw error.appending("The reel's publishing phase did not complete; check the Page before posting again.")
     }
   }
 

@@ -52,7 +52,7 @@ struct GraphCall: Sendable {
 /// logged), maps Meta's error body to a ``PlatformFailure`` by `code` and `error_subcode` (never by HTTP status alone)
 /// and turns the usage headers into rate-limit gates, so that a call Meta would surely throttle fails fast without
 /// spending a request. Every call names the gates `"<platform>:app"` and `"<platform>:account:<accountId>"`.
-struct GraphAPI: Sendable {
+final class GraphAPI: Sendable {
   let platform: Platform
   let http: PlatformHTTP
   /// Without a trailing slash: `https://graph.facebook.com`.
@@ -92,10 +92,36 @@ struct GraphAPI: Sendable {
   ///   - accountId: the page, Instagram user or phone number the call acts for (its gate).
   ///   - gates: further keys checked before the account's (WhatsApp's recipient pair).
   ///   - secrets: other strings that must never reach a message (an app secret).
+  @inline(never)
   func send(
     _ call: GraphCall, token: String, accountId: String, step: StepSafety = .idempotent,
     gates extra: [RateLimitKey] = [], secrets: [String] = [], context: CallContext
   ) async throws(SidecarError) -> JSONValue {
+    let prepared = prepare(call, token: token, accountId: accountId, gates: extra, secrets: secrets)
+    return try await http.sendJSON(
+      prepared.request, step: step, gates: prepared.gates, context: context, classify: prepared.classify
+    ).1
+  }
+
+  private struct Prepared {
+    let request: HTTPRequest
+    let gates: [RateLimitKey]
+    let classify: @Sendable (HTTPResponse) -> PlatformFailure?
+  }
+
+  @inline(never)
+  private func prepare(
+    _ call: GraphCall, token: String, accountId: String, gates extra: [RateLimitKey], secrets: [String]
+  ) -> Prepared {
+    let account = accountGate(accountId)
+    let redact = [token] + secrets
+    return Prepared(
+      request: request(call, token: token), gates: [RateLimitKey.app(platform.rawValue)] + extra + [account],
+      classify: { [self] response in interpret(response, account: account, secrets: redact) })
+  }
+
+  /// The HTTP request for `call`.
+  private func request(_ call: GraphCall, token: String) -> HTTPRequest {
     var headers = call.headers
     if let scheme = call.scheme { headers["Authorization"] = "\(scheme) \(token)" }
     var body = HTTPBody.empty
@@ -109,15 +135,8 @@ struct GraphAPI: Sendable {
       headers["Content-Type"] = "application/json"
       body = Encoding.jsonBody(value)
     }
-    let request = HTTPRequest(
+    return HTTPRequest(
       method: call.method, url: call.url ?? url(call.path, query: call.query), headers: headers, body: body)
-    let account = accountGate(accountId)
-    let keys = [RateLimitKey.app(platform.rawValue)] + extra + [account]
-    let redact = [token] + secrets
-    let (_, json) = try await http.sendJSON(request, step: step, gates: keys, context: context) { [self] response in
-      interpret(response, account: account, secrets: redact)
-    }
-    return json
   }
 
   // MARK: - Responses

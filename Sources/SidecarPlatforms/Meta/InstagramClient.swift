@@ -10,7 +10,7 @@ import SidecarResilience
 /// container can be published only once, so after a publish whose outcome is unknown the container's `status_code`
 /// decides: `PUBLISHED` means the post went out and its media id is looked up; `FINISHED` means it did not, and
 /// publishing the same container again cannot duplicate it.
-public struct InstagramClient: PlatformClient {
+public final class InstagramClient: PlatformClient {
   public let platform = Platform.instagram
   let facebookLogin: GraphAPI
   let instagramLogin: GraphAPI
@@ -32,7 +32,7 @@ public struct InstagramClient: PlatformClient {
 
   public func preparePublish(_ params: Params) throws(InvalidParams) -> PreparedOperation<PostResult> {
     let post = try InstagramPost(params, media: media)
-    return PreparedOperation { context throws(SidecarError) in
+    return PreparedOperation { [self] context throws(SidecarError) in
       try await withCredential(context) { credential throws(SidecarError) in
         try await publish(post, credential: credential, context: context)
       }

@@ -82,7 +82,7 @@ struct WhatsAppMessage: Sendable, Equatable {
 /// A send is a `.publish` step with no dedupe key on Meta's side: a timeout after the request left ends with
 /// `outcome_unknown` (delivery shows up in the status webhooks). Sends to one recipient are paced 6 s apart (Meta's
 /// pair rate) on the gate `whatsapp:pair:<phone-number-id>:<to>`.
-public struct WhatsAppClient: PlatformClient {
+public final class WhatsAppClient: PlatformClient {
   public let platform = Platform.whatsapp
   let graph: GraphAPI
   let media: MediaPolicy
@@ -96,7 +96,7 @@ public struct WhatsAppClient: PlatformClient {
 
   public func preparePublish(_ params: Params) throws(InvalidParams) -> PreparedOperation<PostResult> {
     let message = try WhatsAppMessage(params, media: media)
-    return PreparedOperation { context throws(SidecarError) in
+    return PreparedOperation { [self] context throws(SidecarError) in
       try await context.withCredential(refresher: nil) { credential throws(SidecarError) in
         try await send(message, credential: credential, context: context.call)
       }

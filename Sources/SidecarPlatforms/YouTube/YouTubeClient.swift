@@ -10,7 +10,7 @@ import SidecarResilience
 /// then sends the file in chunks from disk. After any failed chunk the client asks the session how many bytes arrived
 /// and resumes from there; it never starts a second session once bytes were sent, since that would create a second
 /// video.
-public struct YouTubeClient: PlatformClient {
+public final class YouTubeClient: PlatformClient {
   public let platform = Platform.youtube
   /// Bytes per upload request, a multiple of 256 KiB as YouTube requires. Larger chunks mean fewer round trips; the
   /// chunk is streamed from disk, so memory does not grow with it.
@@ -26,7 +26,7 @@ public struct YouTubeClient: PlatformClient {
   ]
   static let uploadScope = "https://www.googleapis.com/auth/youtube.upload"
 
-  public init(environment: PlatformEnvironment) {
+  public convenience init(environment: PlatformEnvironment) {
     self.init(environment: environment, chunkSize: 8 << 20)
   }
 
@@ -43,7 +43,7 @@ public struct YouTubeClient: PlatformClient {
 
   public func preparePublish(_ params: Params) throws(InvalidParams) -> PreparedOperation<PostResult> {
     let post = try YouTubePost(params, media: environment.media)
-    return PreparedOperation { (context: OperationContext) async throws(SidecarError) -> PostResult in
+    return PreparedOperation { [self] (context: OperationContext) async throws(SidecarError) -> PostResult in
       try await publish(post, context: context)
     }
   }
