@@ -160,90 +160,65 @@ public final class InstagramClient: PlatformClient {
 
   // MARK: - Publishing
 
-  private struct Published {
+  func publish(
+    _ post: InstagramPost, credential: Credential, context: OperationContext
+  ) async throws(SidecarError) -> PostResult {
+    try await InstagramPublish(post, graph: graph(for: credential), credential: credential, context: context).run()
+  }
+}
+
+/// One Instagram publish: containers, waiting until they are ready, the `media_publish` and its reconciliation.
+///
+/// A class with one method per step, rather than one function with nested helpers: a publish waiting on its container
+/// then holds small frames, not the union of every step's (4 KB when it was one function).
+private final class InstagramPublish: Sendable {
+  struct Published {
     var id: String
     var permalink: String?
   }
 
-  func publish(
-    _ post: InstagramPost, credential: Credential, context: OperationContext
-  ) async throws(SidecarError) -> PostResult {
-    let graph = graph(for: credential)
-    let user = credential.accountId
-    let token = credential.accessToken
-    let call = context.call
-    let started = graph.clock.wallNow()
+  let post: InstagramPost
+  let graph: GraphAPI
+  let user: String
+  let token: String
+  let context: OperationContext
+  let started: Date
+  var call: CallContext { context.call }
+  var platform: Platform { .instagram }
 
-    func create(_ form: [(String, String?)]) async throws(SidecarError) -> String {
-      let json = try await graph.send(
-        .post(GraphAPI.path(user, "media"), form: form), token: token, accountId: user, context: call)
-      guard let id = json["id"]?.graphID else {
-        throw SidecarError(
-          kind: .permanent, message: "Instagram accepted the media but answered no container id.",
-          platform: platform.rawValue, attempts: call.attempts)
-      }
-      return id
-    }
-    func status(_ container: String) async throws(SidecarError) -> (code: String, text: String?) {
-      let json = try await graph.send(
-        .get(GraphAPI.path(container), fields: "status_code,status"), token: token, accountId: user, context: call)
-      return (json["status_code"]?.stringValue ?? "", json["status"]?.stringValue)
-    }
-    func ready(_ container: String) async throws(SidecarError) {
-      try await graph.poll("the media", context: call) { () throws(SidecarError) -> Bool? in
-        let (code, text) = try await status(container)
-        switch code {
-        case "FINISHED", "PUBLISHED": return true
-        case "ERROR":
-          throw SidecarError(
-            kind: .permanent,
-            message: "Instagram could not process the media: \(text ?? "no reason given"). Check that the URL serves "
-              + "a supported image or video.",
-            platform: platform.rawValue, attempts: call.attempts)
-        case "EXPIRED":
-          throw SidecarError(
-            kind: .permanent, message: "Instagram let the media container expire before it was published.",
-            platform: platform.rawValue, attempts: call.attempts)
-        default: return nil
-        }
-      }
-    }
-    func publishOnce(_ container: String) async throws(SidecarError) -> Published {
-      let json = try await graph.send(
-        .post(GraphAPI.path(user, "media_publish"), form: [("creation_id", container)]), token: token, accountId: user,
-        step: .publish, context: call)
-      guard let id = json["id"]?.graphID else {
-        throw SidecarError(
-          kind: .outcomeUnknown, message: "Instagram accepted the publish but its answer carried no media id.",
-          platform: platform.rawValue, attempts: call.attempts)
-      }
-      return Published(id: id)
-    }
-    /// The newest media with this caption published since the call started.
-    func findMedia() async throws(SidecarError) -> Published? {
-      let json = try await graph.send(
-        .get(GraphAPI.path(user, "media"), fields: "id,caption,timestamp,permalink", query: [("limit", "10")]),
-        token: token, accountId: user, context: call)
-      let caption = post.caption ?? ""
-      for media in json["data"]?.arrayValue ?? [] {
-        guard (media["caption"]?.stringValue ?? "") == caption,
-          GraphTime.isRecent(media["timestamp"]?.stringValue, since: started), let id = media["id"]?.graphID
-        else { continue }
-        return Published(id: id, permalink: media["permalink"]?.stringValue)
-      }
-      return nil
-    }
+  init(_ post: InstagramPost, graph: GraphAPI, credential: Credential, context: OperationContext) {
+    self.post = post
+    self.graph = graph
+    self.user = credential.accountId
+    self.token = credential.accessToken
+    self.context = context
+    self.started = graph.clock.wallNow()
+  }
 
-    let container: String
+  func run() async throws(SidecarError) -> PostResult {
+    let container = try await createContainer()
+    try await ready(container)
+    var published: Published
+    do {
+      published = try await publishOnce(container)
+    } catch  where error.kind == .outcomeUnknown {
+      published = try await reconcile(container, original: error)
+    }
+    if published.permalink == nil { published.permalink = await permalink(of: published.id) }
+    return PostResult(postId: published.id, postUrl: published.permalink, status: .published)
+  }
+
+  @inline(never)
+  private func createContainer() async throws(SidecarError) -> String {
     switch post {
     case .image(let url, let caption):
-      container = try await create([("image_url", url.absoluteString), ("caption", caption)])
+      return try await create([("image_url", url.absoluteString), ("caption", caption)])
     case .reel(let url, let caption):
-      container = try await create([("media_type", "REELS"), ("video_url", url.absoluteString), ("caption", caption)])
+      return try await create([("media_type", "REELS"), ("video_url", url.absoluteString), ("caption", caption)])
     case .story(.image(let url)):
-      container = try await create([("media_type", "STORIES"), ("image_url", url.absoluteString)])
+      return try await create([("media_type", "STORIES"), ("image_url", url.absoluteString)])
     case .story(.video(let url)):
-      container = try await create([("media_type", "STORIES"), ("video_url", url.absoluteString)])
+      return try await create([("media_type", "STORIES"), ("video_url", url.absoluteString)])
     case .carousel(let items, let caption):
       var children: [String] = []
       for item in items {
@@ -257,30 +232,91 @@ public final class InstagramClient: PlatformClient {
         }
       }
       for child in children { try await ready(child) }
-      container = try await create(
+      return try await create(
         [("media_type", "CAROUSEL"), ("children", children.joined(separator: ",")), ("caption", caption)])
     }
-    try await ready(container)
+  }
 
-    var published: Published
-    do {
-      published = try await publishOnce(container)
-    } catch  where error.kind == .outcomeUnknown {
-      published = try await reconcile(
-        container, original: error, status: status, publishOnce: publishOnce, findMedia: findMedia, context: context)
+  @inline(never)
+  private func create(_ form: [(String, String?)]) async throws(SidecarError) -> String {
+    let json = try await graph.send(
+      .post(GraphAPI.path(user, "media"), form: form), token: token, accountId: user, context: call)
+    guard let id = json["id"]?.graphID else {
+      throw SidecarError(
+        kind: .permanent, message: "Instagram accepted the media but answered no container id.",
+        platform: platform.rawValue, attempts: call.attempts)
     }
-    if published.permalink == nil {
-      do {
-        let json = try await graph.send(
-          .get(GraphAPI.path(published.id), fields: "permalink"), token: token, accountId: user, context: call)
-        published.permalink = json["permalink"]?.stringValue
-      } catch  where error.kind != .cancelled {
-        context.logger.warn(
-          "instagram permalink lookup failed after publishing",
-          ["postId": .string(published.id), "error": .string(error.message)])
+    return id
+  }
+
+  @inline(never)
+  private func status(_ container: String) async throws(SidecarError) -> (code: String, text: String?) {
+    let json = try await graph.send(
+      .get(GraphAPI.path(container), fields: "status_code,status"), token: token, accountId: user, context: call)
+    return (json["status_code"]?.stringValue ?? "", json["status"]?.stringValue)
+  }
+
+  @inline(never)
+  private func ready(_ container: String) async throws(SidecarError) {
+    try await graph.poll("the media", context: call) { () throws(SidecarError) -> Bool? in
+      let (code, text) = try await status(container)
+      switch code {
+      case "FINISHED", "PUBLISHED": return true
+      case "ERROR":
+        throw SidecarError(
+          kind: .permanent,
+          message: "Instagram could not process the media: \(text ?? "no reason given"). Check that the URL serves "
+            + "a supported image or video.",
+          platform: platform.rawValue, attempts: call.attempts)
+      case "EXPIRED":
+        throw SidecarError(
+          kind: .permanent, message: "Instagram let the media container expire before it was published.",
+          platform: platform.rawValue, attempts: call.attempts)
+      default: return nil
       }
     }
-    return PostResult(postId: published.id, postUrl: published.permalink, status: .published)
+  }
+
+  @inline(never)
+  private func publishOnce(_ container: String) async throws(SidecarError) -> Published {
+    let json = try await graph.send(
+      .post(GraphAPI.path(user, "media_publish"), form: [("creation_id", container)]), token: token, accountId: user,
+      step: .publish, context: call)
+    guard let id = json["id"]?.graphID else {
+      throw SidecarError(
+        kind: .outcomeUnknown, message: "Instagram accepted the publish but its answer carried no media id.",
+        platform: platform.rawValue, attempts: call.attempts)
+    }
+    return Published(id: id)
+  }
+
+  /// The newest media with this caption published since the call started.
+  private func findMedia() async throws(SidecarError) -> Published? {
+    let json = try await graph.send(
+      .get(GraphAPI.path(user, "media"), fields: "id,caption,timestamp,permalink", query: [("limit", "10")]),
+      token: token, accountId: user, context: call)
+    let caption = post.caption ?? ""
+    for media in json["data"]?.arrayValue ?? [] {
+      guard (media["caption"]?.stringValue ?? "") == caption,
+        GraphTime.isRecent(media["timestamp"]?.stringValue, since: started), let id = media["id"]?.graphID
+      else { continue }
+      return Published(id: id, permalink: media["permalink"]?.stringValue)
+    }
+    return nil
+  }
+
+  /// The published media's permalink; nil (logged) when the lookup fails, since the post is live anyway.
+  @inline(never)
+  private func permalink(of id: String) async -> String? {
+    do throws(SidecarError) {
+      let json = try await graph.send(
+        .get(GraphAPI.path(id), fields: "permalink"), token: token, accountId: user, context: call)
+      return json["permalink"]?.stringValue
+    } catch  where error.kind != .cancelled {
+      context.logger.warn(
+        "instagram permalink lookup failed after publishing", ["postId": .string(id), "error": .string(error.message)])
+    } catch {}
+    return nil
   }
 
   /// After a `media_publish` whose outcome is unknown: asks the container whether it went out.
@@ -289,12 +325,8 @@ public final class InstagramClient: PlatformClient {
   /// call still succeeds, since the post is live, with the container id as `postId` and no URL (logged as a
   /// warning). `FINISHED` → nothing went out: the same container is published once more, which cannot duplicate
   /// the post. Anything else ends with the original `outcome_unknown`.
-  private func reconcile(
-    _ container: String, original: SidecarError,
-    status: (String) async throws(SidecarError) -> (code: String, text: String?),
-    publishOnce: (String) async throws(SidecarError) -> Published,
-    findMedia: () async throws(SidecarError) -> Published?, context: OperationContext
-  ) async throws(SidecarError) -> Published {
+  @inline(never)
+  private func reconcile(_ container: String, original: SidecarError) async throws(SidecarError) -> Published {
     var last = original
     for round in 0..<2 {
       guard let state = try? await status(container) else {
