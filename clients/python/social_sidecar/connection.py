@@ -22,6 +22,9 @@ __all__ = ["Connection", "RequestHandler", "NotificationHandler", "RemoteError"]
 
 log = logging.getLogger("social_sidecar")
 
+#: Bytes queued in the pipe's transport above which a request waits for them to drain (asyncio's high-water mark).
+_DRAIN_ABOVE = 64 * 1024
+
 #: Handles a server-to-client request: ``(method, params) -> result``; may be sync or async.
 RequestHandler = Callable[[str, Any], Any]
 #: Receives a notification: ``(method, params)``; called on the reader task, so it must not block.
@@ -176,6 +179,9 @@ class Connection:
 
     async def _send(self, message: Any) -> None:
         self._write(message)
+        transport = self._writer.transport
+        if not transport.is_closing() and transport.get_write_buffer_size() < _DRAIN_ABOVE:
+            return  # nothing queued worth waiting for: skip the lock and the await on every request
         try:
             async with self._drain_lock:
                 await self._writer.drain()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import functools
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping, TypeVar, Union
 
@@ -61,14 +62,18 @@ class _Wire:
     @classmethod
     def from_wire(cls: type[T], obj: Any) -> T:
         source: Mapping[str, Any] = obj if isinstance(obj, Mapping) else {}
-        values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-            if f.name == "raw":
-                continue
-            key = cls._wire_names.get(f.name, to_camel(f.name))
-            if key in source:
-                values[f.name] = source[key]
+        values = {name: source[key] for name, key in _wire_keys(cls) if key in source}
         return cls(**values, raw=dict(source))  # type: ignore[call-arg]
+
+
+@functools.cache
+def _wire_keys(cls: type[_Wire]) -> tuple[tuple[str, str], ...]:
+    """(field name, wire key) of each field but ``raw``: worked out once per class, not on every answer."""
+    return tuple(
+        (f.name, cls._wire_names.get(f.name, to_camel(f.name)))
+        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+        if f.name != "raw"
+    )
 
 
 @dataclass(frozen=True)

@@ -70,10 +70,21 @@ def test_unframeable_input_raises(data: bytes) -> None:
         FrameDecoder(max_frame_bytes=1000).feed(data)
 
 
+class FakeTransport:
+    """What the connection asks of a writer's transport: nothing ever queues."""
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
 class FakeWriter:
     def __init__(self) -> None:
         self.sent: list[dict[str, Any]] = []
         self._decoder = FrameDecoder()
+        self.transport = FakeTransport()
 
     def write(self, data: bytes) -> None:
         self.sent += [json.loads(body) for body in self._decoder.feed(data)]
