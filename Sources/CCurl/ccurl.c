@@ -27,6 +27,11 @@ enum {
   OPT_UPLOAD_BUFFERSIZE = 280,
   OPT_POSTFIELDS = 10015,
   OPT_POSTFIELDSIZE_LARGE = 30120,
+  OPT_MAXAGE_CONN = 288,
+  OPT_PREREQFUNCTION = 20312,
+  OPT_PREREQDATA = 10313,
+  PREREQFUNC_OK = 0,
+  PREREQFUNC_ABORT = 1,
   MOPT_PIPELINING = 3,
   MOPT_MAXCONNECTS = 6,
   MOPT_MAX_HOST_CONNECTIONS = 7,
@@ -168,6 +173,9 @@ struct ccurl_transfer {
   struct curl_slist *headers;
   char error[ERROR_SIZE];
   int flags;
+  // At most once: how many times libcurl was about to send the request (see ccurl_transfer_send_at_most_once).
+  int at_most_once;
+  int send_starts;
   // Request body: memory (POSTFIELDS) or a file range (read callback).
   unsigned char *upload;
   int upload_fd;
@@ -248,6 +256,7 @@ static void clear(ccurl_transfer *t) {
     t->body_capacity = 0;
   }
   t->head_length = 0;
+  t->at_most_once = t->send_starts = 0;
   t->flags = 0;
   t->error[0] = 0;
   t->tag = 0;
@@ -403,6 +412,23 @@ static int on_seek(void *context, int64_t offset, int origin) {
   return SEEK_OK;
 }
 
+// Called by libcurl on a connection, new or reused, just before it sends the request. A second call for one
+// transfer means libcurl is about to re-send it on its own, which only an at-most-once transfer refuses.
+static int on_send_start(void *context, char *primary_ip, char *local_ip, int primary_port, int local_port) {
+  (void)primary_ip, (void)local_ip, (void)primary_port, (void)local_port;
+  ccurl_transfer *t = context;
+  if (++t->send_starts > 1) {
+    t->flags |= CCURL_FLAG_RESEND_REFUSED;
+    return PREREQFUNC_ABORT;
+  }
+  return PREREQFUNC_OK;
+}
+
+int ccurl_transfer_send_at_most_once(ccurl_transfer *t, long max_idle_seconds) {
+  t->at_most_once = 1;
+  return api.easy_setopt(t->easy, OPT_MAXAGE_CONN, max_idle_seconds) == 0 ? 0 : -1;
+}
+
 int ccurl_transfer_prepare(ccurl_transfer *t) {
   int rc = 0;
   rc |= api.easy_setopt(t->easy, OPT_NOSIGNAL, 1L);
@@ -420,6 +446,10 @@ int ccurl_transfer_prepare(ccurl_transfer *t) {
   rc |= api.easy_setopt(t->easy, OPT_SEEKFUNCTION, on_seek);
   rc |= api.easy_setopt(t->easy, OPT_SEEKDATA, (void *)t);
   if (t->headers != NULL) rc |= api.easy_setopt(t->easy, OPT_HTTPHEADER, t->headers);
+  if (t->at_most_once) {
+    rc |= api.easy_setopt(t->easy, OPT_PREREQFUNCTION, on_send_start);
+    rc |= api.easy_setopt(t->easy, OPT_PREREQDATA, (void *)t);
+  }
   return rc;
 }
 

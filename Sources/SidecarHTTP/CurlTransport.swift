@@ -190,10 +190,17 @@ public final class CurlTransport: HTTPTransport {
     }
     ccurl_transfer_setopt_string(t, CCURLOPT_URL, url.absoluteString)
     ccurl_transfer_setopt_string(t, CCURLOPT_PROTOCOLS_STR, "http,https")
-    ccurl_transfer_setopt_long(t, CCURLOPT_HTTP_VERSION, Int(CCURL_HTTP_VERSION_2TLS))
-    // Wait for a connection that may multiplex rather than open a new one per request at start-up.
-    ccurl_transfer_setopt_long(t, CCURLOPT_PIPEWAIT, 1)
-    ccurl_transfer_setopt_long(t, CCURLOPT_FRESH_CONNECT, request.freshConnection ? 1 : 0)
+    if request.atMostOnce {
+      ccurl_transfer_setopt_long(t, CCURLOPT_HTTP_VERSION, Int(CCURL_HTTP_VERSION_1_1))
+      let maxIdle = max(0, Int(configuration.atMostOnceMaxIdle.components.seconds))
+      guard ccurl_transfer_send_at_most_once(t, maxIdle) == 0 else {
+        throw TransportError(.unavailable, requestSent: false, message: "libcurl cannot send at most once (older than 7.80)")
+      }
+    } else {
+      ccurl_transfer_setopt_long(t, CCURLOPT_HTTP_VERSION, Int(CCURL_HTTP_VERSION_2TLS))
+      // Wait for a connection that may multiplex rather than open a new one per request at start-up.
+      ccurl_transfer_setopt_long(t, CCURLOPT_PIPEWAIT, 1)
+    }
     ccurl_transfer_setopt_long(t, CCURLOPT_SSL_VERIFYPEER, 1)
     ccurl_transfer_setopt_long(t, CCURLOPT_SSL_VERIFYHOST, 2)
     if let caBundle = configuration.caBundlePath {
@@ -327,6 +334,12 @@ public final class CurlTransport: HTTPTransport {
     }
     if flags & CCURL_FLAG_UPLOAD_READ_FAILED != 0 {
       return TransportError(.other, requestSent: sent, message: "\(target): reading the body file failed")
+    }
+    if flags & CCURL_FLAG_RESEND_REFUSED != 0 {
+      return TransportError(
+        .other, requestSent: true,
+        message: "\(target): the kept-alive connection closed before any answer; the request was not sent again, "
+          + "since the server may have acted on it")
     }
     if flags & CCURL_FLAG_DOWNLOAD_WRITE_FAILED != 0 {
       return TransportError(.other, requestSent: sent, message: "\(target): writing the download failed")

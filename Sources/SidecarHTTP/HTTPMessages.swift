@@ -45,11 +45,13 @@ public struct HTTPRequest: Sendable {
   public var connectTimeout: Duration?
   /// A longer response body fails with `TransportError.Kind.tooLarge` rather than filling memory.
   public var maxResponseBytes: Int
-  /// Sends on a new connection. libcurl silently re-sends a request when a reused connection dies before any
-  /// response byte arrives, which for a publish the platform already processed means a duplicate post; a fresh
-  /// connection is never re-sent that way, so a lost answer surfaces as an error the caller can reconcile.
-  /// Honoured by `CurlTransport`; URLSession offers no such control, one more reason it is only the fallback.
-  public var freshConnection = false
+  /// The request leaves at most once per attempt (a publish). libcurl silently re-sends a request on a new
+  /// connection when the reused one it went out on closes before any response byte, which for a publish the
+  /// platform already processed means a duplicate post. `CurlTransport` refuses that re-send (the attempt fails with
+  /// `requestSent`, so the caller reconciles), sends over HTTP/1.1 (an HTTP/2 stream the server refuses is re-sent
+  /// the same way) and reuses only recently used connections (`atMostOnceMaxIdle`). URLSession offers no such
+  /// control, one more reason it is only the fallback.
+  public var atMostOnce = false
 
   public static let defaultMaxResponseBytes = 16 << 20
 

@@ -26,15 +26,20 @@ public struct HTTPTransportConfiguration: Sendable {
   /// Follow 3xx responses (at most 5 hops). Off by default: API clients want to see redirects.
   public var followRedirects: Bool
   public var userAgent: String
+  /// The longest a kept-alive connection may have been idle to carry an `HTTPRequest.atMostOnce` request (whole
+  /// seconds); an older one is replaced by a new connection. Well under any server's keep-alive timeout (Apache's
+  /// default is 5 s), so that the server does not close it just as a publish goes out.
+  public var atMostOnceMaxIdle: Duration
 
   public init(
     maxConnectionsPerHost: Int = 64, caBundlePath: String? = nil, followRedirects: Bool = false,
-    userAgent: String = "social-sidecar"
+    userAgent: String = "social-sidecar", atMostOnceMaxIdle: Duration = .seconds(1)
   ) {
     self.maxConnectionsPerHost = maxConnectionsPerHost
     self.caBundlePath = caBundlePath
     self.followRedirects = followRedirects
     self.userAgent = userAgent
+    self.atMostOnceMaxIdle = atMostOnceMaxIdle
   }
 }
 

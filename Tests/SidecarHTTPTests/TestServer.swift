@@ -73,6 +73,7 @@ final class TestServer: Sendable {
     import hashlib, http.server, json, os, sys, threading, time, urllib.parse
 
     seen = set()
+    drops = {}
     seen_lock = threading.Lock()
     PATTERN = bytes(range(251))
 
@@ -103,6 +104,11 @@ final class TestServer: Sendable {
                     received += chunk
             if sink:
                 sink.close()
+            if parts.path == "/drop":  # counts the request, then closes the connection without answering
+                with seen_lock:
+                    drops[query["id"]] = drops.get(query["id"], 0) + 1
+                self.close_connection = True
+                return
             status = int(query.get("status", "200"))
             headers = []
             chunked = False
@@ -114,6 +120,9 @@ final class TestServer: Sendable {
                     seen.add(query["id"])
                 time.sleep(int(query.get("ms", "5000")) / 1000)
                 body = b"held"
+            elif parts.path == "/drops":
+                with seen_lock:
+                    body = str(drops.get(query["id"], 0)).encode()
             elif parts.path == "/seen":
                 with seen_lock:
                     body = b"yes" if query["id"] in seen else b"no"

@@ -351,16 +351,38 @@ struct CurlTransportTests {
     #expect(ports.count == 1)
   }
 
-  @Test("A fresh-connection request (a publish) never rides a reused connection, so libcurl cannot re-send it")
-  func freshConnection() async throws {
-    let transport = try CurlTransport()
-    let first = try await transport.send(HTTPRequest(url: server.url("/echo")))
+  @Test("An at-most-once request (a publish) rides a recent keep-alive connection over HTTP/1.1")
+  func atMostOnceReuses() async throws {
+    // A generous idle limit: on a loaded machine the requests below may be more than a second apart.
+    let transport = try CurlTransport(configuration: HTTPTransportConfiguration(atMostOnceMaxIdle: .seconds(60)))
     var publish = HTTPRequest(method: "POST", url: server.url("/echo"), body: .bytes(Array("x".utf8)))
-    publish.freshConnection = true
-    let second = try await transport.send(publish)
-    let third = try await transport.send(publish)
-    let ports = try [first, second, third].map { try JSONDecoder().decode(Echo.self, from: $0.body).clientPort }
-    #expect(Set(ports).count == 3)
+    publish.atMostOnce = true
+    var ports: [Int] = []
+    for request in [HTTPRequest(url: server.url("/echo")), publish, publish] {
+      ports.append(try JSONDecoder().decode(Echo.self, from: try await transport.send(request).body).clientPort)
+    }
+    #expect(Set(ports).count == 1)
+  }
+
+  @Test("When a reused connection closes unanswered, libcurl re-sends a request, but never an at-most-once one")
+  func atMostOnceIsNotResent() async throws {
+    let transport = try CurlTransport()
+    func sendDropped(_ id: String, atMostOnce: Bool) async throws -> (TransportError, Int) {
+      _ = try await transport.send(HTTPRequest(url: server.url("/echo")))  // a keep-alive connection to reuse
+      var request = HTTPRequest(method: "POST", url: server.url("/drop?id=\(id)"), body: .bytes(Array("{}".utf8)))
+      request.atMostOnce = atMostOnce
+      let error = try await #require(throws: TransportError.self) { try await transport.send(request) }
+      let count = try await transport.send(HTTPRequest(url: server.url("/drops?id=\(id)"))).body
+      return (error, Int(String(decoding: count, as: UTF8.self)) ?? -1)
+    }
+    // What a publish must never do: the server got the request twice.
+    let (_, resent) = try await sendDropped(UUID().uuidString, atMostOnce: false)
+    #expect(resent == 2)
+
+    let (error, once) = try await sendDropped(UUID().uuidString, atMostOnce: true)
+    #expect(once == 1)
+    #expect(error.requestSent)
+    #expect(error.message.contains("not sent again"))
   }
 
   @Test("The transport serves requests again after a cancellation and after errors")

@@ -47,7 +47,6 @@ typedef struct ccurl_multi ccurl_multi;
 #define CCURLOPT_UPLOAD 46
 #define CCURLOPT_FOLLOWLOCATION 52
 #define CCURLOPT_SSL_VERIFYPEER 64
-#define CCURLOPT_FRESH_CONNECT 74
 #define CCURLOPT_CAINFO 10065
 #define CCURLOPT_MAXREDIRS 68
 #define CCURLOPT_HTTPGET 80
@@ -70,6 +69,7 @@ typedef struct ccurl_multi ccurl_multi;
 #define CCURL_FLAG_HEADERS_TOO_LARGE 2
 #define CCURL_FLAG_UPLOAD_READ_FAILED 4
 #define CCURL_FLAG_DOWNLOAD_WRITE_FAILED 8
+#define CCURL_FLAG_RESEND_REFUSED 16
 
 /// Loads libcurl and runs curl_global_init once per process. Returns 0 on success; otherwise writes
 /// a reason into `reason` (NUL-terminated, at most `reason_len` bytes) and returns -1. Thread-safe.
@@ -115,6 +115,12 @@ int ccurl_transfer_set_upload_fd(ccurl_transfer *transfer, int fd, int64_t offse
 /// The response body goes to memory, or to `fd` (ownership taken); at most `cap` bytes either way.
 void ccurl_transfer_set_response_memory(ccurl_transfer *transfer, int64_t cap);
 void ccurl_transfer_set_response_fd(ccurl_transfer *transfer, int fd, int64_t cap);
+/// Never lets libcurl re-send the request by itself. libcurl re-sends a request, on a new connection, when the
+/// reused connection it went out on closes before any response byte: for a publish the platform may already have
+/// processed, that is a duplicate post. Such a transfer instead fails with CCURL_FLAG_RESEND_REFUSED (the request
+/// was sent). Only connections idle for at most `max_idle_seconds` are reused for it, which keeps a server's
+/// keep-alive timeout from closing one just as the request leaves. Needs libcurl 7.80 (CURLOPT_PREREQFUNCTION).
+int ccurl_transfer_send_at_most_once(ccurl_transfer *transfer, long max_idle_seconds);
 /// Installs callbacks, the header list and the error buffer; call last, before adding to a multi.
 int ccurl_transfer_prepare(ccurl_transfer *transfer);
 

@@ -62,8 +62,8 @@ public final class PlatformHTTP: Sendable {
     var request = request
     if request.timeout == nil { request.timeout = timeout }
     if request.connectTimeout == nil { request.connectTimeout = connectTimeout }
-    // A publish must never be re-sent behind our back (see `HTTPRequest.freshConnection`).
-    if step == .publish { request.freshConnection = true }
+    // A publish must never be re-sent behind our back (see `HTTPRequest.atMostOnce`).
+    if step == .publish { request.atMostOnce = true }
     return request
   }
 
