@@ -187,6 +187,7 @@ class Server:
             await self.send(writer, world.control.handle(request), keep_alive, head)
             return keep_alive
         entry = world.recorder.record(request)
+        entry["client_port"] = (writer.get_extra_info("peername") or ("", 0))[1]  # tells connections apart
         rule = world.script.pick(request)
         if rule is None:
             response = world.process(request)
