@@ -106,7 +106,7 @@ final class PlatformServices: Sendable {
     else { return nil }
     let operation = String(method[method.index(after: slash)...])
     guard platform.operations.contains(operation) else { return nil }
-    return .task { [self] params, _ in await perform(operation, on: client, params: params) }
+    return .task { [self] params, id in await perform(operation, on: client, params: params, id: id) }
   }
 
   /// Flushes anything that must survive the process: refreshed tokens the parent has not acknowledged yet.
@@ -119,11 +119,11 @@ final class PlatformServices: Sendable {
   /// Thin on purpose: only `pending` and the result live across the platform client's awaits, so a suspended call's
   /// async frame stays small (10,000 calls in flight must fit in 200 MB; see docs/performance.md). The work before
   /// and after is synchronous, in `begin` and `finish`.
-  private func perform(_ operation: String, on client: any PlatformClient, params: JSONValue?) async -> Result<
-    JSONValue, JSONRPCError
-  > {
+  private func perform(_ operation: String, on client: any PlatformClient, params: JSONValue?, id: RequestID) async
+    -> Result<JSONValue, JSONRPCError>
+  {
     let pending: PendingCall
-    switch begin(operation, on: client, params: params) {
+    switch begin(operation, on: client, params: params, id: id) {
     case .run(let call): pending = call
     case .answered(let answer): return answer
     }
@@ -154,7 +154,7 @@ final class PlatformServices: Sendable {
 
   /// Params, the call's context and the idempotency decision.
   @inline(never)
-  private func begin(_ operation: String, on client: any PlatformClient, params: JSONValue?) -> Start {
+  private func begin(_ operation: String, on client: any PlatformClient, params: JSONValue?, id: RequestID) -> Start {
     let platform = client.platform
     let started = ContinuousClock.now
     let common: CommonParams
@@ -180,7 +180,8 @@ final class PlatformServices: Sendable {
 
     // Idempotency: only publishes carry a key that matters; the scope keeps customers apart.
     guard let key = common.idempotencyKey, case .publish = kind else {
-      return .run(PendingCall(operation: operation, kind: kind, started: started, common: common, context: context))
+      return .run(
+        PendingCall(operation: operation, id: id, kind: kind, started: started, common: common, context: context))
     }
     let idempotencyKey = "\(platform)/\(operation)/\(common.customerId)/\(key)"
     var fingerprinted = params?.objectValue ?? [:]
@@ -198,16 +199,20 @@ final class PlatformServices: Sendable {
     case .proceed:
       return .run(
         PendingCall(
-          operation: operation, kind: kind, started: started, common: common, context: context,
+          operation: operation, id: id, kind: kind, started: started, common: common, context: context,
           idempotency: (idempotencyKey, fingerprint)))
     case .replay(let response):
-      record(operation, platform: platform, common: common, started: started, outcome: .success(response), replayed: true)
+      record(
+        operation, platform: platform, common: common, started: started, outcome: .success(response), replayed: true,
+        answering: id)
       return .answered(.success(response))
     case .replayError(let error):
       let rpcError = JSONRPCError(
         code: error["code"]?.intValue ?? -31008, message: error["message"]?.stringValue ?? "outcome unknown",
         data: error["data"])
-      record(operation, platform: platform, common: common, started: started, outcome: .failure(rpcError), replayed: true)
+      record(
+        operation, platform: platform, common: common, started: started, outcome: .failure(rpcError), replayed: true,
+        answering: id)
       return .answered(.failure(rpcError))
     case .conflict:
       return .answered(
@@ -273,14 +278,16 @@ final class PlatformServices: Sendable {
     for _ in 0..<call.rateLimitWaits { metrics.recordRateLimitWait(platform: platform.rawValue, operation: operation) }
     record(
       operation, platform: platform, common: pending.common, started: pending.started, outcome: answer, replayed: false,
-      attempts: call.attempts, httpStatus: result.failureValue?.failure?.httpStatus)
+      attempts: call.attempts, httpStatus: result.failureValue?.failure?.httpStatus, answering: pending.id)
     return answer
   }
 
-  /// One metric event per operation, aggregated always, sent as a notification when `metrics.enabled`.
+  /// One metric event per operation, aggregated always, sent as a notification when `metrics.enabled` (in the same
+  /// write as the answer to `id`).
   private func record(
     _ operation: String, platform: Platform, common: CommonParams, started: ContinuousClock.Instant,
-    outcome: Result<JSONValue, JSONRPCError>, replayed: Bool, attempts: Int = 0, httpStatus: Int? = nil
+    outcome: Result<JSONValue, JSONRPCError>, replayed: Bool, attempts: Int = 0, httpStatus: Int? = nil,
+    answering id: RequestID
   ) {
     let elapsed = ContinuousClock.now - started
     var event = MetricEvent(
@@ -303,7 +310,7 @@ final class PlatformServices: Sendable {
     }
     metrics.record(event)
     if configuration.metricsEnabled {
-      connection.notify("metrics/event", serializedParams: event.serializedJSON())
+      connection.notify("metrics/event", serializedParams: event.serializedJSON(), withAnswerTo: id)
     }
     logger.info(
       "operation finished",
@@ -423,6 +430,8 @@ private final class PendingCall: Sendable {
   }
 
   let operation: String
+  /// The request this call answers (its metric event leaves with the answer).
+  let id: RequestID
   let kind: Kind
   let started: ContinuousClock.Instant
   let common: CommonParams
@@ -431,10 +440,11 @@ private final class PendingCall: Sendable {
   let idempotency: (key: String, fingerprint: String)?
 
   init(
-    operation: String, kind: Kind, started: ContinuousClock.Instant, common: CommonParams, context: OperationContext,
-    idempotency: (key: String, fingerprint: String)? = nil
+    operation: String, id: RequestID, kind: Kind, started: ContinuousClock.Instant, common: CommonParams,
+    context: OperationContext, idempotency: (key: String, fingerprint: String)? = nil
   ) {
     self.operation = operation
+    self.id = id
     self.kind = kind
     self.started = started
     self.common = common

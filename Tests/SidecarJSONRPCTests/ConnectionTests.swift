@@ -36,6 +36,12 @@ private final class TestDispatcher: Dispatcher {
           return .success(["failed": .string("\(error)")])
         }
       }
+    case "report":  // a notification about the call, then the answer 300 ms later
+      return .task { [self] _, id in
+        connection.withLock { $0 }!.notify("note", serializedParams: Array(#"{"n":1}"#.utf8), withAnswerTo: id)
+        try? await Task.sleep(for: .milliseconds(300))
+        return .success("reported")
+      }
     default: return .reject(.methodNotFound(method))
     }
   }
@@ -118,6 +124,19 @@ struct ConnectionTests {
     #expect(replies[0]["id"] == .int(7) && replies[0]["result"] == [1])
     #expect(replies[1]["id"] == .string("7") && replies[1]["result"] == ["x": 3])
     #expect(peer.dispatcher.notifications.withLock { $0 } == ["echo"])
+  }
+
+  @Test("A notification about a call in flight leaves with its answer, just before it; after the answer, at once")
+  func notificationWithAnswer() async {
+    let peer = Peer()
+    peer.send(#"{"jsonrpc":"2.0","id":9,"method":"report"}"#)
+    #expect(await peer.receive(1, timeout: .milliseconds(150)).isEmpty, "the note went out before the answer")
+    let messages = await peer.receive(2)
+    #expect(messages.count == 2)
+    #expect(messages.first?["method"] == "note" && messages.first?["params"] == ["n": 1])
+    #expect(messages.last?["id"] == 9 && messages.last?["result"] == "reported")
+    peer.connection.notify("late", serializedParams: Array("{}".utf8), withAnswerTo: .int(9))
+    #expect(await peer.receive(1).first?["method"] == "late")
   }
 
   @Test("Invalid messages get the exact JSON-RPC errors, with id null where it cannot be known")
