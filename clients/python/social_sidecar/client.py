@@ -610,9 +610,11 @@ class Sidecar:
             log.debug("ignoring notification %s", method)
 
     def _publish(self, method: str, event: Any) -> None:
-        self._ensure_event_task()
-        assert self._events is not None
-        self._events.put_nowait((method, event))
+        callback = self._on_event if method == "metrics/event" else self._on_breaker
+        if callback is not None:  # no callback, no hop through the delivery task for every event
+            self._ensure_event_task()
+            assert self._events is not None
+            self._events.put_nowait((method, event))
         for queue in list(self._subscribers):
             queue.put_nowait(event)
 
@@ -628,8 +630,7 @@ class Sidecar:
             if event is _END:
                 return
             callback = self._on_event if method == "metrics/event" else self._on_breaker
-            if callback is None:
-                continue
+            assert callback is not None
             try:
                 await _call_user(callback, event)
             except Exception:
