@@ -11,9 +11,10 @@ import Foundation
 /// on fresh connections, churns keep-alive connections and fails on HTTP/2 GOAWAY).
 ///
 /// One thread drives every transfer with `curl_multi_poll`; callers hand requests over through a locked
-/// queue and are resumed through continuations, so there is no thread per request. Connections are
-/// reused per host (HTTP/2 multiplexed where the server offers it over TLS), easy handles are pooled,
-/// TLS is always verified, bodies stream from and to files in chunks.
+/// queue and are resumed through continuations, so there is no thread per request. Past a host's connection
+/// limit, requests wait in an `AdmissionQueue` before they take an easy handle. Connections are reused per host
+/// (HTTP/2 multiplexed where the server offers it over TLS; an `atMostOnce` request over HTTP/1.1, never re-sent),
+/// easy handles are pooled, TLS is always verified, bodies stream from and to files in chunks.
 public final class CurlTransport: HTTPTransport {
   let engine: CurlEngine
   private let configuration: HTTPTransportConfiguration

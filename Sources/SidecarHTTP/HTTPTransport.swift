@@ -19,6 +19,8 @@ public protocol HTTPTransport: Sendable {
 public struct HTTPTransportConfiguration: Sendable {
   /// Connections kept and opened per host. HTTP/2 multiplexes many requests over one connection;
   /// HTTP/1.1 needs one connection per concurrent request, so size this to the expected concurrency.
+  /// `CurlTransport` also lets at most this many requests per host into libcurl at once; the rest wait their turn
+  /// in its admission queue, where they hold no libcurl resources.
   public var maxConnectionsPerHost: Int
   /// A PEM file of CA certificates to trust instead of the system's (tests with a local CA).
   /// Only `CurlTransport` honours it; URLSession on Linux trusts the system bundle only.
