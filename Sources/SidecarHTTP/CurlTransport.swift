@@ -28,8 +28,9 @@ public final class CurlTransport: HTTPTransport {
       throw TransportError(.unavailable, requestSent: false, message: text)
     }
     let perHost = min(max(1, configuration.maxConnectionsPerHost), 100_000)
-    // Idle connections kept for reuse. Publishes each open a fresh one that is never reused, and libcurl walks the
-    // whole cache for every new connection (21% of CPU with 2,048 slots), so keep it near the read concurrency.
+    // Idle connections kept for reuse. libcurl walks the whole cache for every new connection (21% of CPU with
+    // 2,048 slots when every publish opened one), and an idle TLS connection holds tens of KB: 128 is enough for
+    // the concurrency a sidecar sees; past it, connections close as transfers finish.
     guard let engine = CurlEngine(maxHostConnections: perHost, maxCachedConnections: min(max(16, perHost * 2), 128)) else {
       throw TransportError(.unavailable, requestSent: false, message: "cannot create a libcurl multi handle")
     }
