@@ -81,10 +81,10 @@ final class Reading: Sendable {
   var value: Double { Double(kilobytes.load(ordering: .relaxed)) / 1024 }
 }
 
-/// Outcome of one request: latency in microseconds, or an error label.
+/// Outcome of one request: latency in microseconds, or an error label and what the error said.
 enum Sample: Sendable {
   case ok(Int)
-  case failed(String)
+  case failed(String, message: String)
 }
 
 func runLoad(_ options: Options) async {
@@ -109,11 +109,13 @@ func runLoad(_ options: Options) async {
           do {
             let response = try await transport.send(HTTPRequest(url: options.url, timeout: .seconds(30)))
             let micros = Int((clock.now - began) / .microseconds(1))
-            mine.append((200..<300).contains(response.status) ? .ok(micros) : .failed("status \(response.status)"))
+            mine.append(
+              (200..<300).contains(response.status)
+                ? .ok(micros) : .failed("status \(response.status)", message: "HTTP \(response.status)"))
           } catch let error as TransportError {
-            mine.append(.failed("\(error.kind)"))
+            mine.append(.failed("\(error.kind)", message: "\(error.message) (sent: \(error.requestSent))"))
           } catch {
-            mine.append(.failed("other"))
+            mine.append(.failed("other", message: "\(error)"))
           }
         }
         return mine
@@ -125,10 +127,13 @@ func runLoad(_ options: Options) async {
   let cpu = cpuMicroseconds() - cpuStart
   var latencies: [Int] = []
   var errors: [String: Int] = [:]
+  var firstErrors: [String: String] = [:]  // one message per kind, to tell a rare failure's cause
   for sample in samples {
     switch sample {
     case .ok(let micros): latencies.append(micros)
-    case .failed(let label): errors[label, default: 0] += 1
+    case .failed(let label, let message):
+      errors[label, default: 0] += 1
+      if firstErrors[label] == nil { firstErrors[label] = message }
     }
   }
   latencies.sort()
@@ -139,7 +144,7 @@ func runLoad(_ options: Options) async {
     "transport": options.transport, "requests": samples.count, "concurrency": options.concurrency,
     "seconds": seconds, "rps": Double(samples.count) / seconds, "p50_ms": percentile(0.50), "p99_ms": percentile(0.99),
     "cpu_us_per_request": Double(cpu) / Double(max(1, samples.count)), "errors": errors.values.reduce(0, +),
-    "error_kinds": errors, "rss_before_mb": rssBefore, "rss_after_mb": residentMegabytes(),
+    "error_kinds": errors, "first_errors": firstErrors, "rss_before_mb": rssBefore, "rss_after_mb": residentMegabytes(),
     "rss_after_1k_mb": rssAfterFirstThousand.value,
   ])
   withExtendedLifetime(transport) {}

@@ -17,3 +17,10 @@ for r in rows:
         f"| {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['cpu_us_per_request']:.0f} | {errors} | {r.get('connections', '')} "
         f"| {r['rss_before_mb']:.0f}→{r.get('rss_after_1k_mb', 0):.0f}→{r['rss_after_mb']:.0f} | |"
     )
+
+# What each kind of error said, once, under the table.
+for r in rows:
+    for kind, message in sorted(r.get("first_errors", {}).items()):
+        print(f"\n{r['transport']} {r['protocol']} {r['phase']}, first {kind} error: {message}", end="")
+if any(r.get("first_errors") for r in rows):
+    print()
