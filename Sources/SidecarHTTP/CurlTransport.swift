@@ -238,8 +238,8 @@ public final class CurlTransport: HTTPTransport {
     }
 
     if uploads {
-      if case .file = request.body {
-        try attachFile(request.body, to: t)
+      if case .file(let path, let offset, let length) = request.body {
+        try attachFile(path, offset: offset, length: length, to: t)
         ccurl_transfer_setopt_long(t, CCURLOPT_UPLOAD, 1)
         ccurl_transfer_setopt_off(t, CCURLOPT_INFILESIZE_LARGE, request.body.knownLength)
         if method != "PUT" { ccurl_transfer_setopt_string(t, CCURLOPT_CUSTOMREQUEST, method) }
@@ -260,8 +260,7 @@ public final class CurlTransport: HTTPTransport {
     }
   }
 
-  private func attachFile(_ body: HTTPBody, to t: OpaquePointer) throws(TransportError) {
-    guard case .file(let path, let offset, let length) = body else { return }
+  private func attachFile(_ path: String, offset: Int64, length: Int64, to t: OpaquePointer) throws(TransportError) {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else {
       throw TransportError(.invalidRequest, requestSent: false, message: "cannot open \(path): \(errnoText())")

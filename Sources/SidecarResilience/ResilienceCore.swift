@@ -105,7 +105,8 @@ public final class ResilienceCore: Sendable {
       do {
         value = try await attempt()
       } catch {
-        try await call.sleep(until: call.failed(error, permit: permit), last: call.last)
+        let retryAt = try call.failed(error, permit: permit)
+        try await call.sleep(until: retryAt, last: call.last)
         continue
       }
       call.record(.success, permit)
