@@ -40,9 +40,38 @@ public final class PlatformHTTP: Sendable {
     _ request: HTTPRequest, step: StepSafety, gates: [RateLimitKey] = [], context: CallContext,
     classify: @escaping @Sendable (HTTPResponse) -> PlatformFailure?
   ) async throws(SidecarError) -> HTTPResponse {
+    try await exchange(request, step: step, gates: gates, context: context) { response throws(PlatformFailure) in
+      if let failure = classify(response) { throw failure }
+      return response
+    }
+  }
+
+  /// Sends a request whose success body is JSON and returns that JSON (parsed once, in the attempt).
+  ///
+  /// A success status with a body that is not JSON (a proxy's error page, a truncated answer) is a transient
+  /// failure: retried for idempotent steps, `outcome_unknown` for a publish, since the platform may have acted.
+  /// An empty body is `null`.
+  public func sendJSON(
+    _ request: HTTPRequest, step: StepSafety, gates: [RateLimitKey] = [], context: CallContext,
+    classify: @escaping @Sendable (HTTPResponse) -> PlatformFailure?
+  ) async throws(SidecarError) -> (HTTPResponse, JSONValue) {
+    let platform = self.platform
+    return try await exchange(request, step: step, gates: gates, context: context) {
+      response throws(PlatformFailure) in
+      if let failure = classify(response) { throw failure }
+      return (response, try Self.json(response, platform: platform))
+    }
+  }
+
+  /// One `core.run` of `request`: each attempt sends it and hands the response to `accept`, which returns the
+  /// result or throws what kind of failure the response is.
+  private func exchange<T: Sendable>(
+    _ request: HTTPRequest, step: StepSafety, gates: [RateLimitKey], context: CallContext,
+    accept: @escaping @Sendable (HTTPResponse) throws(PlatformFailure) -> T
+  ) async throws(SidecarError) -> T {
     let prepared = prepare(request, step: step)
     return try await core.run(platform: platform.rawValue, step: step, gates: gates, context: context) {
-      () async throws -> HTTPResponse in
+      () async throws -> T in
       // Work before and after the await lives in synchronous helpers, keeping this closure's async frame small.
       let attempt = try self.attempt(prepared, context: context)
       let response: HTTPResponse
@@ -51,8 +80,8 @@ public final class PlatformHTTP: Sendable {
       } catch let error as TransportError {
         throw Self.failure(error)
       }
-      try check(response, to: prepared, classify: classify)
-      return response
+      log(response, to: prepared)
+      return try accept(response)
     }
   }
 
@@ -84,46 +113,24 @@ public final class PlatformHTTP: Sendable {
   }
 
   @inline(never)
-  private func check(
-    _ response: HTTPResponse, to request: HTTPRequest, classify: (HTTPResponse) -> PlatformFailure?
-  ) throws(PlatformFailure) {
+  private func log(_ response: HTTPResponse, to request: HTTPRequest) {
     logger.debug(
       "platform response",
       [
         "platform": .string(platform.rawValue), "method": .string(request.method),
         "url": .string(Redaction.url(request.url)), "status": .int(response.status),
       ])
-    if let failure = classify(response) { throw failure }
   }
 
-  /// Sends a request whose success body is JSON and returns that JSON.
-  ///
-  /// A success status with a body that is not JSON (a proxy's error page, a truncated answer) is a transient
-  /// failure: retried for idempotent steps, `outcome_unknown` for a publish, since the platform may have acted.
-  public func sendJSON(
-    _ request: HTTPRequest, step: StepSafety, gates: [RateLimitKey] = [], context: CallContext,
-    classify: @escaping @Sendable (HTTPResponse) -> PlatformFailure?
-  ) async throws(SidecarError) -> (HTTPResponse, JSONValue) {
-    let platform = self.platform
-    let response = try await send(request, step: step, gates: gates, context: context) { response in
-      if let failure = classify(response) { return failure }
-      return Self.notJSON(response, platform: platform)
+  /// The success body as JSON: `null` when empty, a transient failure when it is not JSON.
+  @inline(never)
+  private static func json(_ response: HTTPResponse, platform: Platform) throws(PlatformFailure) -> JSONValue {
+    guard !response.body.isEmpty else { return .null }
+    guard let json = try? JSONParser.parse(response.body) else {
+      throw PlatformFailure(
+        .transient, message: "\(platform) answered \(response.status) with a body that is not JSON",
+        httpStatus: response.status, requestMayHaveReachedPlatform: true)
     }
-    return (response, Self.json(response.body))
-  }
-
-  /// A success whose body is not JSON, as a failure; nil when the body is JSON or empty.
-  @inline(never)
-  private static func notJSON(_ response: HTTPResponse, platform: Platform) -> PlatformFailure? {
-    guard !response.body.isEmpty, (try? JSONParser.parse(response.body)) == nil else { return nil }
-    return PlatformFailure(
-      .transient, message: "\(platform) answered \(response.status) with a body that is not JSON",
-      httpStatus: response.status, requestMayHaveReachedPlatform: true)
-  }
-
-  @inline(never)
-  private static func json(_ body: Data) -> JSONValue {
-    guard !body.isEmpty, let json = try? JSONParser.parse(body) else { return .null }
     return json
   }
 }
