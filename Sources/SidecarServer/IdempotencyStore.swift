@@ -17,17 +17,20 @@ final class IdempotencyStore: Sendable {
     case done(fingerprint: String, response: JSONValue, at: Date)
     /// The publish may have happened; replays answer this error again instead of re-sending.
     case unknown(fingerprint: String, error: JSONValue, at: Date)
+    /// The journal line for this key failed its checksum: whatever it said, the publish may have happened.
+    case damaged(at: Date)
 
     var fingerprint: String {
       switch self {
       case .running(let fingerprint, _), .done(let fingerprint, _, _), .unknown(let fingerprint, _, _): fingerprint
+      case .damaged: ""
       }
     }
 
     var time: Date {
       switch self {
       case .running(_, let since): since
-      case .done(_, _, let at), .unknown(_, _, let at): at
+      case .done(_, _, let at), .unknown(_, _, let at), .damaged(let at): at
       }
     }
   }
@@ -44,6 +47,8 @@ final class IdempotencyStore: Sendable {
 
   private let records = Mutex<[String: Record]>([:])
   private let journal: Journal?
+  /// Journal lines that failed their checksum when the journal was loaded (reported by `health`).
+  let damagedRecords: Int
   private let now: @Sendable () -> Date
   private let logger: Logger
 
@@ -53,11 +58,23 @@ final class IdempotencyStore: Sendable {
     self.logger = logger
     guard let directory else {
       journal = nil
+      damagedRecords = 0
       return
     }
-    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    // Private: the journal holds what was published for whom.
+    try FileManager.default.createDirectory(
+      atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
     let path = (directory as NSString).appendingPathComponent("idempotency.jsonl")
-    var loaded = Journal.load(path: path)
+    let contents = Journal.load(path: path, now: now())
+    var loaded = contents.records
+    damagedRecords = contents.damaged
+    if contents.damaged > 0 {
+      // The damaged file is kept as it was, for a person to look at; the rewrite below marks its keys.
+      let aside = try Journal.keepAside(path: path, now: now())
+      logger.error(
+        "idempotency journal damaged: records failed their checksum; their keys answer outcome_unknown instead of publishing again",
+        ["damagedRecords": .int(contents.damaged), "unattributed": .int(contents.unattributed), "keptAt": .string(aside)])
+    }
     let cutoff = now().addingTimeInterval(-Self.retention)
     var interrupted = 0
     for (key, record) in loaded {
@@ -81,16 +98,24 @@ final class IdempotencyStore: Sendable {
     "data": ["kind": "outcome_unknown", "retryable": false, "attempts": 1],
   ]
 
+  static let damagedError: JSONValue = [
+    "code": -31008,
+    "message": "Outcome unknown: the idempotency record of this key was damaged on disk; it may have been published, so it was not sent again",
+    "data": ["kind": "outcome_unknown", "retryable": false, "attempts": 0],
+  ]
+
   /// Claims `key` for a new publish, or says why not.
   func begin(key: String, fingerprint: String) throws -> Decision {
     let time = now()
     let decision = records.withLock { records -> Decision in
       if let existing = records[key], existing.time >= time.addingTimeInterval(-Self.retention) {
+        if case .damaged = existing { return .replayError(Self.damagedError) }
         guard existing.fingerprint == fingerprint else { return .mismatch }
         switch existing {
         case .running: return .conflict
         case .done(_, let response, _): return .replay(response)
         case .unknown(_, let error, _): return .replayError(error)
+        case .damaged: return .replayError(Self.damagedError)
         }
       }
       records[key] = .running(fingerprint: fingerprint, since: time)
@@ -141,7 +166,8 @@ final class IdempotencyStore: Sendable {
   }
 }
 
-/// An append-only JSON-lines file, fsynced on every append, compacted by atomic rename.
+/// An append-only file of checksummed JSON lines (`<crc32 hex> <json>`), fsynced on every append, compacted by
+/// atomic rename.
 private final class Journal: Sendable {
   private let path: String
   private let state: Mutex<(fd: Int32, appends: Int)>
@@ -155,8 +181,7 @@ private final class Journal: Sendable {
   var appendsSinceCompaction: Int { state.withLock { $0.appends } }
 
   func append(_ entry: JSONValue) throws {
-    var line = entry.serialized()
-    line.append(0x0A)
+    let line = Self.line(entry)
     try state.withLock { state in
       try Self.writeAll(state.fd, line)
       guard fsync(state.fd) == 0 else { throw JournalError.io("fsync failed: errno \(errno)") }
@@ -167,12 +192,13 @@ private final class Journal: Sendable {
   /// Rewrites the journal with exactly `records` (write to a temp file, fsync, rename, fsync the directory).
   func compact(_ records: [String: IdempotencyStore.Record]) throws {
     let temp = path + ".tmp"
-    let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+    // A left-over temp file (or anything planted there) is removed, never followed: O_EXCL | O_NOFOLLOW.
+    unlink(temp)
+    let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
     guard fd >= 0 else { throw JournalError.io("cannot create \(temp): errno \(errno)") }
     var bytes: [UInt8] = []
     for key in records.keys.sorted() {
-      bytes.append(contentsOf: Self.entry(key: key, record: records[key]!).serialized())
-      bytes.append(0x0A)
+      bytes.append(contentsOf: Self.line(Self.entry(key: key, record: records[key]!)))
     }
     do {
       try Self.writeAll(fd, bytes)
@@ -188,7 +214,7 @@ private final class Journal: Sendable {
       fsync(directory)
       close(directory)
     }
-    let appendFD = open(path, O_WRONLY | O_APPEND | O_CLOEXEC, 0o600)
+    let appendFD = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0o600)
     guard appendFD >= 0 else { throw JournalError.io("cannot open \(path): errno \(errno)") }
     let previous = state.withLock { state -> Int32 in
       defer { state = (appendFD, 0) }
@@ -205,26 +231,98 @@ private final class Journal: Sendable {
       ["op": "done", "k": .string(key), "fp": .string(fingerprint), "r": response, "t": .double(at.timeIntervalSince1970)]
     case .unknown(let fingerprint, let error, let at):
       ["op": "unknown", "k": .string(key), "fp": .string(fingerprint), "e": error, "t": .double(at.timeIntervalSince1970)]
+    case .damaged(let at):
+      ["op": "damaged", "k": .string(key), "t": .double(at.timeIntervalSince1970)]
     }
   }
 
-  /// Replays the journal; a torn last line (crash mid-write) is skipped.
-  static func load(path: String) -> [String: IdempotencyStore.Record] {
-    guard let data = FileManager.default.contents(atPath: path) else { return [:] }
+  /// One journal line: the CRC-32 of the JSON in hex, a space, the JSON, a newline.
+  static func line(_ entry: JSONValue) -> [UInt8] {
+    let json = entry.serialized()
+    var line = Array(CRC32.hex(CRC32.of(json)).utf8)
+    line.append(0x20)
+    line.append(contentsOf: json)
+    line.append(0x0A)
+    return line
+  }
+
+  struct Contents {
     var records: [String: IdempotencyStore.Record] = [:]
-    for line in data.split(separator: 0x0A) {
-      guard let entry = try? JSONParser.parse(line), let key = entry["k"]?.stringValue else { continue }
+    /// Complete lines that failed their checksum or did not parse.
+    var damaged = 0
+    /// Damaged lines whose key could not be read either.
+    var unattributed = 0
+  }
+
+  /// Replays the journal. A torn last line (crash mid-write, never acknowledged) is skipped; a complete line that
+  /// fails its checksum marks its key damaged (if the key can still be read).
+  static func load(path: String, now: Date = Date()) -> Contents {
+    guard let data = FileManager.default.contents(atPath: path) else { return Contents() }
+    var contents = Contents()
+    let lines = data.split(separator: 0x0A, omittingEmptySubsequences: false)
+    for (index, line) in lines.enumerated() where !line.isEmpty {
+      let complete = index < lines.count - 1
+      guard let entry = verified(line), let key = entry["k"]?.stringValue else {
+        guard complete else { continue }
+        contents.damaged += 1
+        if let key = damagedKey(line) { contents.records[key] = .damaged(at: now) } else { contents.unattributed += 1 }
+        continue
+      }
+      if case .damaged = contents.records[key] { continue }
       let fingerprint = entry["fp"]?.stringValue ?? ""
       let time = Date(timeIntervalSince1970: entry["t"]?.doubleValue ?? 0)
       switch entry["op"]?.stringValue {
-      case "start": records[key] = .running(fingerprint: fingerprint, since: time)
-      case "done": records[key] = .done(fingerprint: fingerprint, response: entry["r"] ?? .null, at: time)
-      case "unknown": records[key] = .unknown(fingerprint: fingerprint, error: entry["e"] ?? .null, at: time)
-      case "clear": records[key] = nil
+      case "start": contents.records[key] = .running(fingerprint: fingerprint, since: time)
+      case "done": contents.records[key] = .done(fingerprint: fingerprint, response: entry["r"] ?? .null, at: time)
+      case "unknown": contents.records[key] = .unknown(fingerprint: fingerprint, error: entry["e"] ?? .null, at: time)
+      case "damaged": contents.records[key] = .damaged(at: time)
+      case "clear": contents.records[key] = nil
       default: continue
       }
     }
-    return records
+    return contents
+  }
+
+  /// The entry of a line whose checksum matches; nil for a damaged line. Lines of journals written before checksums
+  /// (plain JSON) are read as they are.
+  private static func verified(_ line: Data.SubSequence) -> JSONValue? {
+    let bytes = Array(line)
+    if bytes.first == 0x7B { return try? JSONParser.parse(bytes) }
+    guard bytes.count > 9, bytes[8] == 0x20, let expected = UInt32(String(decoding: bytes[0..<8], as: UTF8.self), radix: 16)
+    else { return nil }
+    let json = Array(bytes[9...])
+    guard CRC32.of(json) == expected else { return nil }
+    return try? JSONParser.parse(json)
+  }
+
+  /// The key of a damaged line, when its `"k"` member still reads as a string.
+  private static func damagedKey(_ line: Data.SubSequence) -> String? {
+    let bytes = Array(line)
+    let start = bytes.firstIndex(of: 0x7B) ?? bytes.startIndex
+    if let entry = try? JSONParser.parse(Array(bytes[start...])), let key = entry["k"]?.stringValue { return key }
+    let marker = Array(#""k":""#.utf8)
+    guard let at = (0...max(0, bytes.count - marker.count)).first(where: { bytes[$0..<min(bytes.count, $0 + marker.count)].elementsEqual(marker) })
+    else { return nil }
+    var end = at + marker.count
+    while end < bytes.count, bytes[end] != 0x22 {
+      end += bytes[end] == 0x5C ? 2 : 1
+    }
+    guard end < bytes.count, let key = try? JSONParser.parse(Array(bytes[(at + marker.count - 1)...end])).stringValue else {
+      return nil
+    }
+    return key
+  }
+
+  /// Copies a damaged journal to `<path>.damaged-<unix time>` (never over an existing file) and returns that path.
+  static func keepAside(path: String, now: Date) throws -> String {
+    let aside = "\(path).damaged-\(Int(now.timeIntervalSince1970))"
+    guard let data = FileManager.default.contents(atPath: path) else { throw JournalError.io("cannot read \(path)") }
+    let fd = open(aside, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+    guard fd >= 0 else { throw JournalError.io("cannot keep the damaged journal at \(aside): errno \(errno)") }
+    defer { close(fd) }
+    try writeAll(fd, Array(data))
+    guard fsync(fd) == 0 else { throw JournalError.io("fsync failed: errno \(errno)") }
+    return aside
   }
 
   private static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
@@ -242,12 +340,49 @@ private final class Journal: Sendable {
   }
 }
 
+/// CRC-32 (IEEE 802.3, as zlib computes it): detects the flipped bits and torn bytes of a damaged journal line.
+enum CRC32 {
+  private static let table: [UInt32] = (0..<256).map { index in
+    var crc = UInt32(index)
+    for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+    return crc
+  }
+
+  static func of(_ bytes: some Sequence<UInt8>) -> UInt32 {
+    var crc: UInt32 = 0xFFFF_FFFF
+    for byte in bytes { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
+    return crc ^ 0xFFFF_FFFF
+  }
+
+  static func hex(_ value: UInt32) -> String {
+    let digits = String(value, radix: 16)
+    return String(repeating: "0", count: 8 - digits.count) + digits
+  }
+}
+
 enum JournalError: Error, CustomStringConvertible {
   case io(String)
   var description: String {
     switch self {
     case .io(let text): "idempotency journal: \(text)"
     }
+  }
+}
+
+/// The store key of a publish: platform, operation, customer and the caller's key, unambiguous whatever the customer
+/// id contains (customer `A` with key `B/C` and customer `A/B` with key `C` are two scopes). A `/` or `%` in the
+/// customer id is percent-encoded, so the ids of earlier versions (no `/`) keep their keys.
+enum IdempotencyScope {
+  static func key(platform: String, operation: String, customerId: String, idempotencyKey: String) -> String {
+    var customer = ""
+    for character in customerId {
+      switch character {
+      case "%": customer += "%25"
+      case "/": customer += "%2F"
+      default: customer.append(character)
+      }
+    }
+    return "\(platform)/\(operation)/\(customer)/\(idempotencyKey)"
   }
 }
 

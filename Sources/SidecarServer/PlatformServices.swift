@@ -88,6 +88,11 @@ final class PlatformServices: Sendable {
     ]
   }
 
+  /// The store of idempotency records, as `health` reports it.
+  var sharedStateHealth: JSONValue {
+    ["store": configuration.stateDir == nil ? "memory" : "local", "damagedRecords": .int(idempotency.damagedRecords)]
+  }
+
   static let queryMethods = ["breaker/reset", "breaker/status", "health", "metrics/prometheus", "metrics/snapshot"]
 
   func route(method: String) -> Route? {
@@ -183,7 +188,8 @@ final class PlatformServices: Sendable {
       return .run(
         PendingCall(operation: operation, id: id, kind: kind, started: started, common: common, context: context))
     }
-    let idempotencyKey = "\(platform)/\(operation)/\(common.customerId)/\(key)"
+    let idempotencyKey = IdempotencyScope.key(
+      platform: platform.rawValue, operation: operation, customerId: common.customerId, idempotencyKey: key)
     var fingerprinted = params?.objectValue ?? [:]
     fingerprinted["deadlineMs"] = nil
     fingerprinted["correlationId"] = nil

@@ -93,6 +93,80 @@ struct IdempotencyStoreTests {
     #expect(try reopened.begin(key: "k", fingerprint: "b") == .proceed)
   }
 
+  @Test("A damaged record answers outcome_unknown, never a new publish; the damaged file is kept aside")
+  func damagedRecord() throws {
+    let directory = temporaryDirectory()
+    let path = directory + "/idempotency.jsonl"
+    do {
+      let store = try IdempotencyStore(directory: directory, logger: .disabled)
+      for key in ["k", "other"] {
+        _ = try store.begin(key: key, fingerprint: "a")
+        try store.complete(key: key, fingerprint: "a", response: response)
+      }
+    }
+    var bytes = Array(FileManager.default.contents(atPath: path)!)
+    let original = bytes
+    // Flip one byte of the post id in k's `done` line (the first stored answer), as a bad disk would.
+    let postId = bytes.firstRange(of: Array("123_456".utf8))!.lowerBound
+    bytes[postId] ^= 0x01
+    try Data(bytes).write(to: URL(fileURLWithPath: path))
+
+    let reopened = try IdempotencyStore(directory: directory, logger: .disabled)
+    #expect(reopened.damagedRecords == 1)
+    guard case .replayError(let error) = try reopened.begin(key: "k", fingerprint: "a") else {
+      Issue.record("a damaged record must not let the publish run again")
+      return
+    }
+    #expect(error["data"]?["kind"] == "outcome_unknown")
+    #expect(try reopened.begin(key: "other", fingerprint: "a") == .replay(response))
+    let kept = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix("idempotency.jsonl.damaged-") }
+    #expect(kept.count == 1)
+    var damaged = original
+    damaged[postId] ^= 0x01
+    #expect(kept.first.flatMap { FileManager.default.contents(atPath: directory + "/" + $0) } == Data(damaged))
+  }
+
+  @Test("A journal of random bytes is kept aside, not overwritten, and counted")
+  func randomBytes() throws {
+    let directory = temporaryDirectory()
+    let garbage = Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 7919 &+ 13) } + [0x0A])
+    try garbage.write(to: URL(fileURLWithPath: directory + "/idempotency.jsonl"))
+    let store = try IdempotencyStore(directory: directory, logger: .disabled)
+    #expect(store.damagedRecords > 0)
+    let kept = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix("idempotency.jsonl.damaged-") }
+    #expect(kept.count == 1)
+    #expect(kept.first.flatMap { FileManager.default.contents(atPath: directory + "/" + $0) } == garbage)
+  }
+
+  @Test("The state directory is private and a symlink planted at the journal's temp file is never followed")
+  func privateStateDirectory() throws {
+    let parent = temporaryDirectory()
+    let directory = parent + "/state"
+    _ = try IdempotencyStore(directory: directory, logger: .disabled)
+    let mode = try FileManager.default.attributesOfItem(atPath: directory)[.posixPermissions] as? Int
+    #expect(mode == 0o700)
+
+    let victim = parent + "/victim.txt"
+    try Data("precious".utf8).write(to: URL(fileURLWithPath: victim))
+    try FileManager.default.createSymbolicLink(atPath: directory + "/idempotency.jsonl.tmp", withDestinationPath: victim)
+    let store = try IdempotencyStore(directory: directory, logger: .disabled)
+    _ = try store.begin(key: "k", fingerprint: "a")
+    #expect(FileManager.default.contents(atPath: victim) == Data("precious".utf8))
+  }
+
+  @Test("Scopes stay apart whatever the customer id contains")
+  func scopes() throws {
+    let first = IdempotencyScope.key(platform: "facebook", operation: "post", customerId: "A", idempotencyKey: "B/C")
+    let second = IdempotencyScope.key(platform: "facebook", operation: "post", customerId: "A/B", idempotencyKey: "C")
+    let third = IdempotencyScope.key(platform: "facebook", operation: "post", customerId: "A%2FB", idempotencyKey: "C")
+    #expect(Set([first, second, third]).count == 3)
+    let store = try IdempotencyStore(directory: nil, logger: .disabled)
+    #expect(try store.begin(key: first, fingerprint: "one") == .proceed)
+    #expect(try store.begin(key: second, fingerprint: "two") == .proceed)
+    // Customer ids without a slash keep the keys of earlier versions, so their stored records still answer.
+    #expect(IdempotencyScope.key(platform: "facebook", operation: "post", customerId: "C1", idempotencyKey: "k/1") == "facebook/post/C1/k/1")
+  }
+
   @Test("Fingerprints are stable and differ with content")
   func fingerprints() {
     #expect(Fingerprint.of(["a": 1, "b": "x"]) == Fingerprint.of(["b": "x", "a": 1]))
