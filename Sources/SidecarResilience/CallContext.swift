@@ -10,14 +10,30 @@ public final class CallContext: Sendable {
     var publishRequests = 0
     var retries = 0
     var rateLimitWaits = 0
+    var publishAnnounced = false
   }
 
   /// No wait, and no new attempt, starts at or after this instant. Nil means no deadline.
   public let deadline: ClockInstant?
   private let counters = Mutex(Counters())
+  /// Runs once, before the first publish-step request may go out (the server records "sending" in the shared store);
+  /// if it throws, nothing is sent and the call ends with its error.
+  private let beforeFirstPublish: (@Sendable () async throws(SidecarError) -> Void)?
 
-  public init(deadline: ClockInstant?) {
+  public init(deadline: ClockInstant?, beforeFirstPublish: (@Sendable () async throws(SidecarError) -> Void)? = nil) {
     self.deadline = deadline
+    self.beforeFirstPublish = beforeFirstPublish
+  }
+
+  /// Called by the core before it admits a publish-step request.
+  func announcePublish() async throws(SidecarError) {
+    guard let beforeFirstPublish,
+      counters.withLock({ counters in
+        defer { counters.publishAnnounced = true }
+        return !counters.publishAnnounced
+      })
+    else { return }
+    try await beforeFirstPublish()
   }
 
   /// Tries of the operation: 1 + ``retries`` once any request has been sent, 0 while none has (a call refused by an

@@ -231,6 +231,7 @@ private final class Call {
   /// Waits for the gates and gets a breaker permit for the next request, or throws why no request may be made.
   @inline(never)
   func admit() async throws(SidecarError) -> CircuitBreakerStateMachine.Permit {
+    if step == .publish { try await context.announcePublish() }
     while true {
       switch try admission() {
       case .permit(let permit):

@@ -19,7 +19,8 @@ final class PlatformServices: Sendable {
   let core: ResilienceCore
   let credentials: CredentialStore
   let metrics = MetricsAggregator()
-  let idempotency: IdempotencyStore
+  /// Idempotency records, shared with the other sidecars of the deployment (local journal or Redis).
+  let sharedState: any SharedStateStore
   private let clock: any SidecarClock
 
   init(configuration: SidecarConfiguration, connection: Connection, logger: Logger) throws {
@@ -61,7 +62,7 @@ final class PlatformServices: Sendable {
       timeout: .milliseconds(configuration.httpTimeoutMs), connectTimeout: .milliseconds(configuration.httpConnectTimeoutMs),
       logger: logger)
     clients = makePlatformClients(environment)
-    idempotency = try IdempotencyStore(directory: configuration.stateDir, logger: logger)
+    sharedState = try LocalStateStore(directory: configuration.stateDir, logger: logger)
   }
 
   private static func makeTransport(_ configuration: SidecarConfiguration, logger: Logger) -> any HTTPTransport {
@@ -89,9 +90,7 @@ final class PlatformServices: Sendable {
   }
 
   /// The store of idempotency records, as `health` reports it.
-  var sharedStateHealth: JSONValue {
-    ["store": configuration.stateDir == nil ? "memory" : "local", "damagedRecords": .int(idempotency.damagedRecords)]
-  }
+  var sharedStateHealth: JSONValue { sharedState.health }
 
   static let queryMethods = ["breaker/reset", "breaker/status", "health", "metrics/prometheus", "metrics/snapshot"]
 
@@ -128,7 +127,7 @@ final class PlatformServices: Sendable {
     -> Result<JSONValue, JSONRPCError>
   {
     let pending: PendingCall
-    switch begin(operation, on: client, params: params, id: id) {
+    switch await begin(operation, on: client, params: params, id: id) {
     case .run(let call): pending = call
     case .answered(let answer): return answer
     }
@@ -141,7 +140,7 @@ final class PlatformServices: Sendable {
     } catch {
       result = .failure(error)
     }
-    return finish(pending, result)
+    return await finish(pending, result)
   }
 
   /// `validate` and `refresh`, apart so that their results take no room in `perform`'s frame.
@@ -159,7 +158,8 @@ final class PlatformServices: Sendable {
 
   /// Params, the call's context and the idempotency decision.
   @inline(never)
-  private func begin(_ operation: String, on client: any PlatformClient, params: JSONValue?, id: RequestID) -> Start {
+  private func begin(_ operation: String, on client: any PlatformClient, params: JSONValue?, id: RequestID) async -> Start
+  {
     let platform = client.platform
     let started = ContinuousClock.now
     let common: CommonParams
@@ -177,16 +177,20 @@ final class PlatformServices: Sendable {
     } catch {
       return .answered(.failure(.invalidParams(error.reason, field: error.field)))
     }
-    let call = CallContext(deadline: common.deadlineMs.map { clock.now() + .milliseconds($0) })
-    let context = OperationContext(
-      key: CredentialKey(platform: platform, credentialRef: common.credentialRef, customerId: common.customerId),
-      agentId: common.agentId, correlationId: common.correlationId, call: call, credentials: credentials,
-      logger: logger.with(["correlationId": JSONValue(common.correlationId)]))
+    let deadline = common.deadlineMs.map { clock.now() + .milliseconds($0) }
+    func context(_ call: CallContext) -> OperationContext {
+      OperationContext(
+        key: CredentialKey(platform: platform, credentialRef: common.credentialRef, customerId: common.customerId),
+        agentId: common.agentId, correlationId: common.correlationId, call: call, credentials: credentials,
+        logger: logger.with(["correlationId": JSONValue(common.correlationId)]))
+    }
 
     // Idempotency: only publishes carry a key that matters; the scope keeps customers apart.
     guard let key = common.idempotencyKey, case .publish = kind else {
       return .run(
-        PendingCall(operation: operation, id: id, kind: kind, started: started, common: common, context: context))
+        PendingCall(
+          operation: operation, id: id, kind: kind, started: started, common: common,
+          context: context(CallContext(deadline: deadline))))
     }
     let idempotencyKey = IdempotencyScope.key(
       platform: platform.rawValue, operation: operation, customerId: common.customerId, idempotencyKey: key)
@@ -194,18 +198,27 @@ final class PlatformServices: Sendable {
     fingerprinted["deadlineMs"] = nil
     fingerprinted["correlationId"] = nil
     let fingerprint = Fingerprint.of(.object(fingerprinted))
-    let decision: IdempotencyStore.Decision
-    do {
-      decision = try idempotency.begin(key: idempotencyKey, fingerprint: fingerprint)
+    let decision: IdempotencyDecision
+    do throws(SharedStateError) {
+      decision = try await sharedState.claim(key: idempotencyKey, fingerprint: fingerprint)
     } catch {
-      logger.error("idempotency journal write failed", ["error": .string("\(error)")])
-      return .answered(.failure(.internalError("the idempotency journal could not be written; nothing was published")))
+      logger.error("idempotency store failed", ["error": .string(error.description)])
+      return .answered(.failure(Self.applicationError(Self.storeUnavailable(platform))))
     }
     switch decision {
     case .proceed:
+      // The store hears "sending" before the first publish request, so a sidecar that dies after it is never re-sent.
+      let call = CallContext(deadline: deadline) { [sharedState, logger] () async throws(SidecarError) in
+        do throws(SharedStateError) {
+          try await sharedState.markSending(key: idempotencyKey)
+        } catch {
+          logger.error("idempotency store failed before publishing", ["error": .string(error.description)])
+          throw Self.storeUnavailable(platform)
+        }
+      }
       return .run(
         PendingCall(
-          operation: operation, id: id, kind: kind, started: started, common: common, context: context,
+          operation: operation, id: id, kind: kind, started: started, common: common, context: context(call),
           idempotency: (idempotencyKey, fingerprint)))
     case .replay(let response):
       record(
@@ -241,7 +254,8 @@ final class PlatformServices: Sendable {
 
   /// The answer, the idempotency record and the metrics of a call that reached the platform client.
   @inline(never)
-  private func finish(_ pending: PendingCall, _ result: Result<JSONValue, SidecarError>) -> Result<JSONValue, JSONRPCError> {
+  private func finish(_ pending: PendingCall, _ result: Result<JSONValue, SidecarError>) async -> Result<JSONValue, JSONRPCError>
+  {
     let (operation, platform, call) = (pending.operation, pending.context.key.platform, pending.context.call)
     let answer: Result<JSONValue, JSONRPCError>
     switch result {
@@ -250,10 +264,11 @@ final class PlatformServices: Sendable {
       if let (idempotencyKey, fingerprint) = pending.idempotency {
         var stored = value.objectValue ?? [:]
         stored["replayed"] = true
-        do {
-          try idempotency.complete(key: idempotencyKey, fingerprint: fingerprint, response: .object(stored))
+        do throws(SharedStateError) {
+          try await sharedState.complete(key: idempotencyKey, fingerprint: fingerprint, response: .object(stored))
         } catch {
-          logger.error("idempotency journal write failed after publishing", ["error": .string("\(error)")])
+          // The claim stays "sending": replays answer outcome_unknown, never a second post.
+          logger.error("idempotency store failed after publishing", ["error": .string(error.description)])
         }
       }
     case .failure(let error):
@@ -264,7 +279,7 @@ final class PlatformServices: Sendable {
       }
       if let (idempotencyKey, fingerprint) = pending.idempotency, case .failure(let rpcError) = answer {
         if error.kind == .outcomeUnknown {
-          try? idempotency.completeUnknown(key: idempotencyKey, fingerprint: fingerprint, error: rpcError.json)
+          try? await sharedState.completeUnknown(key: idempotencyKey, fingerprint: fingerprint, error: rpcError.json)
         } else if error.isCancellation && call.publishRequests > 0 {
           // Cancelled while the publish request was in flight: it may have gone out, so the key stays taken.
           let unknown = Self.applicationError(
@@ -272,10 +287,10 @@ final class PlatformServices: Sendable {
               kind: .outcomeUnknown,
               message: "the call was cancelled while its publish request was in flight; it may have been published",
               platform: platform.rawValue, attempts: call.attempts))
-          try? idempotency.completeUnknown(key: idempotencyKey, fingerprint: fingerprint, error: unknown.json)
+          try? await sharedState.completeUnknown(key: idempotencyKey, fingerprint: fingerprint, error: unknown.json)
         } else {
           // Refused, invalid, rate limited, breaker open: nothing was published, so the key may be used again.
-          idempotency.release(key: idempotencyKey)
+          await sharedState.release(key: idempotencyKey)
         }
       }
       if error.kind == .circuitOpen { metrics.recordNotPermitted(platform: platform.rawValue, operation: operation) }
@@ -367,6 +382,16 @@ final class PlatformServices: Sendable {
   }
 
   // MARK: Mapping
+
+  /// A keyed publish the store cannot vouch for is refused before anything is sent: running it without the store
+  /// could publish twice.
+  static func storeUnavailable(_ platform: Platform) -> SidecarError {
+    SidecarError(
+      kind: .transientExhausted,
+      message: "the shared idempotency store is unavailable, so a publish with an idempotencyKey cannot be made safely; "
+        + "nothing was published, retry later",
+      platform: platform.rawValue, retryAfter: .seconds(1))
+  }
 
   static func applicationError(_ error: SidecarError, attempts: Int? = nil) -> JSONRPCError {
     var data: [String: JSONValue] = [

@@ -1,0 +1,114 @@
+"""Several sidecars sharing one store (issue 15): a key is claimed once across all of them, every one replays the
+stored answer, and a sidecar that dies holding a claim never makes another send again."""
+from __future__ import annotations
+
+import os
+import signal
+import tempfile
+import threading
+import time
+
+import pytest
+
+from conftest import Driver
+
+POST = {"credentialRef": "CRED-fb-001", "customerId": "CUST-1", "agentId": "AGENT-1"}
+
+
+@pytest.fixture
+def replicas(fake):
+    """Starts sidecars that share one store: `replicas(n)` -> list of initialized drivers."""
+    state = tempfile.mkdtemp(prefix="sidecar-shared-")
+    started: list[Driver] = []
+
+    def start(count: int) -> list[Driver]:
+        config = {**fake.sidecar_config(), "stateDir": state,
+                  "retry": {"maxAttempts": 2, "baseDelayMs": 10, "maxDelayMs": 20}}
+        drivers = []
+        for _ in range(count):
+            driver = Driver()
+            driver.initialize(config)
+            drivers.append(driver)
+        started.extend(drivers)
+        return drivers
+
+    yield start
+    for driver in started:
+        if driver.process.poll() is None:
+            driver.close()
+
+
+def facebook_feed_posts(fake) -> list:
+    return [p for p in fake.published(platform="facebook")]
+
+
+def test_one_key_sent_to_two_sidecars_at_once_publishes_once(fake, replicas):
+    first, second = replicas(2)
+    fake.script([{"match": {"platform": "facebook", "method": "POST", "path": "/feed$"}, "action": "delay",
+                  "seconds": 0.5}])
+    params = {**POST, "text": "delivered twice", "idempotencyKey": "job-1"}
+    a, b = first.request("facebook/post", params), second.request("facebook/post", params)
+    answers = [first.wait(a), second.wait(b)]
+    kinds = sorted("result" if "result" in x else x["error"]["data"]["kind"] for x in answers)
+    assert kinds == ["idempotency_conflict", "result"], answers
+    fake.script([])
+    published = next(x["result"] for x in answers if "result" in x)
+    for sidecar in (first, second):
+        replay = sidecar.call("facebook/post", params)["result"]
+        assert replay["replayed"] is True and replay["postId"] == published["postId"]
+    assert len(facebook_feed_posts(fake)) == 1
+
+
+def test_four_sidecars_jobs_delivered_twice_and_retried_publish_each_once(fake, replicas):
+    """The quick form of `scripts/soak-publishing --replicas 4`: each job goes to two sidecars at once, then is
+    retried on a third after a conflict; a fresh sidecar afterwards replays every job instead of re-sending."""
+    drivers = replicas(4)
+    jobs = 24
+    results: dict[int, dict] = {}
+    lock = threading.Lock()
+
+    def deliver(job: int, sidecar: Driver) -> None:
+        params = {**POST, "text": f"job {job}", "idempotencyKey": f"job-{job}"}
+        for attempt in range(50):
+            answer = sidecar.call("facebook/post", params)
+            if "result" in answer:
+                with lock:
+                    results.setdefault(job, answer["result"])
+                return
+            assert answer["error"]["data"]["kind"] == "idempotency_conflict", answer
+            sidecar = drivers[(drivers.index(sidecar) + 1) % len(drivers)]
+            time.sleep(0.02)
+        raise AssertionError(f"job {job} never finished")
+
+    threads = [threading.Thread(target=deliver, args=(job, drivers[(job + offset) % 4]))
+               for job in range(jobs) for offset in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == jobs
+    assert len(facebook_feed_posts(fake)) == jobs
+    late = replicas(1)[0]
+    for job in range(jobs):
+        replay = late.call("facebook/post", {**POST, "text": f"job {job}", "idempotencyKey": f"job-{job}"})
+        assert replay["result"]["replayed"] is True and replay["result"]["postId"] == results[job]["postId"]
+    assert len(facebook_feed_posts(fake)) == jobs
+
+
+def test_a_sidecar_killed_while_sending_makes_the_others_answer_unknown_not_resend(fake, replicas):
+    dying, survivor = replicas(2)
+    fake.script([{"match": {"platform": "facebook", "method": "POST", "path": "/feed$"}, "action": "hang",
+                  "seconds": 30}])
+    params = {**POST, "text": "in flight", "idempotencyKey": "job-kill"}
+    dying.request("facebook/post", params)
+    deadline = time.monotonic() + 5
+    while not fake.requests(platform="facebook", method="POST") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    conflict = survivor.call("facebook/post", params)
+    assert conflict["error"]["data"]["kind"] == "idempotency_conflict"
+    os.kill(dying.process.pid, signal.SIGKILL)
+    dying.process.wait()
+    fake.script([])
+    unknown = survivor.call("facebook/post", params)
+    assert unknown["error"]["data"]["kind"] == "outcome_unknown", unknown
+    assert len(fake.requests(platform="facebook", method="POST")) == 1, "nothing may be sent twice"
