@@ -42,6 +42,9 @@ final class LocalStateStore: SharedStateStore {
   static let retention: TimeInterval = 24 * 3600
 
   private let records = Mutex<[String: Record]>([:])
+  /// Keys this sidecar is running now: a claim of ours that is not among them is left over from a call whose journal
+  /// write failed, and is treated like a dead sidecar's.
+  private let running = Mutex<Set<String>>([])
   private let journal: Journal?
   private let owners: Owners?
   /// This sidecar's id in the claims it writes.
@@ -100,7 +103,7 @@ final class LocalStateStore: SharedStateStore {
 
   func claim(key: String, fingerprint: String) throws(SharedStateError) -> IdempotencyDecision {
     let time = now()
-    return try transaction { records -> (IdempotencyDecision, [JSONValue]) in
+    let decision = try transaction { records -> (IdempotencyDecision, [JSONValue]) in
       let claim: JSONValue = [
         "op": "start", "k": .string(key), "fp": .string(fingerprint), "o": .string(owner),
         "t": .double(time.timeIntervalSince1970),
@@ -109,7 +112,8 @@ final class LocalStateStore: SharedStateStore {
       if case .damaged = existing { return (.replayError(StoredErrors.damaged), []) }
       if case .claimed(_, let holder, let sending, _) = existing {
         guard existing.fingerprint == fingerprint else { return (.mismatch, []) }
-        if holder == owner || owners?.isAlive(holder) == true { return (.conflict, []) }
+        let ours = holder == owner && running.withLock { $0.contains(key) }
+        if ours || (holder != owner && owners?.isAlive(holder) == true) { return (.conflict, []) }
         // Its sidecar is gone. Not sending yet: nothing went out, take it over. Sending: it may have been published.
         guard sending else { return (.proceed, [claim]) }
         let unknown: JSONValue = [
@@ -126,6 +130,8 @@ final class LocalStateStore: SharedStateStore {
       case .claimed, .damaged: return (.conflict, [])
       }
     }
+    if decision == .proceed { running.withLock { _ = $0.insert(key) } }
+    return decision
   }
 
   func markSending(key: String) throws(SharedStateError) {
@@ -138,6 +144,7 @@ final class LocalStateStore: SharedStateStore {
     let entry: JSONValue = [
       "op": "done", "k": .string(key), "fp": .string(fingerprint), "r": response, "t": .double(now().timeIntervalSince1970),
     ]
+    defer { _ = running.withLock { $0.remove(key) } }
     try transaction { _ in ((), [entry]) }
   }
 
@@ -145,10 +152,12 @@ final class LocalStateStore: SharedStateStore {
     let entry: JSONValue = [
       "op": "unknown", "k": .string(key), "fp": .string(fingerprint), "e": error, "t": .double(now().timeIntervalSince1970),
     ]
+    defer { _ = running.withLock { $0.remove(key) } }
     try transaction { _ in ((), [entry]) }
   }
 
   func release(key: String) {
+    defer { _ = running.withLock { $0.remove(key) } }
     do {
       try transaction { _ in ((), [["op": "clear", "k": .string(key)]]) }
     } catch {

@@ -62,7 +62,11 @@ final class PlatformServices: Sendable {
       timeout: .milliseconds(configuration.httpTimeoutMs), connectTimeout: .milliseconds(configuration.httpConnectTimeoutMs),
       logger: logger)
     clients = makePlatformClients(environment)
-    sharedState = try LocalStateStore(directory: configuration.stateDir, logger: logger)
+    if let url = configuration.sharedStateURL {
+      sharedState = try RedisStateStore(url: url, keyPrefix: configuration.sharedStateKeyPrefix, logger: logger)
+    } else {
+      sharedState = try LocalStateStore(directory: configuration.stateDir, logger: logger)
+    }
   }
 
   private static func makeTransport(_ configuration: SidecarConfiguration, logger: Logger) -> any HTTPTransport {
@@ -85,7 +89,9 @@ final class PlatformServices: Sendable {
     return [
       "platforms": .object(platforms),
       "methods": .array(Self.queryMethods.map { .string($0) }),
-      "idempotency": ["durable": .bool(configuration.stateDir != nil), "retentionHours": 24],
+      "idempotency": [
+        "durable": .bool(configuration.stateDir != nil || configuration.sharedStateURL != nil), "retentionHours": 24,
+      ],
     ]
   }
 

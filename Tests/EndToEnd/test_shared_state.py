@@ -10,19 +10,21 @@ import time
 
 import pytest
 
-from conftest import Driver
+from conftest import Driver, RedisServer
 
 POST = {"credentialRef": "CRED-fb-001", "customerId": "CUST-1", "agentId": "AGENT-1"}
 
 
-@pytest.fixture
-def replicas(fake):
-    """Starts sidecars that share one store: `replicas(n)` -> list of initialized drivers."""
-    state = tempfile.mkdtemp(prefix="sidecar-shared-")
+@pytest.fixture(params=["local", "redis"])
+def replicas(request, fake):
+    """Starts sidecars that share one store, a state directory or a Redis: `replicas(n)` -> initialized drivers."""
+    redis = RedisServer() if request.param == "redis" else None
+    shared = {"sharedState": {"url": redis.url, "keyPrefix": "e2e:"}} if redis else \
+        {"stateDir": tempfile.mkdtemp(prefix="sidecar-shared-")}
     started: list[Driver] = []
 
     def start(count: int) -> list[Driver]:
-        config = {**fake.sidecar_config(), "stateDir": state,
+        config = {**fake.sidecar_config(), **shared,
                   "retry": {"maxAttempts": 2, "baseDelayMs": 10, "maxDelayMs": 20}}
         drivers = []
         for _ in range(count):
@@ -32,10 +34,13 @@ def replicas(fake):
         started.extend(drivers)
         return drivers
 
+    start.redis = redis
     yield start
     for driver in started:
         if driver.process.poll() is None:
             driver.close()
+    if redis:
+        redis.stop()
 
 
 def facebook_feed_posts(fake) -> list:
@@ -109,6 +114,61 @@ def test_a_sidecar_killed_while_sending_makes_the_others_answer_unknown_not_rese
     os.kill(dying.process.pid, signal.SIGKILL)
     dying.process.wait()
     fake.script([])
+    # Local: the dead sidecar's lock is gone at once. Redis: its owner key expires within 5 s.
+    deadline = time.monotonic() + 8
     unknown = survivor.call("facebook/post", params)
+    while unknown["error"]["data"]["kind"] == "idempotency_conflict" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        unknown = survivor.call("facebook/post", params)
     assert unknown["error"]["data"]["kind"] == "outcome_unknown", unknown
     assert len(fake.requests(platform="facebook", method="POST")) == 1, "nothing may be sent twice"
+
+
+def test_redis_down_refuses_keyed_publishes_before_sending_and_service_resumes(fake, redis_server):
+    sidecar = Driver()
+    sidecar.initialize({**fake.sidecar_config(), "sharedState": {"url": redis_server.url},
+                        "retry": {"maxAttempts": 2, "baseDelayMs": 10, "maxDelayMs": 20}})
+    try:
+        assert "result" in sidecar.call("facebook/post", {**POST, "text": "before", "idempotencyKey": "r-1"})
+        assert sidecar.call("health")["result"]["sharedState"] == {
+            "store": "redis", "reachable": True, "endpoint": f"127.0.0.1:{redis_server.port}/0"}
+        redis_server.stop()
+        refused = [sidecar.call("facebook/post", {**POST, "text": f"keyed {n}", "idempotencyKey": f"r-down-{n}"})
+                   for n in range(5)]
+        for answer in refused:
+            assert answer["error"]["data"]["kind"] == "transient_exhausted", answer
+            assert answer["error"]["data"]["retryable"] is True
+            assert "nothing was published" in answer["error"]["message"]
+        assert sidecar.call("health")["result"]["sharedState"]["reachable"] is False
+        unkeyed = sidecar.call("facebook/post", {**POST, "text": "no key"})
+        assert "result" in unkeyed, "calls without a key go on without the store"
+        texts = [p.get("text") for p in fake.published(platform="facebook")]
+        assert not [t for t in texts if t and t.startswith("keyed")], "nothing keyed may be sent without the store"
+
+        redis_server.start()
+        deadline = time.monotonic() + 10
+        answer = None
+        while time.monotonic() < deadline:
+            answer = sidecar.call("facebook/post", {**POST, "text": "keyed 0", "idempotencyKey": "r-down-0"})
+            if "result" in answer:
+                break
+            time.sleep(0.1)
+        assert answer and "result" in answer, answer
+        again = sidecar.call("facebook/post", {**POST, "text": "keyed 0", "idempotencyKey": "r-down-0"})
+        assert again["result"]["replayed"] is True
+        assert [p.get("text") for p in fake.published(platform="facebook")].count("keyed 0") == 1
+        logs = sidecar.stderr.decode(errors="replace")
+        assert logs.count("shared state store unreachable") == 1, "reconnects are logged once, not per call"
+    finally:
+        sidecar.close()
+
+
+def test_a_bad_shared_state_url_is_refused_at_initialize_without_echoing_the_password():
+    sidecar = Driver()
+    try:
+        answer = sidecar.call("initialize", {"config": {"sharedState": {"url": "redis://u:hunter2@host:notaport"}}})
+        assert answer["error"]["code"] == -32602
+        assert answer["error"]["data"]["field"] == "config.sharedState.url"
+        assert "hunter2" not in str(answer)
+    finally:
+        sidecar.close()
