@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "Tests" / "Fakes"))
 
 from fake_platforms import FakePlatforms  # noqa: E402
+from redis_server import RedisServer  # noqa: E402,F401  (re-exported for the tests)
 
 CREDENTIALS = {
     "CRED-fb-001": {"accessToken": "fake-fb-page-token-1", "accountId": "20000001"},
@@ -222,42 +223,6 @@ def sidecar_factory(fake):
         if driver.process.poll() is None:
             driver.close()
 
-
-class RedisServer:
-    """A real `redis-server` (installed by scripts/setup) on a free loopback port, without persistence."""
-
-    def __init__(self) -> None:
-        import socket
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.process: subprocess.Popen | None = None
-        self.start()
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        import shutil
-        import socket
-        executable = shutil.which("redis-server") or "/usr/bin/redis-server"
-        self.process = subprocess.Popen(
-            [executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--loglevel", "warning", "--logfile", ""], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError(f"redis-server did not start on port {self.port}")
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
 
 
 @pytest.fixture
