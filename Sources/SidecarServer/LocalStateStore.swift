@@ -1,6 +1,7 @@
 import Foundation
 import SidecarJSON
 import SidecarLogging
+import SidecarPlatforms
 import Synchronization
 
 /// The shared state of the sidecars of one host: in memory, or in a journal in `stateDir` that several sidecars may
@@ -203,6 +204,31 @@ final class LocalStateStore: SharedStateStore {
       throw SharedStateError(description: "idempotency journal: \(error)")
     }
   }
+}
+
+extension LocalStateStore: RefreshLeases {
+  /// `leases/<hash of the credential>.lock`, held with `flock` (polled, so no thread of the pool blocks on it; the
+  /// kernel hands it on when a holder dies). Memory-only stores share nothing and give no lease.
+  func acquire(_ key: CredentialKey) async -> RefreshLease? {
+    guard let owners else { return nil }
+    let directory = owners.directory.dropLast("owners".count) + "leases"
+    try? FileManager.default.createDirectory(
+      atPath: String(directory), withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    let name = Fingerprint.of([.string(key.platform.rawValue), .string(key.credentialRef), .string(key.customerId)])
+    let fd = open("\(directory)/\(name).lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+    guard fd >= 0 else { return nil }
+    let deadline = ContinuousClock.now + Self.refreshLeaseWait
+    while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+      guard ContinuousClock.now < deadline, (try? await Task.sleep(for: .milliseconds(20))) != nil else {
+        close(fd)
+        return nil
+      }
+    }
+    return RefreshLease { close(fd) }
+  }
+
+  /// How long a refresh waits for another sidecar's before going ahead without the lease.
+  static let refreshLeaseWait: Duration = .seconds(15)
 }
 
 /// Liveness of the sidecars sharing a state directory: each holds an exclusive `flock` on `owners/<id>.lock` for

@@ -50,11 +50,18 @@ final class PlatformServices: Sendable {
             "at": .string(RFC3339.string(from: Date())),
           ])
       })
+    let sharedState: any SharedStateStore & RefreshLeases
+    if let url = configuration.sharedStateURL {
+      sharedState = try RedisStateStore(url: url, keyPrefix: configuration.sharedStateKeyPrefix, logger: logger)
+    } else {
+      sharedState = try LocalStateStore(directory: configuration.stateDir, logger: logger)
+    }
+    self.sharedState = sharedState
     credentials = CredentialStore(
       source: ParentCredentials(
         connection: connection, resolveTimeout: .milliseconds(configuration.credentialsResolveTimeoutMs),
         updateTimeout: .milliseconds(configuration.credentialsUpdateTimeoutMs)),
-      clock: clock, logger: logger)
+      clock: clock, logger: logger, fleet: sharedState)
     let transport = Self.makeTransport(configuration, logger: logger)
     let environment = PlatformEnvironment(
       endpoints: configuration.endpoints, transport: transport, core: core,
@@ -62,11 +69,6 @@ final class PlatformServices: Sendable {
       timeout: .milliseconds(configuration.httpTimeoutMs), connectTimeout: .milliseconds(configuration.httpConnectTimeoutMs),
       logger: logger)
     clients = makePlatformClients(environment)
-    if let url = configuration.sharedStateURL {
-      sharedState = try RedisStateStore(url: url, keyPrefix: configuration.sharedStateKeyPrefix, logger: logger)
-    } else {
-      sharedState = try LocalStateStore(directory: configuration.stateDir, logger: logger)
-    }
   }
 
   private static func makeTransport(_ configuration: SidecarConfiguration, logger: Logger) -> any HTTPTransport {

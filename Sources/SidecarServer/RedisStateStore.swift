@@ -1,5 +1,6 @@
 import SidecarJSON
 import SidecarLogging
+import SidecarPlatforms
 import SidecarRedis
 import Synchronization
 
@@ -12,7 +13,7 @@ import Synchronization
 /// Every decision is one Lua script (atomic on the server), never a read followed by a write. A claim whose owner key
 /// has expired belongs to a dead sidecar: taken over if it was only claimed, answered `outcome_unknown` for ever
 /// after if it was sending. Writes that fail after a publish (Redis down) are retried until they land.
-final class RedisStateStore: SharedStateStore {
+final class RedisStateStore: SharedStateStore, RefreshLeases {
   private let client: RedisClient
   private let prefix: String
   let owner: String
@@ -142,6 +143,34 @@ final class RedisStateStore: SharedStateStore {
     guard case .bulk(let bytes)? = value, let parsed = try? JSONParser.parse(bytes) else { return .null }
     return parsed
   }
+
+  // MARK: Refresh leases
+
+  /// `refresh:<hash of the credential>` set with `SET NX PX` to a random token, polled until free; released only by
+  /// its holder (compare and delete), and expiring on its own if the holder dies.
+  func acquire(_ key: CredentialKey) async -> RefreshLease? {
+    let name = prefix + "refresh:"
+      + Fingerprint.of([.string(key.platform.rawValue), .string(key.credentialRef), .string(key.customerId)])
+    let token = String(UInt64.random(in: .min ... .max), radix: 16)
+    let deadline = ContinuousClock.now + LocalStateStore.refreshLeaseWait
+    while ContinuousClock.now < deadline {
+      do {
+        if try await client.send("SET", name, token, "NX", "PX", String(Self.refreshLeaseTTL)) != .null {
+          return RefreshLease { [client] in _ = try? await client.evaluate(Self.releaseLease, keys: [name], arguments: [token]) }
+        }
+      } catch {
+        return nil
+      }
+      guard (try? await Task.sleep(for: .milliseconds(20))) != nil else { return nil }
+    }
+    return nil
+  }
+
+  /// Milliseconds before a dead holder's refresh lease lapses.
+  static let refreshLeaseTTL = 30_000
+
+  static let releaseLease = RedisScript(
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0")
 
   // MARK: Scripts
 

@@ -124,7 +124,7 @@ class Driver:
         elif message["method"] == "credentials/update":
             if self.ack_updates:
                 self.credentials[params["credentialRef"]].update(
-                    {k: params[k] for k in ("accessToken", "refreshToken") if params.get(k)})
+                    {k: params[k] for k in ("accessToken", "refreshToken", "expiresAt") if params.get(k)})
                 self.send({"jsonrpc": "2.0", "id": message["id"], "result": {}})
 
     # -- calls --------------------------------------------------------------------------------------------------

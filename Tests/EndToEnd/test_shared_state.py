@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import Driver, RedisServer
+from conftest import CREDENTIALS, Driver, RedisServer
 
 POST = {"credentialRef": "CRED-fb-001", "customerId": "CUST-1", "agentId": "AGENT-1"}
 
@@ -172,3 +172,29 @@ def test_a_bad_shared_state_url_is_refused_at_initialize_without_echoing_the_pas
         assert "hunter2" not in str(answer)
     finally:
         sidecar.close()
+
+
+def test_refresh_storm_across_four_sidecars_makes_one_token_request(fake, replicas):
+    """One stale Google credential, eight concurrent calls over four sidecars whose parents share one credential
+    store: exactly one token request reaches Google; the others wait for its lease and take the parent's new token."""
+    drivers = replicas(4)
+    shared = {**CREDENTIALS, "CRED-yt-001": dict(CREDENTIALS["CRED-yt-001"], expiresAt=int(time.time()) + 60)}
+    for driver in drivers:
+        driver.credentials = shared  # one backend database behind every sidecar's parent
+    fake.tokens({"token": "fake-yt-access-token-1", "expired": True})
+    answers: list = []
+    lock = threading.Lock()
+
+    def validate(driver: Driver) -> None:
+        answer = driver.call("youtube/validate", {"credentialRef": "CRED-yt-001", "customerId": "CUST-1"}, timeout=60)
+        with lock:
+            answers.append(answer)
+
+    threads = [threading.Thread(target=validate, args=(drivers[i % 4],)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all("result" in a for a in answers), answers
+    assert len(fake.requests(platform="youtube", method="POST", path="^/token$")) == 1
+    assert shared["CRED-yt-001"]["accessToken"] != "fake-yt-access-token-1"
