@@ -140,6 +140,13 @@ public final class ResilienceCore: Sendable {
     }
   }
 
+  /// Opens a platform's breaker until `until` because another sidecar's opened (see
+  /// ``CircuitBreakerStateMachine/adoptOpen(until:now:)``); the transition is notified like any other.
+  public func adoptOpenBreaker(platform: String, until: ClockInstant) {
+    let now = clock.now()
+    update(platform) { ((), $0.breaker.adoptOpen(until: until, now: now)) }
+  }
+
   /// Closes a platform's breaker (`breaker/reset`).
   public func resetBreaker(platform: String) {
     update(platform) { ((), $0.breaker.reset()) }

@@ -206,6 +206,46 @@ final class LocalStateStore: SharedStateStore {
   }
 }
 
+extension LocalStateStore {
+  var isShared: Bool { owners != nil }
+
+  private var breakerDirectory: String? { owners.map { String($0.directory.dropLast("owners".count)) + "breakers" } }
+
+  /// `breakers/<platform>`: the Unix time in milliseconds until which the platform's breaker is open, replaced
+  /// atomically (a temp file opened O_EXCL|O_NOFOLLOW, then rename).
+  func shareBreaker(platform: String, openUntil until: Date?) async {
+    guard let directory = breakerDirectory, platform.allSatisfy(\.isLetter) else { return }
+    guard let until else {
+      unlink("\(directory)/\(platform)")
+      return
+    }
+    try? FileManager.default.createDirectory(
+      atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    let temp = "\(directory)/.\(platform).\(owner)"
+    unlink(temp)
+    let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+    guard fd >= 0 else { return }
+    let text = Array(String(Int64(until.timeIntervalSince1970 * 1000)).utf8)
+    let written = text.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    close(fd)
+    if written == text.count { rename(temp, "\(directory)/\(platform)") } else { unlink(temp) }
+  }
+
+  func openBreakers(_ platforms: [String]) async -> [String: Date] {
+    guard let directory = breakerDirectory else { return [:] }
+    let now = Date()
+    var open: [String: Date] = [:]
+    for platform in platforms where platform.allSatisfy(\.isLetter) {
+      guard let data = FileManager.default.contents(atPath: "\(directory)/\(platform)"),
+        let milliseconds = Int64(String(decoding: data, as: UTF8.self))
+      else { continue }
+      let until = Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+      if until > now { open[platform] = until }
+    }
+    return open
+  }
+}
+
 extension LocalStateStore: RefreshLeases {
   /// `leases/<hash of the credential>.lock`, held with `flock` (polled, so no thread of the pool blocks on it; the
   /// kernel hands it on when a holder dies). Memory-only stores share nothing and give no lease.

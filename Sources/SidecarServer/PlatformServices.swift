@@ -6,6 +6,7 @@ import SidecarLogging
 import SidecarMetrics
 import SidecarPlatforms
 import SidecarResilience
+import Synchronization
 
 /// The methods that exist once `initialize` has fixed the configuration: platform operations, metrics, breaker.
 ///
@@ -69,6 +70,39 @@ final class PlatformServices: Sendable {
       timeout: .milliseconds(configuration.httpTimeoutMs), connectTimeout: .milliseconds(configuration.httpConnectTimeoutMs),
       logger: logger)
     clients = makePlatformClients(environment)
+    if sharedState.isShared && configuration.breakerEnabled {
+      breakerSync.withLock { $0 = Task { [weak self] in await self?.shareBreakers() } }
+    }
+  }
+
+  deinit { breakerSync.withLock { $0?.cancel() } }
+
+  /// Shares circuit breakers with the other sidecars of the store, twice a second: a breaker that opens here is
+  /// published with the time it closes; one that opened elsewhere opens here until then. Each replica then probes by
+  /// itself when its time is up.
+  private let breakerSync = Mutex<Task<Void, Never>?>(nil)
+
+  private func shareBreakers() async {
+    var published: [String: Date] = [:]
+    let platforms = clients.keys.map(\.rawValue).sorted()
+    while !Task.isCancelled {
+      for (platform, snapshot) in core.breakerStatus() where snapshot.state == .open {
+        guard let retryAfter = snapshot.retryAfter else { continue }
+        let until = clock.wallNow().addingTimeInterval(Double(Self.milliseconds(retryAfter)) / 1000)
+        if let previous = published[platform], abs(previous.timeIntervalSince(until)) < 1 { continue }
+        published[platform] = until
+        await sharedState.shareBreaker(platform: platform, openUntil: until)
+      }
+      for (platform, until) in await sharedState.openBreakers(platforms) {
+        let local = core.breakerStatus(platform: platform)
+        let left = until.timeIntervalSince(clock.wallNow())
+        guard left > 0, local.state != .open else { continue }
+        published[platform] = until
+        logger.info("circuit breaker opened by another sidecar", ["platform": .string(platform)])
+        core.adoptOpenBreaker(platform: platform, until: clock.now() + .milliseconds(Int(left * 1000)))
+      }
+      try? await Task.sleep(for: .milliseconds(500))
+    }
   }
 
   private static func makeTransport(_ configuration: SidecarConfiguration, logger: Logger) -> any HTTPTransport {
@@ -377,6 +411,7 @@ final class PlatformServices: Sendable {
       return .failure(.invalidParams("unknown platform \(name)", field: "platform"))
     }
     core.resetBreaker(platform: platform.rawValue)
+    Task { [sharedState] in await sharedState.shareBreaker(platform: platform.rawValue, openUntil: nil) }
     return .success(["platform": .string(name), "state": .string(BreakerState.closed.rawValue)])
   }
 

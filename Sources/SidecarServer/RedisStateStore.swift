@@ -1,3 +1,4 @@
+import Foundation
 import SidecarJSON
 import SidecarLogging
 import SidecarPlatforms
@@ -142,6 +143,33 @@ final class RedisStateStore: SharedStateStore, RefreshLeases {
   private static func json(_ value: RESPValue?) -> JSONValue {
     guard case .bulk(let bytes)? = value, let parsed = try? JSONParser.parse(bytes) else { return .null }
     return parsed
+  }
+
+  // MARK: Breakers
+
+  var isShared: Bool { true }
+
+  /// `breaker:<platform>`: the Unix time in milliseconds until which it is open, expiring then.
+  func shareBreaker(platform: String, openUntil until: Date?) async {
+    guard let until else {
+      _ = try? await client.send("DEL", prefix + "breaker:" + platform)
+      return
+    }
+    let milliseconds = Int64(until.timeIntervalSince1970 * 1000)
+    let left = milliseconds - Int64(Date().timeIntervalSince1970 * 1000)
+    guard left > 0 else { return }
+    _ = try? await client.send("SET", prefix + "breaker:" + platform, String(milliseconds), "PX", String(left))
+  }
+
+  func openBreakers(_ platforms: [String]) async -> [String: Date] {
+    guard !platforms.isEmpty,
+      let values = try? await client.send(["MGET"] + platforms.map { prefix + "breaker:" + $0 }).elements
+    else { return [:] }
+    var open: [String: Date] = [:]
+    for (platform, value) in zip(platforms, values) {
+      if let milliseconds = value.integer { open[platform] = Date(timeIntervalSince1970: Double(milliseconds) / 1000) }
+    }
+    return open
   }
 
   // MARK: Refresh leases

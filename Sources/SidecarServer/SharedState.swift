@@ -1,3 +1,4 @@
+import Foundation
 import SidecarJSON
 
 /// What the sidecars of one deployment share, so that a guarantee holds across processes and not just inside one:
@@ -20,6 +21,13 @@ protocol SharedStateStore: Sendable {
   func release(key: String) async
   /// What `health` reports as `sharedState`.
   var health: JSONValue { get }
+  /// Whether other sidecars can see what this store holds (false for memory).
+  var isShared: Bool { get }
+  /// Tells the other sidecars that `platform`'s circuit breaker is open until `until`, or no longer open (nil:
+  /// `breaker/reset`).
+  func shareBreaker(platform: String, openUntil until: Date?) async
+  /// The breakers among `platforms` that some sidecar opened and that are still open, with when they close.
+  func openBreakers(_ platforms: [String]) async -> [String: Date]
 }
 
 enum IdempotencyDecision: Sendable, Equatable {

@@ -23,9 +23,9 @@ def replicas(request, fake):
         {"stateDir": tempfile.mkdtemp(prefix="sidecar-shared-")}
     started: list[Driver] = []
 
-    def start(count: int) -> list[Driver]:
+    def start(count: int, **overrides) -> list[Driver]:
         config = {**fake.sidecar_config(), **shared,
-                  "retry": {"maxAttempts": 2, "baseDelayMs": 10, "maxDelayMs": 20}}
+                  "retry": {"maxAttempts": 2, "baseDelayMs": 10, "maxDelayMs": 20}, **overrides}
         drivers = []
         for _ in range(count):
             driver = Driver()
@@ -198,3 +198,25 @@ def test_refresh_storm_across_four_sidecars_makes_one_token_request(fake, replic
     assert all("result" in a for a in answers), answers
     assert len(fake.requests(platform="youtube", method="POST", path="^/token$")) == 1
     assert shared["CRED-yt-001"]["accessToken"] != "fake-yt-access-token-1"
+
+
+def test_a_breaker_that_opens_on_one_sidecar_is_open_on_the_others_within_a_second(fake, replicas):
+    failing, other = replicas(2, breaker={"failureThreshold": 2, "openMs": 20000},
+                              retry={"maxAttempts": 1, "baseDelayMs": 10, "maxDelayMs": 20})
+    fake.script([{"match": {"platform": "facebook"}, "action": "error", "status": 503}])
+    for n in range(2):
+        answer = failing.call("facebook/validate", {"credentialRef": "CRED-fb-001", "customerId": "CUST-1"})
+        assert answer["error"]["data"]["httpStatus"] == 503, answer
+    assert failing.call("breaker/status")["result"]["platforms"]["facebook"]["state"] == "OPEN"
+    opened = time.monotonic()
+    while other.call("breaker/status")["result"]["platforms"]["facebook"]["state"] != "OPEN":
+        assert time.monotonic() - opened < 1.5, "the other sidecar never saw the breaker open"
+        time.sleep(0.05)
+    sent = len(fake.requests(platform="facebook"))
+    refused = other.call("facebook/post", {**POST, "text": "not even tried"})
+    assert refused["error"]["data"]["kind"] == "circuit_open", refused
+    assert len(fake.requests(platform="facebook")) == sent, "no request while the breaker is open"
+    # A reset on one sidecar is not undone by the shared record.
+    other.call("breaker/reset", {"platform": "facebook"})
+    time.sleep(1.2)
+    assert other.call("breaker/status")["result"]["platforms"]["facebook"]["state"] == "CLOSED"
