@@ -1,16 +1,20 @@
-"""A real `redis-server` (Debian's package, installed by scripts/setup) on a free loopback port, without persistence:
-the shared store of the multi-replica tests and soak. `stop()` kills it like a crash; `start()` brings it back on the
-same port (empty)."""
+"""A real `redis-server` (Debian's package, installed by scripts/setup) on a free loopback port: the shared store of
+the multi-replica tests and soak. Without persistence by default; `persistent=True` writes an append-only file
+fsynced on every write (as production should run it), so a restart keeps the records. `stop()` kills it like a crash;
+`start()` brings it back on the same port."""
 from __future__ import annotations
 
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 
 
 class RedisServer:
-    def __init__(self) -> None:
+    def __init__(self, persistent: bool = False) -> None:
+        self.persistence = (["--appendonly", "yes", "--appendfsync", "always",
+                             "--dir", tempfile.mkdtemp(prefix="redis-data-")] if persistent else ["--appendonly", "no"])
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
@@ -24,7 +28,7 @@ class RedisServer:
     def start(self) -> None:
         executable = shutil.which("redis-server") or "/usr/bin/redis-server"
         self.process = subprocess.Popen(
-            [executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            [executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *self.persistence,
              "--loglevel", "warning", "--logfile", ""], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:

@@ -249,7 +249,9 @@ async def replicated(options: argparse.Namespace) -> int:
     outage: list[float] = []
     published_after_outage = 0
     started = time.monotonic()
-    redis = RedisServer() if store == "redis" else None
+    # With an outage, Redis runs as production should (append-only file, fsync always): stopped and started again it
+    # keeps its records. A Redis that loses them (no persistence) forgets which jobs were published.
+    redis = RedisServer(persistent=bool(options.redis_outage)) if store == "redis" else None
     shared = {"sharedState": {"url": redis.url}} if redis else {"stateDir": tempfile.mkdtemp(prefix="soak-state-")}
 
     with FakePlatforms(seed=seed) as fake:
