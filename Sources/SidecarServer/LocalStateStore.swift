@@ -209,40 +209,44 @@ final class LocalStateStore: SharedStateStore {
 extension LocalStateStore {
   var isShared: Bool { owners != nil }
 
-  private var breakerDirectory: String? { owners.map { String($0.directory.dropLast("owners".count)) + "breakers" } }
+  private var blockDirectory: String? { owners.map { String($0.directory.dropLast("owners".count)) + "blocks" } }
 
-  /// `breakers/<platform>`: the Unix time in milliseconds until which the platform's breaker is open, replaced
-  /// atomically (a temp file opened O_EXCL|O_NOFOLLOW, then rename).
-  func shareBreaker(platform: String, openUntil until: Date?) async {
-    guard let directory = breakerDirectory, platform.allSatisfy(\.isLetter) else { return }
+  /// `blocks/<hash of the name>`: `{"name", "until", "detail"}`, replaced atomically (a temp file opened
+  /// O_EXCL|O_NOFOLLOW, then rename); removed by whoever reads it after it ended.
+  func shareBlock(_ name: String, until: Date?, detail: JSONValue) async {
+    guard let directory = blockDirectory else { return }
+    let path = "\(directory)/\(Fingerprint.of(.string(name)))"
     guard let until else {
-      unlink("\(directory)/\(platform)")
+      unlink(path)
       return
     }
     try? FileManager.default.createDirectory(
       atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-    let temp = "\(directory)/.\(platform).\(owner)"
+    var record = SharedBlock(until: until, detail: detail).json.objectValue ?? [:]
+    record["name"] = .string(name)
+    let temp = "\(directory)/.tmp-\(owner)"
     unlink(temp)
     let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
     guard fd >= 0 else { return }
-    let text = Array(String(Int64(until.timeIntervalSince1970 * 1000)).utf8)
-    let written = text.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    let bytes = JSONValue.object(record).serialized()
+    let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
     close(fd)
-    if written == text.count { rename(temp, "\(directory)/\(platform)") } else { unlink(temp) }
+    if written == bytes.count { rename(temp, path) } else { unlink(temp) }
   }
 
-  func openBreakers(_ platforms: [String]) async -> [String: Date] {
-    guard let directory = breakerDirectory else { return [:] }
+  func sharedBlocks() async -> [String: SharedBlock] {
+    guard let directory = blockDirectory,
+      let names = try? FileManager.default.contentsOfDirectory(atPath: directory)
+    else { return [:] }
     let now = Date()
-    var open: [String: Date] = [:]
-    for platform in platforms where platform.allSatisfy(\.isLetter) {
-      guard let data = FileManager.default.contents(atPath: "\(directory)/\(platform)"),
-        let milliseconds = Int64(String(decoding: data, as: UTF8.self))
+    var blocks: [String: SharedBlock] = [:]
+    for file in names where !file.hasPrefix(".") {
+      guard let data = FileManager.default.contents(atPath: "\(directory)/\(file)"), let block = SharedBlock(data),
+        let name = (try? JSONParser.parse(data))?["name"]?.stringValue
       else { continue }
-      let until = Date(timeIntervalSince1970: Double(milliseconds) / 1000)
-      if until > now { open[platform] = until }
+      if block.until > now { blocks[name] = block } else { unlink("\(directory)/\(file)") }
     }
-    return open
+    return blocks
   }
 }
 

@@ -70,38 +70,72 @@ final class PlatformServices: Sendable {
       timeout: .milliseconds(configuration.httpTimeoutMs), connectTimeout: .milliseconds(configuration.httpConnectTimeoutMs),
       logger: logger)
     clients = makePlatformClients(environment)
-    if sharedState.isShared && configuration.breakerEnabled {
-      breakerSync.withLock { $0 = Task { [weak self] in await self?.shareBreakers() } }
+    if sharedState.isShared {
+      blockSync.withLock { $0 = Task { [weak self] in await self?.shareBlocks() } }
     }
   }
 
-  deinit { breakerSync.withLock { $0?.cancel() } }
+  deinit { blockSync.withLock { $0?.cancel() } }
 
-  /// Shares circuit breakers with the other sidecars of the store, twice a second: a breaker that opens here is
-  /// published with the time it closes; one that opened elsewhere opens here until then. Each replica then probes by
-  /// itself when its time is up.
-  private let breakerSync = Mutex<Task<Void, Never>?>(nil)
+  private let blockSync = Mutex<Task<Void, Never>?>(nil)
 
-  private func shareBreakers() async {
-    var published: [String: Date] = [:]
-    let platforms = clients.keys.map(\.rawValue).sorted()
+  /// Shares open breakers and rate-limit blocks with the other sidecars of the store, twice a second: one that starts
+  /// here is published with the time it ends; one that started elsewhere holds here until then. Each replica then
+  /// probes a breaker on its own timer.
+  private func shareBlocks() async {
+    var known: [String: Date] = [:]
     while !Task.isCancelled {
+      let (now, wallNow) = (clock.now(), clock.wallNow())
+      for (name, until, detail) in localBlocks(now: now, wallNow: wallNow)
+      where known[name].map({ abs($0.timeIntervalSince(until)) >= 1 }) ?? true {
+        known[name] = until
+        await sharedState.shareBlock(name, until: until, detail: detail)
+      }
+      for (name, block) in await sharedState.sharedBlocks() where block.until > wallNow {
+        if let previous = known[name], previous >= block.until.addingTimeInterval(-1) { continue }
+        known[name] = block.until
+        adopt(name, block, until: now + .milliseconds(Int(block.until.timeIntervalSince(wallNow) * 1000)))
+      }
+      known = known.filter { $0.value > wallNow }
+      try? await Task.sleep(for: .milliseconds(500))
+    }
+  }
+
+  /// Breakers open here (`breaker:<platform>`) and gate blocks here (`gate:<key>`), with wall-clock ends.
+  private func localBlocks(now: ClockInstant, wallNow: Date) -> [(String, Date, JSONValue)] {
+    var blocks: [(String, Date, JSONValue)] = []
+    if configuration.breakerEnabled {
       for (platform, snapshot) in core.breakerStatus() where snapshot.state == .open {
         guard let retryAfter = snapshot.retryAfter else { continue }
-        let until = clock.wallNow().addingTimeInterval(Double(Self.milliseconds(retryAfter)) / 1000)
-        if let previous = published[platform], abs(previous.timeIntervalSince(until)) < 1 { continue }
-        published[platform] = until
-        await sharedState.shareBreaker(platform: platform, openUntil: until)
+        blocks.append(("breaker:\(platform)", wallNow.addingTimeInterval(Double(Self.milliseconds(retryAfter)) / 1000), .null))
       }
-      for (platform, until) in await sharedState.openBreakers(platforms) {
-        let local = core.breakerStatus(platform: platform)
-        let left = until.timeIntervalSince(clock.wallNow())
-        guard left > 0, local.state != .open else { continue }
-        published[platform] = until
-        logger.info("circuit breaker opened by another sidecar", ["platform": .string(platform)])
-        core.adoptOpenBreaker(platform: platform, until: clock.now() + .milliseconds(Int(left * 1000)))
-      }
-      try? await Task.sleep(for: .milliseconds(500))
+    }
+    for (key, until, reason) in core.gates.blocks() {
+      let quota = reason.classification == .quotaExhausted
+      blocks.append(
+        (
+          "gate:\(key.raw)", wallNow.addingTimeInterval(Double(Self.milliseconds(now.duration(to: until))) / 1000),
+          ["quota": .bool(quota), "message": .string(reason.message)]
+        ))
+    }
+    return blocks
+  }
+
+  /// Holds here a block another sidecar shared.
+  private func adopt(_ name: String, _ block: SharedBlock, until: ClockInstant) {
+    if name.hasPrefix("breaker:") {
+      let platform = String(name.dropFirst("breaker:".count))
+      guard configuration.breakerEnabled, core.breakerStatus(platform: platform).state != .open else { return }
+      logger.info("circuit breaker opened by another sidecar", ["platform": .string(platform)])
+      core.adoptOpenBreaker(platform: platform, until: until)
+    } else if name.hasPrefix("gate:") {
+      let key = RateLimitKey(String(name.dropFirst("gate:".count)))
+      let quota = block.detail["quota"]?.boolValue == true
+      let reason = PlatformFailure(
+        quota ? .quotaExhausted : .rateLimited(scope: key.isApp ? .app : .account),
+        message: block.detail["message"]?.stringValue ?? "rate limited (seen by another sidecar)",
+        resetsAt: quota ? block.until : nil)
+      core.gates.block(key, until: until, reason: reason)
     }
   }
 
@@ -411,7 +445,7 @@ final class PlatformServices: Sendable {
       return .failure(.invalidParams("unknown platform \(name)", field: "platform"))
     }
     core.resetBreaker(platform: platform.rawValue)
-    Task { [sharedState] in await sharedState.shareBreaker(platform: platform.rawValue, openUntil: nil) }
+    Task { [sharedState] in await sharedState.shareBlock("breaker:\(platform.rawValue)", until: nil, detail: .null) }
     return .success(["platform": .string(name), "state": .string(BreakerState.closed.rawValue)])
   }
 

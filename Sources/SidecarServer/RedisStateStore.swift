@@ -145,31 +145,32 @@ final class RedisStateStore: SharedStateStore, RefreshLeases {
     return parsed
   }
 
-  // MARK: Breakers
+  // MARK: Breakers and gates
 
   var isShared: Bool { true }
 
-  /// `breaker:<platform>`: the Unix time in milliseconds until which it is open, expiring then.
-  func shareBreaker(platform: String, openUntil until: Date?) async {
+  /// One hash, `blocks`: name → `{"until", "detail"}`; fields that ended are removed by whoever reads them.
+  func shareBlock(_ name: String, until: Date?, detail: JSONValue) async {
     guard let until else {
-      _ = try? await client.send("DEL", prefix + "breaker:" + platform)
+      _ = try? await client.send("HDEL", prefix + "blocks", name)
       return
     }
-    let milliseconds = Int64(until.timeIntervalSince1970 * 1000)
-    let left = milliseconds - Int64(Date().timeIntervalSince1970 * 1000)
-    guard left > 0 else { return }
-    _ = try? await client.send("SET", prefix + "breaker:" + platform, String(milliseconds), "PX", String(left))
+    let record = String(decoding: SharedBlock(until: until, detail: detail).json.serialized(), as: UTF8.self)
+    _ = try? await client.send("HSET", prefix + "blocks", name, record)
   }
 
-  func openBreakers(_ platforms: [String]) async -> [String: Date] {
-    guard !platforms.isEmpty,
-      let values = try? await client.send(["MGET"] + platforms.map { prefix + "breaker:" + $0 }).elements
-    else { return [:] }
-    var open: [String: Date] = [:]
-    for (platform, value) in zip(platforms, values) {
-      if let milliseconds = value.integer { open[platform] = Date(timeIntervalSince1970: Double(milliseconds) / 1000) }
+  func sharedBlocks() async -> [String: SharedBlock] {
+    guard let fields = try? await client.send("HGETALL", prefix + "blocks").elements else { return [:] }
+    let now = Date()
+    var blocks: [String: SharedBlock] = [:]
+    var ended: [String] = []
+    for index in stride(from: 0, to: fields.count - 1, by: 2) {
+      guard let name = fields[index].string, case .bulk(let bytes) = fields[index + 1], let block = SharedBlock(bytes)
+      else { continue }
+      if block.until > now { blocks[name] = block } else { ended.append(name) }
     }
-    return open
+    if !ended.isEmpty { _ = try? await client.send(["HDEL", prefix + "blocks"] + ended) }
+    return blocks
   }
 
   // MARK: Refresh leases

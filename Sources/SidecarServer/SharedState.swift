@@ -23,11 +23,30 @@ protocol SharedStateStore: Sendable {
   var health: JSONValue { get }
   /// Whether other sidecars can see what this store holds (false for memory).
   var isShared: Bool { get }
-  /// Tells the other sidecars that `platform`'s circuit breaker is open until `until`, or no longer open (nil:
-  /// `breaker/reset`).
-  func shareBreaker(platform: String, openUntil until: Date?) async
-  /// The breakers among `platforms` that some sidecar opened and that are still open, with when they close.
-  func openBreakers(_ platforms: [String]) async -> [String: Date]
+  /// Tells the other sidecars that something is closed to calls until `until`: a platform's open breaker
+  /// (`breaker:<platform>`) or a rate-limit gate's block (`gate:<key>`), with `detail` saying why. Nil lifts it
+  /// (`breaker/reset`).
+  func shareBlock(_ name: String, until: Date?, detail: JSONValue) async
+  /// The blocks any sidecar shared that still hold.
+  func sharedBlocks() async -> [String: SharedBlock]
+}
+
+struct SharedBlock: Sendable, Equatable {
+  var until: Date
+  var detail: JSONValue
+
+  /// The stored form: `{"until": <unix ms>, "detail": ...}`.
+  var json: JSONValue { ["until": .int(Int(until.timeIntervalSince1970 * 1000)), "detail": detail] }
+
+  init(until: Date, detail: JSONValue) {
+    self.until = until
+    self.detail = detail
+  }
+
+  init?(_ bytes: some Collection<UInt8>) {
+    guard let value = try? JSONParser.parse(bytes), let milliseconds = value["until"]?.intValue else { return nil }
+    self.init(until: Date(timeIntervalSince1970: Double(milliseconds) / 1000), detail: value["detail"] ?? .null)
+  }
 }
 
 enum IdempotencyDecision: Sendable, Equatable {

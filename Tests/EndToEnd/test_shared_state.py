@@ -220,3 +220,23 @@ def test_a_breaker_that_opens_on_one_sidecar_is_open_on_the_others_within_a_seco
     other.call("breaker/reset", {"platform": "facebook"})
     time.sleep(1.2)
     assert other.call("breaker/status")["result"]["platforms"]["facebook"]["state"] == "CLOSED"
+
+
+def test_a_rate_limit_seen_by_one_sidecar_holds_back_the_others_without_a_request(fake, replicas):
+    limited, other = replicas(2, retry={"maxAttempts": 1, "baseDelayMs": 10, "maxDelayMs": 20})
+    fake.script([{"match": {"platform": "facebook", "method": "POST", "path": "/feed$"}, "action": "error",
+                  "code": 32, "status": 400, "message": "(#32) Page request limit reached",
+                  "headers": {"Retry-After": "60"}, "times": 1}])
+    first = limited.call("facebook/post", {**POST, "text": "throttled", "deadlineMs": 2000})
+    assert first["error"]["data"]["kind"] == "rate_limited", first
+    sent = len(fake.requests(platform="facebook", method="POST"))
+    deadline = time.monotonic() + 1.5
+    while True:
+        answer = other.call("facebook/post", {**POST, "text": "held back", "deadlineMs": 2000})
+        if "error" in answer and answer["error"]["data"]["kind"] == "rate_limited":
+            break
+        assert time.monotonic() < deadline, f"the other sidecar never saw the rate limit: {answer}"
+        sent = len(fake.requests(platform="facebook", method="POST"))
+        time.sleep(0.1)
+    assert answer["error"]["data"].get("retryAfterMs", 0) > 50_000
+    assert len(fake.requests(platform="facebook", method="POST")) == sent, "held back without spending a request"
