@@ -104,35 +104,44 @@ final class LocalStateStore: SharedStateStore {
 
   func claim(key: String, fingerprint: String) throws(SharedStateError) -> IdempotencyDecision {
     let time = now()
-    let decision = try transaction { records -> (IdempotencyDecision, [JSONValue]) in
-      let claim: JSONValue = [
-        "op": "start", "k": .string(key), "fp": .string(fingerprint), "o": .string(owner),
-        "t": .double(time.timeIntervalSince1970),
-      ]
-      guard let existing = records[key] else { return (.proceed, [claim]) }
-      if case .damaged = existing { return (.replayError(StoredErrors.damaged), []) }
-      if case .claimed(_, let holder, let sending, _) = existing {
-        guard existing.fingerprint == fingerprint else { return (.mismatch, []) }
-        let ours = holder == owner && running.withLock { $0.contains(key) }
-        if ours || (holder != owner && owners?.isAlive(holder) == true) { return (.conflict, []) }
-        // Its sidecar is gone. Not sending yet: nothing went out, take it over. Sending: it may have been published.
-        guard sending else { return (.proceed, [claim]) }
-        let unknown: JSONValue = [
-          "op": "unknown", "k": .string(key), "fp": .string(fingerprint), "e": StoredErrors.interrupted,
+    // Marked running in the same critical section that decides, so no second claim in this process slips between.
+    var claimed = false
+    func take(_ entry: JSONValue) -> (IdempotencyDecision, [JSONValue]) {
+      claimed = running.withLock { $0.insert(key).inserted }
+      return (.proceed, [entry])
+    }
+    do throws(SharedStateError) {
+      return try transaction { records -> (IdempotencyDecision, [JSONValue]) in
+        let claim: JSONValue = [
+          "op": "start", "k": .string(key), "fp": .string(fingerprint), "o": .string(owner),
           "t": .double(time.timeIntervalSince1970),
         ]
-        return (.replayError(StoredErrors.interrupted), [unknown])
+        guard let existing = records[key] else { return take(claim) }
+        if case .damaged = existing { return (.replayError(StoredErrors.damaged), []) }
+        if case .claimed(_, let holder, let sending, _) = existing {
+          guard existing.fingerprint == fingerprint else { return (.mismatch, []) }
+          let ours = holder == owner && running.withLock { $0.contains(key) }
+          if ours || (holder != owner && owners?.isAlive(holder) == true) { return (.conflict, []) }
+          // Its sidecar is gone. Not sending yet: nothing went out, take it over. Sending: it may have been published.
+          guard sending else { return take(claim) }
+          let unknown: JSONValue = [
+            "op": "unknown", "k": .string(key), "fp": .string(fingerprint), "e": StoredErrors.interrupted,
+            "t": .double(time.timeIntervalSince1970),
+          ]
+          return (.replayError(StoredErrors.interrupted), [unknown])
+        }
+        guard existing.time >= time.addingTimeInterval(-Self.retention) else { return take(claim) }
+        guard existing.fingerprint == fingerprint else { return (.mismatch, []) }
+        switch existing {
+        case .done(_, let response, _): return (.replay(response), [])
+        case .unknown(_, let error, _): return (.replayError(error), [])
+        case .claimed, .damaged: return (.conflict, [])
+        }
       }
-      guard existing.time >= time.addingTimeInterval(-Self.retention) else { return (.proceed, [claim]) }
-      guard existing.fingerprint == fingerprint else { return (.mismatch, []) }
-      switch existing {
-      case .done(_, let response, _): return (.replay(response), [])
-      case .unknown(_, let error, _): return (.replayError(error), [])
-      case .claimed, .damaged: return (.conflict, [])
-      }
+    } catch {
+      if claimed { _ = running.withLock { $0.remove(key) } }
+      throw error
     }
-    if decision == .proceed { running.withLock { _ = $0.insert(key) } }
-    return decision
   }
 
   func markSending(key: String) throws(SharedStateError) {

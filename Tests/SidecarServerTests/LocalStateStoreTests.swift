@@ -225,6 +225,20 @@ struct LocalStateStoreTests {
     }
   }
 
+  @Test("Concurrent claims of one key inside one sidecar: exactly one proceeds, in memory and on disk")
+  func concurrentClaimsInOneProcess() async throws {
+    for directory in [nil, temporaryDirectory()] {
+      let store = try LocalStateStore(directory: directory, logger: .disabled)
+      for round in 0..<200 {
+        let proceeded = try await withThrowingTaskGroup(of: Bool.self) { group in
+          for _ in 0..<8 { group.addTask { try store.claim(key: "k\(round)", fingerprint: "a") == .proceed } }
+          return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(proceeded == 1)
+      }
+    }
+  }
+
   @Test("Compaction by one sidecar loses nothing the others wrote")
   func compaction() async throws {
     let directory = temporaryDirectory()
