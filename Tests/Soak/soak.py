@@ -111,90 +111,10 @@ async def main() -> int:
     logging.getLogger("social_sidecar").setLevel(logging.CRITICAL)  # crashes are on purpose here
     parser = argparse.ArgumentParser(description="fault-injection soak of publishing")
     parser.add_argument("--replicas", type=int, default=1, help="sidecars sharing one store (default 1)")
-    parser.add_argument("--store", choices=["local", "redis"], help="shared store with --replicas (default redis)")
+    parser.add_argument("--store", choices=["local", "redis"], help="the store (default: redis with several replicas, a local stateDir with one)")
     parser.add_argument("--redis-outage", metavar="START:SECONDS", help="kill Redis START s in, for SECONDS s")
     options = parser.parse_args()
-    if options.replicas > 1 or options.store or options.redis_outage:
-        return await replicated(options)
-    posts = int(os.environ.get("SOAK_POSTS", "2000"))
-    concurrency = int(os.environ.get("SOAK_CONCURRENCY", "32"))
-    kills = int(os.environ.get("SOAK_KILLS", "3"))
-    seed = int(os.environ.get("SOAK_SEED", "1"))
-    rng = random.Random(seed)
-    state = tempfile.mkdtemp(prefix="soak-state-")
-    outcome: dict[tuple[str, int], str] = {}
-    tries = collections.Counter()
-    started = time.monotonic()
-
-    with FakePlatforms(seed=seed) as fake:
-        # Production-sized quotas: the soak is about faults, not about daily caps.
-        fake.configure({"whatsapp": {"pair_rate_seconds": 0, "window_open_for_all": True, "throughput_per_second": 100000},
-                        "instagram": {"quota_total": 1000000},
-                        "youtube": {"insert_calls_per_day": 1000000, "quota_units_per_day": 10**12},
-                        "linkedin": {"member_daily_limit": 1000000}})
-        config = {**fake.sidecar_config(), "stateDir": state,
-                  "retry": {"maxAttempts": 4, "baseDelayMs": 50, "maxDelayMs": 400},
-                  "breaker": {"failureThreshold": 50, "openMs": 2000},
-                  "http": {"timeoutMs": 1500}, "limits": {"maxInFlight": 4096}}
-
-        async def resolve(platform, credential_ref, customer_id):
-            return CREDENTIALS[platform]
-
-        async with Sidecar(config=config, resolve_credentials=resolve,
-                           on_credentials_updated=lambda update: None) as sidecar:
-            fake.script(faults(seed))
-            queue: asyncio.Queue = asyncio.Queue()
-            for number in range(posts):
-                queue.put_nowait((PLATFORMS[number % len(PLATFORMS)], number))
-
-            async def worker() -> None:
-                while True:
-                    try:
-                        platform, number = queue.get_nowait()
-                    except asyncio.QueueEmpty:
-                        return
-                    params = {"credential_ref": f"CRED-{platform}", "customer_id": "CUST-SOAK",
-                              "agent_id": "AGENT-SOAK", "idempotency_key": f"soak-{seed}-{number}",
-                              **content(platform, number, fake)}
-                    method = getattr(getattr(sidecar, platform), "send" if platform == "whatsapp" else "post")
-                    for attempt in range(12):
-                        tries[(platform, number)] += 1
-                        try:
-                            await method(**params)
-                            outcome[(platform, number)] = "published"
-                            break
-                        except OutcomeUnknown:
-                            outcome[(platform, number)] = "unknown"
-                            break
-                        except SidecarCrashed:
-                            await asyncio.sleep(0.2)
-                            continue
-                        except SidecarError as error:
-                            if error.retryable and attempt < 11:
-                                await asyncio.sleep(min(2.0, 0.1 * (attempt + 1)))
-                                continue
-                            outcome[(platform, number)] = f"failed:{error.kind}"
-                            break
-                    else:
-                        outcome[(platform, number)] = "gave-up"
-
-            async def killer() -> None:
-                for _ in range(kills):
-                    await asyncio.sleep(rng.uniform(3.0, 10.0))
-                    if sidecar.pid and len(outcome) < posts:
-                        os.kill(sidecar.pid, signal.SIGKILL)
-
-            kill_task = asyncio.create_task(killer())
-            await asyncio.gather(*(worker() for _ in range(concurrency)))
-            kill_task.cancel()
-            restarts = sidecar.restarts
-        fake.script([])
-        published = fake.published()
-
-    elapsed = time.monotonic() - started
-    print(f"soak: {posts} posts over {len(PLATFORMS)} platforms, concurrency {concurrency}, {restarts} sidecar "
-          f"restarts after SIGKILL, {sum(tries.values())} calls, {elapsed:.0f} s")
-    return reconcile(posts, outcome, published)
+    return await soak(options)
 
 
 def reconcile(posts: int, outcome: dict[tuple[str, int], str], published: list[dict]) -> int:
@@ -234,13 +154,14 @@ def reconcile(posts: int, outcome: dict[tuple[str, int], str], published: list[d
 STORE_DOWN = "shared idempotency store is unavailable"
 
 
-async def replicated(options: argparse.Namespace) -> int:
-    """N sidecars on one shared store; every job delivered to two of them at once, retried after kills."""
+async def soak(options: argparse.Namespace) -> int:
+    """N sidecars on one shared store; with several, every job is delivered to two of them at once; retried after
+    retryable answers and kills."""
     replicas = max(1, options.replicas)
-    store = options.store or "redis"
+    store = options.store or ("redis" if replicas > 1 else "local")
     posts = int(os.environ.get("SOAK_POSTS", "2000"))
     concurrency = int(os.environ.get("SOAK_CONCURRENCY", "32"))
-    kills = int(os.environ.get("SOAK_KILLS", str(2 * replicas)))
+    kills = int(os.environ.get("SOAK_KILLS", str(3 if replicas == 1 else 2 * replicas)))
     seed = int(os.environ.get("SOAK_SEED", "1"))
     rng = random.Random(seed)
     outcome: dict[tuple[str, int], str] = {}
@@ -305,10 +226,9 @@ async def replicated(options: argparse.Namespace) -> int:
                 params = {"credential_ref": f"CRED-{platform}", "customer_id": "CUST-SOAK",
                           "agent_id": "AGENT-SOAK", "idempotency_key": f"soak-{seed}-{number}",
                           **content(platform, number, fake)}
-                # At least once, twice at the same time: the job queue hands it to two workers.
-                first, second = rng.sample(range(replicas), 2) if replicas > 1 else (0, 0)
-                answers = await asyncio.gather(deliver(sidecars[first], platform, params),
-                                               deliver(sidecars[second], platform, params))
+                # At least once, and with replicas twice at the same time: the job queue hands it to two workers.
+                first = rng.sample(range(replicas), min(2, replicas))
+                answers = await asyncio.gather(*(deliver(sidecars[index], platform, params) for index in first))
                 for attempt in range(60):
                     definitive = [a for a in answers if a != "retry"]
                     if definitive:
@@ -321,8 +241,10 @@ async def replicated(options: argparse.Namespace) -> int:
                     outcome[(platform, number)] = "gave-up"
 
         async def killer() -> None:
-            for _ in range(kills):
-                await asyncio.sleep(rng.uniform(3.0, 10.0) / max(1, replicas // 2))
+            for kill in range(kills):
+                # With replicas, the first kill comes early, so that even a quick run kills one mid-publish.
+                await asyncio.sleep(rng.uniform(3.0, 10.0) if replicas == 1 else
+                                    rng.uniform(0.5, 1.5) if kill == 0 else rng.uniform(1.0, 4.0))
                 victim = sidecars[rng.randrange(replicas)]
                 if victim.pid and len(outcome) < posts:
                     os.kill(victim.pid, signal.SIGKILL)
@@ -351,9 +273,10 @@ async def replicated(options: argparse.Namespace) -> int:
         redis.stop()
 
     elapsed = time.monotonic() - started
-    print(f"soak: {posts} posts over {len(PLATFORMS)} platforms, {replicas} replicas on a shared {store} store, "
-          f"each job delivered to two replicas at once, concurrency {concurrency}, {restarts} restarts after "
-          f"SIGKILL, {sum(calls.values())} calls, {elapsed:.0f} s")
+    delivery = "each job delivered to two replicas at once" if replicas > 1 else "each job delivered once"
+    print(f"soak: {posts} posts over {len(PLATFORMS)} platforms, {replicas} replica(s) on a {store} store, "
+          f"{delivery}, concurrency {concurrency}, {restarts} restarts after SIGKILL, {sum(calls.values())} calls, "
+          f"{elapsed:.0f} s")
     if options.redis_outage:
         window = f"{outage[1] - outage[0]:.1f} s" if len(outage) == 2 else "did not happen"
         print(f"  redis outage         {window}: {refused_store_down} keyed publishes refused before sending; "
