@@ -296,9 +296,16 @@ private final class Owners: Sendable {
     mine = "\(directory)/\(me).lock"
     try FileManager.default.createDirectory(
       atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-    let fd = open(mine, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-    guard fd >= 0, flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-      throw SharedStateError(description: "cannot create the owner lock in \(directory): errno \(errno)")
+    // Locked under a temporary name, then renamed: a sweeping sidecar never finds it unlocked and takes it for dead.
+    let temporary = "\(directory)/.\(me).new"
+    let fd = open(temporary, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+    guard fd >= 0, flock(fd, LOCK_EX | LOCK_NB) == 0, rename(temporary, mine) == 0 else {
+      let failure = errno
+      if fd >= 0 {
+        close(fd)
+        unlink(temporary)
+      }
+      throw SharedStateError(description: "cannot create the owner lock in \(directory): errno \(failure)")
     }
     held = fd
     // Sweep the lock files of sidecars that are gone and never got checked.
