@@ -83,10 +83,17 @@ public final class RedisClient: Sendable {
     startThread { loop.run() }
   }
 
+  deinit {
+    // Only once the connection thread let go of the client: no poke can reach a closed descriptor.
+    Glibc.close(wake.read)
+    Glibc.close(wake.write)
+  }
+
   /// Whether the connection is up right now.
   public var isConnected: Bool { state.withLock { $0.phase == .connected } }
 
-  /// Stops the thread; calls in flight and later calls fail with ``RedisError/closed``.
+  /// Stops the thread; calls in flight and later calls fail with ``RedisError/closed``. The thread holds the client
+  /// until then: call it when done.
   public func close() {
     state.withLock { $0.closed = true }
     poke()
@@ -239,7 +246,6 @@ private final class ConnectionLoop: @unchecked Sendable {
       // The next attempt starts at once: a dropped connection to a live server should cost one round trip.
     }
     client.failAll(.closed)
-    Glibc.close(client.wakeFD)
   }
 
   /// Moves queued commands out and replies in until the connection breaks or the client closes; returns why.
