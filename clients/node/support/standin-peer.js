@@ -77,7 +77,7 @@ async function dispatch(method, params) {
   if (method === 'shutdown') { shutdown = true; return null; }
   if (method === 'health') return { status: 'ok', version: '0.0.1', uptimeMs: 1, inFlight: running.size - 1 };
   if (method === 'test/echo') return params;
-  if (method === 'metrics/prometheus') return { contentType: 'text/plain; version=0.0.4', text: `posts_total ${posts}\n` };
+  if (method === 'metrics/prometheus') return { contentType: 'text/plain; version=1.0.0; charset=utf-8', text: `posts_total ${posts}\n` };
   const [name, op] = method.split('/');
   if (platforms[name] && platforms[name].includes(op)) return platform(name, op, params || {});
   throw new RpcError(-32601, `method not found: ${method}`);

@@ -34,6 +34,8 @@ __all__ = [
     "SidecarUnavailable",
     "SidecarCrashed",
     "ShuttingDown",
+    "CredentialError",
+    "CredentialNotFound",
     "error_from_response",
 ]
 
@@ -104,9 +106,10 @@ class SidecarError(Exception):
         return value if isinstance(value, int) and not isinstance(value, bool) else None
 
     @property
-    def platform_code(self) -> Any:
-        """The platform's own error code (Graph ``code``, LinkedIn ``serviceErrorCode``, ...)."""
-        return self.data.get("platformCode")
+    def platform_code(self) -> int | str | None:
+        """The platform's own error code (Graph ``code`` as an int, Google ``reason`` as text, ...)."""
+        value = self.data.get("platformCode")
+        return value if isinstance(value, (int, str)) and not isinstance(value, bool) else None
 
     @property
     def platform_message(self) -> str | None:
@@ -149,7 +152,10 @@ class CircuitOpen(SidecarError):
 
 
 class CredentialUnavailable(SidecarError):
-    """The sidecar could not get the credential from this process (the resolver raised or timed out)."""
+    """The sidecar could not get the credential from this process (the resolver raised or timed out).
+
+    :attr:`retryable` is False when the resolver raised :class:`CredentialNotFound`.
+    """
 
     default_code, default_kind, default_retryable = -31006, "credential_unavailable", True
 
@@ -276,6 +282,26 @@ class ShuttingDown(SidecarUnavailable):
     """The sidecar received ``shutdown`` and refuses new work (-32600, ``data.kind = "shutting_down"``)."""
 
     default_code, default_kind, default_retryable = -32600, "shutting_down", True
+
+
+# Raised by a credential resolver (your code), read by the client.
+
+
+class CredentialError(Exception):
+    """Raise from ``resolve_credentials`` to fail the call with this message.
+
+    Its message travels to the sidecar and into the caller's :class:`CredentialUnavailable`, so keep it free of
+    secrets. Any other exception a resolver raises is reported by its type name only, never its text, and is retryable.
+    """
+
+    #: Whether the same call may succeed later (the sidecar's ``data.retryable``).
+    retryable: bool = True
+
+
+class CredentialNotFound(CredentialError):
+    """Raise from ``resolve_credentials`` when the credential does not exist: the call fails, not retryable."""
+
+    retryable = False
 
 
 _BY_KIND: dict[str, type[SidecarError]] = {"shutting_down": ShuttingDown}
