@@ -356,7 +356,8 @@ public final class Connection: Sendable {
       return
     }
     // `"params": null` means no params: some clients (pygls) send it on requests that take none.
-    let params = object["params"].flatMap { $0 == .null ? nil : $0 }
+    var params = object["params"]
+    if case .null? = params { params = nil }
     if let params, params.objectValue == nil && params.arrayValue == nil {
       expectReply(target)
       send(.failure(.invalidRequest("params must be an object or an array")), id: id, to: target)
