@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 import social_sidecar as ss
-import social_sidecar.metrics
 from conftest import process_gone, run
 from social_sidecar import Sidecar, find_binary
 
