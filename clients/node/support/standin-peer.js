@@ -46,7 +46,16 @@ async function platform(name, op, params) {
     throw new RpcError(-31006, `resolve timed out; parent answered ${late.error && late.error.code}`, { kind: 'credential_unavailable' });
   }
   const answer = await ask('credentials/resolve', { platform: name, credentialRef: params.credentialRef, customerId: params.customerId });
-  if (answer.error) throw new RpcError(-31006, `credential unavailable: ${answer.error.message}`, { kind: 'credential_unavailable' });
+  if (answer.error) { // as the sidecar does: the parent's message, and its word on retrying
+    throw new RpcError(-31006, `credential unavailable: ${answer.error.message}`,
+      { kind: 'credential_unavailable', retryable: !(answer.error.data && answer.error.data.retryable === false) });
+  }
+  if (params.workDoneToken !== undefined) { // an upload in three steps, as progress notifications
+    const progress = (value) => send({ jsonrpc: '2.0', method: '$/progress', params: { token: params.workDoneToken, value } });
+    progress({ kind: 'begin', title: `${name}/${op}`, percentage: 0 });
+    for (const sent of [100, 200, 300]) progress({ kind: 'report', percentage: sent / 3, bytesSent: sent, bytesTotal: 300 });
+    progress({ kind: 'end' });
+  }
   if (op === 'validate') return { valid: true, accountId: answer.result.accountId };
   if (op === 'refresh' || script === 'refresh') {
     for (;;) {
