@@ -128,6 +128,7 @@ final class PlatformServices: Sendable {
     case .run(let call): pending = call
     case .answered(let answer): return answer
     }
+    pending.context.call.progress?.begin(title: "\(client.platform)/\(operation)")
     let result: Result<JSONValue, SidecarError>
     do throws(SidecarError) {
       switch pending.kind {
@@ -175,7 +176,7 @@ final class PlatformServices: Sendable {
     }
     let call = CallContext(
       deadline: common.deadlineMs.map { clock.now() + .milliseconds($0) },
-      progress: common.workDoneToken.map { progress(token: $0, title: "\(platform)/\(operation)") })
+      progress: common.workDoneToken.map(progress(token:)))
     let context = OperationContext(
       key: CredentialKey(platform: platform, credentialRef: common.credentialRef, customerId: common.customerId),
       agentId: common.agentId, correlationId: common.correlationId, call: call, credentials: credentials,
@@ -325,9 +326,10 @@ final class PlatformServices: Sendable {
       ])
   }
 
-  /// `$/progress` for the call that sent `token`, begun at once so that the parent's progress UI opens with the call.
-  private func progress(token: JSONValue, title: String) -> WorkDoneProgress {
-    let progress = WorkDoneProgress { [connection] value in
+  /// `$/progress` for the call that sent `token`; it begins when the call goes to its platform (a replay or a refused
+  /// call reports nothing).
+  private func progress(token: JSONValue) -> WorkDoneProgress {
+    WorkDoneProgress { [connection] value in
       var object: [String: JSONValue] = ["kind": .string(value.kind.rawValue)]
       if let title = value.title { object["title"] = .string(title) }
       if let message = value.message { object["message"] = .string(message) }
@@ -336,8 +338,6 @@ final class PlatformServices: Sendable {
       if let total = value.bytesTotal { object["bytesTotal"] = .int(Int(total)) }
       connection.notify("$/progress", params: ["token": token, "value": .object(object)])
     }
-    progress.begin(title: title)
-    return progress
   }
 
   // MARK: Queries

@@ -173,8 +173,10 @@ def test_wait_for_timeout_cancels_the_call_inside_the_sidecar(
                 lambda: any("answered after cancellation: -32800" in r.getMessage() for r in caplog.records),
                 "the sidecar's -32800 answer",
             )
+            # `call` sends no deadlineMs: the client's own timeout cancels the call inside the sidecar.
             with pytest.raises(ss.CallTimeout):
-                await publish(sidecar, fake, "facebook", timeout=1.0)
+                params = {"credentialRef": "CRED-facebook", "customerId": "CUST-123", "agentId": "AGENT-456"}
+                await sidecar.call("facebook/post", {**params, "text": "Hello"}, timeout=1.0)
             await until(
                 lambda: sum("answered after cancellation: -32800" in r.getMessage() for r in caplog.records) == 2,
                 "the second -32800 answer",
