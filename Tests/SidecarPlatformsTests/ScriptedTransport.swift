@@ -126,10 +126,11 @@ struct TestHarness {
     store = CredentialStore(source: self.credentials, clock: clock, logger: logger)
   }
 
-  func context(_ key: CredentialKey, deadline: Duration? = nil) -> OperationContext {
+  func context(_ key: CredentialKey, deadline: Duration? = nil, progress: WorkDoneProgress? = nil) -> OperationContext {
     let clock = environment.clock
     return OperationContext(
       key: key, agentId: "AGENT-1", correlationId: "corr-1",
-      call: CallContext(deadline: deadline.map { clock.now() + $0 }), credentials: store, logger: environment.logger)
+      call: CallContext(deadline: deadline.map { clock.now() + $0 }, progress: progress), credentials: store,
+      logger: environment.logger)
   }
 }
