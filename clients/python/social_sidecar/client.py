@@ -29,6 +29,7 @@ from .types import (
     Event,
     Health,
     InitializeResult,
+    JSONValue,
     MetricEvent,
     MetricsSnapshot,
     Progress,
@@ -350,7 +351,9 @@ class Sidecar:
 
     # Calls.
 
-    async def call(self, method: str, params: Mapping[str, Any] | None = None, *, timeout: float | None = None) -> Any:
+    async def call(
+        self, method: str, params: Mapping[str, Any] | None = None, *, timeout: float | None = None
+    ) -> JSONValue:
         """Send any request and return its raw result; the typed methods are built on this.
 
         ``timeout`` (default: the constructor's) bounds the wait, a restart included, plus ``answer_grace``; when it
@@ -373,7 +376,7 @@ class Sidecar:
         *,
         timeout: float | None = None,
         on_progress: ProgressCallback | None = None,
-    ) -> Any:
+    ) -> JSONValue:
         """A platform call: ``timeout`` (default: the constructor's) also goes to the sidecar as ``deadlineMs``, so
         the sidecar answers within it; ``on_progress`` receives the call's ``$/progress`` reports."""
         wire = dict(params)
@@ -391,9 +394,10 @@ class Sidecar:
             if token is not None:
                 self._progress.pop(token, None)
 
-    async def _request(self, method: str, params: Any) -> Any:
+    async def _request(self, method: str, params: Any) -> JSONValue:
         process = await self._ensure_running()
-        return await process.connection.request(method, params)
+        result: JSONValue = await process.connection.request(method, params)  # parsed JSON: a JSONValue
+        return result
 
     async def notify(self, method: str, params: Any = None) -> None:
         """Send a notification to the running sidecar (starting one if needed)."""

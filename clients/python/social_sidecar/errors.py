@@ -161,7 +161,7 @@ class CredentialUnavailable(SidecarError):
 
 
 class DeadlineExceeded(SidecarError):
-    """The call's ``deadline_ms`` ran out inside the sidecar."""
+    """The call's ``timeout`` (the sidecar's ``deadlineMs``) ran out inside the sidecar, which answered in time."""
 
     default_code, default_kind, default_retryable = -31007, "deadline_exceeded", True
 

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal, Mapping, TypeVar, Union
 from .errors import ProtocolError
 
 __all__ = [
+    "JSONValue",
     "to_camel",
     "wire_time",
     "PostResult",
@@ -39,6 +40,9 @@ __all__ = [
     "Credentials",
     "CredentialUpdate",
 ]
+
+#: A JSON value as it travels: what :meth:`Sidecar.call` answers before any typing.
+JSONValue = Union[None, bool, int, float, str, list["JSONValue"], dict[str, "JSONValue"]]
 
 #: Timestamps travel as whatever the sidecar sends (ISO 8601 text or epoch numbers); datetimes are accepted outbound.
 WireTime = Union[str, int, float, None]
