@@ -7,6 +7,7 @@ codes. The code table is the one in ``docs/Modules.md``.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping
 
 __all__ = [
@@ -218,9 +219,23 @@ class InvalidParams(SidecarError):
 
     @property
     def field(self) -> str | None:
-        """The offending param, when the sidecar names one."""
+        """The offending param as the wire names it (``items[1].imageUrl``), when the sidecar names one."""
         value = self.data.get("field")
         return value if isinstance(value, str) else None
+
+    @property
+    def keyword(self) -> str | None:
+        """The offending param as this client's keywords spell it (``items[1].image_url``), when the sidecar names
+        one; None for a ``config`` key, which is passed as the wire spells it."""
+        field = self.field
+        if field is None or field.startswith("config."):
+            return None
+        return re.sub(r"(?<=[a-z0-9])([A-Z])", lambda match: "_" + match.group(1).lower(), field)
+
+    def __str__(self) -> str:
+        keyword = self.keyword
+        text = super().__str__()
+        return text if keyword is None or keyword == self.field else f"{text} (the keyword `{keyword}`)"
 
 
 class MethodNotFound(SidecarError):
