@@ -444,6 +444,17 @@ def test_prometheus_collector_and_typed_queries(standin: Callable[..., Sidecar])
             # From another thread (prometheus_client's HTTP server) a scrape asks the sidecar there and then.
             scraped = (await asyncio.to_thread(generate_latest, registry)).decode()
             assert 'social_sidecar_operations_total{outcome="success",platform="facebook"} 1.0' in scraped
+            # On the sidecar's own loop (an ASGI route) a scrape cannot wait: it serves the previous fetch (none
+            # yet) and starts the next one, which the following scrape serves.
+            on_loop = SidecarCollector(sidecar)
+            assert list(on_loop.collect()) == []
+            samples: list[Any] = []
+            for _ in range(500):  # the fetch runs as soon as this task yields
+                await asyncio.sleep(0.01)
+                samples = [sample for family in on_loop.collect() for sample in family.samples]
+                if samples:
+                    break
+            assert [(sample.name, sample.value) for sample in samples] == [("social_sidecar_operations_total", 1)]
             status = await sidecar.breaker_status()
             assert status.enabled and {p.state for p in status.platforms.values()} == {"CLOSED"}
             assert (await sidecar.breaker_reset("facebook")) == ss.BreakerReset(platform="facebook", state="CLOSED")
