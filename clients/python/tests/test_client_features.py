@@ -163,7 +163,7 @@ def test_pygls_json_rpc_client_initializes_calls_and_shuts_the_sidecar_down() ->
             assert health.status == "ok"
             assert await client.protocol.send_request_async("shutdown", None) is None  # sent as "params": null
             client.protocol.notify("exit", None)
-            server = client._server
+            server = client._server  # pygls 2 keeps the process here (scripts/setup installs pygls 2)
             assert server is not None
             assert await asyncio.wait_for(server.wait(), 10) == 0  # 0: exit after a successful shutdown
         finally:
