@@ -138,8 +138,9 @@ class SyncSidecar:
     The constructor takes the keywords of :class:`~social_sidecar.Sidecar` (``config``, ``resolve_credentials``,
     ``on_credentials_updated``, ``on_event``, ``on_breaker_change``, ``binary``, ``args``, ``env``, ``client_info``,
     ``timeout``, ``answer_grace``, ``shutdown_timeout``, ``restart_delays``, ``stable_after``, ``max_frame_bytes``).
-    Callbacks that are plain functions run on a worker thread and may block; async ones run on the client's loop.
-    Callbacks must not call this client (that would wait forever; it raises ``RuntimeError`` instead).
+    Callbacks given to the constructor that are plain functions run on a worker thread and may block; async ones, and
+    a call's ``on_progress``, run on the client's loop thread and should be quick. Callbacks must not call this client
+    (that would wait forever; it raises ``RuntimeError`` instead).
     """
 
     def __init__(
