@@ -12,7 +12,7 @@ import datetime as _dt
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Mapping, TypeVar, Union
 
-from .errors import ProtocolError
+from .errors import CredentialError, ProtocolError
 
 __all__ = [
     "JSONValue",
@@ -424,15 +424,16 @@ class Credentials:
 
     @staticmethod
     def wire_from(value: Any) -> dict[str, Any]:
-        """The wire object for whatever a resolver returned: a :class:`Credentials` or a mapping."""
+        """The wire object for whatever a resolver returned: a :class:`Credentials` or a mapping; raises
+        :class:`~social_sidecar.errors.CredentialError` (a message safe to show) for anything else."""
         if isinstance(value, Credentials):
             return value.to_wire()
         if isinstance(value, Mapping):
             wire = {to_camel(str(k)): wire_time(v) for k, v in value.items() if v is not None}
             if not isinstance(wire.get("accessToken"), str) or not wire.get("accountId"):
-                raise ValueError("resolved credentials need access_token and account_id")
+                raise CredentialError("the resolved credentials need access_token and account_id")
             return wire
-        raise TypeError(f"resolver returned {type(value).__name__}, expected Credentials or a mapping")
+        raise CredentialError(f"the resolver returned {type(value).__name__}, not Credentials or a mapping")
 
 
 @dataclass(frozen=True)

@@ -158,6 +158,18 @@ def test_resolver_failure_becomes_credential_unavailable_without_hurting_the_sid
     assert errors[1]["data"] == {"kind": "credential_unavailable", "retryable": False}
 
 
+def test_an_incomplete_resolver_answer_says_what_is_missing(standin: Callable[..., Sidecar]) -> None:
+    async def resolve(*, platform: str, credential_ref: str, customer_id: str) -> dict[str, Any]:
+        return {"access_token": "t"}
+
+    async def body() -> None:
+        async with standin(resolve_credentials=resolve) as sidecar:
+            with pytest.raises(ss.CredentialUnavailable, match="need access_token and account_id"):
+                await sidecar.facebook.post(**FB, text="Hello")
+
+    run(body())
+
+
 def test_a_resolver_that_cannot_take_the_keywords_is_refused_at_construction() -> None:
     def positional_only(request: CredentialRequest, /) -> Credentials:
         raise AssertionError("never called")
