@@ -218,6 +218,16 @@ class SyncSidecar:
         return self.sidecar.pid
 
     @property
+    def restarts(self) -> int:
+        """How many times a crashed sidecar was replaced."""
+        return self.sidecar.restarts
+
+    @property
+    def last_exit_code(self) -> int | None:
+        """Exit status of the last sidecar process that ended (negative: killed by that signal)."""
+        return self.sidecar.last_exit_code
+
+    @property
     def initialize_result(self) -> InitializeResult | None:
         """The current process's ``initialize`` answer."""
         return self.sidecar.initialize_result
