@@ -10,18 +10,25 @@ public final class CallContext: Sendable {
     var publishRequests = 0
     var retries = 0
     var rateLimitWaits = 0
+    var waited = Duration.zero
     var publishAnnounced = false
   }
 
   /// No wait, and no new attempt, starts at or after this instant. Nil means no deadline.
   public let deadline: ClockInstant?
+  /// Where the call's `$/progress` reports go, when the caller asked for them (`workDoneToken`).
+  public let progress: WorkDoneProgress?
   private let counters = Mutex(Counters())
   /// Runs once, before the first publish-step request may go out (the server records "sending" in the shared store);
   /// if it throws, nothing is sent and the call ends with its error.
   private let beforeFirstPublish: (@Sendable () async throws(SidecarError) -> Void)?
 
-  public init(deadline: ClockInstant?, beforeFirstPublish: (@Sendable () async throws(SidecarError) -> Void)? = nil) {
+  public init(
+    deadline: ClockInstant?, progress: WorkDoneProgress? = nil,
+    beforeFirstPublish: (@Sendable () async throws(SidecarError) -> Void)? = nil
+  ) {
     self.deadline = deadline
+    self.progress = progress
     self.beforeFirstPublish = beforeFirstPublish
   }
 
@@ -55,6 +62,11 @@ public final class CallContext: Sendable {
     set { counters.withLock { $0.rateLimitWaits = newValue } }
   }
 
+  /// Time spent waiting on rate limits (gates and platform-requested waits), the result's `waitedMs`.
+  public var waited: Duration {
+    counters.withLock { $0.waited }
+  }
+
   /// Requests actually handed to the platform (attempt closures started), across all steps.
   public var requests: Int {
     counters.withLock { $0.requests }
@@ -76,8 +88,11 @@ public final class CallContext: Sendable {
     counters.withLock { $0.retries += 1 }
   }
 
-  func recordRateLimitWait() {
-    counters.withLock { $0.rateLimitWaits += 1 }
+  func recordRateLimitWait(_ duration: Duration) {
+    counters.withLock {
+      $0.rateLimitWaits += 1
+      $0.waited += duration
+    }
   }
 }
 
