@@ -32,8 +32,10 @@ public final class CallContext: Sendable {
     self.beforeFirstPublish = beforeFirstPublish
   }
 
-  /// Called by the core before it admits a publish-step request.
-  func announcePublish() async throws(SidecarError) {
+  /// Runs ``beforeFirstPublish`` the first time it is called: the core calls it before it admits a publish-step
+  /// request, and a client whose visible publish runs as idempotent steps (a resumable upload's last chunk creates the
+  /// video) calls it before the first of them.
+  public func announcePublish() async throws(SidecarError) {
     guard let beforeFirstPublish,
       counters.withLock({ counters in
         defer { counters.publishAnnounced = true }

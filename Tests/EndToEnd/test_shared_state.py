@@ -240,3 +240,29 @@ def test_a_rate_limit_seen_by_one_sidecar_holds_back_the_others_without_a_reques
         time.sleep(0.1)
     assert answer["error"]["data"].get("retryAfterMs", 0) > 50_000
     assert len(fake.requests(platform="facebook", method="POST")) == sent, "held back without spending a request"
+
+
+def test_a_sidecar_killed_mid_youtube_upload_is_never_uploaded_again_by_another(fake, replicas):
+    """A YouTube upload's chunks are idempotent steps, but the last one creates the video: "sending" must be recorded
+    before the first chunk, or a replica taking over the claim would upload a second video."""
+    dying, survivor = replicas(2)
+    fake.script([{"match": {"platform": "youtube", "method": "PUT", "path": "^/upload/youtube/v3/videos"},
+                  "action": "hang", "seconds": 30}])
+    params = {"credentialRef": "CRED-yt-001", "customerId": "CUST-1", "agentId": "AGENT-1", "title": "Killed",
+              "videoUrl": fake.media_url("video-600000.mp4"), "idempotencyKey": "yt-kill"}
+    dying.request("youtube/post", params)
+    deadline = time.monotonic() + 10
+    while not fake.requests(platform="youtube", method="PUT") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert fake.requests(platform="youtube", method="PUT"), "the upload never started"
+    os.kill(dying.process.pid, signal.SIGKILL)
+    dying.process.wait()
+    fake.script([])
+    deadline = time.monotonic() + 8
+    answer = survivor.call("youtube/post", params, timeout=60)
+    while "error" in answer and answer["error"]["data"]["kind"] == "idempotency_conflict" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        answer = survivor.call("youtube/post", params, timeout=60)
+    assert answer.get("error", {}).get("data", {}).get("kind") == "outcome_unknown", answer
+    sessions = [r for r in fake.requests(platform="youtube", method="POST") if r["path"].startswith("/upload/")]
+    assert len(sessions) == 1, "no second upload session"

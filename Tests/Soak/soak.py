@@ -137,7 +137,8 @@ def reconcile(posts: int, outcome: dict[tuple[str, int], str], published: list[d
     print(f"  attempted            {posts}")
     print(f"  published (answered) {answered_published}")
     print(f"  on the platforms     {len(published)}")
-    print(f"  duplicates           {duplicates}   (must be 0)")
+    print(f"  duplicates           {duplicates}   (must be 0)"
+          + (" on " + ", ".join(sorted({p for (p, _), c in by_text.items() if c > 1})) if duplicates else ""))
     print(f"  lost                 {lost}   (must be 0)")
     print(f"  silently published   {silently}   (must be 0)")
     print(f"  unknown              {unknown}   (reported as outcome_unknown)")
@@ -245,7 +246,7 @@ async def soak(options: argparse.Namespace) -> int:
             for kill in range(kills):
                 # With replicas, the first kill comes early, so that even a quick run kills one mid-publish.
                 await asyncio.sleep(rng.uniform(3.0, 10.0) if replicas == 1 else
-                                    rng.uniform(0.5, 1.5) if kill == 0 else rng.uniform(1.0, 4.0))
+                                    rng.uniform(0.2, 0.8) if kill == 0 else rng.uniform(1.0, 4.0))
                 victim = sidecars[rng.randrange(replicas)]
                 if victim.pid and len(outcome) < posts:
                     os.kill(victim.pid, signal.SIGKILL)
