@@ -30,7 +30,6 @@ enum {
   OPT_MAXAGE_CONN = 288,
   OPT_PREREQFUNCTION = 20312,
   OPT_PREREQDATA = 10313,
-  OPT_CAINFO = 10065,
   OPT_CAPATH = 10097,
   OPT_SHARE = 10100,
   SHOPT_SHARE = 1,
@@ -348,7 +347,7 @@ int ccurl_transfer_setopt_off(ccurl_transfer *t, int option, int64_t value) {
 
 int ccurl_transfer_trust(ccurl_transfer *t, const char *ca_file) {
   int rc = 0;
-  if (ca_file != NULL) rc |= api.easy_setopt(t->easy, OPT_CAINFO, ca_file);
+  if (ca_file != NULL) rc |= api.easy_setopt(t->easy, CCURLOPT_CAINFO, ca_file);
   // Without a CA directory libcurl builds the store from the file once per multi handle and reuses it.
   if (ca_file != NULL || ca_file_is_default_trust) rc |= api.easy_setopt(t->easy, OPT_CAPATH, (char *)NULL);
   return rc == 0 ? 0 : -1;
