@@ -150,12 +150,13 @@ def tls(runs_path: str, summary_path: str) -> int:
         connections = median([run["connections"] for run in items if run["connections"] is not None])
         print(f"| {every:>5} | {NAMES[stack]:<23} | {items[0]['posts']:>6,} | {m['rate']:>8,.0f} | {rates(items):<15} | "
               f"{m['p50_ms']:>6.1f} | {m['p99_ms']:>6.1f} | {connections:>9,.0f} | {m['client_cpu_us']:>18.0f} |")
-        limits = [run for run in h2load if run["kind"] == "post" and run["rotation"] == every]
         if stack == "aiohttp":
-            for run in limits:
-                name = f"h2load, {'HTTP/1.1' if run['proto'] == 'h1' else 'HTTP/2'}"
-                print(f"| {every:>5} | {name:<23} | {run['posts']:>6,} | {run['rate']:>8,.0f} | {'':<15} | {'':>6} | "
-                      f"{'':>6} | {'':>9} | {'':>18} |")
+            for run in (run for run in h2load if run["kind"] == "post" and run["rotation"] == every):
+                print(f"| {every:>5} | {'h2load, HTTP/1.1':<23} | {run['posts']:>6,} | {run['rate']:>8,.0f} | {'':<15} | "
+                      f"{'':>6} | {'':>6} | {'':>9} | {'':>18} |")
+    for run in (run for run in h2load if run["kind"] == "post" and run["rotation"] == 0):
+        print(f"| {'never':>5} | {'h2load, HTTP/2':<23} | {run['posts']:>6,} | {run['rate']:>8,.0f} | {'':<15} | "
+              f"{'':>6} | {'':>6} | {'':>9} | {'':>18} |")
     print()
     for run in failed:
         print(f"errors: {run['stack']} {run}")

@@ -96,7 +96,7 @@ static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 static char load_error[256];
 static int load_status = -1;
 
-// TLS set-up done once per process instead of once per connection (see docs/performance.md, "TLS connections").
+// TLS set-up done once per process instead of once per connection (docs/performance.md, "TLS connection set-up").
 //
 // libcurl keeps the CA store it built from a CA file in the multi handle and hands it to every new connection, but
 // only when no CA directory is configured, and Debian's libcurl configures /etc/ssl/certs by default: every
