@@ -358,12 +358,13 @@ final class PlatformServices: Sendable {
       if let (idempotencyKey, fingerprint) = pending.idempotency, case .failure(let rpcError) = answer {
         if error.kind == .outcomeUnknown {
           try? await sharedState.completeUnknown(key: idempotencyKey, fingerprint: fingerprint, error: rpcError.json)
-        } else if error.isCancellation && call.publishRequests > 0 {
-          // Cancelled while the publish request was in flight: it may have gone out, so the key stays taken.
+        } else if error.isCancellation && call.mayHavePublished {
+          // Cancelled once the publish may have gone out (a publish request, or an announced upload's chunk): the key
+          // stays taken.
           let unknown = Self.applicationError(
             SidecarError(
               kind: .outcomeUnknown,
-              message: "the call was cancelled while its publish request was in flight; it may have been published",
+              message: "the call was cancelled after its publish may have gone out; it may have been published",
               platform: platform.rawValue, attempts: call.attempts))
           try? await sharedState.completeUnknown(key: idempotencyKey, fingerprint: fingerprint, error: unknown.json)
         } else {

@@ -266,3 +266,26 @@ def test_a_sidecar_killed_mid_youtube_upload_is_never_uploaded_again_by_another(
     assert answer.get("error", {}).get("data", {}).get("kind") == "outcome_unknown", answer
     sessions = [r for r in fake.requests(platform="youtube", method="POST") if r["path"].startswith("/upload/")]
     assert len(sessions) == 1, "no second upload session"
+
+
+def test_a_youtube_upload_cancelled_mid_upload_keeps_its_key(fake, replicas):
+    """`$/cancelRequest` while a chunk is in flight: the chunks are idempotent steps, but the upload may complete the
+    video, so the key must not be freed for a retry to upload a second one."""
+    first, second = replicas(2)
+    fake.script([{"match": {"platform": "youtube", "method": "PUT", "path": "^/upload/youtube/v3/videos"},
+                  "action": "hang", "seconds": 30}])
+    params = {"credentialRef": "CRED-yt-001", "customerId": "CUST-1", "agentId": "AGENT-1", "title": "Cancelled",
+              "videoUrl": fake.media_url("video-600000.mp4"), "idempotencyKey": "yt-cancel"}
+    request_id = first.request("youtube/post", params)
+    deadline = time.monotonic() + 10
+    while not fake.requests(platform="youtube", method="PUT") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert fake.requests(platform="youtube", method="PUT"), "the upload never started"
+    first.send({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": request_id}})
+    assert first.wait(request_id, timeout=5)["error"]["code"] == -32800
+    fake.script([])
+    for driver in (first, second):
+        answer = driver.call("youtube/post", params, timeout=60)
+        assert answer.get("error", {}).get("data", {}).get("kind") == "outcome_unknown", answer
+    sessions = [r for r in fake.requests(platform="youtube", method="POST") if r["path"].startswith("/upload/")]
+    assert len(sessions) == 1, "no second upload session"

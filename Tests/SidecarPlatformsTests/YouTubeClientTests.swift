@@ -259,6 +259,37 @@ struct YouTubeClientTests {
     #expect(result.postId == "dQw4w9WgXcQ")
   }
 
+  @Test(
+    "a call cancelled mid-upload may have published (its chunks may complete the video); one cancelled while opening the session may not"
+  )
+  func cancelledUploadMayHavePublished() async throws {
+    let path = try Self.videoFile(size: Int(Self.chunk) * 3)
+    for (cancelledRequest, mayHavePublished) in [(3, true), (1, false)] {
+      let simulator = YouTubeSimulator()
+      let requests = Mutex(0)
+      // `$/cancelRequest` landing while request number `cancelledRequest` is in flight.
+      let transport = ScriptedTransport { request in
+        guard requests.withLock({ $0 += 1; return $0 }) != cancelledRequest else {
+          return .failure(TransportError(.cancelled, requestSent: true, message: "cancelled"))
+        }
+        return simulator.reply(request)
+      }
+      let harness = TestHarness(transport: transport, credentials: [Self.key: Self.credential()])
+      let client = YouTubeClient(environment: harness.environment, chunkSize: Self.chunk)
+      let announced = Mutex(false)
+      let call = CallContext(deadline: nil) { announced.withLock { $0 = true } }
+      let operation = OperationContext(
+        key: Self.key, agentId: "AGENT-1", correlationId: "corr-1", call: call, credentials: harness.store,
+        logger: harness.environment.logger)
+      await #expect(throws: SidecarError.self) {
+        _ = try await client.preparePublish(Params(["title": "Cancelled", "videoPath": .string(path)])).run(operation)
+      }
+      #expect(call.mayHavePublished == mayHavePublished)
+      #expect(announced.withLock { $0 } == mayHavePublished)
+      #expect(call.publishRequests == 0, "the chunks are idempotent steps: publishRequests alone cannot tell")
+    }
+  }
+
   @Test("a token that expires mid-upload is refreshed once and the upload resumes in the same session")
   func refreshMidUpload() async throws {
     let path = try Self.videoFile(size: Int(Self.chunk) * 3)
