@@ -2,6 +2,7 @@ import Foundation
 import SidecarJSON
 import SidecarLogging
 import SidecarPlatforms
+import SidecarResilience
 import Synchronization
 
 /// The shared state of the sidecars of one host: in memory, or in a journal in `stateDir` that several sidecars may
@@ -217,6 +218,10 @@ final class LocalStateStore: SharedStateStore {
 
 extension LocalStateStore {
   var isShared: Bool { owners != nil }
+
+  var counters: (any SharedCounters)? {
+    owners.map { LocalCounters(directory: String($0.directory.dropLast("/owners".count))) }
+  }
 
   private var blockDirectory: String? { owners.map { String($0.directory.dropLast("owners".count)) + "blocks" } }
 

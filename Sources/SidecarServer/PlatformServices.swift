@@ -31,6 +31,13 @@ final class PlatformServices: Sendable {
     let clock = SystemClock()
     self.clock = clock
     let metrics = self.metrics
+    let sharedState: any SharedStateStore & RefreshLeases
+    if let url = configuration.sharedStateURL {
+      sharedState = try RedisStateStore(url: url, keyPrefix: configuration.sharedStateKeyPrefix, logger: logger)
+    } else {
+      sharedState = try LocalStateStore(directory: configuration.stateDir, logger: logger)
+    }
+    self.sharedState = sharedState
     core = ResilienceCore(
       retry: RetryPolicy(
         maxAttempts: configuration.retryMaxAttempts, baseDelay: .milliseconds(configuration.retryBaseDelayMs),
@@ -39,7 +46,7 @@ final class PlatformServices: Sendable {
       breaker: BreakerConfiguration(
         enabled: configuration.breakerEnabled, failureThreshold: configuration.breakerFailureThreshold,
         openDuration: .milliseconds(configuration.breakerOpenMs), halfOpenProbes: configuration.breakerHalfOpenProbes),
-      budget: RetryBudgetConfiguration(), clock: clock, random: SystemRandom(),
+      budget: RetryBudgetConfiguration(), clock: clock, random: SystemRandom(), counters: sharedState.counters,
       onBreakerTransition: { [connection, logger] platform, from, to in
         if to == .open { metrics.recordBreakerOpened(platform: platform) }
         logger.warn(
@@ -52,24 +59,18 @@ final class PlatformServices: Sendable {
             "at": .string(RFC3339.string(from: Date())),
           ])
       })
-    let sharedState: any SharedStateStore & RefreshLeases
-    if let url = configuration.sharedStateURL {
-      sharedState = try RedisStateStore(url: url, keyPrefix: configuration.sharedStateKeyPrefix, logger: logger)
-    } else {
-      sharedState = try LocalStateStore(directory: configuration.stateDir, logger: logger)
-    }
-    self.sharedState = sharedState
     credentials = CredentialStore(
       source: ParentCredentials(
         connection: connection, resolveTimeout: .milliseconds(configuration.credentialsResolveTimeoutMs),
         updateTimeout: .milliseconds(configuration.credentialsUpdateTimeoutMs)),
       clock: clock, logger: logger, fleet: sharedState)
     let transport = Self.makeTransport(configuration, logger: logger)
-    let environment = PlatformEnvironment(
+    var environment = PlatformEnvironment(
       endpoints: configuration.endpoints, transport: transport, core: core,
       media: MediaPolicy(allowPrivateNetworks: configuration.allowPrivateNetworks),
       timeout: .milliseconds(configuration.httpTimeoutMs), connectTimeout: .milliseconds(configuration.httpConnectTimeoutMs),
       logger: logger)
+    environment.youtubeDailyQuotaUnits = configuration.youtubeDailyQuotaUnits
     clients = makePlatformClients(environment)
     if sharedState.isShared {
       blockSync.withLock { $0 = Task { [weak self] in await self?.shareBlocks() } }

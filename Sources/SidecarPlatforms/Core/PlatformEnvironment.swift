@@ -13,6 +13,9 @@ public struct PlatformEnvironment: Sendable {
   public let timeout: Duration
   public let connectTimeout: Duration
   public let logger: Logger
+  /// The Google Cloud project's daily YouTube quota in units (`platforms.youtube.dailyQuotaUnits`), spent ahead of the
+  /// platform in the shared store when there is one; 0 counts nothing.
+  public var youtubeDailyQuotaUnits = 10_000
 
   public init(
     endpoints: PlatformEndpoints, transport: any HTTPTransport, core: ResilienceCore, media: MediaPolicy,
