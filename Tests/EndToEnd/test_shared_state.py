@@ -289,3 +289,35 @@ def test_a_youtube_upload_cancelled_mid_upload_keeps_its_key(fake, replicas):
         assert answer.get("error", {}).get("data", {}).get("kind") == "outcome_unknown", answer
     sessions = [r for r in fake.requests(platform="youtube", method="POST") if r["path"].startswith("/upload/")]
     assert len(sessions) == 1, "no second upload session"
+
+
+def test_replicas_spend_one_youtube_quota_together(fake, replicas):
+    """The daily quota belongs to the project: 3 sidecars, 5 uploads at once, a budget for 3 (1,600 units each)."""
+    sidecars = replicas(3, platforms={**fake.sidecar_config()["platforms"],
+                                      "youtube": {**fake.sidecar_config()["platforms"]["youtube"],
+                                                  "dailyQuotaUnits": 3 * 1600 + 100}})
+    params = {"credentialRef": "CRED-yt-001", "customerId": "CUST-1", "agentId": "AGENT-1",
+              "videoUrl": fake.media_url("video-600000.mp4")}
+    calls = [(sidecars[i % 3], sidecars[i % 3].request("youtube/post", {**params, "title": f"Quota {i}"}))
+             for i in range(5)]
+    answers = [driver.wait(request_id, timeout=60) for driver, request_id in calls]
+    refused = [a["error"] for a in answers if "error" in a]
+    assert len(answers) - len(refused) == 3, answers
+    assert len(refused) == 2 and all(e["data"]["kind"] == "quota_exhausted" for e in refused), refused
+    assert all(0 < e["data"]["retryAfterMs"] <= 25 * 3600 * 1000 and e["data"]["resetAt"] for e in refused), refused
+    sessions = [r for r in fake.requests(platform="youtube", method="POST") if r["path"].startswith("/upload/")]
+    assert len(sessions) == 3, "a refused upload sent nothing"
+
+
+def test_replicas_pace_one_whatsapp_recipient_together(fake, replicas):
+    """One message per 6 s to a recipient, whichever sidecar sends it: the second replica's message to the same
+    recipient cannot wait that long (retry.maxWaitMs 5 s) and is refused without a request; another recipient goes."""
+    first, second = replicas(2)
+    fake.customer_message("15550003333")
+    wa = {"credentialRef": "CRED-wa-001", "customerId": "CUST-1", "agentId": "AGENT-1"}
+    assert "result" in first.call("whatsapp/send", {**wa, "to": "15550001111", "text": "one"})
+    refused = second.call("whatsapp/send", {**wa, "to": "15550001111", "text": "two"})
+    assert refused["error"]["data"]["kind"] == "rate_limited", refused
+    assert 0 < refused["error"]["data"]["retryAfterMs"] <= 6000
+    assert "result" in second.call("whatsapp/send", {**wa, "to": "15550003333", "text": "other recipient"})
+    assert len(fake.published(platform="whatsapp")) == 2

@@ -119,12 +119,12 @@ public final class YouTubeClient: PlatformClient {
     guard await !counters.spend("quota:youtube:app", units: Self.uploadCost, limit: budget, windowEnd: reset) else {
       return
     }
+    let message = "The app's daily YouTube quota (\(budget) units, \(Self.uploadCost) per upload) is spent across the "
+      + "sidecars sharing this store; it resets at midnight Pacific time. No request was sent."
     throw SidecarError(
-      kind: .quotaExhausted,
-      message: "The app's daily YouTube quota (\(budget) units, \(Self.uploadCost) per upload) is spent across the "
-        + "sidecars sharing this store; it resets at midnight Pacific time. No request was sent.",
-      platform: platform.rawValue, attempts: context.attempts,
-      retryAfter: .milliseconds(Int64((reset.timeIntervalSince(now) * 1000).rounded(.up))))
+      kind: .quotaExhausted, message: message, platform: platform.rawValue, attempts: context.attempts,
+      retryAfter: .milliseconds(Int64((reset.timeIntervalSince(now) * 1000).rounded(.up))),
+      failure: PlatformFailure(.quotaExhausted, message: message, resetsAt: reset))
   }
 
   func localVideo(_ source: YouTubePost.Source, context: CallContext) async throws(SidecarError) -> LocalVideo {
