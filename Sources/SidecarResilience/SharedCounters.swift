@@ -17,11 +17,15 @@ public protocol SharedCounters: Sendable {
   func pass(_ name: String, interval: Duration, now: Date) async -> Date?
 }
 
-/// ``SharedCounters`` in memory: replicas in one test process sharing one instance.
+/// ``SharedCounters`` in memory: what a store falls back to while it cannot be reached, and replicas in one test
+/// process sharing one instance.
 public final class MemoryCounters: SharedCounters {
   private struct State {
     var spent: [String: (windowEnd: Date, used: Int)] = [:]
-    var passes: [String: Date] = [:]
+    /// Name → when its next slot opens.
+    var slots: [String: Date] = [:]
+    /// The slot count at which ended slots are swept next (amortised O(1)), so recipients do not pile up.
+    var sweepAt = 64
   }
 
   private let state = Mutex(State())
@@ -39,11 +43,12 @@ public final class MemoryCounters: SharedCounters {
 
   public func pass(_ name: String, interval: Duration, now: Date) async -> Date? {
     state.withLock { state in
-      if let last = state.passes[name] {
-        let next = last.addingTimeInterval(interval.timeInterval)
-        if next > now { return next }
+      if let next = state.slots[name], next > now { return next }
+      state.slots[name] = now.addingTimeInterval(interval.timeInterval)
+      if state.slots.count >= state.sweepAt {
+        state.slots = state.slots.filter { $0.value > now }
+        state.sweepAt = max(64, state.slots.count * 2)
       }
-      state.passes[name] = now
       return nil
     }
   }
