@@ -38,7 +38,7 @@ struct ParentCredentials: CredentialSource {
       accessToken: token, refreshToken: answer["refreshToken"]?.stringValue,
       expiresAt: answer["expiresAt"].flatMap(Self.date), accountId: accountId,
       clientId: answer["clientId"]?.stringValue, clientSecret: answer["clientSecret"]?.stringValue,
-      variant: answer["variant"]?.stringValue)
+      variant: answer["variant"]?.stringValue, appSecret: answer["appSecret"]?.stringValue)
   }
 
   func update(_ key: CredentialKey, credential: Credential) async throws {

@@ -59,7 +59,7 @@ final class PlatformServices: Sendable {
       endpoints: configuration.endpoints, transport: transport, core: core,
       media: MediaPolicy(allowPrivateNetworks: configuration.allowPrivateNetworks),
       timeout: .milliseconds(configuration.httpTimeoutMs), connectTimeout: .milliseconds(configuration.httpConnectTimeoutMs),
-      logger: logger)
+      logger: logger, appSecrets: configuration.appSecrets)
     clients = makePlatformClients(environment)
     idempotency = try IdempotencyStore(directory: configuration.stateDir, logger: logger)
   }
@@ -397,6 +397,7 @@ final class PlatformServices: Sendable {
     if let missing = validation.missing { object["missing"] = .array(missing.map { .string($0) }) }
     if let expiresAt = validation.expiresAt { object["expiresAt"] = .string(RFC3339.string(from: expiresAt)) }
     if let problems = validation.problems { object["problems"] = .array(problems.map { .string($0) }) }
+    if let warnings = validation.warnings { object["warnings"] = .array(warnings.map { .string($0) }) }
     if let quota = validation.quota {
       object["quota"] = [
         "used": .int(quota.used), "total": .int(quota.total), "windowSeconds": JSONValue(quota.windowSeconds),
@@ -455,11 +456,14 @@ private final class PendingCall: Sendable {
   /// The answer to a publish.
   @inline(never)
   func json(_ post: PostResult) -> JSONValue {
-    [
+    var object: [String: JSONValue] = [
       "platform": .string(context.key.platform.rawValue), "postId": .string(post.postId), "postUrl": JSONValue(post.postUrl),
       "status": .string(post.status.rawValue), "attempts": .int(max(1, context.call.attempts)),
       "durationMs": .int(PlatformServices.milliseconds(since: started)), "replayed": false,
     ]
+    if let privacy = post.privacyStatus { object["privacyStatus"] = .string(privacy) }
+    if !post.warnings.isEmpty { object["warnings"] = .array(post.warnings.map(JSONValue.string)) }
+    return .object(object)
   }
 }
 
@@ -505,5 +509,10 @@ extension SidecarConfiguration {
     endpoints.linkedinVersion = linkedin.apiVersion
     endpoints.linkedinTokenURL = linkedinTokenURL
     return endpoints
+  }
+
+  var appSecrets: [SidecarPlatforms.Platform: String] {
+    [.facebook: facebook.appSecret, .instagram: instagram.appSecret, .whatsapp: whatsapp.appSecret]
+      .compactMapValues { $0 }
   }
 }

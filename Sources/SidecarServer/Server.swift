@@ -2,6 +2,7 @@ import Foundation
 import SidecarJSON
 import SidecarJSONRPC
 import SidecarLogging
+import SidecarPlatforms
 import Synchronization
 
 /// The sidecar's JSON-RPC surface: lifecycle, queries, and the platform methods.
@@ -24,9 +25,15 @@ public final class Server: Dispatcher {
   public struct Environment: Sendable {
     public var exit: @Sendable (Int32) -> Void
     public var now: @Sendable () -> ContinuousClock.Instant
-    public init(exit: @escaping @Sendable (Int32) -> Void, now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
+    /// The calendar date, for warnings that depend on it (a LinkedIn version's age).
+    public var wallNow: @Sendable () -> Date
+    public init(
+      exit: @escaping @Sendable (Int32) -> Void, now: @escaping @Sendable () -> ContinuousClock.Instant = { .now },
+      wallNow: @escaping @Sendable () -> Date = { Date() }
+    ) {
       self.exit = exit
       self.now = now
+      self.wallNow = wallNow
     }
   }
 
@@ -156,11 +163,16 @@ public final class Server: Dispatcher {
   private func health() -> JSONValue {
     let status = phase.withLock({ $0 }) == .shuttingDown ? "shutting_down" : "ok"
     let uptime = environment.now() - started
-    return [
+    var answer: [String: JSONValue] = [
       "status": .string(status), "version": .string(Self.version),
       "uptimeMs": .int(Int(uptime.components.seconds * 1000 + uptime.components.attoseconds / 1_000_000_000_000_000)),
       "inFlight": .int(connection.inFlightCount),
     ]
+    let linkedInVersion = configuration.withLock { $0.linkedin.apiVersion }
+    if let warning = LinkedInClient.versionWarning(linkedInVersion, now: environment.wallNow()) {
+      answer["warnings"] = [.string(warning)]
+    }
+    return .object(answer)
   }
 
   /// Refuses new work, lets in-flight calls finish within `shutdown.graceMs`, then answers `null`.

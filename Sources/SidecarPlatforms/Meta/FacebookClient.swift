@@ -40,7 +40,7 @@ public final class FacebookClient: PlatformClient {
       return try await context.withCredential(refresher: nil) { credential throws(SidecarError) in
         let info = try await graph.inspect(credential, context: context.call)
         let node = try await graph.send(
-          .get(GraphAPI.path(page), fields: "id,name,link"), token: credential.accessToken, accountId: page,
+          .get(GraphAPI.path(page), fields: "id,name,link"), token: graph.token(credential), accountId: page,
           context: context.call)
         var missing = info?.missing(["pages_manage_posts", "pages_read_engagement"], for: page) ?? []
         var problems: [String] = []
@@ -51,7 +51,7 @@ public final class FacebookClient: PlatformClient {
           // A user token can list the person's tasks on the Page; a Page token cannot (it exists only for people
           // with a task on the Page, and posting with it proves CREATE_CONTENT).
           let accounts = try await graph.send(
-            .get("/me/accounts", fields: "id,name,tasks", query: [("limit", "100")]), token: credential.accessToken,
+            .get("/me/accounts", fields: "id,name,tasks", query: [("limit", "100")]), token: graph.token(credential),
             accountId: page, context: context.call)
           let entry = accounts["data"]?.arrayValue?.first { $0["id"]?.graphID == page }
           let tasks = (entry?["tasks"]?.arrayValue ?? []).compactMap(\.stringValue)
@@ -85,12 +85,12 @@ public final class FacebookClient: PlatformClient {
   /// One Page and token for the requests of one publish (a class: every step's frame holds a reference, not a copy).
   private final class PageCall: Sendable {
     let page: String
-    let token: String
+    let token: GraphToken
     let context: OperationContext
     let started: Date
     var call: CallContext { context.call }
 
-    init(page: String, token: String, context: OperationContext, started: Date) {
+    init(page: String, token: GraphToken, context: OperationContext, started: Date) {
       self.page = page
       self.token = token
       self.context = context
@@ -117,7 +117,7 @@ public final class FacebookClient: PlatformClient {
 
   @inline(never)
   private func pageCall(_ credential: Credential, _ context: OperationContext) -> PageCall {
-    PageCall(page: credential.accountId, token: credential.accessToken, context: context, started: graph.clock.wallNow())
+    PageCall(page: credential.accountId, token: graph.token(credential), context: context, started: graph.clock.wallNow())
   }
 
   private func send(
@@ -254,7 +254,7 @@ public final class FacebookClient: PlatformClient {
 
   /// Uploads a photo that stays invisible until a feed post or story uses it; safe to repeat.
   private func unpublishedPhoto(
-    _ url: URL, page: String, token: String, context: CallContext
+    _ url: URL, page: String, token: GraphToken, context: CallContext
   ) async throws(SidecarError) -> String {
     let json = try await graph.send(
       .post(GraphAPI.path(page, "photos"), form: [("url", url.absoluteString), ("published", "false")]), token: token,
@@ -293,7 +293,7 @@ public final class FacebookClient: PlatformClient {
 
   /// The post with exactly `text` published since `since`, from the newest posts of the Page's feed.
   private func findFeedPost(
-    text: String, since: Date, token: String, page: String, context: CallContext
+    text: String, since: Date, token: GraphToken, page: String, context: CallContext
   ) async throws(SidecarError) -> PostResult? {
     let json = try await graph.send(
       .get(GraphAPI.path(page, "feed"), fields: "id,message,created_time,permalink_url", query: [("limit", "10")]),
@@ -310,7 +310,7 @@ public final class FacebookClient: PlatformClient {
 
   /// Starts a reel or video-story session, has Meta fetch the hosted file, and waits until the upload is complete.
   private func uploadHostedVideo(
-    _ url: URL, edge: String, page: String, token: String, context: CallContext
+    _ url: URL, edge: String, page: String, token: GraphToken, context: CallContext
   ) async throws(SidecarError) -> String {
     let start = try await graph.send(
       .post(GraphAPI.path(page, edge), form: [("upload_phase", "start")]), token: token, accountId: page,
@@ -361,7 +361,7 @@ public final class FacebookClient: PlatformClient {
 
   /// After an unknown outcome: true when the video's publishing phase shows it went out.
   private func videoWasPublished(
-    _ video: String, token: String, page: String, context: CallContext
+    _ video: String, token: GraphToken, page: String, context: CallContext
   ) async throws(SidecarError) -> Bool {
     guard
       let json = try? await graph.send(

@@ -57,11 +57,11 @@ extension GraphAPI {
   /// With the app's id and secret in the credential the app token inspects it, which always works; without them the
   /// token inspects itself.
   func inspect(_ credential: Credential, context: CallContext) async throws(SidecarError) -> TokenInfo? {
-    let inspector: String
+    let inspector: GraphToken
     if let id = credential.clientId, let secret = credential.clientSecret, !id.isEmpty, !secret.isEmpty {
-      inspector = "\(id)|\(secret)"
+      inspector = token("\(id)|\(secret)", like: credential)
     } else {
-      inspector = credential.accessToken
+      inspector = token(credential)
     }
     let json: JSONValue
     do {

@@ -6,8 +6,12 @@ import SidecarResilience
 /// Google's API error body, `{"error": {code, message, errors: [{reason, domain, message}], status}}`, classified by
 /// `errors[0].reason` as Google asks (the HTTP status alone does not tell a spent quota from a permission problem).
 enum YouTubeErrors {
-  /// Reasons that mean a daily allowance is spent until midnight Pacific time.
+  /// Reasons that mean a daily allowance is spent: the project's quota until midnight Pacific time, the channel's
+  /// upload limit for a rolling 24 hours.
   static let quotaReasons: Set<String> = ["quotaExceeded", "dailyLimitExceeded", "uploadLimitExceeded"]
+  /// The channel's upload limit counts the uploads of the last 24 hours, so it reopens no earlier than 24 hours after
+  /// it was hit (docs/platforms/youtube.md).
+  static let uploadLimitWindow: TimeInterval = 24 * 3600
 
   static func failure(_ response: HTTPResponse, now: Date) -> PlatformFailure {
     let error = (try? JSONParser.parse(response.body))?["error"]
@@ -26,10 +30,15 @@ enum YouTubeErrors {
     }
     switch reason {
     case let reason? where quotaReasons.contains(reason):
-      let what =
-        reason == "uploadLimitExceeded"
-        ? "The channel has reached YouTube's daily upload limit" : "The app's daily YouTube API quota is spent"
-      return failure(.quotaExhausted, "\(what) (\(reason)); it resets at midnight Pacific time.", resetsAt: nextPacificMidnight(after: now))
+      if reason == "uploadLimitExceeded" {
+        return failure(
+          .quotaExhausted,
+          "The channel has reached YouTube's upload limit (\(reason)); the limit counts the last 24 hours, so uploads "
+            + "resume 24 hours after it was reached.", resetsAt: now.addingTimeInterval(uploadLimitWindow))
+      }
+      return failure(
+        .quotaExhausted, "The app's daily YouTube API quota is spent (\(reason)); it resets at midnight Pacific time.",
+        resetsAt: nextPacificMidnight(after: now))
     case "youtubeSignupRequired":
       return failure(.permanent, "The Google account has no YouTube channel yet; create one before uploading.")
     case "insufficientPermissions":

@@ -43,7 +43,7 @@ struct YouTubePost: Sendable, Equatable {
     tags = try params.stringArray("tags")
     if let tags {
       // YouTube counts the commas between tags, and quotes around a tag with a space, against 500 characters.
-      let length = tags.reduce(max(tags.count - 1, 0)) { $0 + $1.count + ($1.contains(" ") ? 2 : 0) }
+      let length = Self.tagsLength(tags)
       guard length <= 500 else {
         throw InvalidParams(
           "`tags` add up to \(length) characters as YouTube counts them (commas included, quotes around tags with "
@@ -67,14 +67,26 @@ struct YouTubePost: Sendable, Equatable {
   }
 
   /// The `snippet` and `status` parts sent when the upload session starts.
-  var metadata: JSONValue {
+  ///
+  /// - Parameter marker: a tag that finds this upload among the channel's videos when the upload's answer is lost
+  ///   (tags are visible to the channel's owner only); left out when the tags have no room for it.
+  func metadata(marker: String? = nil) -> JSONValue {
     var snippet: [String: JSONValue] = ["title": .string(title)]
     if let description { snippet["description"] = .string(description) }
-    if let tags { snippet["tags"] = .array(tags.map(JSONValue.string)) }
+    var allTags = tags ?? []
+    if let marker, Self.tagsLength(allTags + [marker]) <= Self.maxTagsLength { allTags.append(marker) }
+    if !allTags.isEmpty { snippet["tags"] = .array(allTags.map(JSONValue.string)) }
     if let categoryId { snippet["categoryId"] = .string(categoryId) }
     var status: [String: JSONValue] = ["privacyStatus": .string(privacyStatus)]
     if let madeForKids { status["selfDeclaredMadeForKids"] = .bool(madeForKids) }
     return ["snippet": .object(snippet), "status": .object(status)]
+  }
+
+  static let maxTagsLength = 500
+
+  /// Tags' length as YouTube counts it: commas between tags, and quotes around a tag with a space, count too.
+  static func tagsLength(_ tags: [String]) -> Int {
+    tags.reduce(max(tags.count - 1, 0)) { $0 + $1.count + ($1.contains(" ") ? 2 : 0) }
   }
 
   private static func refuseAngleBrackets(_ text: String, field: String) throws(InvalidParams) {

@@ -14,7 +14,7 @@ from . import defaults as D
 from .core import Reply, Token
 from .wire import Request, Response
 
-POSTING_ROLES = {"ADMINISTRATOR", "CONTENT_ADMINISTRATOR", "DIRECT_SPONSORED_CONTENT_POSTER", "RECRUITING_POSTER"}
+POSTING_ROLES = {"ADMINISTRATOR", "CONTENT_ADMINISTRATOR", "DIRECT_SPONSORED_CONTENT_POSTER"}
 URN = re.compile(r"^urn:li:([A-Za-z]+):(.+)$")
 ERRORS = {  # code → (status, serviceErrorCode, message)
     "VERSION_MISSING": (400, None, "A version must be present. Please specify a version by adding the "
