@@ -129,12 +129,12 @@ class Contracts:
                                     else "badRequest", f"Invalid request body: {problem}", status=400)
 
     def youtube_method(self, request: Request) -> dict | None:
-        """The discovery method a request calls: `/youtube/v3/<path>` or one of the method's media upload paths."""
+        """The discovery method a request calls: its service path + method path, or one of its media upload paths."""
         for resource in self.youtube["resources"].values():
             for method in resource.get("methods", {}).values():
                 if method["httpMethod"] != request.method:
                     continue
-                if request.path == "/youtube/v3/" + method["path"]:
+                if request.path == "/" + self.youtube["servicePath"] + method["path"]:
                     return method
                 protocols = method.get("mediaUpload", {}).get("protocols", {})
                 if "upload_id" not in request.query and request.path in {p["path"] for p in protocols.values()}:
