@@ -140,7 +140,7 @@ def test_facebook_lost_response_is_reconciled_from_the_feed(fake, sidecar_factor
     assert answer["postId"] == published["id"]
     assert len(graph_requests(fake, "facebook", "POST", "/feed$")) == 1, "never posted twice"
     [lookup] = graph_requests(fake, "facebook", "GET", "/feed$")
-    assert lookup["query"] == {"fields": "id,message,created_time,permalink_url", "limit": "10"}
+    assert lookup["query"] == {"fields": "id,message,created_time,permalink_url", "limit": "100"}
 
 
 def test_facebook_app_usage_at_100_percent_fails_fast(fake, sidecar_factory):

@@ -179,20 +179,51 @@ struct MetaFacebookPublishTests {
       try result.get()
         == PostResult(postId: "111_6", postUrl: "https://www.facebook.com/111/posts/6", status: .published))
     #expect(requests.map(\.summary) == ["POST /v26.0/111/feed", "GET /v26.0/111/feed"])
-    #expect(requests[1].query == ["fields": "id,message,created_time,permalink_url", "limit": "10"])
+    #expect(requests[1].query == ["fields": "id,message,created_time,permalink_url", "limit": "100"])
   }
 
-  @Test("a lost publish whose text is not in the feed (or only in an old post) ends outcome_unknown")
+  @Test("an unknown error whose text is not in the feed (or only in an old post) is sent once more")
+  func feedNotFoundResent() async throws {
+    let oldPost = MetaTest.ok(#"{"data":[{"id":"111_1","message":"Exactly this","created_time":"2020-01-01T00:00:00+0000"}]}"#)
+    let (result, requests) = try await post(
+      ["text": "Exactly this"],
+      [MetaTest.error(1, message: "An unknown error occurred", status: 500), oldPost, MetaTest.ok(#"{"id":"111_7"}"#)])
+    #expect(try result.get().postId == "111_7")
+    #expect(requests.map(\.summary) == ["POST /v26.0/111/feed", "GET /v26.0/111/feed", "POST /v26.0/111/feed"])
+  }
+
+  @Test("a publish not found after its second unknown outcome ends outcome_unknown, saying what was checked")
   func feedNotFound() async throws {
+    let empty = MetaTest.ok(#"{"data":[]}"#)
+    let (result, requests) = try await post(
+      ["text": "Exactly this"],
+      [MetaTest.error(1, message: "An unknown error occurred", status: 500), empty, MetaTest.lostResponse, empty])
+    let error = try #require(result.error)
+    #expect(error.kind == .outcomeUnknown)
+    #expect(error.message.contains("The Page's 100 newest feed posts showed no such post after it was sent a second time"))
+    #expect(requests.map(\.summary) == ["POST /v26.0/111/feed", "GET /v26.0/111/feed", "POST /v26.0/111/feed", "GET /v26.0/111/feed"])
+  }
+
+  @Test("a second send refused as a duplicate (506) proves the first landed: the post found then is the answer")
+  func resentDuplicate() async throws {
+    let now = GraphTimeFixture.now()
     let (result, requests) = try await post(
       ["text": "Exactly this"],
       [
-        MetaTest.error(1, message: "An unknown error occurred", status: 500),
-        MetaTest.ok(#"{"data":[{"id":"111_1","message":"Exactly this","created_time":"2020-01-01T00:00:00+0000"}]}"#),
+        MetaTest.lostResponse, MetaTest.ok(#"{"data":[]}"#),
+        MetaTest.error(506, message: "(#506) Duplicate status message"),
+        MetaTest.ok(#"{"data":[{"id":"111_8","message":"Exactly this","created_time":"\#(now)"}]}"#),
       ])
-    let error = try #require(result.error)
-    #expect(error.kind == .outcomeUnknown)
-    #expect(error.message.contains("check the Page"))
+    #expect(try result.get().postId == "111_8")
+    #expect(requests.filter { $0.method == "POST" }.count == 2)
+  }
+
+  @Test("a feed post accepted with an unreadable answer is looked for, never sent again")
+  func acceptedNotResent() async throws {
+    let (result, requests) = try await post(
+      ["text": "Exactly this"],
+      [ScriptedTransport.json(200, #"{"id":"111_"#), MetaTest.ok(#"{"data":[]}"#)])
+    #expect(result.error?.kind == .outcomeUnknown)
     #expect(requests.map(\.summary) == ["POST /v26.0/111/feed", "GET /v26.0/111/feed"])
   }
 

@@ -103,6 +103,8 @@ async def main() -> int:
     rng = random.Random(seed)
     state = tempfile.mkdtemp(prefix="soak-state-")
     outcome: dict[tuple[str, int], str] = {}
+    unknown_reasons: collections.Counter = collections.Counter()  # (platform, first words of the message)
+    failure_reasons: collections.Counter = collections.Counter()
     tries = collections.Counter()
     started = time.monotonic()
 
@@ -143,8 +145,9 @@ async def main() -> int:
                             await method(**params)
                             outcome[(platform, number)] = "published"
                             break
-                        except OutcomeUnknown:
+                        except OutcomeUnknown as error:
                             outcome[(platform, number)] = "unknown"
+                            unknown_reasons[(platform, " ".join(str(error).split()[:12]))] += 1
                             break
                         except SidecarCrashed:
                             await asyncio.sleep(0.2)
@@ -154,6 +157,7 @@ async def main() -> int:
                                 await asyncio.sleep(min(2.0, 0.1 * (attempt + 1)))
                                 continue
                             outcome[(platform, number)] = f"failed:{error.kind}"
+                            failure_reasons[(platform, " ".join(str(error).split()[:14]))] += 1
                             break
                     else:
                         outcome[(platform, number)] = "gave-up"
@@ -203,6 +207,9 @@ async def main() -> int:
     unknown_by_platform = collections.Counter(platform for (platform, _), r in outcome.items() if r == "unknown")
     if unknown_by_platform:
         print("  unknown by platform  " + ", ".join(f"{k}: {v}" for k, v in unknown_by_platform.most_common()))
+    if os.environ.get("SOAK_VERBOSE"):
+        for (platform, reason), count in (unknown_reasons + failure_reasons).most_common():
+            print(f"    {count:4} {platform}: {reason}")
     by_platform = collections.Counter(platform for (platform, _), r in outcome.items() if r.startswith("failed"))
     if by_platform:
         print("  failures by platform " + ", ".join(f"{k}: {v}" for k, v in by_platform.most_common()))

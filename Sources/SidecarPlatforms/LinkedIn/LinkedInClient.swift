@@ -82,11 +82,12 @@ public final class LinkedInClient: PlatformClient {
     let author = try author(credential, context: context)
     let commentary = LinkedInPost.commentary(post.text ?? "")
     let started = environment.clock.wallNow()
-    do {
-      return try await sendPost(post, commentary: commentary, content: content, credential: credential, context: context)
-    } catch where error.kind == .outcomeUnknown {
-      return try await reconcile(
-        error, author: author, commentary: commentary, since: started, credential: credential, context: context)
+    let reconcile = ReconciledPublish(
+      settle: http.timeout, clock: environment.clock, logger: http.logger, checked: "\(author)'s \(Self.postsWindow) newest posts")
+    return try await reconcile.run(context: context) { () throws(SidecarError) in
+      try await sendPost(post, commentary: commentary, content: content, credential: credential, context: context)
+    } find: { () throws(SidecarError) in
+      try await findPost(author: author, commentary: commentary, since: started, credential: credential, context: context)
     }
   }
 
@@ -147,35 +148,28 @@ public final class LinkedInClient: PlatformClient {
     return PostResult(postId: urn, postUrl: Self.postURL(urn), status: .published)
   }
 
-  /// After an unknown outcome: the author's post with this commentary made since the call started, or the error
-  /// saying what was checked.
-  private func reconcile(
-    _ unknown: SidecarError, author: String, commentary: String, since started: Date, credential: Credential,
-    context: CallContext
-  ) async throws(SidecarError) -> PostResult {
-    let query = "q=author&author=\(Encoding.percentEncode(author))&count=20&sortBy=CREATED"
+  /// How many of the author's newest posts are searched after an unknown outcome (the most one read returns).
+  static let postsWindow = 100
+
+  /// The author's post with this commentary made since the call started (allowing for clock skew), from the author's
+  /// newest posts.
+  private func findPost(
+    author: String, commentary: String, since started: Date, credential: Credential, context: CallContext
+  ) async throws(SidecarError) -> PostResult? {
+    let query = "q=author&author=\(Encoding.percentEncode(author))&count=\(Self.postsWindow)&sortBy=CREATED"
     let request = HTTPRequest(url: url("/rest/posts", query: query), headers: headers(credential, json: false))
     let classify = classifier(credential)
-    let json: JSONValue
-    do {
-      (_, json) = try await http.sendJSON(request, step: .idempotent, context: context) { response in
-        (200..<300).contains(response.status) ? nil : classify(response)
-      }
-    } catch {
-      throw unknown.appending(
-        "The author's recent posts could not be read (\(error.message)); check \(author)'s posts before posting again.")
+    let (_, json) = try await http.sendJSON(request, step: .idempotent, context: context) { response in
+      (200..<300).contains(response.status) ? nil : classify(response)
     }
     let earliest = (started.timeIntervalSince1970 - 300) * 1000
     for element in json["elements"]?.arrayValue ?? [] {
       guard element["commentary"]?.stringValue == commentary, let id = element["id"]?.stringValue,
         (element["createdAt"]?.doubleValue ?? 0) >= earliest
       else { continue }
-      http.logger.info("linkedin publish reconciled from the author's posts", ["postId": .string(id)])
       return PostResult(postId: id, postUrl: Self.postURL(id), status: .published)
     }
-    throw unknown.appending(
-      "None of \(author)'s 20 newest posts has this text, so the post was most likely not made; check before posting "
-        + "again.")
+    return nil
   }
 
   /// initializeUpload → PUT the bytes → wait until the image is available; returns the image URN.

@@ -126,25 +126,24 @@ public final class FacebookClient: PlatformClient {
     try await (api ?? graph).send(request, token: page.token, accountId: page.page, step: step, context: page.call)
   }
 
-  /// The feed post for text that went out, or the original error.
+  /// A publish with text, reconciled from the Page feed after an unknown outcome (see ``ReconciledPublish``); without
+  /// text there is nothing to look for.
   private func reconciled(
     _ text: String?, _ page: PageCall, _ publish: () async throws(SidecarError) -> PostResult
   ) async throws(SidecarError) -> PostResult {
-    do throws(SidecarError) {
-      return try await publish()
-    } catch  where error.kind == .outcomeUnknown {
-      guard let text, !text.isEmpty else {
-        throw error.appending("Check the Page before posting again.")
+    guard let text, !text.isEmpty else {
+      do throws(SidecarError) {
+        return try await publish()
+      } catch  where error.kind == .outcomeUnknown {
+        throw error.appending("Without text the post cannot be looked for; check the Page before posting again.")
       }
-      guard
-        let found = try? await findFeedPost(
-          text: text, since: page.started, token: page.token, page: page.page, context: page.call)
-      else {
-        throw error.appending(
-          "No post with this text appeared in the Page's feed; check the Page before posting again.")
-      }
-      page.context.logger.info("facebook publish reconciled from the Page feed", ["postId": .string(found.postId)])
-      return found
+    }
+    let reconcile = ReconciledPublish(
+      settle: graph.http.timeout, clock: graph.clock, logger: page.context.logger,
+      checked: "The Page's \(Self.feedWindow) newest feed posts",
+      isDuplicate: { $0.failure?.platformCode == .int(506) })
+    return try await reconcile.run(context: page.call, send: publish) { () throws(SidecarError) in
+      try await findFeedPost(text: text, since: page.started, token: page.token, page: page.page, context: page.call)
     }
   }
 
@@ -291,12 +290,18 @@ public final class FacebookClient: PlatformClient {
     }
   }
 
+  /// How many of the Page's newest posts are searched (the most one read returns): a busy Page may publish many while
+  /// a lost answer settles.
+  static let feedWindow = 100
+
   /// The post with exactly `text` published since `since`, from the newest posts of the Page's feed.
   private func findFeedPost(
     text: String, since: Date, token: GraphToken, page: String, context: CallContext
   ) async throws(SidecarError) -> PostResult? {
     let json = try await graph.send(
-      .get(GraphAPI.path(page, "feed"), fields: "id,message,created_time,permalink_url", query: [("limit", "10")]),
+      .get(
+        GraphAPI.path(page, "feed"), fields: "id,message,created_time,permalink_url",
+        query: [("limit", String(Self.feedWindow))]),
       token: token, accountId: page, context: context)
     for post in json["data"]?.arrayValue ?? [] {
       guard post["message"]?.stringValue == text, GraphTime.isRecent(post["created_time"]?.stringValue, since: since),
