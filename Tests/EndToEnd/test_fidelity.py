@@ -2,6 +2,7 @@
 LinkedIn duplicates, reconciling lost answers), over the real binary."""
 from __future__ import annotations
 
+import datetime
 import urllib.request
 from urllib.parse import quote
 
@@ -77,8 +78,12 @@ def test_a_linkedin_duplicate_of_a_deleted_post_is_a_permanent_error_naming_it(f
     assert len(fake.published(platform="linkedin")) == 1
 
 
+# A lost answer is given one per-attempt timeout to land before the read: short here.
+QUICK = {"http": {"timeoutMs": 500}}
+
+
 def test_a_lost_linkedin_answer_is_reconciled_from_the_authors_posts(fake, sidecar_factory):
-    sidecar = sidecar_factory()
+    sidecar = sidecar_factory(QUICK)
     fake.script([{"match": {"platform": "linkedin", "method": "POST", "path": r"/rest/posts$"},
                   "action": "drop_after_processing", "times": 1}])
     answer = sidecar.call("linkedin/post", {**LI, "text": "answer lost on the way back"})
@@ -89,12 +94,22 @@ def test_a_lost_linkedin_answer_is_reconciled_from_the_authors_posts(fake, sidec
     assert finder, "the author's posts were read"
 
 
-def test_a_linkedin_publish_that_did_not_land_says_what_was_checked(fake, sidecar_factory):
-    sidecar = sidecar_factory()
+def test_a_linkedin_publish_shown_absent_is_sent_once_more(fake, sidecar_factory):
+    sidecar = sidecar_factory(QUICK)
     fake.script([{"match": {"platform": "linkedin", "method": "POST", "path": r"/rest/posts$"},
                   "action": "drop", "times": 1}])
+    answer = sidecar.call("linkedin/post", {**LI, "text": "arrived the second time"})
+    [published] = fake.published(platform="linkedin")
+    assert answer["result"]["postId"] == published["id"], answer
+
+
+def test_a_linkedin_publish_lost_twice_says_what_was_checked(fake, sidecar_factory):
+    sidecar = sidecar_factory(QUICK)
+    fake.script([{"match": {"platform": "linkedin", "method": "POST", "path": r"/rest/posts$"},
+                  "action": "drop", "times": 2}])
     error = sidecar.call("linkedin/post", {**LI, "text": "never arrived"})["error"]
-    assert error["data"]["kind"] == "outcome_unknown" and "newest posts has this text" in error["message"], error
+    assert error["data"]["kind"] == "outcome_unknown", error
+    assert "100 newest posts showed no such post after it was sent a second time" in error["message"], error
     assert not fake.published(platform="linkedin")
 
 
@@ -105,3 +120,26 @@ def test_a_lost_youtube_answer_is_reconciled_from_the_channels_uploads(fake, sid
     [published] = fake.published(platform="youtube")
     assert answer["result"]["postId"] == published["id"], answer
     assert answer["result"]["privacyStatus"] == "public"
+
+
+def months_ago(months: int) -> str:
+    today = datetime.date.today()
+    index = today.year * 12 + today.month - 1 - months
+    return f"{index // 12:04d}{index % 12 + 1:02d}"
+
+
+def test_an_old_linkedin_version_is_warned_about_in_health_and_validate(fake, sidecar_factory):
+    fresh = sidecar_factory()
+    assert "warnings" not in fresh.call("health")["result"]
+    platforms = fake.sidecar_config(linkedin_version=months_ago(11))["platforms"]
+    sidecar = sidecar_factory({"platforms": platforms})
+    [warning] = sidecar.call("health")["result"]["warnings"]
+    assert "platforms.linkedin.apiVersion" in warning and months_ago(11) in warning
+    answer = sidecar.call("linkedin/validate", LI)["result"]
+    assert answer["valid"] is True and answer["warnings"] == [warning]
+
+
+def test_a_sunset_linkedin_version_names_the_key_to_change(fake, sidecar_factory):
+    sidecar = sidecar_factory({"platforms": fake.sidecar_config(linkedin_version=months_ago(14))["platforms"]})
+    error = sidecar.call("linkedin/post", {**LI, "text": "too old"})["error"]
+    assert error["data"]["kind"] == "permanent" and "platforms.linkedin.apiVersion" in error["message"], error

@@ -52,14 +52,18 @@ def test_five_transient_failures_open_the_breaker_and_the_sixth_call_makes_no_re
     assert status["state"] == "OPEN"
 
 
-def test_a_publish_whose_response_never_arrives_is_outcome_unknown_after_one_request(fake, sidecar_factory):
+def test_a_publish_whose_response_never_arrives_is_sent_again_only_after_the_feed_shows_it_absent(fake, sidecar_factory):
     sidecar = sidecar_factory({"http": {"timeoutMs": 700}})
     fake.script([{"match": {"platform": "facebook", "method": "POST", "path": FEED}, "action": "hang",
                   "seconds": 5}])
     answer = sidecar.call("facebook/post", {**POST, "text": "lost in transit"})
     assert answer["error"]["code"] == -31008, answer
     assert answer["error"]["data"]["kind"] == "outcome_unknown"
-    assert len(feed_posts(fake)) == 1
+    assert "after it was sent a second time" in answer["error"]["message"]
+    publishes = feed_posts(fake)
+    reads = [r for r in fake.requests(platform="facebook", method="GET") if r["path"].endswith("/feed")]
+    assert len(publishes) == 2 and len(reads) == 2
+    assert publishes[0]["time"] < reads[0]["time"] < publishes[1]["time"], "read before the second send"
 
 
 def test_429_with_retry_after_waits_at_least_that_long(fake, sidecar_factory):
