@@ -143,3 +143,13 @@ def test_a_sunset_linkedin_version_names_the_key_to_change(fake, sidecar_factory
     sidecar = sidecar_factory({"platforms": fake.sidecar_config(linkedin_version=months_ago(14))["platforms"]})
     error = sidecar.call("linkedin/post", {**LI, "text": "too old"})["error"]
     assert error["data"]["kind"] == "permanent" and "platforms.linkedin.apiVersion" in error["message"], error
+
+
+def test_a_public_upload_from_an_unaudited_project_is_reported_private_with_a_warning(fake, sidecar_factory):
+    fake.configure({"youtube": {"unaudited_project": True}})
+    sidecar = sidecar_factory()
+    answer = sidecar.call("youtube/post", {**YT, "title": "for everyone", "privacyStatus": "public",
+                                           "videoUrl": fake.media_url("video-600000.mp4")})["result"]
+    assert answer["privacyStatus"] == "private"
+    [warning] = answer["warnings"]
+    assert "private although public was asked" in warning

@@ -363,6 +363,8 @@ class YouTube:
             raise youtube_error("badRequest", "The request body is not valid JSON")
         metadata = request.json if isinstance(request.json, dict) else {}
         snippet, status = validate_metadata(metadata)
+        if self.world.settings["youtube"]["unaudited_project"]:
+            status = {**status, "privacyStatus": "private"}  # projects YouTube has not audited upload private only
         channel = self.channels.get(token.subject)
         if channel is None:
             raise youtube_error("youtubeSignupRequired")
