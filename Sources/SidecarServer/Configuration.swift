@@ -212,7 +212,7 @@ private struct Field {
     let text = try string()
     let parts = text.dropFirst().split(separator: ".")
     guard text.first == "v", parts.count == 2, parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isNumber) }) else {
-      throw .invalidParams("`\(key)` must look like \(PlatformEndpoints.defaultGraphVersion), got \(text)", field: fieldName)
+      throw .invalidParams("`\(key)` must look like v23.0, got \(text)", field: fieldName)
     }
     return text
   }
