@@ -141,33 +141,6 @@ struct FidelityTests {
     #expect(asked.warnings.isEmpty)
   }
 
-  @Test("uploadLimitExceeded keeps the channel closed for 24 hours, past midnight Pacific")
-  func rollingUploadLimit() async throws {
-    // 2025-07-01 12:00 UTC = 05:00 PDT: midnight Pacific is 19 hours away, the rolling limit 24.
-    let clock = ManualClock(wallNow: Date(timeIntervalSince1970: 1_751_371_200))
-    let path = try YouTubeClientTests.videoFile(size: 100)
-    let transport = ScriptedTransport([
-      ScriptedTransport.json(
-        400, #"{"error":{"code":400,"message":"limit","errors":[{"reason":"uploadLimitExceeded","domain":"youtube.video"}]}}"#)
-    ])
-    let credential = YouTubeClientTests.credential(expiresAt: clock.wallNow().addingTimeInterval(100_000))
-    let harness = TestHarness(transport: transport, credentials: [YouTubeClientTests.key: credential], clock: clock)
-    let client = YouTubeClient(environment: harness.environment, chunkSize: 256 << 10)
-    func post() async -> SidecarError? {
-      do {
-        _ = try await client.preparePublish(Params(["title": "Limit", "videoPath": .string(path)]))
-          .run(harness.context(YouTubeClientTests.key))
-        return nil
-      } catch { return error as? SidecarError }
-    }
-    let first = await post()
-    #expect(first?.kind == .quotaExhausted)
-    #expect(first?.failure?.resetsAt == Date(timeIntervalSince1970: 1_751_371_200 + 86_400))
-    clock.advance(by: .seconds(20 * 3600))  // past midnight Pacific, inside 24 hours
-    #expect(await post()?.kind == .quotaExhausted)
-    #expect(transport.requests.count == 1, "the gate stayed closed: no request")
-  }
-
   // MARK: - LinkedIn
 
   @Test("RECRUITING_POSTER cannot post for an organization")

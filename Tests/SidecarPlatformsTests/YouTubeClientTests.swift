@@ -319,32 +319,40 @@ struct YouTubeClientTests {
     #expect(updates.first?.1.refreshToken == "1//refresh-secret")
   }
 
-  @Test("a spent quota is quota_exhausted until midnight Pacific, and the next call fails without a request")
-  func quota() async throws {
-    // 2025-07-01 12:00 UTC is 05:00 PDT; the quota resets at 2025-07-02 00:00 PDT = 07:00 UTC.
+  @Test(
+    "a spent quota is quota_exhausted until it resets (the project's at midnight Pacific, the channel's upload limit 24 hours later), and calls until then fail without a request",
+    arguments: [("quotaExceeded", 68_400), ("uploadLimitExceeded", 86_400)])
+  func quota(reason: String, resetSeconds: Int64) async throws {
+    // 2025-07-01 12:00 UTC is 05:00 PDT; the quota resets at 2025-07-02 00:00 PDT = 07:00 UTC, 19 hours later.
     let clock = ManualClock(wallNow: Date(timeIntervalSince1970: 1_751_371_200))
     let path = try Self.videoFile(size: 100)
     let transport = ScriptedTransport([
       ScriptedTransport.json(
         403,
-        #"{"error":{"code":403,"message":"The request cannot be completed because you have exceeded your <a href=\"/youtube/v3/getting-started#quota\">quota</a>.","errors":[{"message":"quota","domain":"youtube.quota","reason":"quotaExceeded"}]}}"#
+        #"{"error":{"code":403,"message":"The request cannot be completed because you have exceeded your <a href=\"/youtube/v3/getting-started#quota\">quota</a>.","errors":[{"message":"quota","domain":"youtube.quota","reason":"\#(reason)"}]}}"#
       )
     ])
-    let credential = Self.credential(expiresAt: clock.wallNow().addingTimeInterval(3600))
+    let credential = Self.credential(expiresAt: clock.wallNow().addingTimeInterval(200_000))
     let harness = TestHarness(transport: transport, credentials: [Self.key: credential], clock: clock)
     let client = YouTubeClient(environment: harness.environment, chunkSize: Self.chunk)
     let error = try await #require(throws: SidecarError.self) {
       try await post(client, harness, ["title": "Quota", "videoPath": .string(path)])
     }
     #expect(error.kind == .quotaExhausted)
-    #expect(error.failure?.resetsAt == Date(timeIntervalSince1970: 1_751_439_600))
-    #expect(error.retryAfter == .seconds(68_400))
-    #expect(error.failure?.platformCode == "quotaExceeded")
+    #expect(error.failure?.resetsAt == Date(timeIntervalSince1970: 1_751_371_200 + TimeInterval(resetSeconds)))
+    #expect(error.retryAfter == .seconds(resetSeconds))
+    #expect(error.failure?.platformCode == .string(reason))
 
     let again = try await #require(throws: SidecarError.self) {
       try await post(client, harness, ["title": "Quota", "videoPath": .string(path)])
     }
     #expect(again.kind == .quotaExhausted)
+    // An hour before it resets (for the upload limit: well past midnight Pacific) the gate is still closed.
+    clock.advance(by: .seconds(resetSeconds - 3600))
+    let later = try await #require(throws: SidecarError.self) {
+      try await post(client, harness, ["title": "Quota", "videoPath": .string(path)])
+    }
+    #expect(later.kind == .quotaExhausted)
     #expect(transport.requests.count == 1)
   }
 

@@ -295,16 +295,10 @@ public final class LinkedInClient: PlatformClient {
   public static func versionWarning(_ version: String, now: Date) -> String? {
     let digits = version.prefix(6)
     guard digits.count == 6, let year = Int(digits.prefix(4)), let month = Int(digits.suffix(2)) else { return nil }
-    let days = Int(now.timeIntervalSince1970 / 86_400)
-    // Civil year and month from days since 1970-01-01 (Howard Hinnant's civil_from_days).
-    let z = days + 719_468
-    let era = (z >= 0 ? z : z - 146_096) / 146_097
-    let dayOfEra = z - era * 146_097
-    let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-    let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-    let shifted = (5 * dayOfYear + 2) / 153
-    let nowMonth = shifted < 10 ? shifted + 3 : shifted - 9
-    let nowYear = yearOfEra + era * 400 + (nowMonth <= 2 ? 1 : 0)
+    let today = Array(RFC3339.string(from: now).utf8)  // YYYY-MM-DDT…
+    guard let nowYear = Int(String(decoding: today[0..<4], as: UTF8.self)),
+      let nowMonth = Int(String(decoding: today[5..<7], as: UTF8.self))
+    else { return nil }
     let age = (nowYear * 12 + nowMonth) - (year * 12 + month)
     guard age > versionWarningMonths else { return nil }
     return "The configured LinkedIn API version \(version) (platforms.linkedin.apiVersion) is \(age) months old; "
