@@ -84,6 +84,7 @@ public final class YouTubeClient: PlatformClient {
     }
     context.logger.info("youtube upload session started", ["bytes": .int(Int(video.size))])
     let upload = ResumableUpload(session: session, video: video, chunkSize: chunkSize)
+    context.call.progress?.report(message: "Uploading the video", bytesSent: 0, bytesTotal: video.size)
     while true {
       let progress: UploadProgress
       do {
@@ -101,7 +102,11 @@ public final class YouTubeClient: PlatformClient {
         context.logger.info("youtube upload reconciled from the channel's uploads", ["postId": .string(resource["id"]?.stringValue ?? "")])
         return try result(resource, asked: post.privacyStatus, attempts: context.call.attempts)
       }
-      if case .complete(let resource) = progress {
+      switch progress {
+      case .incomplete(let confirmed):
+        context.call.progress?.report(message: "Uploading the video", bytesSent: confirmed, bytesTotal: video.size)
+      case .complete(let resource):
+        context.call.progress?.report(message: "Uploaded the video", bytesSent: video.size, bytesTotal: video.size)
         return try result(resource, asked: post.privacyStatus, attempts: context.call.attempts)
       }
     }
