@@ -122,7 +122,7 @@ final class GraphAPI: Sendable {
   ///   - token: sent in the `Authorization` header with its proof in the query; both scrubbed from any message.
   ///   - accountId: the page, Instagram user or phone number the call acts for (its gate).
   ///   - gates: further keys checked before the account's (WhatsApp's recipient pair).
-  ///   - secrets: other strings that must never reach a message (an app secret).
+  ///   - secrets: other strings that must never reach a message (the credential's client secret).
   @inline(never)
   func send(
     _ call: GraphCall, token: GraphToken, accountId: String, step: StepSafety = .idempotent,
