@@ -172,6 +172,7 @@ public final class Server: Dispatcher {
     if let warning = LinkedInClient.versionWarning(linkedInVersion, now: environment.wallNow()) {
       answer["warnings"] = [.string(warning)]
     }
+    if let services = services.withLock({ $0 }) { answer["sharedState"] = services.sharedStateHealth }
     return .object(answer)
   }
 
