@@ -6,7 +6,11 @@
 // `load` reports throughput, latency percentiles, CPU per request, errors and RSS before and after;
 // `idle` starts C requests to a slow endpoint on a fresh transport and reports the process's CPU use
 // while they wait.
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarHTTP
 import Synchronization
 

@@ -1,7 +1,17 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarJSON
 import SidecarLogging
 import Synchronization
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
 
 /// Remembers publishes by `idempotencyKey` so that a retried call never publishes twice.
 ///
@@ -56,7 +66,7 @@ final class IdempotencyStore: Sendable {
       return
     }
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    let path = (directory as NSString).appendingPathComponent("idempotency.jsonl")
+    let path = URL(fileURLWithPath: directory).appendingPathComponent("idempotency.jsonl").path
     var loaded = Journal.load(path: path)
     let cutoff = now().addingTimeInterval(-Self.retention)
     var interrupted = 0
@@ -183,7 +193,7 @@ private final class Journal: Sendable {
     }
     close(fd)
     guard rename(temp, path) == 0 else { throw JournalError.io("cannot replace \(path): errno \(errno)") }
-    let directory = open((path as NSString).deletingLastPathComponent, O_RDONLY | O_CLOEXEC)
+    let directory = open(URL(fileURLWithPath: path).deletingLastPathComponent().path, O_RDONLY | O_CLOEXEC)
     if directory >= 0 {
       fsync(directory)
       close(directory)
