@@ -1,19 +1,9 @@
 // Cost of metrics per platform operation, in ns, beside the same loop without metrics, in one run.
 // Run through scripts/bench-metrics (release build). Prints medians of several rounds; asserts nothing.
-#if canImport(FoundationEssentials)
-  import FoundationEssentials
-#else
-  import Foundation
-#endif
+import Foundation
 import SidecarJSON
 import SidecarLogging
 import SidecarMetrics
-
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
 
 let defaultIterations = Int(CommandLine.arguments.dropFirst().first ?? "") ?? 200_000
 /// An optional second argument runs only the lines whose name contains it (for a profiler).

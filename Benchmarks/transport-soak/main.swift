@@ -6,11 +6,7 @@
 // `load` reports throughput, latency percentiles, CPU per request, errors and RSS before and after;
 // `idle` starts C requests to a slow endpoint on a fresh transport and reports the process's CPU use
 // while they wait.
-#if canImport(FoundationEssentials)
-  import FoundationEssentials
-#else
-  import Foundation
-#endif
+import Foundation
 import SidecarHTTP
 import Synchronization
 

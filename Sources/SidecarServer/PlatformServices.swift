@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarHTTP
 import SidecarJSON
 import SidecarJSONRPC
@@ -6,6 +10,7 @@ import SidecarLogging
 import SidecarMetrics
 import SidecarPlatforms
 import SidecarResilience
+import Synchronization
 
 /// The methods that exist once `initialize` has fixed the configuration: platform operations, metrics, breaker.
 ///
@@ -21,6 +26,7 @@ final class PlatformServices: Sendable {
   let metrics = MetricsAggregator()
   let idempotency: IdempotencyStore
   private let clock: any SidecarClock
+  private let http = HTTPTransportStatus()
 
   init(configuration: SidecarConfiguration, connection: Connection, logger: Logger) throws {
     self.configuration = configuration
@@ -54,7 +60,7 @@ final class PlatformServices: Sendable {
         connection: connection, resolveTimeout: .milliseconds(configuration.credentialsResolveTimeoutMs),
         updateTimeout: .milliseconds(configuration.credentialsUpdateTimeoutMs)),
       clock: clock, logger: logger)
-    let transport = Self.makeTransport(configuration, logger: logger)
+    let transport = Self.makeTransport(configuration, logger: logger, status: http)
     let environment = PlatformEnvironment(
       endpoints: configuration.endpoints, transport: transport, core: core,
       media: MediaPolicy(allowPrivateNetworks: configuration.allowPrivateNetworks),
@@ -64,12 +70,17 @@ final class PlatformServices: Sendable {
     idempotency = try IdempotencyStore(directory: configuration.stateDir, logger: logger)
   }
 
-  private static func makeTransport(_ configuration: SidecarConfiguration, logger: Logger) -> any HTTPTransport {
+  private static func makeTransport(
+    _ configuration: SidecarConfiguration, logger: Logger, status: HTTPTransportStatus
+  ) -> any HTTPTransport {
     let settings = HTTPTransportConfiguration(
       maxConnectionsPerHost: max(64, min(configuration.maxInFlight, 1024)), caBundlePath: configuration.httpCABundle,
       userAgent: "social-sidecar/\(Server.version)")
+    let name = configuration.httpTransport
+    status.set(name, state: "pending", detail: "loads on the first platform call")
     // Built on the first platform call, so that `initialize` loads neither libcurl nor URLSession.
-    return makeDefaultTransport(settings, preferred: configuration.httpTransport) { [logger] chosen, usable in
+    return makeDefaultTransport(settings, preferred: name) { [logger] chosen, usable in
+      status.set(name, state: usable ? "ready" : "unavailable", detail: chosen)
       if usable {
         logger.debug("http transport ready", ["transport": .string(chosen)])
       } else {
@@ -78,6 +89,9 @@ final class PlatformServices: Sendable {
     }
   }
 
+  /// `health.http` and `capabilities.http` (see `HTTPTransportStatus`).
+  var httpTransport: JSONValue { http.value }
+
   var capabilities: JSONValue {
     var platforms: [String: JSONValue] = [:]
     for (platform, _) in clients { platforms[platform.rawValue] = .array(platform.operations.map { .string($0) }) }
@@ -85,6 +99,7 @@ final class PlatformServices: Sendable {
       "platforms": .object(platforms),
       "methods": .array(Self.queryMethods.map { .string($0) }),
       "idempotency": ["durable": .bool(configuration.stateDir != nil), "retentionHours": 24],
+      "http": httpTransport,
     ]
   }
 
@@ -505,5 +520,20 @@ extension SidecarConfiguration {
     endpoints.linkedinVersion = linkedin.apiVersion
     endpoints.linkedinTokenURL = linkedinTokenURL
     return endpoints
+  }
+}
+
+/// What `health.http` and `capabilities.http` say: the configured transport, whether it is `pending` (loaded on the
+/// first platform call), `ready` or `unavailable`, and its version or the reason it cannot run.
+final class HTTPTransportStatus: Sendable {
+  private let status = Mutex<JSONValue>(.null)
+
+  var value: JSONValue { status.withLock { $0 } }
+
+  func set(_ configured: String, state: String, detail: String) {
+    let transport = configured == "urlsession" ? "urlsession" : "libcurl"
+    status.withLock {
+      $0 = ["transport": .string(transport), "state": .string(state), "detail": .string(detail)]
+    }
   }
 }

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarJSON
 import SidecarJSONRPC
 import SidecarLogging
@@ -154,13 +158,18 @@ public final class Server: Dispatcher {
   }
 
   private func health() -> JSONValue {
-    let status = phase.withLock({ $0 }) == .shuttingDown ? "shutting_down" : "ok"
+    let http = services.withLock { $0 }?.httpTransport
+    let status =
+      phase.withLock({ $0 }) == .shuttingDown
+      ? "shutting_down" : http?["state"]?.stringValue == "unavailable" ? "degraded" : "ok"
     let uptime = environment.now() - started
-    return [
+    var health: [String: JSONValue] = [
       "status": .string(status), "version": .string(Self.version),
       "uptimeMs": .int(Int(uptime.components.seconds * 1000 + uptime.components.attoseconds / 1_000_000_000_000_000)),
       "inFlight": .int(connection.inFlightCount),
     ]
+    health["http"] = http
+    return .object(health)
   }
 
   /// Refuses new work, lets in-flight calls finish within `shutdown.graceMs`, then answers `null`.
