@@ -24,7 +24,7 @@ def test_without_libcurl_every_post_is_refused_at_once_with_what_to_install(fake
         assert error["data"]["retryable"] is False and error["data"]["attempts"] == 1
         assert "libcurl-not-installed.so.4" in error["message"] and "libcurl4" in error["message"]
         assert "Fedora" in error["message"] and "Alpine" in error["message"]
-    assert sidecar.call("breaker/status")["result"]["platforms"]["facebook"]["state"] == "closed"
+    assert sidecar.call("breaker/status")["result"]["platforms"]["facebook"]["state"] == "CLOSED"
     health = sidecar.call("health")["result"]
     assert health["status"] == "degraded"
     assert health["http"]["transport"] == "libcurl" and health["http"]["state"] == "unavailable"
