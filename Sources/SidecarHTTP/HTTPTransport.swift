@@ -72,7 +72,9 @@ func buildTransport(
         "URLSession (plugin \(pluginPath))"
       )
     }
-    return (try CurlTransport(configuration: configuration), "libcurl (\(CurlTransport.libraryVersion ?? "?"))")
+    // libcurl's version and TLS library ("libcurl/7.88.1 OpenSSL/3.0.22"), not its whole feature list.
+    let version = (CurlTransport.libraryVersion ?? "?").split(separator: " ").prefix(2).joined(separator: " ")
+    return (try CurlTransport(configuration: configuration), "libcurl (\(version))")
   } catch {
     var failure = error
     if preferred != "urlsession" { failure.message += ". \(TransportError.installLibcurl)" }

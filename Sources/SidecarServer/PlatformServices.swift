@@ -77,7 +77,7 @@ final class PlatformServices: Sendable {
       maxConnectionsPerHost: max(64, min(configuration.maxInFlight, 1024)), caBundlePath: configuration.httpCABundle,
       userAgent: "social-sidecar/\(Server.version)")
     let name = configuration.httpTransport
-    status.set(name, state: "pending", detail: "loads on the first platform call")
+    status.set(name, state: "pending", detail: nil)
     // Built on the first platform call, so that `initialize` loads neither libcurl nor URLSession.
     return makeDefaultTransport(settings, preferred: name) { [logger] chosen, usable in
       status.set(name, state: usable ? "ready" : "unavailable", detail: chosen)
@@ -89,8 +89,8 @@ final class PlatformServices: Sendable {
     }
   }
 
-  /// `health.http` and `capabilities.http` (see `HTTPTransportStatus`).
-  var httpTransport: JSONValue { http.value }
+  /// `health.http` and `capabilities.http` (see `HTTPTransportStatus`), and whether no transport can run.
+  var httpTransport: (json: JSONValue, unavailable: Bool) { http.value }
 
   var capabilities: JSONValue {
     var platforms: [String: JSONValue] = [:]
@@ -99,7 +99,7 @@ final class PlatformServices: Sendable {
       "platforms": .object(platforms),
       "methods": .array(Self.queryMethods.map { .string($0) }),
       "idempotency": ["durable": .bool(configuration.stateDir != nil), "retentionHours": 24],
-      "http": httpTransport,
+      "http": httpTransport.json,
     ]
   }
 
@@ -524,16 +524,18 @@ extension SidecarConfiguration {
 }
 
 /// What `health.http` and `capabilities.http` say: the configured transport, whether it is `pending` (loaded on the
-/// first platform call), `ready` or `unavailable`, and its version or the reason it cannot run.
+/// first platform call), `ready` or `unavailable`, and then its version or the reason it cannot run. Kept small:
+/// `health` is answered at any rate.
 final class HTTPTransportStatus: Sendable {
-  private let status = Mutex<JSONValue>(.null)
+  private let status = Mutex<(json: JSONValue, unavailable: Bool)>((.null, false))
 
-  var value: JSONValue { status.withLock { $0 } }
+  var value: (json: JSONValue, unavailable: Bool) { status.withLock { $0 } }
 
-  func set(_ configured: String, state: String, detail: String) {
-    let transport = configured == "urlsession" ? "urlsession" : "libcurl"
-    status.withLock {
-      $0 = ["transport": .string(transport), "state": .string(state), "detail": .string(detail)]
-    }
+  func set(_ configured: String, state: String, detail: String?) {
+    var json: [String: JSONValue] = [
+      "transport": .string(configured == "urlsession" ? "urlsession" : "libcurl"), "state": .string(state),
+    ]
+    json["detail"] = detail.map(JSONValue.string)
+    status.withLock { $0 = (.object(json), state == "unavailable") }
   }
 }

@@ -159,16 +159,14 @@ public final class Server: Dispatcher {
 
   private func health() -> JSONValue {
     let http = services.withLock { $0 }?.httpTransport
-    let status =
-      phase.withLock({ $0 }) == .shuttingDown
-      ? "shutting_down" : http?["state"]?.stringValue == "unavailable" ? "degraded" : "ok"
+    let status = phase.withLock({ $0 }) == .shuttingDown ? "shutting_down" : http?.unavailable == true ? "degraded" : "ok"
     let uptime = environment.now() - started
     var health: [String: JSONValue] = [
       "status": .string(status), "version": .string(Self.version),
       "uptimeMs": .int(Int(uptime.components.seconds * 1000 + uptime.components.attoseconds / 1_000_000_000_000_000)),
       "inFlight": .int(connection.inFlightCount),
     ]
-    health["http"] = http
+    health["http"] = http?.json
     return .object(health)
   }
 
