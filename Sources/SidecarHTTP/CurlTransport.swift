@@ -24,7 +24,7 @@ public final class CurlTransport: HTTPTransport {
   private let configuration: HTTPTransportConfiguration
 
   /// Throws `TransportError.Kind.unavailable` when libcurl cannot be loaded (e.g. it is not installed),
-  /// so that the caller can fall back to `URLSessionTransport`.
+  /// which `makeDefaultTransport` turns into a clear error for every request.
   public init(configuration: HTTPTransportConfiguration = HTTPTransportConfiguration()) throws(TransportError) {
     var reason = [CChar](repeating: 0, count: 256)
     guard ccurl_load(&reason, reason.count) == 0 else {
