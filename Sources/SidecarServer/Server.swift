@@ -161,13 +161,12 @@ public final class Server: Dispatcher {
     let http = services.withLock { $0 }?.httpTransport
     let status = phase.withLock({ $0 }) == .shuttingDown ? "shutting_down" : http?.unavailable == true ? "degraded" : "ok"
     let uptime = environment.now() - started
-    var health: [String: JSONValue] = [
+    // One literal: `health` is answered at any rate, and a dictionary grown by one more key is rebuilt.
+    return [
       "status": .string(status), "version": .string(Self.version),
       "uptimeMs": .int(Int(uptime.components.seconds * 1000 + uptime.components.attoseconds / 1_000_000_000_000_000)),
-      "inFlight": .int(connection.inFlightCount),
+      "inFlight": .int(connection.inFlightCount), "http": http?.json ?? .null,
     ]
-    health["http"] = http?.json
-    return .object(health)
   }
 
   /// Refuses new work, lets in-flight calls finish within `shutdown.graceMs`, then answers `null`.
