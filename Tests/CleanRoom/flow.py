@@ -59,9 +59,8 @@ async def without_libcurl(config: dict) -> dict:
         breakers = await sidecar.breaker_status()
         health = await sidecar.health()
     return {
-        "refused": refused, "seconds": round(seconds, 3),
-        "breaker": breakers["platforms"]["facebook"]["state"], "health": health.status, "http": health.raw.get("http"),
-        "exitCode": sidecar.last_exit_code,
+        "refused": refused, "seconds": round(seconds, 3), "breaker": breakers.raw["platforms"]["facebook"]["state"],
+        "health": health.status, "http": health.raw.get("http"), "exitCode": sidecar.last_exit_code,
     }
 
 
