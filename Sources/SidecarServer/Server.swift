@@ -159,7 +159,8 @@ public final class Server: Dispatcher {
 
   private func health() -> JSONValue {
     let http = services.withLock { $0 }?.httpTransport
-    let status = phase.withLock({ $0 }) == .shuttingDown ? "shutting_down" : http?.unavailable == true ? "degraded" : "ok"
+    let status =
+      phase.withLock({ $0 }) == .shuttingDown ? "shutting_down" : http?.unavailable == true ? "degraded" : "ok"
     let uptime = environment.now() - started
     // One literal: `health` is answered at any rate, and a dictionary grown by one more key is rebuilt.
     return [

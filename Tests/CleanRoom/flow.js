@@ -14,15 +14,18 @@ const common = { customerId: 'CUST-CLEAN', agentId: 'AGENT-CLEAN' };
 async function main() {
   const binary = findBinary();
   const packageDir = path.dirname(require.resolve('social-sidecar/package.json'));
-  if (!binary.startsWith(packageDir + path.sep)) throw new Error(`${binary} is not the bundled binary under ${packageDir}`);
+  if (!binary.startsWith(packageDir + path.sep)) {
+    throw new Error(`${binary} is not the bundled binary under ${packageDir}`);
+  }
   const events = [];
   const sidecar = new Sidecar({
     config: JSON.parse(process.env.CLEAN_ROOM_CONFIG),
     resolveCredentials: async ({ credentialRef }) => credentials[credentialRef],
   });
   sidecar.on('event', (event) => events.push(event));
-  const facebook = await sidecar.facebook.post({ credentialRef: 'CRED-fb-001', text: 'From the clean room, through Node', ...common });
-  const linkedin = await sidecar.linkedin.post({ credentialRef: 'CRED-li-001', text: 'From the clean room, through Node', ...common });
+  const text = 'From the clean room, through Node';
+  const facebook = await sidecar.facebook.post({ credentialRef: 'CRED-fb-001', text, ...common });
+  const linkedin = await sidecar.linkedin.post({ credentialRef: 'CRED-li-001', text, ...common });
   for (let i = 0; i < 100 && events.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 20));
   const health = await sidecar.health();
   await sidecar.close();

@@ -159,7 +159,10 @@ public struct MediaFetcher: Sendable {
   public let maxBytes: Int64
   public let directory: String
 
-  public init(http: PlatformHTTP, policy: MediaPolicy, maxBytes: Int64 = 256 << 30, directory: String = FileManager.default.temporaryDirectory.path) {
+  public init(
+    http: PlatformHTTP, policy: MediaPolicy, maxBytes: Int64 = 256 << 30,
+    directory: String = FileManager.default.temporaryDirectory.path
+  ) {
     self.http = http
     self.policy = policy
     self.maxBytes = maxBytes
