@@ -1,8 +1,9 @@
 // swift-tools-version: 6.2
 // One section per target and its test target. Dependencies point one way:
+// SidecarSystem (leaf: POSIX helpers) under SidecarLogging, SidecarJSONRPC, SidecarHTTP, SidecarRedis, SidecarPlatforms;
 // SidecarJSON <- SidecarLogging <- SidecarJSONRPC; SidecarJSON <- SidecarMetrics; SidecarResilience (leaf);
 // CCurl <- SidecarHTTP (which dlopens SidecarURLSessionPlugin's library when asked for URLSession);
-// SidecarHTTP + SidecarResilience + SidecarJSON <- SidecarPlatforms;
+// SidecarHTTP + SidecarResilience + SidecarJSON <- SidecarPlatforms; SidecarSystem <- SidecarRedis;
 // everything <- SidecarServer <- social-sidecar. No package dependencies, by design.
 import PackageDescription
 
@@ -73,12 +74,16 @@ let package = Package(
     .target(name: "SidecarResilience", swiftSettings: strict),
     .testTarget(name: "SidecarResilienceTests", dependencies: ["SidecarResilience"], swiftSettings: strict),
 
+    // SidecarRedis: a small RESP2/RESP3 client on its own thread (the shared-state store's transport); knows nothing else.
+    .target(name: "SidecarRedis", dependencies: ["SidecarSystem"], swiftSettings: strict),
+    .testTarget(name: "SidecarRedisTests", dependencies: ["SidecarRedis"], swiftSettings: strict),
+
     // SidecarServer: wires methods to platforms; lifecycle, config, idempotency, metrics emission.
     .target(
       name: "SidecarServer",
       dependencies: [
-        "SidecarJSON", "SidecarJSONRPC", "SidecarLogging", "SidecarMetrics", "SidecarPlatforms", "SidecarResilience",
-        "SidecarSystem",
+        "SidecarJSON", "SidecarJSONRPC", "SidecarLogging", "SidecarMetrics", "SidecarPlatforms", "SidecarRedis",
+        "SidecarResilience", "SidecarSystem",
       ],
       swiftSettings: strict),
     .testTarget(

@@ -158,15 +158,18 @@ public final class Server: Dispatcher {
   }
 
   private func health() -> JSONValue {
-    let http = services.withLock { $0 }?.httpTransport
+    let services = services.withLock { $0 }
+    let http = services?.httpTransport
     let status =
       phase.withLock({ $0 }) == .shuttingDown ? "shutting_down" : http?.unavailable == true ? "degraded" : "ok"
     let uptime = environment.now() - started
-    // One literal: `health` is answered at any rate, and a dictionary grown by one more key is rebuilt.
+    // One literal: `health` is answered at any rate, and a dictionary grown by more keys is rebuilt. Both objects
+    // exist once `initialize` has answered, which `health` waits for.
     return [
       "status": .string(status), "version": .string(Self.version),
       "uptimeMs": .int(Int(uptime.components.seconds * 1000 + uptime.components.attoseconds / 1_000_000_000_000_000)),
       "inFlight": .int(connection.inFlightCount), "http": http?.json ?? .null,
+      "sharedState": services?.sharedStateHealth ?? .null,
     ]
   }
 
