@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarHTTP
 import SidecarJSON
 import SidecarLogging
@@ -376,7 +380,7 @@ public final class LinkedInClient: PlatformClient {
   }
 
   static func authorURN(_ accountId: String) -> String? {
-    let id = accountId.trimmingCharacters(in: .whitespaces)
+    let id = accountId.trimmingWhitespace
     for prefix in ["urn:li:organization:", "urn:li:person:"] where id.hasPrefix(prefix) {
       return id.count > prefix.count ? id : nil
     }

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarHTTP
 import SidecarJSON
 import SidecarLogging
@@ -288,7 +292,7 @@ final class GraphAPI: Sendable {
   static func redact(_ text: String, _ secrets: [String]) -> String {
     var text = text
     for secret in secrets where secret.count >= 6 {
-      text = text.replacingOccurrences(of: secret, with: "[redacted]")
+      text = text.replacing(secret, with: "[redacted]")
     }
     return text
   }

@@ -1,8 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarHTTP
 import SidecarJSON
 import SidecarLogging
 import SidecarResilience
+import SidecarSystem
 
 /// YouTube Data API v3: videos by resumable upload, channel and scope validation, Google token refresh.
 ///
@@ -127,7 +132,7 @@ public final class YouTubeClient: PlatformClient {
         contentType: YouTubePost.contentType(path: url.path, served: media.contentType), temporary: true)
     case .path(let path, _):
       // Sized again now: the file may have changed since the params were checked.
-      let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value ?? 0
+      let size = regularFileSize(atPath: path) ?? 0
       guard size > 0 else {
         throw SidecarError(
           kind: .permanent, message: "`videoPath` is missing or empty now: \(path)", platform: platform.rawValue)

@@ -1,5 +1,10 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarJSON
+import SidecarSystem
 
 /// A `youtube/post` whose params passed every check YouTube would make, so that bad content fails before any upload.
 struct YouTubePost: Sendable, Equatable {
@@ -49,7 +54,7 @@ struct YouTubePost: Sendable, Equatable {
           "`tags` add up to \(length) characters as YouTube counts them (commas included, quotes around tags with "
             + "spaces); the limit is 500", field: "tags")
       }
-      if let index = tags.firstIndex(where: { $0.trimmingCharacters(in: .whitespaces).isEmpty }) {
+      if let index = tags.firstIndex(where: { $0.trimmingWhitespace.isEmpty }) {
         throw InvalidParams("`tags[\(index)]` is empty", field: "tags[\(index)]")
       }
     }
@@ -109,26 +114,24 @@ struct YouTubePost: Sendable, Equatable {
     guard path.hasPrefix("/") else {
       throw InvalidParams("`videoPath` must be an absolute path, got \(path)", field: "videoPath")
     }
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+    guard let size = regularFileSize(atPath: path) else {
       throw InvalidParams("`videoPath` names no file: \(path)", field: "videoPath")
     }
     guard FileManager.default.isReadableFile(atPath: path) else {
       throw InvalidParams("`videoPath` is not readable by the sidecar: \(path)", field: "videoPath")
     }
-    let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value ?? 0
     guard size > 0 else { throw InvalidParams("`videoPath` is an empty file: \(path)", field: "videoPath") }
     return .path(path, size: size)
   }
 
   /// The upload's media type: the download's `Content-Type` when it is a video type, else the file extension's.
   static func contentType(path: String, served: String?) -> String {
-    if let served = served?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased(),
+    if let served = served?.split(separator: ";").first?.trimmingWhitespace.lowercased(),
       served.hasPrefix("video/")
     {
       return served
     }
-    switch (path as NSString).pathExtension.lowercased() {
+    switch URL(fileURLWithPath: path).pathExtension.lowercased() {
     case "mp4", "m4v": return "video/mp4"
     case "mov": return "video/quicktime"
     case "webm": return "video/webm"
