@@ -146,12 +146,28 @@ static void prepare_tls_sharing(void) {
   } while (0)
 
 static void load(void) {
-  static const char *const names[] = {"libcurl.so.4", "libcurl.so", "libcurl.4.dylib", "libcurl.dylib"};
+#ifdef __APPLE__
+  static const char *const names[] = {"libcurl.4.dylib", "libcurl.dylib"};
+#else
+  static const char *const names[] = {"libcurl.so.4", "libcurl.so"};
+#endif
+  // SOCIAL_SIDECAR_LIBCURL names the one library to load instead (a path or a file name).
+  const char *chosen = getenv("SOCIAL_SIDECAR_LIBCURL");
+  const char *const *tried = names;
+  size_t count = sizeof names / sizeof names[0];
+  if (chosen != NULL && *chosen != '\0') {
+    tried = &chosen;
+    count = 1;
+  }
   void *lib = NULL;
-  for (size_t i = 0; i < sizeof names / sizeof names[0] && lib == NULL; i++) lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+  char why[200] = "not found";  // the first name's failure: the one that names the library people install
+  for (size_t i = 0; i < count && lib == NULL; i++) {
+    lib = dlopen(tried[i], RTLD_NOW | RTLD_LOCAL);
+    const char *error = lib == NULL ? dlerror() : NULL;
+    if (i == 0 && error != NULL) snprintf(why, sizeof why, "%s", error);
+  }
   if (lib == NULL) {
-    const char *why = dlerror();
-    snprintf(load_error, sizeof load_error, "cannot load libcurl: %s", why ? why : "not found");
+    snprintf(load_error, sizeof load_error, "cannot load libcurl: %s", why);
     return;
   }
   RESOLVE(easy_init, "curl_easy_init");

@@ -1,5 +1,9 @@
 internal import CCurl
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 
 #if canImport(Glibc)
   import Glibc
@@ -20,8 +24,8 @@ public final class CurlTransport: HTTPTransport {
   private let configuration: HTTPTransportConfiguration
 
   /// Throws `TransportError.Kind.unavailable` when libcurl cannot be loaded (e.g. it is not installed),
-  /// so that the caller can fall back to `URLSessionTransport`.
-  public init(configuration: HTTPTransportConfiguration = HTTPTransportConfiguration()) throws {
+  /// which `makeDefaultTransport` turns into a clear error for every request.
+  public init(configuration: HTTPTransportConfiguration = HTTPTransportConfiguration()) throws(TransportError) {
     var reason = [CChar](repeating: 0, count: 256)
     guard ccurl_load(&reason, reason.count) == 0 else {
       let text = String(decoding: reason.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
@@ -368,8 +372,8 @@ public final class CurlTransport: HTTPTransport {
 
   /// libcurl's texts name hosts and ports, not URLs; strip the query anyway should one ever appear.
   private static func scrub(_ text: String, of url: URL) -> String {
-    var text = text.replacingOccurrences(of: url.absoluteString, with: url.redactedForLogs)
-    if let query = url.query, !query.isEmpty { text = text.replacingOccurrences(of: query, with: "…") }
+    var text = text.replacing(url.absoluteString, with: url.redactedForLogs)
+    if let query = url.query, !query.isEmpty { text = text.replacing(query, with: "…") }
     return text
   }
 }

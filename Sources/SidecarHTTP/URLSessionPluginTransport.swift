@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import Synchronization
 
 #if canImport(Glibc)
@@ -268,7 +272,7 @@ struct URLSessionPlugin: @unchecked Sendable {  // C function pointers into a li
     executable: String? = executablePath()
   ) -> String {
     if let environment, !environment.isEmpty { return environment }
-    let directory = executable.map { ($0 as NSString).deletingLastPathComponent } ?? "."
+    let directory = executable.map { URL(fileURLWithPath: $0).deletingLastPathComponent().path } ?? "."
     return (directory.isEmpty ? "." : directory) + "/" + fileName
   }
 

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import Synchronization
 
 /// The one place every platform request goes through: retry with backoff, circuit breaker, rate-limit gates, retry

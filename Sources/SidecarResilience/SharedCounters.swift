@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import Synchronization
 
 /// Counts that hold across every sidecar sharing a store (`stateDir` or `sharedState.url`), for limits whose scope is

@@ -1,5 +1,6 @@
 import SidecarJSON
 import SidecarJSONRPC
+import SidecarPlatforms
 import SidecarRedis
 
 /// Everything `initialize.config` can set, with defaults from the environment and the command line.
@@ -10,19 +11,21 @@ public struct SidecarConfiguration: Sendable, Equatable {
   public struct Platform: Sendable, Equatable {
     public var baseURL: String
     public var apiVersion: String
+    /// Meta only: the app secret that signs every Graph call (`appsecret_proof`). Never logged.
+    public var appSecret: String?
   }
 
-  public var facebook = Platform(baseURL: "https://graph.facebook.com", apiVersion: "v23.0")
-  public var instagram = Platform(baseURL: "https://graph.facebook.com", apiVersion: "v23.0")
+  public var facebook = Platform(baseURL: "https://graph.facebook.com", apiVersion: PlatformEndpoints.defaultGraphVersion)
+  public var instagram = Platform(baseURL: "https://graph.facebook.com", apiVersion: PlatformEndpoints.defaultGraphVersion)
   /// Host of the "Instagram API with Instagram Login" variant (tokens refreshed via `refresh_access_token`).
   public var instagramLoginBaseURL = "https://graph.instagram.com"
-  public var whatsapp = Platform(baseURL: "https://graph.facebook.com", apiVersion: "v23.0")
+  public var whatsapp = Platform(baseURL: "https://graph.facebook.com", apiVersion: PlatformEndpoints.defaultGraphVersion)
   public var youtube = Platform(baseURL: "https://www.googleapis.com", apiVersion: "v3")
   public var youtubeUploadURL = "https://www.googleapis.com/upload/youtube/v3/videos"
   public var youtubeTokenURL = "https://oauth2.googleapis.com/token"
   /// The project's daily YouTube quota, counted in the shared store ahead of the platform; 0 counts nothing.
   public var youtubeDailyQuotaUnits = 10_000
-  public var linkedin = Platform(baseURL: "https://api.linkedin.com", apiVersion: "202510")
+  public var linkedin = Platform(baseURL: "https://api.linkedin.com", apiVersion: PlatformEndpoints.defaultLinkedInVersion)
   public var linkedinTokenURL = "https://www.linkedin.com/oauth/v2/accessToken"
 
   public var retryMaxAttempts = 5
@@ -59,9 +62,16 @@ public struct SidecarConfiguration: Sendable, Equatable {
 
   public init() {}
 
-  /// Defaults that the environment may change (`ENABLE_CIRCUIT_BREAKER`, `ENABLE_METRICS_COLLECTION`).
+  /// Defaults that the environment may change (`ENABLE_CIRCUIT_BREAKER`, `ENABLE_METRICS_COLLECTION`, Meta app
+  /// secrets: `META_APP_SECRET` for all three Graph platforms, `FACEBOOK_APP_SECRET`, `INSTAGRAM_APP_SECRET`,
+  /// `WHATSAPP_APP_SECRET` for one).
   public static func fromEnvironment(_ environment: [String: String], stateDir: String?) -> SidecarConfiguration {
     var configuration = SidecarConfiguration()
+    let shared = environment["META_APP_SECRET"].flatMap { $0.isEmpty ? nil : $0 }
+    func secret(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } ?? shared }
+    configuration.facebook.appSecret = secret("FACEBOOK_APP_SECRET")
+    configuration.instagram.appSecret = secret("INSTAGRAM_APP_SECRET")
+    configuration.whatsapp.appSecret = secret("WHATSAPP_APP_SECRET")
     if let value = environment["ENABLE_CIRCUIT_BREAKER"].flatMap(Self.parseFlag) { configuration.breakerEnabled = value }
     if let value = environment["ENABLE_METRICS_COLLECTION"].flatMap(Self.parseFlag) { configuration.metricsEnabled = value }
     configuration.stateDir = stateDir
@@ -97,6 +107,9 @@ public struct SidecarConfiguration: Sendable, Equatable {
       switch key {
       case "platforms.facebook.baseUrl": facebook.baseURL = try field.url()
       case "platforms.facebook.apiVersion": facebook.apiVersion = try field.graphVersion()
+      case "platforms.facebook.appSecret": facebook.appSecret = try field.string()
+      case "platforms.instagram.appSecret": instagram.appSecret = try field.string()
+      case "platforms.whatsapp.appSecret": whatsapp.appSecret = try field.string()
       case "platforms.instagram.baseUrl": instagram.baseURL = try field.url()
       case "platforms.instagram.apiVersion": instagram.apiVersion = try field.graphVersion()
       case "platforms.instagram.loginBaseUrl": instagramLoginBaseURL = try field.url()

@@ -1,7 +1,17 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarJSON
 import SidecarRedis
 import SidecarResilience
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
 
 /// Shared counters in a state directory: one file, `counters.json` (`{name: {"end": <unix ms>, "n": <count>}}`), read
 /// and replaced under `flock` on `counters.lock`, so a decision is atomic across the sidecars on the host. An entry

@@ -120,9 +120,10 @@ struct TestHarness {
     let core = ResilienceCore(
       retry: retry, breaker: BreakerConfiguration(), budget: RetryBudgetConfiguration(), clock: clock,
       random: SeededRandom(seed: 1), counters: counters, onBreakerTransition: { _, _, _ in })
+    // A short per-attempt timeout: the scripted transport never waits, and a lost answer's settle time is this long.
     environment = PlatformEnvironment(
       endpoints: PlatformEndpoints(), transport: transport, core: core, media: MediaPolicy(allowPrivateNetworks: false),
-      logger: logger)
+      timeout: .milliseconds(20), logger: logger)
     self.credentials = FixedCredentials(credentials)
     store = CredentialStore(source: self.credentials, clock: clock, logger: logger)
   }

@@ -47,6 +47,29 @@ struct ConfigurationTests {
     #expect(!configuration.breakerEnabled && !configuration.metricsEnabled && configuration.stateDir == "/tmp/s")
   }
 
+  @Test("Meta app secrets come from config or the environment, per platform, and an error never shows one")
+  func appSecrets() throws {
+    let fromEnvironment = SidecarConfiguration.fromEnvironment(
+      ["META_APP_SECRET": "shared-secret", "WHATSAPP_APP_SECRET": "wa-secret"], stateDir: nil)
+    #expect(fromEnvironment.appSecrets == [.facebook: "shared-secret", .instagram: "shared-secret", .whatsapp: "wa-secret"])
+    let applied = try fromEnvironment.applying(["platforms": ["facebook": ["appSecret": "fb-secret"]]]).get()
+    #expect(applied.appSecrets[.facebook] == "fb-secret" && applied.appSecrets[.instagram] == "shared-secret")
+    #expect(SidecarConfiguration().appSecrets.isEmpty)
+    guard case .failure(let error) = SidecarConfiguration().applying(["platforms.instagram.appSecret": 12345678]) else {
+      Issue.record("a number is not an app secret")
+      return
+    }
+    #expect(error.data?["field"] == "config.platforms.instagram.appSecret" && !error.message.contains("12345678"))
+  }
+
+  @Test("The default API versions are the platforms' current ones, from one place")
+  func defaultVersions() {
+    let configuration = SidecarConfiguration()
+    #expect(configuration.endpoints == PlatformEndpoints())
+    #expect(configuration.facebook.apiVersion == PlatformEndpoints.defaultGraphVersion)
+    #expect(configuration.linkedin.apiVersion == PlatformEndpoints.defaultLinkedInVersion)
+  }
+
   @Test("Command line: flags, environment forms, help, version and usage errors")
   func commandLine() {
     #expect(

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarJSON
 import SidecarLogging
 import SidecarResilience
@@ -32,10 +36,12 @@ public struct Credential: Sendable, Equatable, CustomStringConvertible {
   /// Which login produced the token where a platform has several; `instagram_login` selects the Instagram API
   /// with Instagram Login (graph.instagram.com), which can refresh its tokens.
   public var variant: String?
+  /// Meta only: the app secret that signs every Graph call (`appsecret_proof`); overrides the configured one.
+  public var appSecret: String?
 
   public init(
     accessToken: String, refreshToken: String? = nil, expiresAt: Date? = nil, accountId: String, clientId: String? = nil,
-    clientSecret: String? = nil, variant: String? = nil
+    clientSecret: String? = nil, variant: String? = nil, appSecret: String? = nil
   ) {
     self.accessToken = accessToken
     self.refreshToken = refreshToken
@@ -44,6 +50,7 @@ public struct Credential: Sendable, Equatable, CustomStringConvertible {
     self.clientId = clientId
     self.clientSecret = clientSecret
     self.variant = variant
+    self.appSecret = appSecret
   }
 
   public var description: String {
@@ -51,7 +58,7 @@ public struct Credential: Sendable, Equatable, CustomStringConvertible {
   }
 
   /// Every secret this credential holds, for tests and redaction.
-  public var secrets: [String] { [accessToken, refreshToken, clientSecret].compactMap { $0 }.filter { !$0.isEmpty } }
+  public var secrets: [String] { [accessToken, refreshToken, clientSecret, appSecret].compactMap { $0 }.filter { !$0.isEmpty } }
 }
 
 /// Where credentials come from and where refreshed ones go: the parent process, in production.
@@ -181,6 +188,7 @@ public final class CredentialStore: Sendable {
     if fresh.clientId == nil { fresh.clientId = stale.clientId }
     if fresh.clientSecret == nil { fresh.clientSecret = stale.clientSecret }
     if fresh.variant == nil { fresh.variant = stale.variant }
+    if fresh.appSecret == nil { fresh.appSecret = stale.appSecret }
     cache.withLock { $0[key] = fresh }
     logger.info("credential refreshed", ["credential": .string(key.description)])
     await persist(key, fresh)

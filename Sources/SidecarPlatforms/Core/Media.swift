@@ -1,6 +1,18 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
+import Dispatch
 import SidecarHTTP
+import SidecarJSON
 import SidecarResilience
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
 
 /// Rules for media URLs, kept in one place so every platform applies them the same way.
 ///
@@ -37,7 +49,7 @@ public struct MediaPolicy: Sendable, Equatable {
   func refusal(scheme: String, host: String, addresses: [AddressCheck.Address]) -> String? {
     if allowPrivateNetworks { return scheme == "https" || scheme == "http" ? nil : "must be an http(s) URL" }
     guard scheme == "https" else { return "must be https (plain http is allowed only with media.allowPrivateNetworks)" }
-    let name = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]."))
+    let name = host.lowercased().trimmingCharacters(in: "[].")
     if name == "localhost" || name.hasSuffix(".localhost") || name == "metadata.google.internal" {
       return "points at a local or metadata host, which is refused (media.allowPrivateNetworks)"
     }
@@ -90,7 +102,7 @@ public enum AddressCheck {
 
   /// The address when `host` is a literal IPv4 or IPv6 address.
   public static func literal(_ host: String) -> Address? {
-    let trimmed = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+    let trimmed = host.trimmingCharacters(in: "[]")
     var v4 = in_addr()
     if inet_pton(AF_INET, trimmed, &v4) == 1 {
       return Address(bytes: withUnsafeBytes(of: &v4) { Array($0) }, text: trimmed)
@@ -147,7 +159,10 @@ public struct MediaFetcher: Sendable {
   public let maxBytes: Int64
   public let directory: String
 
-  public init(http: PlatformHTTP, policy: MediaPolicy, maxBytes: Int64 = 256 << 30, directory: String = NSTemporaryDirectory()) {
+  public init(
+    http: PlatformHTTP, policy: MediaPolicy, maxBytes: Int64 = 256 << 30,
+    directory: String = FileManager.default.temporaryDirectory.path
+  ) {
     self.http = http
     self.policy = policy
     self.maxBytes = maxBytes
@@ -158,7 +173,8 @@ public struct MediaFetcher: Sendable {
     var current = url
     for _ in 0..<6 {
       try await check(current, field: field, context: context)
-      let path = (directory as NSString).appendingPathComponent("social-sidecar-media-\(UUID().uuidString)")
+      let path = URL(fileURLWithPath: directory).appendingPathComponent("social-sidecar-media-\(UUID().uuidString)")
+        .path
       let hop = current
       // Media hosts are third parties: their failures get their own breaker, never the platform's.
       let (response, count) = try await http.core.run(

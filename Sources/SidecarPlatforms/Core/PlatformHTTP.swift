@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarHTTP
 import SidecarJSON
 import SidecarLogging
@@ -136,9 +140,15 @@ public final class PlatformHTTP: Sendable {
 }
 
 extension PlatformFailure {
-  /// A transport failure: transient, and ambiguous for a publish when the request may have left.
+  /// A transport failure: transient, and ambiguous for a publish when the request may have left. A transport that
+  /// cannot run here (libcurl missing) is the deployment's fault, not the network's: permanent, so it is neither
+  /// retried nor counted against the platform's breaker.
   public static func transport(_ error: TransportError) -> PlatformFailure {
-    PlatformFailure(
+    if error.kind == .unavailable {
+      return PlatformFailure(
+        .permanent, message: "no HTTP transport: \(error.message)", requestMayHaveReachedPlatform: false)
+    }
+    return PlatformFailure(
       .transient,
       message: "network error: \(error.message)",
       requestMayHaveReachedPlatform: error.requestSent)

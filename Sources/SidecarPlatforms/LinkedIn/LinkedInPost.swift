@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarJSON
 
 /// A `linkedin/post` whose params passed every check LinkedIn would make.
@@ -47,7 +51,7 @@ struct LinkedInPost: Sendable, Equatable {
     case (nil, nil):
       content = .none
     }
-    if content == .none && (text ?? "").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+    if content == .none && (text ?? "").trimmingWhitespace.isEmpty {
       throw InvalidParams("a LinkedIn post needs `text`, `link` or `imageUrl`; there is nothing to publish", field: "text")
     }
   }
