@@ -223,7 +223,7 @@ private struct Field {
   func graphVersion() throws(JSONRPCError) -> String {
     let text = try string()
     let parts = text.dropFirst().split(separator: ".", omittingEmptySubsequences: false)
-    guard text.first == "v", parts.count == 2, parts.allSatisfy({ !$0.isEmpty && $0.count <= 4 && $0.allSatisfy(\.isASCIIDigit) })
+    guard text.first == "v", parts.count == 2, parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCIIDigit) })
     else {
       throw .invalidParams("`\(key)` must be a Graph API version such as v23.0, got \(text)", field: fieldName)
     }
