@@ -15,23 +15,20 @@ from pathlib import Path
 
 import pytest
 
-CREDENTIALS = {
-    "CRED-yt-001": {"accessToken": "fake-yt-access-token-1", "refreshToken": "fake-yt-refresh-token-1",
-                    "clientId": "fake-google-client-id.apps.example.test",
-                    "clientSecret": "fake-google-client-secret", "accountId": "UCfakechannel00000000001"},
-    "CRED-li-001": {"accessToken": "fake-li-access-token-1", "refreshToken": "fake-li-refresh-token-1",
-                    "clientId": "fake-linkedin-client-id", "clientSecret": "fake-linkedin-client-secret",
-                    "accountId": "urn:li:organization:40000001"},
-    "CRED-fb-001": {"accessToken": "fake-fb-page-token-1", "accountId": "20000001"},
-}
+REFS = {"CRED-yt-001": "youtube", "CRED-li-001": "linkedin", "CRED-fb-001": "facebook"}
 YT = {"credentialRef": "CRED-yt-001", "customerId": "CUST-1", "agentId": "AGENT-1"}
 LI = {"credentialRef": "CRED-li-001", "customerId": "CUST-1", "agentId": "AGENT-1"}
 FB = {"credentialRef": "CRED-fb-001", "customerId": "CUST-1", "agentId": "AGENT-1"}
 
 
-def start(sidecar_factory, config: dict | None = None, credentials: dict | None = None, **kwargs):
-    return sidecar_factory(config, credentials=copy.deepcopy(CREDENTIALS if credentials is None else credentials),
-                           **kwargs)
+def credentials(fake) -> dict:
+    """The fake's seeded credentials under the references these tests use, as the parent would resolve them."""
+    seeded = fake.credentials()
+    return {ref: copy.deepcopy(seeded[platform]) for ref, platform in REFS.items()}
+
+
+def start(sidecar_factory, fake, config: dict | None = None, hostile: dict | None = None, **kwargs):
+    return sidecar_factory(config, credentials=hostile or credentials(fake), **kwargs)
 
 
 @pytest.fixture
@@ -96,7 +93,7 @@ def test_two_fifo_symlink_posts_are_answered_within_their_deadline_and_a_normal_
     os.mkfifo(f"{root}/f")
     os.symlink(f"{root}/f", f"{root}/v.mp4")
     Path(f"{root}/ok.mp4").write_bytes(os.urandom(4096))
-    sidecar = start(sidecar_factory, {"media": {"allowPrivateNetworks": True, "localRoots": [root]}})
+    sidecar = start(sidecar_factory, fake, {"media": {"allowPrivateNetworks": True, "localRoots": [root]}})
     sent = time.monotonic()
     hostile = [sidecar.request("youtube/post", {**YT, "title": "fifo", "videoPath": f"{root}/v.mp4", "deadlineMs": 3000})
                for _ in range(2)]
@@ -116,7 +113,7 @@ def test_two_fifo_symlink_posts_are_answered_within_their_deadline_and_a_normal_
 def test_a_symlinked_video_uploads_the_targets_bytes(fake, sidecar_factory, root):
     Path(f"{root}/target.txt").write_bytes(b"x" * 44)
     os.symlink(f"{root}/target.txt", f"{root}/link.mp4")
-    sidecar = start(sidecar_factory, {"media": {"allowPrivateNetworks": True, "localRoots": [root]}})
+    sidecar = start(sidecar_factory, fake, {"media": {"allowPrivateNetworks": True, "localRoots": [root]}})
     assert "result" in sidecar.call("youtube/post", {**YT, "title": "link", "videoPath": f"{root}/link.mp4"})
     assert fake.published(platform="youtube")[0]["bytes"] == 44
 
@@ -128,7 +125,7 @@ def test_a_symlinked_video_uploads_the_targets_bytes(fake, sidecar_factory, root
     ("/dev/zero", "outside"),
 ])
 def test_paths_outside_the_roots_are_refused(fake, sidecar_factory, root, path, phrase):
-    sidecar = start(sidecar_factory, {"media": {"allowPrivateNetworks": True, "localRoots": [root]}})
+    sidecar = start(sidecar_factory, fake, {"media": {"allowPrivateNetworks": True, "localRoots": [root]}})
     error = error_of(sidecar.call("youtube/post", {**YT, "title": "t", "videoPath": path.format(root=root)}))
     assert error["code"] == -32602 and error["data"]["field"] == "videoPath"
     assert phrase in error["message"]
@@ -137,7 +134,7 @@ def test_paths_outside_the_roots_are_refused(fake, sidecar_factory, root, path, 
 
 def test_without_local_roots_every_video_path_is_refused_naming_the_setting(fake, sidecar_factory, root):
     Path(f"{root}/v.mp4").write_bytes(b"v" * 100)
-    sidecar = start(sidecar_factory)
+    sidecar = start(sidecar_factory, fake)
     error = error_of(sidecar.call("youtube/post", {**YT, "title": "t", "videoPath": f"{root}/v.mp4"}))
     assert error["code"] == -32602 and "media.localRoots" in error["message"]
 
@@ -146,7 +143,7 @@ def test_without_local_roots_every_video_path_is_refused_naming_the_setting(fake
 
 def test_an_endless_media_body_stops_at_the_cap_and_disk_use_returns(fake, sidecar_factory, media_host):
     with tempfile.TemporaryDirectory(prefix="hostile-tmp-") as tmp:
-        sidecar = start(sidecar_factory, {"media": {"allowPrivateNetworks": True, "maxBytes": 5_000_000}},
+        sidecar = start(sidecar_factory, fake, {"media": {"allowPrivateNetworks": True, "maxBytes": 5_000_000}},
                         env={"TMPDIR": tmp})
         error = error_of(sidecar.call("youtube/post", {**YT, "title": "endless",
                                                        "videoUrl": f"{media_host.url}/endless.mp4"}, timeout=30))
@@ -157,7 +154,7 @@ def test_an_endless_media_body_stops_at_the_cap_and_disk_use_returns(fake, sidec
 
 
 def test_deadline_bounds_a_media_download(fake, sidecar_factory, media_host):
-    sidecar = start(sidecar_factory, {"media": {"allowPrivateNetworks": True}, "http": {"timeoutMs": 10000}})
+    sidecar = start(sidecar_factory, fake, {"media": {"allowPrivateNetworks": True}, "http": {"timeoutMs": 10000}})
     started = time.monotonic()
     error = error_of(sidecar.call("youtube/post", {**YT, "title": "hang", "videoUrl": f"{media_host.url}/hang.mp4",
                                                    "deadlineMs": 1000}, timeout=15))
@@ -190,7 +187,7 @@ def test_bad_urls_and_versions_are_refused_at_initialize(config, field):
 # -- Row 7: breakers are not shared with media hosts; local failures are never transient ---------------------------
 
 def test_one_customers_bad_media_host_opens_no_breaker_for_another(fake, sidecar_factory):
-    sidecar = start(sidecar_factory, {"media": {"allowPrivateNetworks": True},
+    sidecar = start(sidecar_factory, fake, {"media": {"allowPrivateNetworks": True},
                                       "breaker": {"failureThreshold": 2}, "retry": {"maxAttempts": 2, "baseDelayMs": 0}})
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -205,9 +202,9 @@ def test_one_customers_bad_media_host_opens_no_breaker_for_another(fake, sidecar
 
 
 def test_a_line_break_in_a_token_is_a_local_permanent_failure_that_opens_no_breaker(fake, sidecar_factory):
-    credentials = copy.deepcopy(CREDENTIALS)
-    credentials["CRED-li-001"]["accessToken"] = "fake-li-access-token-1\r\nX-Injected: 1"
-    sidecar = start(sidecar_factory, {"breaker": {"failureThreshold": 2}}, credentials=credentials)
+    hostile = credentials(fake)
+    hostile["CRED-li-001"]["accessToken"] += "\r\nX-Injected: 1"
+    sidecar = start(sidecar_factory, fake, {"breaker": {"failureThreshold": 2}}, hostile)
     for _ in range(3):
         error = error_of(sidecar.call("linkedin/post", {**LI, "text": "hello"}))
         assert error["data"]["kind"] == "permanent" and error["data"]["attempts"] <= 1
@@ -217,9 +214,9 @@ def test_a_line_break_in_a_token_is_a_local_permanent_failure_that_opens_no_brea
 
 # -- Row 8: no platform's error text carries a secret --------------------------------------------------------------
 
-def echo(credential: str) -> str:
+def echo(credential: dict) -> str:
     """An error text that echoes every secret of the credential the call uses."""
-    secrets = [v for k, v in CREDENTIALS[credential].items() if k in ("accessToken", "refreshToken", "clientSecret")]
+    secrets = [v for k, v in credential.items() if k in ("accessToken", "refreshToken", "clientSecret")]
     return "echoing " + " ".join(secrets)
 
 
@@ -232,9 +229,9 @@ def echo(credential: str) -> str:
      {"platform": "facebook", "path": "/feed", "action": "error", "code": 100}),
 ])
 def test_platform_error_texts_echoing_secrets_are_redacted(fake, sidecar_factory, credential, call, rule):
-    text = echo(credential)
+    text = echo(credentials(fake)[credential])
     fake.script([{**rule, "message": text}])
-    sidecar = start(sidecar_factory, {"media": {"allowPrivateNetworks": True}}, args=["--log-level", "debug"])
+    sidecar = start(sidecar_factory, fake, {"media": {"allowPrivateNetworks": True}}, args=["--log-level", "debug"])
     method, params = call
     if params.get("videoUrl") == "MEDIA":
         params = {**params, "videoUrl": fake.media_url("video-10k.mp4")}
@@ -257,7 +254,7 @@ def test_platform_error_texts_echoing_secrets_are_redacted(fake, sidecar_factory
     "https://2130706433:{port}/v.mp4", "https://0x7f000001:{port}/v.mp4", "https://localhost.:{port}/v.mp4",
 ])
 def test_ssrf_forms_are_refused_without_a_request(fake, sidecar_factory, url):
-    sidecar = start(sidecar_factory, {"media": {"allowPrivateNetworks": False}})
+    sidecar = start(sidecar_factory, fake, {"media": {"allowPrivateNetworks": False}})
     before = len(fake.requests())
     error = error_of(sidecar.call("youtube/post", {**YT, "title": "t", "videoUrl": url.format(port=fake.port)}))
     assert error["code"] in (-32602, -31001), error
@@ -268,9 +265,9 @@ def test_ssrf_forms_are_refused_without_a_request(fake, sidecar_factory, url):
 
 @pytest.mark.parametrize("account", ["..", "."])
 def test_an_account_id_of_dots_stays_a_segment(fake, sidecar_factory, account):
-    credentials = copy.deepcopy(CREDENTIALS)
-    credentials["CRED-fb-001"]["accountId"] = account
-    sidecar = start(sidecar_factory, credentials=credentials)
+    hostile = credentials(fake)
+    hostile["CRED-fb-001"]["accountId"] = account
+    sidecar = start(sidecar_factory, fake, hostile=hostile)
     sidecar.call("facebook/post", {**FB, "text": "hi"})
     paths = [r["path"] for r in fake.requests(platform="facebook")]
     # Unencoded, libcurl squashes the dot segment: ".." became POST /feed, "." POST /v23.0/feed.
