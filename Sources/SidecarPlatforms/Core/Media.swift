@@ -252,15 +252,28 @@ public struct MediaFetcher: Sendable {
     -> FetchedMedia
   {
     let scratch = try makeScratch(field: field)
+    // A download may fill at most half the free space left, so that an endless body cannot fill the disk the journal
+    // and other uploads need.
+    let room = Self.halfTheFreeSpace(at: scratch)
+    let cap = Cap(
+      bytes: min(policy.cap(documented: limit), room),
+      reason: room < policy.cap(documented: limit)
+        ? "half the free disk space in \(directory)" : "the most the sidecar downloads for it")
     do throws(SidecarError) {
-      return try await download(url, field: field, cap: policy.cap(documented: limit), into: scratch, context: context)
+      return try await download(url, field: field, cap: cap, into: scratch, context: context)
     } catch {
       Self.removeScratch(scratch)
       throw error
     }
   }
 
-  private func download(_ url: URL, field: String, cap: Int64, into scratch: String, context: CallContext)
+  /// A download's size limit and why it is that.
+  struct Cap {
+    var bytes: Int64
+    var reason: String
+  }
+
+  private func download(_ url: URL, field: String, cap: Cap, into scratch: String, context: CallContext)
     async throws(SidecarError) -> FetchedMedia
   {
     let path = scratch + "/media"
@@ -291,7 +304,7 @@ public struct MediaFetcher: Sendable {
   /// One hop, retried through the core. A media host is a third party the post chose: its failures are retried but
   /// open no breaker, so that one customer's bad URL cannot refuse another customer's upload or the platform's calls.
   private func attempt(
-    _ request: HTTPRequest, pinned: [AddressCheck.Address], to path: String, cap: Int64, field: String,
+    _ request: HTTPRequest, pinned: [AddressCheck.Address], to path: String, cap: Cap, field: String,
     context: CallContext
   ) async throws(SidecarError) -> (HTTPResponse, Int64) {
     let clock = http.core.clock
@@ -307,7 +320,7 @@ public struct MediaFetcher: Sendable {
         hop.timeout = min(hop.timeout ?? remaining, remaining)
       }
       do {
-        let (response, count) = try await transport.download(hop, to: path, maxBytes: cap)
+        let (response, count) = try await transport.download(hop, to: path, maxBytes: cap.bytes)
         if response.status >= 500 || response.status == 429 || response.status == 408 {
           throw PlatformFailure(.transient, message: "media host answered HTTP \(response.status)", httpStatus: response.status)
         }
@@ -317,8 +330,8 @@ public struct MediaFetcher: Sendable {
         if error.kind == .tooLarge {
           throw PlatformFailure(
             .permanent,
-            message: "`\(field)` is larger than \(cap) bytes, the most the sidecar downloads for it; the download was "
-              + "stopped and removed")
+            message: "`\(field)` is larger than \(cap.bytes) bytes, \(cap.reason); the download was stopped and "
+              + "removed")
         }
         throw PlatformFailure.transport(error)
       }
@@ -335,6 +348,13 @@ public struct MediaFetcher: Sendable {
           + String(cString: strerror(errno)), platform: http.platform.rawValue)
     }
     return String(cString: made)
+  }
+
+  static func halfTheFreeSpace(at path: String) -> Int64 {
+    var info = statvfs()
+    guard statvfs(path, &info) == 0 else { return .max }
+    let (free, overflow) = Int64(clamping: info.f_bavail).multipliedReportingOverflow(by: Int64(clamping: info.f_frsize))
+    return overflow ? .max : free / 2
   }
 
   static func removeScratch(_ scratch: String) {
