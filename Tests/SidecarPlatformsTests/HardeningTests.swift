@@ -183,13 +183,33 @@ struct MediaDownloadHardeningTests {
     #expect(core.breakerStatus().values.allSatisfy { $0.state == .closed })
   }
 
-  @Test("the checked addresses are pinned for the connection; a literal address needs none")
+  @Test("the addresses checked for a name are the ones the connection is pinned to; a literal address needs none")
   func pinning() async throws {
+    let transport = ScriptedTransport([Self.body(10), Self.body(10)])
+    let plain = Self.fetcher(transport)
+    let fetcher = MediaFetcher(
+      http: plain.http, policy: plain.policy, directory: plain.directory,
+      resolve: { _ in [AddressCheck.literal("93.184.216.34")!, AddressCheck.literal("2606:2800:220:1::1")!] })
+    try await fetcher.fetch(
+      URL(string: "https://cdn.example/v.mp4")!, field: "videoUrl", limit: 1000, context: CallContext(deadline: nil)
+    ).remove()
+    try await fetcher.fetch(Self.url, field: "videoUrl", limit: 1000, context: CallContext(deadline: nil)).remove()
+    #expect(transport.requests.map(\.pinnedAddresses) == [["93.184.216.34", "2606:2800:220:1::1"], []])
+  }
+
+  @Test("a name that resolves to any private address is refused before any request")
+  func rebinding() async throws {
     let transport = ScriptedTransport([Self.body(10)])
-    let media = try await Self.fetcher(transport)
-      .fetch(Self.url, field: "videoUrl", limit: 1000, context: CallContext(deadline: nil))
-    media.remove()
-    #expect(transport.requests.first?.pinnedAddresses == [])
+    let plain = Self.fetcher(transport)
+    let fetcher = MediaFetcher(
+      http: plain.http, policy: plain.policy, directory: plain.directory,
+      resolve: { _ in [AddressCheck.literal("93.184.216.34")!, AddressCheck.literal("10.0.0.7")!] })
+    let error = try await #require(throws: SidecarError.self) {
+      try await fetcher.fetch(
+        URL(string: "https://cdn.example/v.mp4")!, field: "videoUrl", limit: 1000, context: CallContext(deadline: nil))
+    }
+    #expect(error.message.contains("10.0.0.7"))
+    #expect(transport.requests.isEmpty)
   }
 
   @Test(

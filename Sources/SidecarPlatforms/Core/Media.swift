@@ -239,11 +239,21 @@ public struct MediaFetcher: Sendable {
   public let http: PlatformHTTP
   public let policy: MediaPolicy
   public let directory: String
+  /// Every address a host name resolves to (blocking; run off the cooperative pool). Tests inject answers.
+  let resolve: @Sendable (String) -> [AddressCheck.Address]
 
   public init(http: PlatformHTTP, policy: MediaPolicy, directory: String = NSTemporaryDirectory()) {
+    self.init(http: http, policy: policy, directory: directory, resolve: AddressCheck.resolve)
+  }
+
+  init(
+    http: PlatformHTTP, policy: MediaPolicy, directory: String,
+    resolve: @escaping @Sendable (String) -> [AddressCheck.Address]
+  ) {
     self.http = http
     self.policy = policy
     self.directory = directory
+    self.resolve = resolve
   }
 
   /// - Parameters:
@@ -368,7 +378,7 @@ public struct MediaFetcher: Sendable {
     guard let host = url.host, let scheme = url.scheme?.lowercased() else {
       throw SidecarError(kind: .permanent, message: "`\(field)` redirected to an invalid URL", platform: http.platform.rawValue)
     }
-    let addresses = policy.allowPrivateNetworks ? [] : await Self.resolveOffPool(host)
+    let addresses = policy.allowPrivateNetworks ? [] : await resolveOffPool(host)
     if !policy.allowPrivateNetworks && addresses.isEmpty && AddressCheck.literal(host) == nil {
       throw SidecarError(
         kind: .permanent, message: "could not fetch `\(field)`: its host does not resolve", platform: http.platform.rawValue,
@@ -383,9 +393,10 @@ public struct MediaFetcher: Sendable {
     return AddressCheck.literal(host) == nil ? addresses : []  // a literal address is connected to as it is
   }
 
-  private static func resolveOffPool(_ host: String) async -> [AddressCheck.Address] {
-    await withCheckedContinuation { continuation in
-      DispatchQueue.global().async { continuation.resume(returning: AddressCheck.resolve(host)) }
+  private func resolveOffPool(_ host: String) async -> [AddressCheck.Address] {
+    let resolve = self.resolve
+    return await withCheckedContinuation { continuation in
+      DispatchQueue.global().async { continuation.resume(returning: resolve(host)) }
     }
   }
 }
