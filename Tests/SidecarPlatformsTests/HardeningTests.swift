@@ -142,8 +142,8 @@ struct MediaDownloadHardeningTests {
   func privateFile() async throws {
     let media = try await Self.fetcher(ScriptedTransport([Self.body(10)]))
       .fetch(Self.url, field: "videoUrl", limit: 1000, context: CallContext(deadline: nil))
-    let directory = (media.path as NSString).deletingLastPathComponent
-    #expect(directory != (NSTemporaryDirectory() as NSString).standardizingPath)
+    let directory = media.directory
+    #expect(media.path.hasPrefix(directory + "/") && directory.contains("social-sidecar-media-"))
     let dirMode = try #require(try FileManager.default.attributesOfItem(atPath: directory)[.posixPermissions] as? Int)
     let fileMode = try #require(try FileManager.default.attributesOfItem(atPath: media.path)[.posixPermissions] as? Int)
     #expect(dirMode & 0o777 == 0o700 && fileMode & 0o777 == 0o600)

@@ -221,12 +221,15 @@ public enum AddressCheck {
 
 /// Media downloaded to a temporary file in a private directory; remove both when done.
 public struct FetchedMedia: Sendable {
-  public var path: String
+  /// The private directory holding the file (``MediaFetcher/scratchFile`` inside it).
+  let directory: String
   public var byteCount: Int64
   public var contentType: String?
 
+  public var path: String { directory + MediaFetcher.scratchFile }
+
   /// Removes the file and the private directory it was downloaded into.
-  public func remove() { MediaFetcher.removeScratch((path as NSString).deletingLastPathComponent) }
+  public func remove() { MediaFetcher.removeScratch(directory) }
 }
 
 /// Downloads media the sidecar uploads itself, to disk in chunks (memory does not grow with size), checking the
@@ -286,7 +289,7 @@ public struct MediaFetcher: Sendable {
   private func download(_ url: URL, field: String, cap: Cap, into scratch: String, context: CallContext)
     async throws(SidecarError) -> FetchedMedia
   {
-    let path = scratch + "/media"
+    let path = scratch + Self.scratchFile
     var current = url
     for _ in 0..<6 {
       let pinned = try await check(current, field: field, context: context)
@@ -304,7 +307,7 @@ public struct MediaFetcher: Sendable {
           platform: http.platform.rawValue, attempts: context.attempts,
           failure: PlatformFailure(.permanent, message: "media fetch failed", httpStatus: response.status))
       }
-      return FetchedMedia(path: path, byteCount: count, contentType: response.headers["Content-Type"])
+      return FetchedMedia(directory: scratch, byteCount: count, contentType: response.headers["Content-Type"])
     }
     throw SidecarError(
       kind: .permanent, message: "could not fetch `\(field)`: more than 5 redirects", platform: http.platform.rawValue,
@@ -367,8 +370,11 @@ public struct MediaFetcher: Sendable {
     return overflow ? .max : free / 2
   }
 
+  /// The download's name inside its private directory.
+  static let scratchFile = "/media"
+
   static func removeScratch(_ scratch: String) {
-    unlink(scratch + "/media")
+    unlink(scratch + scratchFile)
     rmdir(scratch)
   }
 
