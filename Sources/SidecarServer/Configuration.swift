@@ -204,17 +204,18 @@ private struct Field {
   /// URLs from it), and without user info, query or fragment. Checked here so that no request can ever be built from a
   /// URL that does not parse.
   func url() throws(JSONRPCError) -> String {
-    var text = try string()
+    let given = try string()
+    var text = given
     while text.hasSuffix("/") { text.removeLast() }
     let printable = text.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
     guard printable, text.hasPrefix("https://") || text.hasPrefix("http://"), let url = URL(string: text),
       let host = url.host, !host.isEmpty, URL(string: text + "/v1/x?y=z") != nil
     else {
       throw .invalidParams(
-        "`\(key)` must be an absolute http(s) URL with a host (printable ASCII, no spaces), got \(text)", field: fieldName)
+        "`\(key)` must be an absolute http(s) URL with a host (printable ASCII, no spaces), got \(given)", field: fieldName)
     }
     guard url.user == nil, url.password == nil, url.query == nil, url.fragment == nil else {
-      throw .invalidParams("`\(key)` must not carry user info, a query or a fragment, got \(text)", field: fieldName)
+      throw .invalidParams("`\(key)` must not carry user info, a query or a fragment, got \(given)", field: fieldName)
     }
     return text
   }
