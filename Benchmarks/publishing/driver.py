@@ -225,11 +225,11 @@ def sidecar_config(args: argparse.Namespace, transport: str) -> dict[str, Any]:
 def sidecar_client(args: argparse.Namespace, config: dict[str, Any]):
     from social_sidecar import Sidecar
 
-    def resolve(request: Any) -> dict[str, str]:
+    def resolve(*, platform: str, credential_ref: str, customer_id: str) -> dict[str, str]:
         return {"accessToken": TOKEN, "accountId": PAGE}
 
     return Sidecar(config=config, resolve_credentials=resolve, binary=args.binary,
-                   args=["--log-level", "warn"])
+                   args=["--log-level", "warn"], timeout=None)
 
 
 async def run_post(args: argparse.Namespace) -> dict[str, Any]:

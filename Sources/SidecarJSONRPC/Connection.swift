@@ -355,7 +355,9 @@ public final class Connection: Sendable {
       send(.failure(.invalidRequest("method must be a string")), id: id, to: target)
       return
     }
-    let params = object["params"]
+    // `"params": null` means no params: some clients (pygls) send it on requests that take none.
+    var params = object["params"]
+    if case .null? = params { params = nil }
     if let params, params.objectValue == nil && params.arrayValue == nil {
       expectReply(target)
       send(.failure(.invalidRequest("params must be an object or an array")), id: id, to: target)

@@ -1,7 +1,8 @@
-/// Prometheus text exposition format 0.0.4, as `metrics/prometheus` returns it for a scrape endpoint to serve.
+/// Prometheus text exposition as `metrics/prometheus` returns it for a scrape endpoint to serve: text format 1.0.0,
+/// the version prometheus_client writes (its body is the 0.0.4 format, since every name here is a classic one).
 public enum PrometheusText {
   /// The `Content-Type` a scrape endpoint serving this text must send.
-  public static let contentType = "text/plain; version=0.0.4"
+  public static let contentType = "text/plain; version=1.0.0; charset=utf-8"
 
   /// A label value as it must appear between the quotes: backslash, double quote and newline escaped.
   public static func escapeLabelValue(_ value: String) -> String {

@@ -10,14 +10,18 @@ public final class CallContext: Sendable {
     var publishRequests = 0
     var retries = 0
     var rateLimitWaits = 0
+    var waited = Duration.zero
   }
 
   /// No wait, and no new attempt, starts at or after this instant. Nil means no deadline.
   public let deadline: ClockInstant?
+  /// Where the call's `$/progress` reports go, when the caller asked for them (`workDoneToken`).
+  public let progress: WorkDoneProgress?
   private let counters = Mutex(Counters())
 
-  public init(deadline: ClockInstant?) {
+  public init(deadline: ClockInstant?, progress: WorkDoneProgress? = nil) {
     self.deadline = deadline
+    self.progress = progress
   }
 
   /// Tries of the operation: 1 + ``retries`` once any request has been sent, 0 while none has (a call refused by an
@@ -37,6 +41,11 @@ public final class CallContext: Sendable {
   public var rateLimitWaits: Int {
     get { counters.withLock { $0.rateLimitWaits } }
     set { counters.withLock { $0.rateLimitWaits = newValue } }
+  }
+
+  /// Time spent waiting on rate limits (gates and platform-requested waits), the result's `waitedMs`.
+  public var waited: Duration {
+    counters.withLock { $0.waited }
   }
 
   /// Requests actually handed to the platform (attempt closures started), across all steps.
@@ -60,8 +69,11 @@ public final class CallContext: Sendable {
     counters.withLock { $0.retries += 1 }
   }
 
-  func recordRateLimitWait() {
-    counters.withLock { $0.rateLimitWaits += 1 }
+  func recordRateLimitWait(_ duration: Duration) {
+    counters.withLock {
+      $0.rateLimitWaits += 1
+      $0.waited += duration
+    }
   }
 }
 

@@ -47,6 +47,11 @@ public struct PlatformFailure: Error, Sendable, Equatable {
   }
 
   public var classification: Classification
+  /// True for a rate limit of any scope.
+  public var isRateLimited: Bool {
+    if case .rateLimited = classification { return true }
+    return false
+  }
   /// A sentence a person understands; never contains a secret.
   public var message: String
   public var httpStatus: Int?

@@ -75,9 +75,11 @@ public final class ResilienceCore: Sendable {
   /// Attempts used up end with `transient_exhausted`, or `rate_limited` when the last failure was a rate limit. A wait
   /// that would not end before the deadline is never started: the call ends now with `rate_limited` (when the platform
   /// asked for the wait) or `deadline_exceeded` (when our backoff did), carrying the wait as `retryAfter`. A wait the
-  /// platform asks for beyond `retry.maxRetryAfter` ends the call the same way. An open breaker, or a gate blocked past
-  /// the deadline, ends the call with `circuit_open` / `rate_limited` before any request. A retry the budget cannot
-  /// afford ends with `transient_exhausted` (`rate_limited` after a rate limit).
+  /// platform asks for or a gate imposes adds to `context.waited`; one that would take it past `retry.maxWait` is not
+  /// started either: the call ends at once with `rate_limited` (`transient_exhausted` after a transient failure)
+  /// and the wait as `retryAfter`. An open breaker, or a gate blocked past the deadline, ends the call with
+  /// `circuit_open` / `rate_limited` before any request. A retry the budget cannot afford ends with
+  /// `transient_exhausted` (`rate_limited` after a rate limit).
   ///
   /// Cancellation of the calling task interrupts any wait at once and ends the call with ``ErrorKind/cancelled``
   /// (answer it with -32800): `run` throws only ``SidecarError``, so cancellation is one of its kinds rather than a
@@ -108,7 +110,11 @@ public final class ResilienceCore: Sendable {
         value = try await attempt()
       } catch {
         let retryAt = try call.failed(error, permit: permit)
-        try await call.sleep(until: retryAt, last: call.last)
+        if let last = call.last, last.isRateLimited || last.retryAfter != nil {
+          try await call.waitOnGate(until: retryAt)
+        } else {
+          try await call.sleep(until: retryAt, last: call.last)
+        }
         continue
       }
       call.record(.success, permit)
@@ -246,8 +252,7 @@ private final class Call {
         attemptsInStep += 1
         return permit
       case .wait(let until):
-        context.recordRateLimitWait()
-        try await sleep(until: until, last: last)
+        try await waitOnGate(until: until)
       }
     }
   }
@@ -286,8 +291,8 @@ private final class Call {
     record(.neutral, permit)
     let wait = now.duration(to: until)
     let fits = context.deadline.map { until < $0 } ?? true
-    if !fits || wait > core.retry.maxRetryAfter {
-      let why = fits ? "longer than a call waits" : "past the call's deadline"
+    if !fits || context.waited + wait > core.retry.maxWait {
+      let why = fits ? "longer than retry.maxWaitMs lets a call wait" : "past the call's deadline"
       if let reason, reason.classification == .quotaExhausted {
         throw error(
           .quotaExhausted,
@@ -384,10 +389,11 @@ private final class Call {
           .transientExhausted, "\(platform) kept failing after \(attemptsInStep) attempts: \(failure.message)",
           retryAfter: failure.retryAfter, failure: failure)
     }
-    if failure.retryAfter != nil && wait > core.retry.maxRetryAfter {
+    if (rateLimited || failure.retryAfter != nil) && context.waited + wait > core.retry.maxWait {
       throw error(
         rateLimited ? .rateLimited : .transientExhausted,
-        "\(platform) asks to wait \(describe(wait)) before trying again, longer than a call waits: \(failure.message)",
+        "\(platform) asks to wait \(describe(wait)) before trying again, longer than retry.maxWaitMs lets a call "
+          + "wait: \(failure.message)",
         retryAfter: wait, failure: failure)
     }
     if let deadline = context.deadline, now + wait >= deadline {
@@ -418,7 +424,7 @@ private final class Call {
       return (true, nil)
     }
     guard granted else {
-      let rateLimited = if case .rateLimited = failure.classification { true } else { false }
+      let rateLimited = failure.isRateLimited
       throw error(
         rateLimited ? .rateLimited : .transientExhausted,
         "The \(platform) retry budget is spent (too many calls are retrying at once), so this call was not retried: "
@@ -433,6 +439,13 @@ private final class Call {
     guard usesBreaker else { return }
     let now = core.clock.now()
     core.update(platform) { ((), $0.breaker.record(outcome, for: permit, now: now)) }
+  }
+
+  /// Sleeps until a rate limit lets the call go, counting the time in the call's `waited`.
+  func waitOnGate(until instant: ClockInstant) async throws(SidecarError) {
+    let started = core.clock.now()
+    defer { context.recordRateLimitWait(started.duration(to: core.clock.now())) }
+    try await sleep(until: instant, last: last)
   }
 
   func sleep(until instant: ClockInstant, last: PlatformFailure?) async throws(SidecarError) {

@@ -9,20 +9,20 @@ public struct RetryPolicy: Sendable, Equatable {
   public var baseDelay: Duration
   public var maxDelay: Duration
   public var jitter: Bool
-  /// The longest server-requested wait (`Retry-After`, a rate-limit gate) a call sits through. A longer one ends the
-  /// call at once with its `retryAfter`, so that an hours-long throttle does not hold a request open when the caller
-  /// gave no deadline.
-  public var maxRetryAfter: Duration
+  /// The longest a call waits, in total, on rate limits: gates (blocks and pacing) and waits a platform asks for
+  /// (`Retry-After`). A wait that would go past it is not started: the call ends at once with `rate_limited` and its
+  /// `retryAfter`, so a caller without a deadline hears of a throttle in seconds and can reschedule.
+  public var maxWait: Duration
 
   public init(
     maxAttempts: Int = 5, baseDelay: Duration = .seconds(1), maxDelay: Duration = .seconds(16), jitter: Bool = false,
-    maxRetryAfter: Duration = .seconds(300)
+    maxWait: Duration = .seconds(5)
   ) {
     self.maxAttempts = maxAttempts
     self.baseDelay = baseDelay
     self.maxDelay = maxDelay
     self.jitter = jitter
-    self.maxRetryAfter = maxRetryAfter
+    self.maxWait = maxWait
   }
 
   /// One attempt, no retry.

@@ -76,11 +76,13 @@ public struct SidecarError: Error, Sendable, CustomStringConvertible {
     let attempts: Int
     let retryAfter: Duration?
     let failure: PlatformFailure?
+    let retryable: Bool?
 
     init(
       kind: ErrorKind, message: String, platform: String?, attempts: Int, retryAfter: Duration?,
-      failure: PlatformFailure?
+      failure: PlatformFailure?, retryable: Bool?
     ) {
+      self.retryable = retryable
       self.kind = kind
       self.message = message
       self.platform = platform
@@ -94,10 +96,11 @@ public struct SidecarError: Error, Sendable, CustomStringConvertible {
 
   public init(
     kind: ErrorKind, message: String, platform: String? = nil, attempts: Int = 0, retryAfter: Duration? = nil,
-    failure: PlatformFailure? = nil
+    failure: PlatformFailure? = nil, retryable: Bool? = nil
   ) {
     fields = Fields(
-      kind: kind, message: message, platform: platform, attempts: attempts, retryAfter: retryAfter, failure: failure)
+      kind: kind, message: message, platform: platform, attempts: attempts, retryAfter: retryAfter, failure: failure,
+      retryable: retryable)
   }
 
   private mutating func change(
@@ -107,7 +110,7 @@ public struct SidecarError: Error, Sendable, CustomStringConvertible {
     fields = Fields(
       kind: kind ?? fields.kind, message: message ?? fields.message, platform: platform ?? fields.platform,
       attempts: attempts ?? fields.attempts, retryAfter: retryAfter ?? fields.retryAfter,
-      failure: failure ?? fields.failure)
+      failure: failure ?? fields.failure, retryable: kind == nil ? fields.retryable : nil)
   }
 
   public var kind: ErrorKind {
@@ -138,6 +141,10 @@ public struct SidecarError: Error, Sendable, CustomStringConvertible {
     get { fields.failure }
     set { change(failure: .some(newValue)) }
   }
+
+  /// Whether the same call may succeed later: the kind's rule, unless this error knows better (a credential the parent
+  /// says does not exist is `credential_unavailable` for good).
+  public var retryable: Bool { fields.retryable ?? kind.retryable }
 
   /// True when the call ended because its task was cancelled; answer with -32800.
   public var isCancellation: Bool { kind == .cancelled }

@@ -33,6 +33,8 @@ public struct SidecarConfiguration: Sendable, Equatable {
   public var retryBaseDelayMs = 1000
   public var retryMaxDelayMs = 16000
   public var retryJitter = false
+  /// The longest a call waits, in total, on rate limits before answering `rate_limited` with `retryAfterMs`.
+  public var retryMaxWaitMs = 5000
 
   public var breakerEnabled = true
   public var breakerFailureThreshold = 5
@@ -115,6 +117,7 @@ public struct SidecarConfiguration: Sendable, Equatable {
       case "retry.baseDelayMs": retryBaseDelayMs = try field.int(in: 0...600_000)
       case "retry.maxDelayMs": retryMaxDelayMs = try field.int(in: 0...3_600_000)
       case "retry.jitter": retryJitter = try field.bool()
+      case "retry.maxWaitMs": retryMaxWaitMs = try field.int(in: 0...86_400_000)
       case "breaker.enabled": breakerEnabled = try field.bool()
       case "breaker.failureThreshold": breakerFailureThreshold = try field.int(in: 1...1000)
       case "breaker.openMs": breakerOpenMs = try field.int(in: 1...86_400_000)

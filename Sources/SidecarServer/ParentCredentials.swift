@@ -24,7 +24,10 @@ struct ParentCredentials: CredentialSource {
     } catch is CancellationError {
       throw SidecarError(kind: .cancelled, message: "cancelled while resolving the credential", platform: key.platform.rawValue)
     } catch let error as JSONRPCError {
-      throw unavailable(key, "the parent answered credentials/resolve with an error: \(error.message)")
+      // `data.retryable: false` is the parent saying the credential does not exist: asking again cannot help.
+      throw unavailable(
+        key, "the parent answered credentials/resolve with an error: \(error.message)",
+        retryable: error.data?["retryable"] == .bool(false) ? false : nil)
     } catch {
       throw unavailable(key, "\(error)")
     }
@@ -53,10 +56,10 @@ struct ParentCredentials: CredentialSource {
     _ = try await connection.sendRequest("credentials/update", params: .object(params), timeout: updateTimeout)
   }
 
-  private func unavailable(_ key: CredentialKey, _ reason: String) -> SidecarError {
+  private func unavailable(_ key: CredentialKey, _ reason: String, retryable: Bool? = nil) -> SidecarError {
     SidecarError(
       kind: .credentialUnavailable, message: "credential \(key.credentialRef) is unavailable: \(reason)",
-      platform: key.platform.rawValue)
+      platform: key.platform.rawValue, retryable: retryable)
   }
 
   /// `expiresAt` as RFC 3339 text or as Unix seconds.

@@ -32,7 +32,8 @@ final class PlatformServices: Sendable {
     core = ResilienceCore(
       retry: RetryPolicy(
         maxAttempts: configuration.retryMaxAttempts, baseDelay: .milliseconds(configuration.retryBaseDelayMs),
-        maxDelay: .milliseconds(configuration.retryMaxDelayMs), jitter: configuration.retryJitter),
+        maxDelay: .milliseconds(configuration.retryMaxDelayMs), jitter: configuration.retryJitter,
+        maxWait: .milliseconds(configuration.retryMaxWaitMs)),
       breaker: BreakerConfiguration(
         enabled: configuration.breakerEnabled, failureThreshold: configuration.breakerFailureThreshold,
         openDuration: .milliseconds(configuration.breakerOpenMs), halfOpenProbes: configuration.breakerHalfOpenProbes),
@@ -129,6 +130,7 @@ final class PlatformServices: Sendable {
     case .run(let call): pending = call
     case .answered(let answer): return answer
     }
+    pending.context.call.progress?.begin(title: "\(client.platform)/\(operation)")
     let result: Result<JSONValue, SidecarError>
     do throws(SidecarError) {
       switch pending.kind {
@@ -174,7 +176,9 @@ final class PlatformServices: Sendable {
     } catch {
       return .answered(.failure(.invalidParams(error.reason, field: error.field)))
     }
-    let call = CallContext(deadline: common.deadlineMs.map { clock.now() + .milliseconds($0) })
+    let call = CallContext(
+      deadline: common.deadlineMs.map { clock.now() + .milliseconds($0) },
+      progress: common.workDoneToken.map(progress(token:)))
     let context = OperationContext(
       key: CredentialKey(platform: platform, credentialRef: common.credentialRef, customerId: common.customerId),
       agentId: common.agentId, correlationId: common.correlationId, call: call, credentials: credentials,
@@ -187,8 +191,7 @@ final class PlatformServices: Sendable {
     }
     let idempotencyKey = "\(platform)/\(operation)/\(common.customerId)/\(key)"
     var fingerprinted = params?.objectValue ?? [:]
-    fingerprinted["deadlineMs"] = nil
-    fingerprinted["correlationId"] = nil
+    for name in CommonParams.unfingerprinted { fingerprinted[name] = nil }
     let fingerprint = Fingerprint.of(.object(fingerprinted))
     let decision: IdempotencyStore.Decision
     do {
@@ -278,6 +281,7 @@ final class PlatformServices: Sendable {
       }
       if error.kind == .circuitOpen { metrics.recordNotPermitted(platform: platform.rawValue, operation: operation) }
     }
+    call.progress?.end(message: result.failureValue?.message)
     if call.retries > 0 { metrics.recordRetries(platform: platform.rawValue, operation: operation, count: call.retries) }
     for _ in 0..<call.rateLimitWaits { metrics.recordRateLimitWait(platform: platform.rawValue, operation: operation) }
     record(
@@ -326,6 +330,20 @@ final class PlatformServices: Sendable {
       ])
   }
 
+  /// `$/progress` for the call that sent `token`; it begins when the call goes to its platform (a replay or a refused
+  /// call reports nothing).
+  private func progress(token: JSONValue) -> WorkDoneProgress {
+    WorkDoneProgress { [connection] value in
+      var object: [String: JSONValue] = ["kind": .string(value.kind.rawValue)]
+      if let title = value.title { object["title"] = .string(title) }
+      if let message = value.message { object["message"] = .string(message) }
+      if let percentage = value.percentage { object["percentage"] = .int(percentage) }
+      if let sent = value.bytesSent { object["bytesSent"] = .int(Int(sent)) }
+      if let total = value.bytesTotal { object["bytesTotal"] = .int(Int(total)) }
+      connection.notify("$/progress", params: ["token": token, "value": .object(object)])
+    }
+  }
+
   // MARK: Queries
 
   private func breakerStatus() -> JSONValue {
@@ -368,7 +386,7 @@ final class PlatformServices: Sendable {
 
   static func applicationError(_ error: SidecarError, attempts: Int? = nil) -> JSONRPCError {
     var data: [String: JSONValue] = [
-      "kind": .string(error.kind.rawValue), "retryable": .bool(error.kind.retryable),
+      "kind": .string(error.kind.rawValue), "retryable": .bool(error.retryable),
       "attempts": .int(attempts ?? error.attempts),
     ]
     data["platform"] = JSONValue(error.platform)
@@ -463,13 +481,18 @@ private final class PendingCall: Sendable {
       "platform": .string(context.key.platform.rawValue), "postId": .string(post.postId), "postUrl": JSONValue(post.postUrl),
       "status": .string(post.status.rawValue), "attempts": .int(max(1, context.call.attempts)),
       "durationMs": .int(PlatformServices.milliseconds(since: started)), "replayed": false,
+      "waitedMs": .int(PlatformServices.milliseconds(context.call.waited)),
     ]
   }
 }
 
 /// Params every platform method takes (design brief §3).
 struct CommonParams: Sendable {
-  static let names: Set<String> = ["credentialRef", "customerId", "agentId", "correlationId", "idempotencyKey", "deadlineMs"]
+  static let names: Set<String> = [
+    "credentialRef", "customerId", "agentId", "correlationId", "idempotencyKey", "deadlineMs", "workDoneToken",
+  ]
+  /// Params that say how to run a call, not what it publishes: left out of the idempotency fingerprint.
+  static let unfingerprinted = ["deadlineMs", "correlationId", "workDoneToken"]
 
   var credentialRef: String
   var customerId: String
@@ -477,6 +500,8 @@ struct CommonParams: Sendable {
   var correlationId: String?
   var idempotencyKey: String?
   var deadlineMs: Int?
+  /// LSP's work-done token: a string or an integer naming the `$/progress` notifications of this call.
+  var workDoneToken: JSONValue?
 
   init(_ params: Params, requireAgent: Bool) throws(InvalidParams) {
     credentialRef = try params.requiredString("credentialRef", maxLength: 512)
@@ -486,6 +511,14 @@ struct CommonParams: Sendable {
     idempotencyKey = try params.string("idempotencyKey", maxLength: 255)
     if idempotencyKey?.isEmpty == true { throw InvalidParams("`idempotencyKey` must not be empty", field: "idempotencyKey") }
     deadlineMs = try params.int("deadlineMs", in: 1...86_400_000)
+    switch params.values["workDoneToken"] {
+    case nil, .null?: workDoneToken = nil
+    case .string(let token)? where !token.isEmpty && token.utf8.count <= 512: workDoneToken = .string(token)
+    case .int(let token)?: workDoneToken = .int(token)
+    default:
+      throw InvalidParams(
+        "`workDoneToken` must be a non-empty string (at most 512 bytes) or an integer", field: "workDoneToken")
+    }
   }
 }
 

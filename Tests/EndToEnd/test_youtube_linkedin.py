@@ -92,6 +92,27 @@ def test_a_video_uploads_in_several_chunks_and_arrives_intact(fake, sidecar_fact
     assert_no_secret_leaks(sidecar, fake)
 
 
+def test_a_200_mb_upload_reports_monotonic_progress_to_its_work_done_token(fake, sidecar_factory, tmp_path):
+    video = tmp_path / "large.mp4"
+    with video.open("wb") as file:
+        file.truncate(200 * 1024 * 1024)  # sparse: nothing written to disk
+    sidecar = start(sidecar_factory)
+    answer = sidecar.call("youtube/post", {**YT, "title": "Large upload", "videoPath": str(video),
+                                           "privacyStatus": "private", "workDoneToken": 42}, timeout=300)
+    assert "result" in answer, answer
+    progress = sidecar.events("$/progress")
+    assert {p["token"] for p in progress} == {42}
+    values = [p["value"] for p in progress]
+    assert values[0] == {"kind": "begin", "title": "youtube/post", "percentage": 0}
+    assert values[-1] == {"kind": "end"}
+    reports = values[1:-1]
+    assert reports and {v["kind"] for v in reports} == {"report"}
+    sent = [v["bytesSent"] for v in reports]
+    assert sent == sorted(sent) and sent[-1] == 200 * 1024 * 1024 and len(set(sent)) > 10
+    assert [v["percentage"] for v in reports] == sorted(v["percentage"] for v in reports)
+    assert reports[-1]["percentage"] == 100
+
+
 def test_an_interrupted_upload_resumes_from_the_status_query_and_creates_one_video(fake, sidecar_factory):
     sidecar = start(sidecar_factory)
     # The second chunk is stored, then the connection is reset before the answer (twice: libcurl silently replays a

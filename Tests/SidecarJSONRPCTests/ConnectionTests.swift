@@ -14,6 +14,7 @@ private final class TestDispatcher: Dispatcher {
   func route(method: String) -> Route {
     switch method {
     case "echo": return .inline { params in .success(params ?? .null) }
+    case "hasParams": return .inline { params in .success(.bool(params != nil)) }
     case "fail": return .inline { _ in .failure(.invalidParams("always", field: "x")) }
     case "sleep":
       return .task { _, _ in
@@ -161,6 +162,16 @@ struct ConnectionTests {
       #expect(reply.first?["error"]?["code"] == .int(code), "\(text)")
       #expect(reply.first?["id"] == id, "\(text)")
       #expect(reply.first?["jsonrpc"] == "2.0")
+    }
+  }
+
+  @Test(#""params": null is the same as no params (pygls sends it on shutdown)"#)
+  func nullParams() async {
+    let peer = Peer()
+    for (params, expected) in [(#","params":null"#, false), ("", false), (#","params":{}"#, true)] {
+      peer.send(#"{"jsonrpc":"2.0","id":1,"method":"hasParams"\#(params)}"#)
+      let reply = await peer.receive(1)
+      #expect(reply.first?["result"] == .bool(expected), "\(params)")
     }
   }
 

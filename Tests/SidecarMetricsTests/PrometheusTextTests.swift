@@ -53,7 +53,7 @@ struct PrometheusTextTests {
       }
       #expect(text.hasSuffix("\n"))
     }
-    #expect(PrometheusText.contentType == "text/plain; version=0.0.4")
+    #expect(PrometheusText.contentType == "text/plain; version=1.0.0; charset=utf-8")
   }
 
   @Test("Counters equal the calls made")

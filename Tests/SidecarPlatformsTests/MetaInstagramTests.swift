@@ -2,6 +2,7 @@ import Foundation
 import SidecarHTTP
 import SidecarJSON
 import SidecarResilience
+import Synchronization
 import Testing
 
 @testable import SidecarPlatforms
@@ -46,6 +47,31 @@ struct MetaInstagramPublishTests {
     #expect(requests[1].query == ["fields": "status_code,status"])
     #expect(requests[3].form == ["creation_id": "c1"])
     #expect(requests[4].query == ["fields": "permalink"])
+  }
+
+  @Test("waiting for Instagram to process a container is reported as progress")
+  func processingProgress() async throws {
+    let harness = MetaTest.harness(
+      .instagram,
+      [
+        MetaTest.ok(#"{"id":"c1"}"#),
+        MetaTest.ok(#"{"id":"c1","status_code":"IN_PROGRESS","status":"In Progress"}"#),
+        MetaTest.ok(#"{"id":"c1","status_code":"IN_PROGRESS","status":"In Progress"}"#),
+        MetaTest.ok(#"{"id":"c1","status_code":"FINISHED","status":"Finished"}"#),
+        MetaTest.ok(#"{"id":"1790"}"#), Self.permalink,
+      ])
+    let reports = Mutex<[WorkDoneProgress.Value]>([])
+    let progress = WorkDoneProgress { value in reports.withLock { $0.append(value) } }
+    progress.begin(title: "instagram/post")
+    let operation = try InstagramClient(environment: harness.environment).preparePublish(
+      Params(["videoUrl": "https://cdn.example/v.mp4"]))
+    let result = await MetaTest.run { () throws(SidecarError) in
+      try await operation.run(harness.context(key, progress: progress))
+    }
+    #expect(try result.get().postId == "1790")
+    let values = reports.withLock { $0 }
+    #expect(values.map(\.kind) == [.begin, .report, .report])
+    #expect(values.dropFirst().allSatisfy { $0.message == "Waiting for Instagram to finish processing the media" })
   }
 
   @Test("a video is a reel when kind is absent")

@@ -118,7 +118,9 @@ struct TestHarness {
   let logs = InMemoryLogSink()
 
   init(transport: ScriptedTransport, credentials: [CredentialKey: Credential], clock: any SidecarClock = SystemClock(),
-       retry: RetryPolicy = RetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(1), maxDelay: .milliseconds(4)))
+       // Platform tests follow platform-requested waits of minutes; the bound on them is the core's tests' concern.
+       retry: RetryPolicy = RetryPolicy(
+         maxAttempts: 3, baseDelay: .milliseconds(1), maxDelay: .milliseconds(4), maxWait: .seconds(300)))
   {
     self.transport = transport
     let logger = Logger(level: .debug, sink: logs)
@@ -140,10 +142,11 @@ struct TestHarness {
     return String(cString: resolved)
   }()
 
-  func context(_ key: CredentialKey, deadline: Duration? = nil) -> OperationContext {
+  func context(_ key: CredentialKey, deadline: Duration? = nil, progress: WorkDoneProgress? = nil) -> OperationContext {
     let clock = environment.clock
     return OperationContext(
       key: key, agentId: "AGENT-1", correlationId: "corr-1",
-      call: CallContext(deadline: deadline.map { clock.now() + $0 }), credentials: store, logger: environment.logger)
+      call: CallContext(deadline: deadline.map { clock.now() + $0 }, progress: progress), credentials: store,
+      logger: environment.logger)
   }
 }

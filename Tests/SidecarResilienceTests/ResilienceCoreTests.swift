@@ -34,7 +34,7 @@ import Testing
   }
 
   @Test func rateLimitsUntilTheEndExhaustAsRateLimited() async throws {
-    let core = makeCore(clock: clock)
+    let core = makeCore(clock: clock, retry: .patient)
     let script = Script([.fail(.throttled(.account, after: .seconds(2)))])
     let call = core.start(script)
     for _ in 0..<4 {
@@ -47,7 +47,7 @@ import Testing
   }
 
   @Test func retryAfterInBothFormsIsHonoured() async throws {
-    let core = makeCore(clock: clock)
+    let core = makeCore(clock: clock, retry: .patient)
     // The manual wall clock starts at 2023-11-14T22:13:20Z.
     let seconds = RetryAfter.parse("7", now: clock.wallNow())
     let date = RetryAfter.parse("Tue, 14 Nov 2023 22:13:25 GMT", now: clock.wallNow())
@@ -215,7 +215,7 @@ import Testing
   }
 
   @Test func cancellationDuringAGateWaitSendsNothing() async throws {
-    let core = makeCore(clock: clock)
+    let core = makeCore(clock: clock, retry: .patient)
     let page = RateLimitKey("facebook:page:1")
     core.gates.block(page, until: .at(100), reason: .throttled(.account))
     let script = Script([.succeed("never")])
@@ -264,6 +264,7 @@ import Testing
     #expect(await clock.advanceToNextSleeper() == .seconds(5))
     #expect(try await call.finished.get() == "ok")
     #expect(context.rateLimitWaits == 1 && context.attempts == 1 && context.retries == 0)
+    #expect(context.waited == .seconds(5))
   }
 
   @Test func aBlockThatOutlastsTheDeadlineFailsFastWithoutARequest() async throws {
@@ -592,5 +593,43 @@ import Testing
     }
     #expect(model.opens > 3)
     #expect(log.all.filter { $0.hasSuffix(">OPEN") }.count == model.opens)
+  }
+}
+
+/// `retry.maxWait`: the total a call spends waiting on rate limits, past which it answers at once.
+@Suite(.timeLimit(.minutes(1))) struct WaitBoundTests {
+  let clock = ManualClock()
+
+  @Test func aPlatformRequestedWaitPastTheBoundEndsTheCallAtOnce() async throws {
+    let core = makeCore(clock: clock)  // the default bound, 5 s
+    let script = Script([.fail(.throttled(.app, after: .seconds(60))), .succeed("late")])
+    let error = try #require(await core.outcome(script).error)
+    #expect(error.kind == .rateLimited && error.retryAfter == .seconds(60))
+    #expect(error.message.contains("retry.maxWaitMs"))
+    #expect(script.attempts == 1 && clock.now() == .at(0))
+  }
+
+  @Test func waitsAddUpAgainstTheBound() async throws {
+    let core = makeCore(clock: clock)
+    let throttled = Script.Step.fail(.throttled(.account, after: .seconds(2)))
+    let script = Script([throttled, throttled, throttled, .succeed("never")])
+    let context = CallContext(deadline: nil)
+    let call = core.start(script, gates: [RateLimitKey("facebook:page:1")], context: context)
+    #expect(await clock.advanceToNextSleeper() == .seconds(2))
+    #expect(await clock.advanceToNextSleeper() == .seconds(2))
+    let error = try #require(await call.finished.error)
+    #expect(error.kind == .rateLimited && error.retryAfter == .seconds(2))
+    #expect(context.waited == .seconds(4) && script.attempts == 3)
+  }
+
+  @Test func aPacingGatePastTheBoundAnswersAtOnceWithItsWait() async throws {
+    let core = makeCore(clock: clock)
+    let pair = RateLimitKey("whatsapp:pair:15550001:15550002")
+    core.gates.pace(pair, minInterval: .seconds(6))
+    #expect(try await core.outcome(Script([.succeed("m1")]), platform: "whatsapp", gates: [pair]).get() == "m1")
+    let second = Script([.succeed("never")])
+    let error = try #require(await core.outcome(second, platform: "whatsapp", gates: [pair]).error)
+    #expect(error.kind == .rateLimited && error.retryAfter == .seconds(6) && error.attempts == 0)
+    #expect(second.attempts == 0)
   }
 }

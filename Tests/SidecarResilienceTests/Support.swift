@@ -119,6 +119,11 @@ extension ClockInstant {
   }
 }
 
+extension RetryPolicy {
+  /// The default policy with a bound on waits far beyond any test's, for tests of what happens during long waits.
+  static let patient = RetryPolicy(maxWait: .seconds(3_600))
+}
+
 func makeCore(
   clock: ManualClock,
   retry: RetryPolicy = RetryPolicy(),

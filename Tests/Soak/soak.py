@@ -113,7 +113,8 @@ async def main() -> int:
                         "youtube": {"insert_calls_per_day": 1000000, "quota_units_per_day": 10**12},
                         "linkedin": {"member_daily_limit": 1000000}})
         config = {**fake.sidecar_config(), "stateDir": state,
-                  "retry": {"maxAttempts": 4, "baseDelayMs": 50, "maxDelayMs": 400},
+                  # WhatsApp paces sends to one recipient 6 s apart: wait them out rather than answer rate_limited.
+                  "retry": {"maxAttempts": 4, "baseDelayMs": 50, "maxDelayMs": 400, "maxWaitMs": 60000},
                   "breaker": {"failureThreshold": 50, "openMs": 2000},
                   "http": {"timeoutMs": 1500}, "limits": {"maxInFlight": 4096}}
 

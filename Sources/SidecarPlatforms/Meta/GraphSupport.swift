@@ -23,6 +23,7 @@ extension GraphAPI {
     while true {
       if let value = try await check() { return value }
       round += 1
+      context.progress?.report(message: "Waiting for \(name) to finish processing \(what)")
       let exponent = Double(min(round - 1, 30))
       let base = Double(retry.baseDelay.components.seconds) + Double(retry.baseDelay.components.attoseconds) / 1e18
       let cap = Double(retry.maxDelay.components.seconds) + Double(retry.maxDelay.components.attoseconds) / 1e18

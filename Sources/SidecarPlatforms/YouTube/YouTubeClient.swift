@@ -83,6 +83,7 @@ public final class YouTubeClient: PlatformClient {
     }
     context.logger.info("youtube upload session started", ["bytes": .int(Int(video.size))])
     let upload = ResumableUpload(session: session, video: video, chunkSize: chunkSize)
+    context.call.progress?.report(message: "Uploading the video", bytesSent: 0, bytesTotal: video.size)
     while true {
       let progress: UploadProgress
       do {
@@ -93,7 +94,13 @@ public final class YouTubeClient: PlatformClient {
       } catch {
         throw upload.ambiguous(error)
       }
-      if case .complete(let resource) = progress { return try result(resource, attempts: context.call.attempts) }
+      switch progress {
+      case .incomplete(let confirmed):
+        context.call.progress?.report(message: "Uploading the video", bytesSent: confirmed, bytesTotal: video.size)
+      case .complete(let resource):
+        context.call.progress?.report(message: "Uploaded the video", bytesSent: video.size, bytesTotal: video.size)
+        return try result(resource, attempts: context.call.attempts)
+      }
     }
   }
 

@@ -81,4 +81,27 @@ function errorFromResponse(error, method = null) {
   return new cls((error && error.message) || 'sidecar error', { code, kind: data.kind || null, data, method });
 }
 
-module.exports = { SidecarError, errorFromResponse, ...classes, ProtocolError, SidecarUnavailable, SidecarCrashed, CallTimeout };
+/**
+ * Throw from `resolveCredentials` to fail the call with this message: it travels to the sidecar and into the caller's
+ * CredentialUnavailable, so keep it free of secrets. Anything else a resolver throws is reported by its name only,
+ * never its message, and is retryable.
+ */
+class CredentialError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = new.target.name;
+  }
+
+  /** Whether the same call may succeed later. */
+  get retryable() { return true; }
+}
+
+/** Throw from `resolveCredentials` when the credential does not exist: the call fails, not retryable. */
+class CredentialNotFound extends CredentialError {
+  get retryable() { return false; }
+}
+
+module.exports = {
+  SidecarError, errorFromResponse, ...classes, ProtocolError, SidecarUnavailable, SidecarCrashed, CallTimeout,
+  CredentialError, CredentialNotFound,
+};

@@ -6,7 +6,9 @@ const { EventEmitter, once } = require('node:events');
 const fs = require('node:fs');
 const path = require('node:path');
 const { Connection, RemoteError } = require('./connection');
-const { SidecarUnavailable, SidecarCrashed, SidecarError } = require('./errors');
+const {
+  SidecarUnavailable, SidecarCrashed, SidecarError, InvalidParams, CredentialError,
+} = require('./errors');
 
 const PLATFORMS = ['facebook', 'instagram', 'linkedin', 'youtube', 'whatsapp'];
 const VERSION = require('../package.json').version;
@@ -57,17 +59,21 @@ class Sidecar extends EventEmitter {
    * @param {object} [options.config] the initialize config, sent again after every restart
    * @param {(req: {platform, credentialRef, customerId}, {signal}) => any} [options.resolveCredentials] answers
    *   credentials/resolve with {accessToken, accountId, refreshToken?, expiresAt?, clientId?, clientSecret?};
-   *   throwing makes the call fail with credential_unavailable
+   *   throw CredentialNotFound (permanent) or CredentialError (retryable) to fail the call with that message;
+   *   anything else fails it retryably, naming only the error's name
    * @param {(update: object) => any} [options.onCredentialsUpdated] persist a refreshed token; the sidecar counts the
    *   return (or the promise resolving) as the acknowledgement and asks again if it throws
-   * @param {number} [options.timeoutMs] default client-side timeout for every request
+   * @param {number|null} [options.timeoutMs] what a call may take by default (30000; null: no limit). A platform
+   *   call sends it as the sidecar's deadlineMs and waits answerGraceMs longer, so the sidecar's own answer arrives
+   *   before CallTimeout
+   * @param {number} [options.answerGraceMs] how much longer than timeoutMs the client waits for an answer (1000)
    * @param {number} [options.shutdownTimeoutMs] wait for shutdown and exit before SIGTERM, then SIGKILL (default: the
    *   sidecar's shutdown.graceMs, 10 s, plus 2 s)
    * @param {number[]} [options.restartDelaysMs] wait after the 1st, 2nd, ... crash in a row before restarting
    */
   constructor({
-    binary, args = [], env = {}, config = {}, clientInfo, resolveCredentials, onCredentialsUpdated, timeoutMs,
-    shutdownTimeoutMs, restartDelaysMs = [0, 500, 1000, 2000, 5000, 10000, 30000],
+    binary, args = [], env = {}, config = {}, clientInfo, resolveCredentials, onCredentialsUpdated, timeoutMs = 30000,
+    answerGraceMs = 1000, shutdownTimeoutMs, restartDelaysMs = [0, 500, 1000, 2000, 5000, 10000, 30000],
   } = {}) {
     super();
     this.binary = binary;
@@ -78,6 +84,9 @@ class Sidecar extends EventEmitter {
     this.resolveCredentials = resolveCredentials;
     this.onCredentialsUpdated = onCredentialsUpdated;
     this.timeoutMs = timeoutMs;
+    this.answerGraceMs = answerGraceMs;
+    this.progress = new Map(); // workDoneToken -> onProgress
+    this.nextProgressToken = 1;
     this.shutdownTimeoutMs = shutdownTimeoutMs ?? graceMs(config) + 2000;
     this.restartDelaysMs = restartDelaysMs.length ? restartDelaysMs : [0];
     this.current = null;
@@ -91,9 +100,9 @@ class Sidecar extends EventEmitter {
     for (const platform of PLATFORMS) {
       const publish = platform === 'whatsapp' ? 'send' : 'post';
       this[platform] = {
-        [publish]: (params, options) => this.request(`${platform}/${publish}`, params, options),
-        validate: (params, options) => this.request(`${platform}/validate`, params, options),
-        refresh: (params, options) => this.request(`${platform}/refresh`, params, options),
+        [publish]: (params, options) => this.callPlatform(`${platform}/${publish}`, params, options),
+        validate: (params, options) => this.callPlatform(`${platform}/validate`, params, options),
+        refresh: (params, options) => this.callPlatform(`${platform}/refresh`, params, options),
       };
     }
   }
@@ -125,8 +134,38 @@ class Sidecar extends EventEmitter {
    * @returns {Promise<any>} the result; rejects with a SidecarError subclass
    */
   async request(method, params, { signal, timeoutMs } = {}) {
+    const limit = timeoutMs === undefined ? this.timeoutMs : timeoutMs;
     const current = await this.ensureRunning();
-    return current.connection.request(method, params, { signal, timeoutMs: timeoutMs ?? this.timeoutMs });
+    return current.connection.request(method, params,
+      { signal, timeoutMs: limit == null ? undefined : limit + this.answerGraceMs });
+  }
+
+  /**
+   * A platform call: `timeoutMs` also goes to the sidecar as `deadlineMs`; `onProgress` gets its `$/progress`
+   * values. Params are camelCase, as on the wire; a snake_case name is refused here, naming it.
+   */
+  async callPlatform(method, params = {}, { signal, timeoutMs, onProgress } = {}) {
+    for (const key of Object.keys(params)) {
+      if (key.includes('_')) {
+        const camel = key.replace(/_([a-z])/g, (_, letter) => letter.toUpperCase());
+        throw new InvalidParams(`\`${key}\` is not a param of ${method}: this client spells it \`${camel}\``,
+          { data: { kind: 'invalid_params', field: key, reason: `use ${camel}` }, method });
+      }
+    }
+    const limit = timeoutMs === undefined ? this.timeoutMs : timeoutMs;
+    const wire = { ...params };
+    if (limit != null) wire.deadlineMs = Math.max(1, Math.round(limit));
+    let token = null;
+    if (typeof onProgress === 'function') {
+      token = `node-${process.pid}-${this.nextProgressToken++}`;
+      wire.workDoneToken = token;
+      this.progress.set(token, onProgress);
+    }
+    try {
+      return await this.request(method, wire, { signal, timeoutMs: limit });
+    } finally {
+      if (token !== null) this.progress.delete(token);
+    }
   }
 
   /** Send a notification. */
@@ -307,22 +346,37 @@ class Sidecar extends EventEmitter {
   }
 
   onNotification(method, params) {
-    if (method === 'metrics/event') this.emit('event', params);
+    if (method === '$/progress') this.deliverProgress(params);
+    else if (method === 'metrics/event') this.emit('event', params);
     else if (method === 'breaker/stateChanged') this.emit('breakerChange', params);
     else if (method === '$/log') this.emit('log', params);
     else this.emit('notification', method, params);
   }
 
+  deliverProgress(params) {
+    const onProgress = params && this.progress.get(params.token);
+    if (!onProgress) return;
+    try {
+      onProgress(params.value);
+    } catch (err) {
+      this.emit('log', { level: 'error', msg: 'onProgress threw', error: String(err) });
+    }
+  }
+
   async answerResolve(params, signal) {
     if (typeof this.resolveCredentials !== 'function') {
-      throw new RemoteError(-31006, 'no resolveCredentials callback', { kind: 'credential_unavailable' });
+      throw new RemoteError(-31006, 'no resolveCredentials callback', { kind: 'credential_unavailable', retryable: false });
     }
     let credentials;
     try {
       credentials = await this.resolveCredentials(params, { signal });
     } catch (err) {
-      throw new RemoteError(-31006, `${(err && err.name) || 'Error'}: ${err && err.message}`,
-        { kind: 'credential_unavailable' });
+      // Only a CredentialError's message is meant for other processes; anything else is named, never quoted.
+      if (err instanceof CredentialError) {
+        throw new RemoteError(-31006, err.message, { kind: 'credential_unavailable', retryable: err.retryable });
+      }
+      throw new RemoteError(-31006, `the credential resolver threw ${(err && err.name) || typeof err}`,
+        { kind: 'credential_unavailable', retryable: true });
     }
     if (!credentials || typeof credentials.accessToken !== 'string' || !credentials.accountId) {
       throw new RemoteError(-31006, 'resolved credentials need accessToken and accountId',

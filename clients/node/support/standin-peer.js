@@ -46,7 +46,16 @@ async function platform(name, op, params) {
     throw new RpcError(-31006, `resolve timed out; parent answered ${late.error && late.error.code}`, { kind: 'credential_unavailable' });
   }
   const answer = await ask('credentials/resolve', { platform: name, credentialRef: params.credentialRef, customerId: params.customerId });
-  if (answer.error) throw new RpcError(-31006, `credential unavailable: ${answer.error.message}`, { kind: 'credential_unavailable' });
+  if (answer.error) { // as the sidecar does: the parent's message, and its word on retrying
+    throw new RpcError(-31006, `credential unavailable: ${answer.error.message}`,
+      { kind: 'credential_unavailable', retryable: !(answer.error.data && answer.error.data.retryable === false) });
+  }
+  if (params.workDoneToken !== undefined) { // an upload in three steps, as progress notifications
+    const progress = (value) => send({ jsonrpc: '2.0', method: '$/progress', params: { token: params.workDoneToken, value } });
+    progress({ kind: 'begin', title: `${name}/${op}`, percentage: 0 });
+    for (const sent of [100, 200, 300]) progress({ kind: 'report', percentage: sent / 3, bytesSent: sent, bytesTotal: 300 });
+    progress({ kind: 'end' });
+  }
   if (op === 'validate') return { valid: true, accountId: answer.result.accountId };
   if (op === 'refresh' || script === 'refresh') {
     for (;;) {
@@ -77,7 +86,7 @@ async function dispatch(method, params) {
   if (method === 'shutdown') { shutdown = true; return null; }
   if (method === 'health') return { status: 'ok', version: '0.0.1', uptimeMs: 1, inFlight: running.size - 1 };
   if (method === 'test/echo') return params;
-  if (method === 'metrics/prometheus') return { contentType: 'text/plain; version=0.0.4', text: `posts_total ${posts}\n` };
+  if (method === 'metrics/prometheus') return { contentType: 'text/plain; version=1.0.0; charset=utf-8', text: `posts_total ${posts}\n` };
   const [name, op] = method.split('/');
   if (platforms[name] && platforms[name].includes(op)) return platform(name, op, params || {});
   throw new RpcError(-32601, `method not found: ${method}`);

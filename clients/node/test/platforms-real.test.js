@@ -105,3 +105,29 @@ test('real binary + fakes: an aborted publish is cancelled inside the sidecar', 
     await new Promise((resolve) => fakes.child.once('exit', resolve));
   }
 });
+
+test('real binary + fakes: a YouTube upload reports its progress to onProgress', { skip: missing || false }, async (t) => {
+  const fakes = await startFakes();
+  const sidecar = new Sidecar({ binary, config: fakes.config, resolveCredentials: async (req) => fakes.credentials[req.platform] });
+  const progress = [];
+  try {
+    await sidecar.start();
+    if (!sidecar.supports('youtube', 'post')) {
+      t.skip('this build does not serve youtube/post');
+      return;
+    }
+    const result = await sidecar.youtube.post({ credentialRef: 'CRED-youtube', customerId: 'CUST-1', agentId: 'AGENT-1',
+      title: 'Node upload', videoUrl: `${fakes.baseUrl}/media/video-20m.mp4`, privacyStatus: 'private' },
+    { onProgress: (value) => progress.push(value) });
+    assert.ok(result.postId);
+    assert.equal(result.waitedMs, 0);
+    assert.deepEqual([progress[0].kind, progress[progress.length - 1].kind], ['begin', 'end']);
+    const sent = progress.filter((p) => p.bytesSent !== undefined).map((p) => p.bytesSent);
+    assert.deepEqual(sent, [...sent].sort((a, b) => a - b));
+    assert.equal(sent[sent.length - 1], 20 * 1024 * 1024);
+  } finally {
+    await sidecar.close();
+    fakes.child.stdin.end();
+    await new Promise((resolve) => fakes.child.once('exit', resolve));
+  }
+});

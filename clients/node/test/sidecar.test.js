@@ -6,7 +6,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { Sidecar, SidecarCrashed, SidecarUnavailable, CredentialUnavailable, RateLimited, CallTimeout,
-  MethodNotFound } = require('../lib');
+  MethodNotFound, CredentialNotFound, InvalidParams } = require('../lib');
 
 const STANDIN = path.join(__dirname, '..', 'support', 'standin-peer.js');
 const FB = { credentialRef: 'CRED-fb-001', customerId: 'CUST-123', agentId: 'AGENT-456' };
@@ -61,11 +61,17 @@ test('posts resolve credentials through the callback and emit events', async () 
   assert.deepEqual(resolveAnswer.result, { accessToken: 'tok-CRED-fb-001', accountId: 'PAGE-1' });
 });
 
-test('a throwing resolver becomes credential_unavailable', async () => {
-  const { sidecar } = standin('', { resolveCredentials: () => { throw new Error('no credential here'); } });
+test('a throwing resolver becomes credential_unavailable; only a CredentialError says why', async () => {
+  const resolveCredentials = (req) => {
+    if (req.credentialRef === 'CRED-gone') throw new CredentialNotFound('no credential CRED-gone for this customer');
+    throw new Error('secret-bearing text');
+  };
+  const { sidecar } = standin('', { resolveCredentials });
   try {
     await assert.rejects(sidecar.linkedin.post({ ...FB, text: 'x' }), (err) => err instanceof CredentialUnavailable
-      && /no credential here/.test(err.message));
+      && /threw Error/.test(err.message) && !/secret-bearing/.test(err.message) && err.retryable);
+    await assert.rejects(sidecar.linkedin.post({ ...FB, credentialRef: 'CRED-gone', text: 'x' }),
+      (err) => err instanceof CredentialUnavailable && /no credential CRED-gone/.test(err.message) && !err.retryable);
     await assert.rejects(sidecar.facebook.post({ ...FB, text: 'error:-31003:rate_limited' }), RateLimited);
     await assert.rejects(sidecar.request('tiktok/post', {}), MethodNotFound);
   } finally {
@@ -161,4 +167,36 @@ test('a corrupted stdout kills and replaces the process', async () => {
   } finally {
     await sidecar.close();
   }
+});
+
+test('timeoutMs is the sidecar\'s deadlineMs; onProgress gets the call\'s $/progress values', async () => {
+  const { sidecar, inbound } = standin('', { timeoutMs: 12500 });
+  const progress = [];
+  try {
+    const result = await sidecar.youtube.post({ ...FB, title: 'Upload', videoUrl: 'https://v' },
+      { onProgress: (value) => progress.push(value) });
+    assert.equal(result.postId, 'youtube-post-1');
+    await sidecar.facebook.post({ ...FB, text: 'x' }, { timeoutMs: 2000 });
+  } finally {
+    await sidecar.close();
+  }
+  const [upload, post] = inbound().filter((m) => /\/post$/.test(m.method || ''));
+  assert.equal(upload.params.deadlineMs, 12500);
+  assert.equal(post.params.deadlineMs, 2000);
+  assert.equal(typeof upload.params.workDoneToken, 'string');
+  assert.equal(post.params.workDoneToken, undefined);
+  assert.deepEqual(progress.map((p) => p.kind), ['begin', 'report', 'report', 'report', 'end']);
+  assert.deepEqual(progress.filter((p) => p.bytesSent !== undefined).map((p) => p.bytesSent), [100, 200, 300]);
+});
+
+test('a snake_case param is refused by the client, naming it as written', async () => {
+  const { sidecar, inbound } = standin();
+  try {
+    await assert.rejects(sidecar.facebook.post({ credential_ref: 'CRED-fb-001', customerId: 'C', agentId: 'A', text: 'x' }),
+      (err) => err instanceof InvalidParams && err.data.field === 'credential_ref'
+        && /`credential_ref` is not a param of facebook\/post: this client spells it `credentialRef`/.test(err.message));
+  } finally {
+    await sidecar.close();
+  }
+  assert.equal(inbound().filter((m) => m.method === 'facebook/post').length, 0);
 });

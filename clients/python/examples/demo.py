@@ -143,15 +143,13 @@ async def run(fake: FakePlatforms) -> int:
 
     print(f"\n{BOLD}Metrics snapshot{RESET} (what metrics/snapshot returns, summarised)")
     print(f"  {'platform/operation':<22} {'total':>5} {'ok':>4} {'fail':>4} {'retries':>7} {'p50 ms':>8} {'p99 ms':>8}")
-    for platform, operations in sorted(snapshot.get("platforms", {}).items()):
-        for operation, numbers in sorted(operations.items()):
-            if not isinstance(numbers, dict) or "total" not in numbers:
-                continue
-            p50, p99 = numbers.get("p50Ms"), numbers.get("p99Ms")
-            print(f"  {platform + '/' + operation:<22} {numbers['total']:>5} {numbers['success']:>4} "
-                  f"{numbers['failure']:>4} {numbers.get('retries', 0):>7} "
+    for platform, stats in sorted(snapshot.platforms.items()):
+        for operation, numbers in sorted(stats.operations.items()):
+            p50, p99 = numbers.p50_ms, numbers.p99_ms
+            print(f"  {platform + '/' + operation:<22} {numbers.total:>5} {numbers.success:>4} "
+                  f"{numbers.failure:>4} {numbers.retries:>7} "
                   f"{(f'{p50:.0f}' if p50 is not None else '-'):>8} {(f'{p99:.0f}' if p99 is not None else '-'):>8}")
-    breakers = ", ".join(f"{p}={s['state']}" for p, s in sorted(status.get("platforms", {}).items()))
+    breakers = ", ".join(f"{p}={b.state}" for p, b in sorted(status.platforms.items()))
     print(f"\n{BOLD}Circuit breakers{RESET}: {breakers}")
     print(f"{BOLD}Metric events received{RESET}: {len(events)} (one per operation, each with a unique eventId: "
           f"{len({e.event_id for e in events})} distinct)")

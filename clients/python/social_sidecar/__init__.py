@@ -7,15 +7,20 @@ async with Sidecar(config={...}, resolve_credentials=resolve, on_credentials_upd
     result = await sidecar.facebook.post(credential_ref="CRED-fb-001", customer_id="CUST-123",
                                          agent_id="AGENT-456", text="Hello", idempotency_key="post-789")
 ```
+
+:class:`SyncSidecar` offers the same calls, blocking, for threads (Celery, Django, Flask);
+``social_sidecar.prometheus.SidecarCollector`` puts the sidecar's metrics on a prometheus_client registry.
 """
 
 from ._version import __version__
-from .client import EventStream, Sidecar, find_binary
+from .client import CredentialResolver, EventStream, ProgressCallback, Sidecar, find_binary
 from .connection import Connection, RemoteError
 from .errors import (
     AuthFailed,
     CallTimeout,
     CircuitOpen,
+    CredentialError,
+    CredentialNotFound,
     CredentialUnavailable,
     DeadlineExceeded,
     IdempotencyConflict,
@@ -39,16 +44,25 @@ from .errors import (
     Unsupported,
     error_from_response,
 )
+from .sync import SyncSidecar
 from .types import (
     BreakerChange,
+    BreakerReset,
+    BreakerStatus,
     CredentialRequest,
     Credentials,
     CredentialUpdate,
     Event,
     Health,
     InitializeResult,
+    JSONValue,
     MetricEvent,
+    MetricsSnapshot,
+    OperationStats,
+    PlatformBreaker,
+    PlatformStats,
     PostResult,
+    Progress,
     PrometheusExposition,
     RefreshResult,
     ServerInfo,
@@ -58,6 +72,9 @@ from .types import (
 __all__ = [
     "__version__",
     "Sidecar",
+    "SyncSidecar",
+    "CredentialResolver",
+    "ProgressCallback",
     "EventStream",
     "find_binary",
     "Connection",
@@ -86,6 +103,8 @@ __all__ = [
     "SidecarUnavailable",
     "SidecarCrashed",
     "ShuttingDown",
+    "CredentialError",
+    "CredentialNotFound",
     "error_from_response",
     "PostResult",
     "ValidationResult",
@@ -93,7 +112,15 @@ __all__ = [
     "Health",
     "ServerInfo",
     "InitializeResult",
+    "JSONValue",
     "PrometheusExposition",
+    "MetricsSnapshot",
+    "PlatformStats",
+    "OperationStats",
+    "BreakerStatus",
+    "PlatformBreaker",
+    "BreakerReset",
+    "Progress",
     "MetricEvent",
     "BreakerChange",
     "Event",

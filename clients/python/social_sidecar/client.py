@@ -12,32 +12,57 @@ import signal
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, Sequence, Union
+import itertools
+from typing import Any, Awaitable, Callable, Mapping, Protocol, Sequence, Union
 
 from ._version import __version__
 from .connection import Connection, RemoteError
-from .errors import CallTimeout, SidecarCrashed, SidecarError, SidecarUnavailable
+from .errors import CallTimeout, CredentialError, SidecarCrashed, SidecarError, SidecarUnavailable
 from .platforms import Facebook, Instagram, LinkedIn, WhatsApp, YouTube
 from .types import (
     BreakerChange,
+    BreakerReset,
+    BreakerStatus,
     CredentialRequest,
     Credentials,
     CredentialUpdate,
     Event,
     Health,
     InitializeResult,
+    JSONValue,
     MetricEvent,
+    MetricsSnapshot,
+    Progress,
     PrometheusExposition,
 )
 
-__all__ = ["Sidecar", "EventStream", "find_binary"]
+__all__ = ["Sidecar", "EventStream", "find_binary", "CredentialResolver", "ProgressCallback"]
 
 log = logging.getLogger("social_sidecar")
 sidecar_log = logging.getLogger("social_sidecar.sidecar")
 
-Resolver = Callable[..., Union[Credentials, Mapping[str, Any], Awaitable[Any]]]
-"""``resolve_credentials(platform, credential_ref, customer_id)``; a callable taking one
-:class:`CredentialRequest` is accepted too."""
+ResolvedCredentials = Union[Credentials, Mapping[str, Any]]
+
+
+class CredentialResolver(Protocol):
+    """What ``resolve_credentials`` is: called with keywords, returns (or awaits to) the credential.
+
+    ```python
+    async def resolve(*, platform: str, credential_ref: str, customer_id: str) -> Credentials: ...
+    ```
+
+    Raise :class:`~social_sidecar.errors.CredentialNotFound` when the credential does not exist (the call fails for
+    good), :class:`~social_sidecar.errors.CredentialError` for another failure whose message is safe to show, and
+    anything else for a failure that may pass (the call fails retryably, naming only the exception's type).
+    """
+
+    def __call__(
+        self, *, platform: str, credential_ref: str, customer_id: str
+    ) -> ResolvedCredentials | Awaitable[ResolvedCredentials]: ...
+
+
+#: Receives each :class:`Progress` of a call made with ``on_progress=``; may be async.
+ProgressCallback = Callable[[Progress], Any]
 UpdateCallback = Callable[[CredentialUpdate], Any]
 EventCallback = Callable[[MetricEvent], Any]
 BreakerCallback = Callable[[BreakerChange], Any]
@@ -91,15 +116,20 @@ async def _call_user(callback: Callable[..., Any], *args: Any) -> Any:
     return result
 
 
-def _takes_one_argument(callback: Callable[..., Any]) -> bool:
-    """True for ``resolve(request)``, False for ``resolve(platform, credential_ref, customer_id)``."""
+def _check_resolver(resolver: CredentialResolver | None) -> None:
+    """Refuse at construction a resolver that cannot take the three keywords, instead of failing every call later."""
+    if resolver is None:
+        return
     try:
-        parameters = inspect.signature(callback).parameters.values()
+        signature = inspect.signature(resolver)
     except (TypeError, ValueError):
-        return False
-    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    variadic = any(p.kind == p.VAR_POSITIONAL for p in parameters)
-    return len(positional) == 1 and not variadic
+        return  # a builtin or C callable: nothing to check
+    try:
+        signature.bind(platform="", credential_ref="", customer_id="")
+    except TypeError as exc:
+        raise TypeError(
+            f"resolve_credentials must accept the keywords platform, credential_ref and customer_id: {exc}"
+        ) from None
 
 
 class EventStream:
@@ -154,14 +184,24 @@ class Sidecar:
                                              agent_id="AGENT-456", text="Hello", idempotency_key="post-789")
     ```
 
+    Platforms, each with ``validate(...)`` and ``refresh(...)`` beside its publish method:
+
+    - ``facebook``: :class:`~social_sidecar.platforms.Facebook`, ``post(...)``
+    - ``instagram``: :class:`~social_sidecar.platforms.Instagram`, ``post(...)``
+    - ``linkedin``: :class:`~social_sidecar.platforms.LinkedIn`, ``post(...)``
+    - ``youtube``: :class:`~social_sidecar.platforms.YouTube`, ``post(...)``
+    - ``whatsapp``: :class:`~social_sidecar.platforms.WhatsApp`, ``send(...)``
+
+    Queries: :meth:`health`, :meth:`metrics_snapshot`, :meth:`prometheus_exposition`, :meth:`prometheus`,
+    :meth:`breaker_status`, :meth:`breaker_reset`, and :meth:`call` for any other method.
+
     If the process dies, calls in flight fail with :class:`SidecarCrashed` and the next call starts a fresh process
     (after ``restart_delays`` when crashes repeat), so one crash never takes the backend down.
 
     Args:
-        config: the ``initialize.config`` object (design §7), sent again on every restart.
-        resolve_credentials: answers ``credentials/resolve``: called as ``resolve(platform, credential_ref,
-            customer_id)`` (or with one :class:`CredentialRequest` if it takes a single parameter), returns
-            :class:`Credentials` or a mapping; raising makes the call fail with ``credential_unavailable``.
+        config: the ``initialize.config`` object (``protocol/PROTOCOL.md`` §7), sent again on every restart.
+        resolve_credentials: answers ``credentials/resolve``; a :class:`CredentialResolver`, called with the keywords
+            ``platform``, ``credential_ref`` and ``customer_id``; returns :class:`Credentials` or a mapping.
         on_credentials_updated: gets a :class:`CredentialUpdate` after the sidecar refreshed a token; persist it before
             returning, since the sidecar treats the return as the acknowledgement.
         on_event: gets every :class:`MetricEvent` (in order; async callbacks are awaited one at a time).
@@ -169,19 +209,27 @@ class Sidecar:
         binary: the executable (default: :func:`find_binary`).
         args: extra command-line arguments, e.g. ``["--log-level", "debug"]``.
         env: environment entries added to this process's environment for the child.
-        timeout: default client-side timeout in seconds for every call (None: wait as long as the sidecar takes).
+        client_info: the ``initialize.clientInfo`` object (default: this package's name and version).
+        timeout: seconds a call may take by default (None: no limit). A platform call sends it as the sidecar's
+            ``deadlineMs``, retries and waits included, and the client waits ``answer_grace`` longer for the answer,
+            so the sidecar's own error (``deadline_exceeded``, ``rate_limited``) arrives before :class:`CallTimeout`.
+        answer_grace: seconds the client waits for an answer past ``timeout``.
         shutdown_timeout: how long :meth:`close` waits for ``shutdown`` and for the process to exit, before it
             terminates and then kills it; by default 2 s more than the sidecar's ``shutdown.graceMs`` (10 s), the
             time it gives in-flight calls to finish.
         restart_delays: waits (seconds, counted from the crash) before restarting after the 1st, 2nd, ... crash in a
-            row; the last one repeats. A process that ran ``stable_after`` seconds resets the count.
+            row; the last one repeats.
+        stable_after: seconds after which a running process resets the crash count.
+        max_frame_bytes: the largest frame accepted from the sidecar.
+        clock: monotonic seconds (injected by tests).
+        sleep: the async sleep used between restarts (injected by tests).
     """
 
     def __init__(
         self,
         config: Mapping[str, Any] | None = None,
         *,
-        resolve_credentials: Resolver | None = None,
+        resolve_credentials: CredentialResolver | None = None,
         on_credentials_updated: UpdateCallback | None = None,
         on_event: EventCallback | None = None,
         on_breaker_change: BreakerCallback | None = None,
@@ -189,7 +237,8 @@ class Sidecar:
         args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
         client_info: Mapping[str, Any] | None = None,
-        timeout: float | None = None,
+        timeout: float | None = 30.0,
+        answer_grace: float = 1.0,
         shutdown_timeout: float | None = None,
         restart_delays: Sequence[float] = (0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0),
         stable_after: float = 30.0,
@@ -197,6 +246,7 @@ class Sidecar:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
+        _check_resolver(resolve_credentials)
         self.config: dict[str, Any] = dict(config or {})
         self._resolve = resolve_credentials
         self._on_update = on_credentials_updated
@@ -207,6 +257,7 @@ class Sidecar:
         self._env = dict(env or {})
         self._client_info = dict(client_info or {"name": "social-sidecar-python", "version": __version__})
         self._timeout = timeout
+        self._answer_grace = answer_grace
         self._shutdown_timeout = shutdown_timeout if shutdown_timeout is not None else _grace_seconds(self.config) + 2.0
         self._restart_delays = tuple(restart_delays) or (0.0,)
         self._stable_after = stable_after
@@ -224,6 +275,9 @@ class Sidecar:
         self._events: asyncio.Queue[tuple[str, Any]] | None = None
         self._event_task: asyncio.Task[None] | None = None
         self._subscribers: set[asyncio.Queue[Any]] = set()
+        self._progress: dict[str, ProgressCallback] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._progress_tokens = itertools.count(1)
 
         self.facebook = Facebook(self)
         self.instagram = Instagram(self)
@@ -271,6 +325,11 @@ class Sidecar:
         return process.proc.pid if process is not None and process.proc.returncode is None else None
 
     @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop this client's sidecar runs on (None before the first start)."""
+        return self._loop
+
+    @property
     def restarts(self) -> int:
         """How many times a crashed sidecar was replaced."""
         return self._restarts
@@ -292,24 +351,53 @@ class Sidecar:
 
     # Calls.
 
-    async def call(self, method: str, params: Any = None, *, timeout: float | None = None) -> Any:
+    async def call(
+        self, method: str, params: Mapping[str, Any] | None = None, *, timeout: float | None = None
+    ) -> JSONValue:
         """Send any request and return its raw result; the typed methods are built on this.
 
-        ``timeout`` (default: the constructor's) is client-side and covers a restart too: when it runs out the
-        sidecar gets ``$/cancelRequest`` and :class:`CallTimeout` is raised. Cancelling the calling task also sends
-        ``$/cancelRequest``.
+        ``timeout`` (default: the constructor's) bounds the wait, a restart included, plus ``answer_grace``; when it
+        runs out the sidecar gets ``$/cancelRequest`` and :class:`CallTimeout` is raised. Cancelling the calling task
+        also sends ``$/cancelRequest``. Unlike the platform methods, it does not add ``deadlineMs`` to ``params``.
         """
         limit = self._timeout if timeout is None else timeout
         if limit is None:
             return await self._request(method, params)
+        wait = limit + self._answer_grace
         try:
-            return await asyncio.wait_for(self._request(method, params), limit)
+            return await asyncio.wait_for(self._request(method, params), wait)
         except asyncio.TimeoutError:
-            raise CallTimeout(f"no answer within {limit:g} s; cancel sent", method=method) from None
+            raise CallTimeout(f"no answer within {wait:g} s; cancel sent", method=method) from None
 
-    async def _request(self, method: str, params: Any) -> Any:
+    async def call_platform(
+        self,
+        method: str,
+        params: Mapping[str, Any],
+        *,
+        timeout: float | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> JSONValue:
+        """A platform call: ``timeout`` (default: the constructor's) also goes to the sidecar as ``deadlineMs``, so
+        the sidecar answers within it; ``on_progress`` receives the call's ``$/progress`` reports."""
+        wire = dict(params)
+        limit = self._timeout if timeout is None else timeout
+        if limit is not None:
+            wire["deadlineMs"] = max(1, int(limit * 1000))
+        token: str | None = None
+        if on_progress is not None:
+            token = f"py-{os.getpid()}-{next(self._progress_tokens)}"
+            wire["workDoneToken"] = token
+            self._progress[token] = on_progress
+        try:
+            return await self.call(method, wire, timeout=limit)
+        finally:
+            if token is not None:
+                self._progress.pop(token, None)
+
+    async def _request(self, method: str, params: Any) -> JSONValue:
         process = await self._ensure_running()
-        return await process.connection.request(method, params)
+        result: JSONValue = await process.connection.request(method, params)  # parsed JSON: a JSONValue
+        return result
 
     async def notify(self, method: str, params: Any = None) -> None:
         """Send a notification to the running sidecar (starting one if needed)."""
@@ -320,10 +408,9 @@ class Sidecar:
         """``health``: cheap liveness, answered even under load."""
         return Health.from_wire(await self.call("health", timeout=timeout))
 
-    async def metrics_snapshot(self, *, timeout: float | None = None) -> dict[str, Any]:
+    async def metrics_snapshot(self, *, timeout: float | None = None) -> MetricsSnapshot:
         """``metrics/snapshot``: per platform and operation counts, rates, latency percentiles, retries, opens."""
-        result = await self.call("metrics/snapshot", timeout=timeout)
-        return result if isinstance(result, dict) else {"value": result}
+        return MetricsSnapshot.from_wire(await self.call("metrics/snapshot", timeout=timeout))
 
     async def prometheus_exposition(self, *, timeout: float | None = None) -> PrometheusExposition:
         """``metrics/prometheus`` with its content type, ready to serve."""
@@ -333,14 +420,13 @@ class Sidecar:
         """``metrics/prometheus``: the Prometheus text exposition."""
         return (await self.prometheus_exposition(timeout=timeout)).text
 
-    async def breaker_status(self, *, timeout: float | None = None) -> dict[str, Any]:
+    async def breaker_status(self, *, timeout: float | None = None) -> BreakerStatus:
         """``breaker/status``: each platform's circuit state."""
-        result = await self.call("breaker/status", timeout=timeout)
-        return result if isinstance(result, dict) else {"value": result}
+        return BreakerStatus.from_wire(await self.call("breaker/status", timeout=timeout))
 
-    async def breaker_reset(self, platform: str, *, timeout: float | None = None) -> Any:
+    async def breaker_reset(self, platform: str, *, timeout: float | None = None) -> BreakerReset:
         """``breaker/reset``: close a platform's circuit now (after an outage is known to be over)."""
-        return await self.call("breaker/reset", {"platform": platform}, timeout=timeout)
+        return BreakerReset.from_wire(await self.call("breaker/reset", {"platform": platform}, timeout=timeout))
 
     def events(self) -> EventStream:
         """Iterate metric events and breaker changes: ``async for event in sidecar.events(): ...``."""
@@ -381,6 +467,7 @@ class Sidecar:
             return process
 
     async def _spawn(self) -> _Process:
+        self._loop = asyncio.get_running_loop()
         self._ensure_event_task()
         binary = find_binary(self._binary)
         env = {**os.environ, **self._env}
@@ -562,25 +649,7 @@ class Sidecar:
 
     async def _handle_request(self, method: str, params: Any) -> Any:
         if method == "credentials/resolve":
-            if self._resolve is None:
-                raise RemoteError(-31006, "no resolve_credentials callback", {"kind": "credential_unavailable"})
-            request = CredentialRequest.from_wire(params)
-            try:
-                if _takes_one_argument(self._resolve):
-                    resolved = await _call_user(self._resolve, request)
-                else:
-                    resolved = await _call_user(self._resolve, request.platform, request.credential_ref,
-                                                request.customer_id)
-                return Credentials.wire_from(resolved)
-            except Exception as exc:
-                log.warning(
-                    "resolve_credentials failed for %s %s (customer %s): %s",
-                    request.platform,
-                    request.credential_ref,
-                    request.customer_id,
-                    type(exc).__name__,
-                )
-                raise RemoteError(-31006, f"{type(exc).__name__}: {exc}", {"kind": "credential_unavailable"}) from exc
+            return await self._resolve_credentials(CredentialRequest.from_wire(params))
         if method == "credentials/update":
             update = CredentialUpdate.from_wire(params)
             if self._on_update is None:
@@ -599,8 +668,36 @@ class Sidecar:
             return {}
         raise RemoteError(-32601, f"the client does not handle {method}")
 
+    async def _resolve_credentials(self, request: CredentialRequest) -> dict[str, Any]:
+        """Ask the resolver; only a :class:`CredentialError`'s message reaches the sidecar, other failures by type."""
+        if self._resolve is None:
+            raise RemoteError(
+                -31006, "no resolve_credentials callback", {"kind": "credential_unavailable", "retryable": False}
+            )
+        try:
+            resolved = self._resolve(
+                platform=request.platform, credential_ref=request.credential_ref, customer_id=request.customer_id
+            )
+            if inspect.isawaitable(resolved):
+                resolved = await resolved
+            return Credentials.wire_from(resolved)
+        except CredentialError as exc:
+            message, retryable = str(exc) or type(exc).__name__, exc.retryable
+        except Exception as exc:
+            message, retryable = f"the credential resolver raised {type(exc).__name__}", True
+        log.warning(
+            "resolve_credentials failed for %s %s (customer %s): %s",
+            request.platform,
+            request.credential_ref,
+            request.customer_id,
+            message,
+        )
+        raise RemoteError(-31006, message, {"kind": "credential_unavailable", "retryable": retryable})
+
     def _handle_notification(self, method: str, params: Any) -> None:
-        if method == "metrics/event":
+        if method == "$/progress":
+            self._deliver_progress(params)
+        elif method == "metrics/event":
             self._publish(method, MetricEvent.from_wire(params))
         elif method == "breaker/stateChanged":
             self._publish(method, BreakerChange.from_wire(params))
@@ -608,6 +705,18 @@ class Sidecar:
             _log_structured(params if isinstance(params, dict) else {"message": params}, self.pid)
         else:
             log.debug("ignoring notification %s", method)
+
+    def _deliver_progress(self, params: Any) -> None:
+        token = params.get("token") if isinstance(params, Mapping) else None
+        callback = self._progress.get(token) if isinstance(token, str) else None
+        if callback is None:
+            return
+        try:
+            result = callback(Progress.from_wire(params.get("value")))
+            if inspect.isawaitable(result):
+                asyncio.ensure_future(result)
+        except Exception:
+            log.exception("on_progress callback failed")
 
     def _publish(self, method: str, event: Any) -> None:
         callback = self._on_event if method == "metrics/event" else self._on_breaker

@@ -36,6 +36,9 @@ class _Reader(Protocol):
 
 
 class _Writer(Protocol):
+    @property
+    def transport(self) -> asyncio.WriteTransport: ...
+
     def write(self, data: bytes) -> None: ...
 
     async def drain(self) -> None: ...

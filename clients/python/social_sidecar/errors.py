@@ -7,6 +7,7 @@ codes. The code table is the one in ``docs/Modules.md``.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping
 
 __all__ = [
@@ -34,6 +35,8 @@ __all__ = [
     "SidecarUnavailable",
     "SidecarCrashed",
     "ShuttingDown",
+    "CredentialError",
+    "CredentialNotFound",
     "error_from_response",
 ]
 
@@ -104,9 +107,10 @@ class SidecarError(Exception):
         return value if isinstance(value, int) and not isinstance(value, bool) else None
 
     @property
-    def platform_code(self) -> Any:
-        """The platform's own error code (Graph ``code``, LinkedIn ``serviceErrorCode``, ...)."""
-        return self.data.get("platformCode")
+    def platform_code(self) -> int | str | None:
+        """The platform's own error code (Graph ``code`` as an int, Google ``reason`` as text, ...)."""
+        value = self.data.get("platformCode")
+        return value if isinstance(value, (int, str)) and not isinstance(value, bool) else None
 
     @property
     def platform_message(self) -> str | None:
@@ -149,13 +153,16 @@ class CircuitOpen(SidecarError):
 
 
 class CredentialUnavailable(SidecarError):
-    """The sidecar could not get the credential from this process (the resolver raised or timed out)."""
+    """The sidecar could not get the credential from this process (the resolver raised or timed out).
+
+    :attr:`retryable` is False when the resolver raised :class:`CredentialNotFound`.
+    """
 
     default_code, default_kind, default_retryable = -31006, "credential_unavailable", True
 
 
 class DeadlineExceeded(SidecarError):
-    """The call's ``deadline_ms`` ran out inside the sidecar."""
+    """The call's ``timeout`` (the sidecar's ``deadlineMs``) ran out inside the sidecar, which answered in time."""
 
     default_code, default_kind, default_retryable = -31007, "deadline_exceeded", True
 
@@ -212,9 +219,23 @@ class InvalidParams(SidecarError):
 
     @property
     def field(self) -> str | None:
-        """The offending param, when the sidecar names one."""
+        """The offending param as the wire names it (``items[1].imageUrl``), when the sidecar names one."""
         value = self.data.get("field")
         return value if isinstance(value, str) else None
+
+    @property
+    def keyword(self) -> str | None:
+        """The offending param as this client's keywords spell it (``items[1].image_url``), when the sidecar names
+        one; None for a ``config`` key, which is passed as the wire spells it."""
+        field = self.field
+        if field is None or field.startswith("config."):
+            return None
+        return re.sub(r"(?<=[a-z0-9])([A-Z])", lambda match: "_" + match.group(1).lower(), field)
+
+    def __str__(self) -> str:
+        keyword = self.keyword
+        text = super().__str__()
+        return text if keyword is None or keyword == self.field else f"{text} (the keyword `{keyword}`)"
 
 
 class MethodNotFound(SidecarError):
@@ -276,6 +297,26 @@ class ShuttingDown(SidecarUnavailable):
     """The sidecar received ``shutdown`` and refuses new work (-32600, ``data.kind = "shutting_down"``)."""
 
     default_code, default_kind, default_retryable = -32600, "shutting_down", True
+
+
+# Raised by a credential resolver (your code), read by the client.
+
+
+class CredentialError(Exception):
+    """Raise from ``resolve_credentials`` to fail the call with this message.
+
+    Its message travels to the sidecar and into the caller's :class:`CredentialUnavailable`, so keep it free of
+    secrets. Any other exception a resolver raises is reported by its type name only, never its text, and is retryable.
+    """
+
+    #: Whether the same call may succeed later (the sidecar's ``data.retryable``).
+    retryable: bool = True
+
+
+class CredentialNotFound(CredentialError):
+    """Raise from ``resolve_credentials`` when the credential does not exist: the call fails, not retryable."""
+
+    retryable = False
 
 
 _BY_KIND: dict[str, type[SidecarError]] = {"shutting_down": ShuttingDown}

@@ -1,8 +1,12 @@
 """Typed per-platform methods: ``sidecar.facebook.post(...)``, ``sidecar.whatsapp.send(...)``, ``.validate``,
 ``.refresh``.
 
-Keyword arguments are snake_case and become the camelCase wire params of design §3; ``None`` means "not sent".
-``extra_params`` passes wire params this version does not name yet, as they are.
+Keyword arguments are snake_case and become the camelCase wire params of ``protocol/PROTOCOL.md`` §3; ``None`` means
+"not sent". ``extra_params`` passes wire params this version does not name yet, as they are.
+
+Every method also takes ``timeout`` (seconds: the whole call's budget, sent as ``deadlineMs``; default: the
+:class:`~social_sidecar.Sidecar`'s) and ``on_progress`` (a callable receiving each
+:class:`~social_sidecar.types.Progress` of the call: upload bytes, processing waits).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
 from .types import PostResult, RefreshResult, ValidationResult, to_camel
 
 if TYPE_CHECKING:
-    from .client import Sidecar
+    from .client import ProgressCallback, Sidecar
 
 __all__ = ["PlatformClient", "Facebook", "Instagram", "LinkedIn", "YouTube", "WhatsApp"]
 
@@ -39,8 +43,8 @@ class PlatformClient:
         customer_id: str,
         agent_id: str | None = None,
         correlation_id: str | None = None,
-        deadline_ms: int | None = None,
         timeout: float | None = None,
+        on_progress: ProgressCallback | None = None,
         extra_params: Mapping[str, Any] | None = None,
     ) -> ValidationResult:
         """Prove the credential works for its account and has what posting needs (``missing`` lists what it lacks)."""
@@ -50,11 +54,14 @@ class PlatformClient:
                 customer_id=customer_id,
                 agent_id=agent_id,
                 correlation_id=correlation_id,
-                deadline_ms=deadline_ms,
             ),
             extra_params,
         )
-        return ValidationResult.from_wire(await self._sidecar.call(f"{self.name}/validate", params, timeout=timeout))
+        return ValidationResult.from_wire(
+            await self._sidecar.call_platform(
+                f"{self.name}/validate", params, timeout=timeout, on_progress=on_progress
+            )
+        )
 
     async def refresh(
         self,
@@ -63,8 +70,8 @@ class PlatformClient:
         customer_id: str,
         agent_id: str | None = None,
         correlation_id: str | None = None,
-        deadline_ms: int | None = None,
         timeout: float | None = None,
+        on_progress: ProgressCallback | None = None,
         extra_params: Mapping[str, Any] | None = None,
     ) -> RefreshResult:
         """Refresh the access token now; the new token arrives through ``on_credentials_updated`` first.
@@ -78,11 +85,12 @@ class PlatformClient:
                 customer_id=customer_id,
                 agent_id=agent_id,
                 correlation_id=correlation_id,
-                deadline_ms=deadline_ms,
             ),
             extra_params,
         )
-        return RefreshResult.from_wire(await self._sidecar.call(f"{self.name}/refresh", params, timeout=timeout))
+        return RefreshResult.from_wire(
+            await self._sidecar.call_platform(f"{self.name}/refresh", params, timeout=timeout, on_progress=on_progress)
+        )
 
     async def _publish(
         self,
@@ -90,10 +98,15 @@ class PlatformClient:
         common: Mapping[str, Any],
         content: Mapping[str, Any],
         timeout: float | None,
+        on_progress: ProgressCallback | None,
         extra: Mapping[str, Any] | None,
     ) -> PostResult:
         params = _params({**common, **content}, extra)
-        return PostResult.from_wire(await self._sidecar.call(f"{self.name}/{operation}", params, timeout=timeout))
+        return PostResult.from_wire(
+            await self._sidecar.call_platform(
+                f"{self.name}/{operation}", params, timeout=timeout, on_progress=on_progress
+            )
+        )
 
 
 def _items(items: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]] | None:
@@ -121,8 +134,8 @@ class Facebook(PlatformClient):
         kind: str | None = None,
         correlation_id: str | None = None,
         idempotency_key: str | None = None,
-        deadline_ms: int | None = None,
         timeout: float | None = None,
+        on_progress: ProgressCallback | None = None,
         extra_params: Mapping[str, Any] | None = None,
     ) -> PostResult:
         """Publish to the page; ``kind`` is ``feed`` (default), ``story`` or ``reel``."""
@@ -134,7 +147,6 @@ class Facebook(PlatformClient):
                 agent_id=agent_id,
                 correlation_id=correlation_id,
                 idempotency_key=idempotency_key,
-                deadline_ms=deadline_ms,
             ),
             dict(
                 text=text,
@@ -145,6 +157,7 @@ class Facebook(PlatformClient):
                 kind=kind,
             ),
             timeout,
+            on_progress,
             extra_params,
         )
 
@@ -167,8 +180,8 @@ class Instagram(PlatformClient):
         kind: str | None = None,
         correlation_id: str | None = None,
         idempotency_key: str | None = None,
-        deadline_ms: int | None = None,
         timeout: float | None = None,
+        on_progress: ProgressCallback | None = None,
         extra_params: Mapping[str, Any] | None = None,
     ) -> PostResult:
         """Publish; ``items`` is a carousel (``[{"image_url": ...}, {"video_url": ...}]``); ``kind`` is inferred when
@@ -181,10 +194,10 @@ class Instagram(PlatformClient):
                 agent_id=agent_id,
                 correlation_id=correlation_id,
                 idempotency_key=idempotency_key,
-                deadline_ms=deadline_ms,
             ),
             dict(caption=caption, image_url=image_url, video_url=video_url, items=_items(items), kind=kind),
             timeout,
+            on_progress,
             extra_params,
         )
 
@@ -206,8 +219,8 @@ class LinkedIn(PlatformClient):
         visibility: str | None = None,
         correlation_id: str | None = None,
         idempotency_key: str | None = None,
-        deadline_ms: int | None = None,
         timeout: float | None = None,
+        on_progress: ProgressCallback | None = None,
         extra_params: Mapping[str, Any] | None = None,
     ) -> PostResult:
         """Publish as the organization; ``visibility`` defaults to ``PUBLIC``."""
@@ -219,10 +232,10 @@ class LinkedIn(PlatformClient):
                 agent_id=agent_id,
                 correlation_id=correlation_id,
                 idempotency_key=idempotency_key,
-                deadline_ms=deadline_ms,
             ),
             dict(text=text, image_url=image_url, link=link, visibility=visibility),
             timeout,
+            on_progress,
             extra_params,
         )
 
@@ -248,8 +261,8 @@ class YouTube(PlatformClient):
         made_for_kids: bool | None = None,
         correlation_id: str | None = None,
         idempotency_key: str | None = None,
-        deadline_ms: int | None = None,
         timeout: float | None = None,
+        on_progress: ProgressCallback | None = None,
         extra_params: Mapping[str, Any] | None = None,
     ) -> PostResult:
         """Upload a video from ``video_url`` or ``video_path``; ``status`` may be ``processing`` on return."""
@@ -261,7 +274,6 @@ class YouTube(PlatformClient):
                 agent_id=agent_id,
                 correlation_id=correlation_id,
                 idempotency_key=idempotency_key,
-                deadline_ms=deadline_ms,
             ),
             dict(
                 title=title,
@@ -274,6 +286,7 @@ class YouTube(PlatformClient):
                 made_for_kids=made_for_kids,
             ),
             timeout,
+            on_progress,
             extra_params,
         )
 
@@ -295,8 +308,8 @@ class WhatsApp(PlatformClient):
         template: Mapping[str, Any] | None = None,
         correlation_id: str | None = None,
         idempotency_key: str | None = None,
-        deadline_ms: int | None = None,
         timeout: float | None = None,
+        on_progress: ProgressCallback | None = None,
         extra_params: Mapping[str, Any] | None = None,
     ) -> PostResult:
         """Send to ``to`` (E.164) one of ``text``, ``image={"url", "caption"?}`` or
@@ -310,7 +323,6 @@ class WhatsApp(PlatformClient):
                 agent_id=agent_id,
                 correlation_id=correlation_id,
                 idempotency_key=idempotency_key,
-                deadline_ms=deadline_ms,
             ),
             dict(
                 to=to,
@@ -319,5 +331,6 @@ class WhatsApp(PlatformClient):
                 template=dict(template) if template is not None else None,
             ),
             timeout,
+            on_progress,
             extra_params,
         )

@@ -1,18 +1,21 @@
 """Typed results, events and credential records, converted from and to the camelCase wire form.
 
 Each wire-facing dataclass keeps the object it came from in ``raw``, so fields the sidecar adds later are reachable
-before this package names them. Fields the sidecar omits are ``None``.
+before this package names them. Fields every answer carries are plain types (an answer without one raises
+:class:`~social_sidecar.errors.ProtocolError`); optional ones are ``None`` when the sidecar omits them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import functools
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping, TypeVar, Union
+from typing import Any, ClassVar, Literal, Mapping, TypeVar, Union
+
+from .errors import CredentialError, ProtocolError
 
 __all__ = [
+    "JSONValue",
     "to_camel",
     "wire_time",
     "PostResult",
@@ -22,6 +25,13 @@ __all__ = [
     "ServerInfo",
     "InitializeResult",
     "PrometheusExposition",
+    "OperationStats",
+    "PlatformStats",
+    "MetricsSnapshot",
+    "PlatformBreaker",
+    "BreakerStatus",
+    "BreakerReset",
+    "Progress",
     "MetricEvent",
     "BreakerChange",
     "SidecarLog",
@@ -30,6 +40,9 @@ __all__ = [
     "Credentials",
     "CredentialUpdate",
 ]
+
+#: A JSON value as it travels: what :meth:`Sidecar.call` answers before any typing.
+JSONValue = Union[None, bool, int, float, str, list["JSONValue"], dict[str, "JSONValue"]]
 
 #: Timestamps travel as whatever the sidecar sends (ISO 8601 text or epoch numbers); datetimes are accepted outbound.
 WireTime = Union[str, int, float, None]
@@ -60,17 +73,37 @@ class _Wire:
     _wire_names: ClassVar[Mapping[str, str]] = {}
 
     @classmethod
-    def from_wire(cls: type[T], obj: Any) -> T:
+    def from_wire(cls: type[T], obj: object) -> T:
+        """Build from a wire object; raises :class:`ProtocolError` when a field every answer carries is missing."""
         source: Mapping[str, Any] = obj if isinstance(obj, Mapping) else {}
-        values = {name: source[key] for name, key in _wire_keys(cls) if key in source}
-        return cls(**values, raw=dict(source))  # type: ignore[call-arg]
+        values: dict[str, Any] = {}
+        for name, key, required in _wire_keys(cls):
+            if key in source and (required or source[key] is not None):
+                values[name] = source[key]
+            elif required:
+                raise ProtocolError(f"the sidecar's {cls.__name__} answer has no `{key}`")
+        values["raw"] = dict(source)
+        return cls(**values)
 
 
-@functools.cache
-def _wire_keys(cls: type[_Wire]) -> tuple[tuple[str, str], ...]:
-    """(field name, wire key) of each field but ``raw``: worked out once per class, not on every answer."""
+_WIRE_KEYS: dict[type, tuple[tuple[str, str, bool], ...]] = {}
+
+
+def _wire_keys(cls: type[_Wire]) -> tuple[tuple[str, str, bool], ...]:
+    """(field name, wire key, required) of each field but ``raw``: worked out once per class, not on every answer."""
+    keys = _WIRE_KEYS.get(cls)
+    if keys is None:
+        keys = _WIRE_KEYS[cls] = _field_keys(cls)
+    return keys
+
+
+def _field_keys(cls: type[_Wire]) -> tuple[tuple[str, str, bool], ...]:
     return tuple(
-        (f.name, cls._wire_names.get(f.name, to_camel(f.name)))
+        (
+            f.name,
+            cls._wire_names.get(f.name, to_camel(f.name)),
+            f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
+        )
         for f in dataclasses.fields(cls)  # type: ignore[arg-type]
         if f.name != "raw"
     )
@@ -80,15 +113,18 @@ def _wire_keys(cls: type[_Wire]) -> tuple[tuple[str, str], ...]:
 class PostResult(_Wire):
     """What a publish answered. ``post_url`` is None where the platform has no public URL (WhatsApp)."""
 
-    platform: str | None = None
-    post_id: str | None = None
-    post_url: str | None = None
+    platform: str
+    post_id: str
+    post_url: str | None
     #: ``published``, ``processing`` (e.g. a video still transcoding) or ``accepted`` (WhatsApp).
-    status: str | None = None
-    attempts: int | None = None
-    duration_ms: int | None = None
+    status: str
+    #: Requests sent to the platform, the first one included.
+    attempts: int
+    duration_ms: int
     #: True when the answer came from the idempotency store and the platform was not called again.
-    replayed: bool = False
+    replayed: bool
+    #: Time the call spent waiting on rate limits (the sidecar's gates and platform-requested waits).
+    waited_ms: int = 0
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
@@ -96,13 +132,15 @@ class PostResult(_Wire):
 class ValidationResult(_Wire):
     """Whether a credential can post for its account, and if not, what is missing."""
 
-    valid: bool = False
-    account_id: str | None = None
+    valid: bool
+    account_id: str
     account_name: str | None = None
     scopes: list[str] | None = None
     missing: list[str] | None = None
     expires_at: WireTime = None
-    problems: list[Any] | None = None
+    problems: list[str] | None = None
+    #: ``{"used", "total", "windowSeconds"}`` where the platform has a publishing allowance (Instagram).
+    quota: dict[str, Any] | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
@@ -110,19 +148,19 @@ class ValidationResult(_Wire):
 class RefreshResult(_Wire):
     """Outcome of a forced token refresh; the new token itself went to ``on_credentials_updated``."""
 
-    refreshed: bool = False
+    refreshed: bool
     expires_at: WireTime = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
 class Health(_Wire):
-    """The sidecar's cheap liveness answer; ``status`` is ``starting``, ``ok`` or ``shutting_down``."""
+    """The sidecar's cheap liveness answer; ``status`` is ``ok`` or ``shutting_down``."""
 
-    status: str | None = None
-    version: str | None = None
-    uptime_ms: int | None = None
-    in_flight: int | None = None
+    status: str
+    version: str
+    uptime_ms: int
+    in_flight: int
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
@@ -130,8 +168,8 @@ class Health(_Wire):
 class ServerInfo(_Wire):
     """Name and version of the running sidecar binary."""
 
-    name: str | None = None
-    version: str | None = None
+    name: str
+    version: str
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
@@ -140,7 +178,7 @@ class InitializeResult:
     """The ``initialize`` answer: who is running and which ``platform -> operations`` this build serves."""
 
     server_info: ServerInfo
-    protocol_version: str | None
+    protocol_version: str
     capabilities: dict[str, tuple[str, ...]]
     #: Query methods this build serves beyond the platform ones (``health``, ``metrics/snapshot``, ...).
     methods: tuple[str, ...] = ()
@@ -160,7 +198,7 @@ class InitializeResult:
         methods = caps.get("methods") if isinstance(caps, Mapping) else None
         return cls(
             server_info=ServerInfo.from_wire(source.get("serverInfo")),
-            protocol_version=None if version is None else str(version),
+            protocol_version=str(version or ""),
             capabilities=capabilities,
             methods=tuple(str(m) for m in methods) if isinstance(methods, (list, tuple)) else (),
             raw=dict(source),
@@ -175,8 +213,122 @@ class InitializeResult:
 class PrometheusExposition(_Wire):
     """Prometheus text exposition, ready to serve as is with its content type."""
 
-    content_type: str = "text/plain; version=0.0.4; charset=utf-8"
-    text: str = ""
+    content_type: str
+    text: str
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class OperationStats(_Wire):
+    """One platform operation's counters in ``metrics/snapshot``. Rates are fractions (0...1); rates and durations
+    are None while ``total`` is 0. ``total`` excludes replays."""
+
+    total: int
+    success: int
+    failure: int
+    retries: int
+    not_permitted: int
+    rate_limit_waits: int
+    replayed: int
+    success_rate: float | None = None
+    failure_rate: float | None = None
+    avg_ms: float | None = None
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+    max_ms: float | None = None
+    #: Failures by error kind (``{"rate_limited": 2}``).
+    errors: dict[str, int] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class PlatformStats:
+    """One platform in ``metrics/snapshot``: its operations (``post``, ``send``, ``validate``, ``refresh``) and how
+    often its breaker opened."""
+
+    operations: dict[str, OperationStats]
+    breaker_opens: int
+
+
+@dataclass(frozen=True)
+class MetricsSnapshot:
+    """The ``metrics/snapshot`` answer: counters per platform and operation since ``since``."""
+
+    platforms: dict[str, PlatformStats]
+    since: str
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_wire(cls, obj: object) -> "MetricsSnapshot":
+        source: Mapping[str, Any] = obj if isinstance(obj, Mapping) else {}
+        platforms: dict[str, PlatformStats] = {}
+        raw_platforms = source.get("platforms")
+        for name, entry in (raw_platforms.items() if isinstance(raw_platforms, Mapping) else ()):
+            if not isinstance(entry, Mapping):
+                continue
+            operations = {
+                str(op): OperationStats.from_wire(stats) for op, stats in entry.items() if isinstance(stats, Mapping)
+            }
+            opens = entry.get("breakerOpens")
+            platforms[str(name)] = PlatformStats(operations, opens if isinstance(opens, int) else 0)
+        return cls(platforms=platforms, since=str(source.get("since", "")), raw=dict(source))
+
+
+@dataclass(frozen=True)
+class PlatformBreaker(_Wire):
+    """One platform's circuit breaker: ``state`` is ``CLOSED``, ``OPEN`` or ``HALF_OPEN``."""
+
+    state: str
+    consecutive_failures: int
+    opens: int
+    #: Milliseconds until an OPEN breaker lets a probe through (None unless OPEN).
+    retry_after_ms: int | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class BreakerStatus:
+    """The ``breaker/status`` answer: whether breakers are enabled, and each platform's."""
+
+    enabled: bool
+    platforms: dict[str, PlatformBreaker]
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_wire(cls, obj: object) -> "BreakerStatus":
+        source: Mapping[str, Any] = obj if isinstance(obj, Mapping) else {}
+        raw_platforms = source.get("platforms")
+        platforms = {
+            str(name): PlatformBreaker.from_wire(entry)
+            for name, entry in (raw_platforms.items() if isinstance(raw_platforms, Mapping) else ())
+        }
+        return cls(enabled=source.get("enabled") is True, platforms=platforms, raw=dict(source))
+
+
+@dataclass(frozen=True)
+class BreakerReset(_Wire):
+    """The ``breaker/reset`` answer: the platform whose breaker is now ``CLOSED``."""
+
+    platform: str
+    state: str
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Progress(_Wire):
+    """One ``$/progress`` report of a long call (an upload, a processing wait), as LSP's work-done progress.
+
+    ``kind`` is ``begin`` (once, with ``title``), ``report`` (any number) or ``end`` (once, last). ``percentage`` and
+    the byte counts never go down.
+    """
+
+    kind: Literal["begin", "report", "end"]
+    title: str | None = None
+    message: str | None = None
+    percentage: int | None = None
+    bytes_sent: int | None = None
+    bytes_total: int | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
@@ -184,36 +336,40 @@ class PrometheusExposition(_Wire):
 class MetricEvent(_Wire):
     """One ``metrics/event``: sent after every platform operation. ``event_id`` is unique: dedupe billing on it."""
 
-    event_id: str | None = None
-    timestamp: WireTime = None
-    customer_id: str | None = None
+    event_id: str
+    timestamp: str
+    customer_id: str
+    platform: str
+    operation: str
+    success: bool
+    #: Requests sent to the platform (0 for a replay or a call refused before any request).
+    attempts: int
+    #: Wall time of the call in milliseconds, with a fraction.
+    duration_ms: float
     agent_id: str | None = None
-    platform: str | None = None
-    operation: str | None = None
     correlation_id: str | None = None
-    success: bool | None = None
     post_id: str | None = None
     post_url: str | None = None
     error_kind: str | None = None
-    error_code: Any = None
+    #: The JSON-RPC error code of a failure (``-31003``).
+    error_code: int | None = None
     error_message: str | None = None
     http_status: int | None = None
-    attempts: int | None = None
-    duration_ms: int | None = None
-    replayed: bool | None = None
+    replayed: bool = False
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
 class BreakerChange(_Wire):
-    """One ``breaker/stateChanged``: a platform's circuit moved between ``closed``, ``open`` and ``half_open``."""
+    """One ``breaker/stateChanged``: a platform's circuit moved between ``CLOSED``, ``OPEN`` and ``HALF_OPEN``."""
 
     _wire_names: ClassVar[Mapping[str, str]] = {"from_state": "from", "to_state": "to"}
 
-    platform: str | None = None
-    from_state: str | None = None
-    to_state: str | None = None
-    at: WireTime = None
+    platform: str
+    from_state: str
+    to_state: str
+    #: When it changed (RFC 3339 text).
+    at: str
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
@@ -234,9 +390,9 @@ Event = Union[MetricEvent, BreakerChange]
 class CredentialRequest(_Wire):
     """What the sidecar asks the resolver for: the credential behind ``credential_ref`` for ``customer_id``."""
 
-    platform: str | None = None
-    credential_ref: str | None = None
-    customer_id: str | None = None
+    platform: str
+    credential_ref: str
+    customer_id: str
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
@@ -268,25 +424,26 @@ class Credentials:
 
     @staticmethod
     def wire_from(value: Any) -> dict[str, Any]:
-        """The wire object for whatever a resolver returned: a :class:`Credentials` or a mapping."""
+        """The wire object for whatever a resolver returned: a :class:`Credentials` or a mapping; raises
+        :class:`~social_sidecar.errors.CredentialError` (a message safe to show) for anything else."""
         if isinstance(value, Credentials):
             return value.to_wire()
         if isinstance(value, Mapping):
             wire = {to_camel(str(k)): wire_time(v) for k, v in value.items() if v is not None}
             if not isinstance(wire.get("accessToken"), str) or not wire.get("accountId"):
-                raise ValueError("resolved credentials need access_token and account_id")
+                raise CredentialError("the resolved credentials need access_token and account_id")
             return wire
-        raise TypeError(f"resolver returned {type(value).__name__}, expected Credentials or a mapping")
+        raise CredentialError(f"the resolver returned {type(value).__name__}, not Credentials or a mapping")
 
 
 @dataclass(frozen=True)
 class CredentialUpdate(_Wire):
     """A token the sidecar refreshed: persist it (the refresh token may have rotated) before returning."""
 
-    platform: str | None = None
-    credential_ref: str | None = None
-    customer_id: str | None = None
-    access_token: str | None = field(default=None, repr=False)
+    platform: str
+    credential_ref: str
+    customer_id: str
+    access_token: str = field(repr=False)
     refresh_token: str | None = field(default=None, repr=False)
     account_id: str | None = None
     expires_at: WireTime = None

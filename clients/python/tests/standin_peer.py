@@ -147,17 +147,28 @@ class Peer:
             return os.getpid()
         if method == "metrics/prometheus":
             return {
-                "contentType": "text/plain; version=0.0.4; charset=utf-8",
+                "contentType": "text/plain; version=1.0.0; charset=utf-8",
                 "text": f'social_sidecar_operations_total{{platform="facebook",outcome="success"}} {self.posts}\n',
             }
         if method == "metrics/snapshot":
-            return {"platforms": {"facebook": {"post": {"count": self.posts}}}}
+            series = {
+                "total": self.posts, "success": self.posts, "failure": 0, "successRate": 1.0 if self.posts else None,
+                "failureRate": 0.0 if self.posts else None, "avgMs": 3.0, "p50Ms": 3.0, "p95Ms": 3.0, "p99Ms": 3.0,
+                "maxMs": 3.0, "retries": 0, "notPermitted": 0, "rateLimitWaits": 0, "replayed": 0, "errors": {},
+            }
+            return {"platforms": {"facebook": {"post": series, "breakerOpens": 0}}, "since": "2030-01-01T00:00:00Z"}
         if method == "breaker/status":
-            return {"platforms": {p: {"state": "closed"} for p in PLATFORMS}}
+            return {
+                "enabled": True,
+                "platforms": {
+                    p: {"state": "CLOSED", "consecutiveFailures": 0, "opens": 0, "retryAfterMs": None}
+                    for p in PLATFORMS
+                },
+            }
         if method == "breaker/reset":
             if params.get("platform") not in PLATFORMS:
                 raise RpcError(-32602, "unknown platform", {"kind": "invalid_params", "field": "platform"})
-            return None
+            return {"platform": params["platform"], "state": "CLOSED"}
         platform, _, operation = method.partition("/")
         if platform in PLATFORMS and operation in PLATFORMS[platform]:
             return await self.platform(platform, operation, params)
@@ -244,7 +255,11 @@ class Peer:
                     {
                         "jsonrpc": "2.0",
                         "method": "metrics/event",
-                        "params": {"eventId": f"burst-{i}", "platform": platform, "success": True},
+                        "params": {
+                            "eventId": f"burst-{i}", "timestamp": "2030-01-01T00:00:00Z", "customerId": "CUST-1",
+                            "platform": platform, "operation": operation, "success": True, "attempts": 1,
+                            "durationMs": 1.5,
+                        },
                     }
                 ).encode()
                 frames += b"Content-Length: %d\r\n\r\n" % len(body) + body
@@ -254,7 +269,7 @@ class Peer:
                 {
                     "jsonrpc": "2.0",
                     "method": "breaker/stateChanged",
-                    "params": {"platform": platform, "from": "closed", "to": "open", "at": "2030-01-01T00:00:00Z"},
+                    "params": {"platform": platform, "from": "CLOSED", "to": "OPEN", "at": "2030-01-01T00:00:00Z"},
                 }
             )
         self.posts += 1
@@ -288,6 +303,7 @@ class Peer:
             "attempts": 1,
             "durationMs": 3,
             "replayed": False,
+            "waitedMs": 0,
         }
 
     async def resolve(self, platform, params):
@@ -299,11 +315,15 @@ class Peer:
                 "customerId": params.get("customerId"),
             },
         )
-        if "error" in answer:
+        if "error" in answer:  # as the sidecar does: the parent's message, and its word on retrying
             raise RpcError(
                 -31006,
                 "credential unavailable: " + answer["error"].get("message", ""),
-                {"kind": "credential_unavailable", "platform": platform, "retryable": True},
+                {
+                    "kind": "credential_unavailable",
+                    "platform": platform,
+                    "retryable": answer["error"].get("data", {}).get("retryable") is not False,
+                },
             )
         result = answer["result"]
         if not result.get("accessToken") or not result.get("accountId"):

@@ -91,6 +91,20 @@ def test_invalid_params_names_the_field() -> None:
     assert isinstance(error, ss.InvalidParams) and error.field == "to"
 
 
+def test_invalid_params_name_the_keyword_a_python_caller_wrote() -> None:
+    error = ss.error_from_response(
+        {"code": -32602, "message": "Invalid params: `items[1].imageUrl` must be https",
+         "data": {"kind": "invalid_params", "field": "items[1].imageUrl", "reason": "must be https"}}
+    )
+    assert isinstance(error, ss.InvalidParams)
+    assert (error.field, error.keyword) == ("items[1].imageUrl", "items[1].image_url")
+    assert str(error).endswith("(the keyword `items[1].image_url`)")
+    plain = ss.error_from_response({"code": -32602, "message": "`to` is required", "data": {"field": "to"}})
+    assert "keyword" not in str(plain)
+    config = ss.error_from_response({"code": -32602, "message": "bad", "data": {"field": "config.retry.maxWaitMs"}})
+    assert isinstance(config, ss.InvalidParams) and config.keyword is None
+
+
 def test_client_side_errors_are_in_the_same_hierarchy() -> None:
     assert issubclass(ss.SidecarCrashed, ss.SidecarUnavailable)
     assert issubclass(ss.SidecarUnavailable, ss.SidecarError)

@@ -60,8 +60,8 @@ def make(fake: Any) -> Callable[..., Sidecar]:
     credentials = fake.credentials()
 
     def build(config: dict[str, Any] | None = None, **kwargs: Any) -> Sidecar:
-        async def resolve(request: CredentialRequest) -> dict[str, Any]:
-            return credentials[str(request.platform)]
+        async def resolve(*, platform: str, credential_ref: str, customer_id: str) -> dict[str, Any]:
+            return credentials[platform]
 
         merged = {**fake.sidecar_config(), "retry": FAST_RETRY, **(config or {})}
         kwargs.setdefault("resolve_credentials", resolve)
@@ -173,8 +173,10 @@ def test_wait_for_timeout_cancels_the_call_inside_the_sidecar(
                 lambda: any("answered after cancellation: -32800" in r.getMessage() for r in caplog.records),
                 "the sidecar's -32800 answer",
             )
+            # `call` sends no deadlineMs: the client's own timeout cancels the call inside the sidecar.
             with pytest.raises(ss.CallTimeout):
-                await publish(sidecar, fake, "facebook", timeout=1.0)
+                params = {"credentialRef": "CRED-facebook", "customerId": "CUST-123", "agentId": "AGENT-456"}
+                await sidecar.call("facebook/post", {**params, "text": "Hello"}, timeout=1.0)
             await until(
                 lambda: sum("answered after cancellation: -32800" in r.getMessage() for r in caplog.records) == 2,
                 "the second -32800 answer",
@@ -185,14 +187,14 @@ def test_wait_for_timeout_cancels_the_call_inside_the_sidecar(
         run(body(), timeout=60)
 
 
-def test_deadline_ms_is_enforced_by_the_sidecar(make: Callable[..., Sidecar], fake: Any) -> None:
+def test_timeout_is_the_sidecars_deadline_and_its_answer_arrives_first(make: Callable[..., Sidecar], fake: Any) -> None:
     fake.script([{"platform": "facebook", "action": "hang"}])
 
     async def body() -> None:
         async with make() as sidecar:
             require(sidecar, "facebook", "validate")
             with pytest.raises(ss.DeadlineExceeded) as caught:
-                await sidecar.facebook.validate(credential_ref="CRED-facebook", customer_id="CUST-1", deadline_ms=500)
+                await sidecar.facebook.validate(credential_ref="CRED-facebook", customer_id="CUST-1", timeout=0.5)
             assert caught.value.retryable and caught.value.platform == "facebook"
 
     run(body(), timeout=60)
@@ -223,15 +225,16 @@ def test_sidecar_killed_mid_publish_fails_the_call_and_the_next_one_succeeds(
 
 
 def test_a_failing_resolver_is_credential_unavailable(make: Callable[..., Sidecar], fake: Any) -> None:
-    async def resolve(request: CredentialRequest) -> dict[str, Any]:
-        raise KeyError(f"no credential {request.credential_ref}")
+    async def resolve(*, platform: str, credential_ref: str, customer_id: str) -> dict[str, Any]:
+        raise KeyError(f"no credential {credential_ref}")
 
     async def body() -> None:
         async with make(resolve_credentials=resolve) as sidecar:
             require(sidecar, "linkedin", "post")
             with pytest.raises(ss.CredentialUnavailable) as caught:
                 await publish(sidecar, fake, "linkedin")
-            assert caught.value.retryable
+            assert caught.value.retryable and "KeyError" in str(caught.value)
+            assert "no credential" not in str(caught.value)  # the exception's text stays in this process
             assert (await sidecar.health()).status == "ok"
 
     run(body(), timeout=60)
@@ -355,7 +358,7 @@ def test_breaker_changes_reach_callbacks_and_iterators(make: Callable[..., Sidec
             assert change is not None and change.platform == "facebook"
             assert str(change.from_state).lower() == "closed" and str(change.to_state).lower() == "open"
             status = await sidecar.breaker_status()
-            assert str(status["platforms"]["facebook"]["state"]).lower() == "open"
+            assert status.platforms["facebook"].state == "OPEN"
             await sidecar.breaker_reset("facebook")
             fake.clear_script()
             assert (await publish(sidecar, fake, "facebook")).post_id
@@ -373,6 +376,6 @@ def test_prometheus_counts_what_was_published(make: Callable[..., Sidecar], fake
             assert any('platform="linkedin"' in line and not line.startswith("#") for line in text.splitlines())
             assert "CUST-123" not in text and "AGENT-456" not in text  # customers never become labels
             snapshot = await sidecar.metrics_snapshot()
-            assert "linkedin" in str(snapshot)
+            assert snapshot.platforms["linkedin"].operations["post"].success == 1
 
     run(body(), timeout=60)

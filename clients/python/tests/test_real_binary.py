@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 import social_sidecar as ss
-import social_sidecar.metrics
 from conftest import process_gone, run
 from social_sidecar import Sidecar, find_binary
 
@@ -131,20 +130,10 @@ def test_metrics_and_breaker_queries(binary: Path) -> None:
             exposition = await sidecar.prometheus_exposition()
             assert exposition.content_type.startswith("text/plain")
             assert "# TYPE social_sidecar_" in exposition.text
-            server = await ss.metrics.serve_prometheus(sidecar, port=0)
-            try:
-                reader, writer = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
-                writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-                scraped = await reader.read()
-                writer.close()
-            finally:
-                server.close()
-                await server.wait_closed()
-            assert scraped.startswith(b"HTTP/1.1 200 OK") and b"# TYPE social_sidecar_" in scraped
             require_method(sidecar, "breaker/status")
             status = await sidecar.breaker_status()
-            assert isinstance(status.get("enabled"), bool) and isinstance(status.get("platforms"), dict)
+            assert status.enabled and set(status.platforms) >= {"facebook", "youtube"}
             require_method(sidecar, "metrics/snapshot")
-            assert isinstance(await sidecar.metrics_snapshot(), dict)
+            assert (await sidecar.metrics_snapshot()).since
 
     run(body())

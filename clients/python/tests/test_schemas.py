@@ -24,7 +24,7 @@ WHO = dict(
     agent_id="AGENT-1",
     correlation_id="corr-1",
     idempotency_key="key-1",
-    deadline_ms=30000,
+    timeout=30.0,
 )
 
 
@@ -56,7 +56,12 @@ class Recorder(Sidecar):
 
     async def call(self, method: str, params: Any = None, *, timeout: float | None = None) -> Any:
         self.sent.append((method, params))
-        return {}
+        operation = method.rpartition("/")[2]
+        if operation in ("post", "send"):
+            return {"platform": method.partition("/")[0], "postId": "1", "postUrl": None, "status": "published",
+                    "attempts": 1, "durationMs": 1, "replayed": False, "waitedMs": 0}
+        return {"validate": {"valid": True, "accountId": "1"}, "refresh": {"refreshed": True, "expiresAt": None},
+                "reset": {"platform": "facebook", "state": "CLOSED"}}[operation]
 
 
 async def every_typed_call(sidecar: Recorder) -> None:
@@ -80,13 +85,14 @@ async def every_typed_call(sidecar: Recorder) -> None:
         privacy_status="private",
         category_id="22",
         made_for_kids=False,
+        on_progress=lambda progress: None,
     )
     await sidecar.whatsapp.send(**WHO, to="+15550001111", text="hi")
     await sidecar.whatsapp.send(**WHO, to="+15550001111", image={"url": https + "1.jpg", "caption": "c"})
     await sidecar.whatsapp.send(**WHO, to="+15550001111", template={"name": "hello_world", "language": "en_US"})
     for platform in ("facebook", "instagram", "linkedin", "youtube", "whatsapp"):
         client = getattr(sidecar, platform)
-        await client.validate(credential_ref="CRED-1", customer_id="CUST-1", correlation_id="c", deadline_ms=1000)
+        await client.validate(credential_ref="CRED-1", customer_id="CUST-1", correlation_id="c", timeout=1.0)
         await client.refresh(credential_ref="CRED-1", customer_id="CUST-1")
     await sidecar.breaker_reset("facebook")
 

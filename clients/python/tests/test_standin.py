@@ -13,17 +13,16 @@ import pytest
 import social_sidecar as ss
 from conftest import Recording, process_gone, run
 from social_sidecar import CredentialRequest, Credentials, CredentialUpdate, Sidecar
-from social_sidecar.metrics import serve_prometheus
 
 FB = dict(credential_ref="CRED-fb-001", customer_id="CUST-123", agent_id="AGENT-456")
 
 
-def resolver(log: list[CredentialRequest] | None = None) -> Callable[[CredentialRequest], Any]:
-    async def resolve(request: CredentialRequest) -> Credentials:
+def resolver(log: list[CredentialRequest] | None = None) -> ss.CredentialResolver:
+    async def resolve(*, platform: str, credential_ref: str, customer_id: str) -> Credentials:
         if log is not None:
-            log.append(request)
+            log.append(CredentialRequest(platform, credential_ref, customer_id))
         await asyncio.sleep(0)
-        return Credentials(access_token="tok-" + str(request.credential_ref), account_id="PAGE-1", expires_at=None)
+        return Credentials(access_token="tok-" + credential_ref, account_id="PAGE-1", expires_at=None)
 
     return resolve
 
@@ -72,7 +71,7 @@ def test_post_sends_camel_case_params_and_returns_a_typed_result(
                 image_urls=["https://a/1.jpg", "https://a/2.jpg"],
                 correlation_id="corr-1",
                 idempotency_key="post-789",
-                deadline_ms=30000,
+                timeout=12.5,
             )
             assert isinstance(result, ss.PostResult)
             assert (result.platform, result.post_id, result.status, result.attempts, result.replayed) == (
@@ -104,7 +103,7 @@ def test_post_sends_camel_case_params_and_returns_a_typed_result(
         "agentId": "AGENT-456",
         "correlationId": "corr-1",
         "idempotencyKey": "post-789",
-        "deadlineMs": 30000,
+        "deadlineMs": 12500,
         "text": "Hello",
         "imageUrls": ["https://a/1.jpg", "https://a/2.jpg"],
     }
@@ -117,7 +116,7 @@ def test_post_sends_camel_case_params_and_returns_a_typed_result(
 
 def test_sync_resolver_and_mapping_results_work(standin: Callable[..., Sidecar]) -> None:
     async def body() -> None:
-        def resolve(request: CredentialRequest) -> dict[str, Any]:
+        def resolve(platform: str, credential_ref: str, customer_id: str) -> dict[str, Any]:
             return {"access_token": "t", "account_id": "urn:li:organization:1", "refresh_token": "r"}
 
         async with standin(resolve_credentials=resolve) as sidecar:
@@ -132,18 +131,51 @@ def test_resolver_failure_becomes_credential_unavailable_without_hurting_the_sid
     standin: Callable[..., Sidecar], recording: Recording
 ) -> None:
     async def body() -> None:
-        async def resolve(request: CredentialRequest) -> Credentials:
-            raise LookupError(f"no credential {request.credential_ref}")
+        async def resolve(*, platform: str, credential_ref: str, customer_id: str) -> Credentials:
+            if credential_ref == "CRED-gone":
+                raise ss.CredentialNotFound(f"no credential {credential_ref} for this customer")
+            raise LookupError(f"secret-bearing text {credential_ref}")
 
         async with standin(resolve_credentials=resolve) as sidecar:
             with pytest.raises(ss.CredentialUnavailable) as caught:
                 await sidecar.facebook.post(**FB, text="Hello")
-            assert "no credential CRED-fb-001" in str(caught.value) and caught.value.retryable
+            # Anything else is retryable, and its text stays in this process.
+            assert "LookupError" in str(caught.value) and "secret-bearing" not in str(caught.value)
+            assert caught.value.retryable
+            with pytest.raises(ss.CredentialUnavailable) as gone:
+                await sidecar.facebook.post(**{**FB, "credential_ref": "CRED-gone"}, text="Hello")
+            # CredentialNotFound is permanent, and its (safe) message is the caller's to read.
+            assert "no credential CRED-gone for this customer" in str(gone.value) and not gone.value.retryable
             assert (await sidecar.health()).status == "ok"
 
     run(body())
-    error = next(m for m in recording.inbound if "error" in m)["error"]
-    assert error["code"] == -31006 and error["data"] == {"kind": "credential_unavailable"}
+    errors = [m["error"] for m in recording.inbound if "error" in m]
+    assert errors[0] == {
+        "code": -31006,
+        "message": "the credential resolver raised LookupError",
+        "data": {"kind": "credential_unavailable", "retryable": True},
+    }
+    assert errors[1]["data"] == {"kind": "credential_unavailable", "retryable": False}
+
+
+def test_an_incomplete_resolver_answer_says_what_is_missing(standin: Callable[..., Sidecar]) -> None:
+    async def resolve(*, platform: str, credential_ref: str, customer_id: str) -> dict[str, Any]:
+        return {"access_token": "t"}
+
+    async def body() -> None:
+        async with standin(resolve_credentials=resolve) as sidecar:
+            with pytest.raises(ss.CredentialUnavailable, match="need access_token and account_id"):
+                await sidecar.facebook.post(**FB, text="Hello")
+
+    run(body())
+
+
+def test_a_resolver_that_cannot_take_the_keywords_is_refused_at_construction() -> None:
+    def positional_only(request: CredentialRequest, /) -> Credentials:
+        raise AssertionError("never called")
+
+    with pytest.raises(TypeError, match="platform, credential_ref and customer_id"):
+        Sidecar(resolve_credentials=positional_only)  # type: ignore[arg-type]
 
 
 def test_credentials_update_is_acknowledged_only_after_the_callback_persisted(
@@ -195,11 +227,11 @@ def test_events_reach_callbacks_and_iterators_in_order(standin: Callable[..., Si
             last = seen[50]
             assert isinstance(last, ss.MetricEvent) and last.customer_id == "CUST-123"
             assert last.agent_id == "AGENT-456" and last.post_id == "facebook-post-1" and last.success is True
-            assert isinstance(seen[-1], ss.BreakerChange) and seen[-1].to_state == "open"
+            assert isinstance(seen[-1], ss.BreakerChange) and seen[-1].to_state == "OPEN"
             ending = sidecar.events()
         assert len(events) == 52 and [e.event_id for e in events[:50]] == [f"burst-{i}" for i in range(50)]
         assert changes == [
-            ss.BreakerChange(platform="linkedin", from_state="closed", to_state="open", at="2030-01-01T00:00:00Z")
+            ss.BreakerChange(platform="linkedin", from_state="CLOSED", to_state="OPEN", at="2030-01-01T00:00:00Z")
         ]
         assert [e async for e in ending] == []  # closing the sidecar ends open iterators
 
@@ -409,39 +441,42 @@ def test_stderr_goes_to_logging(standin: Callable[..., Sidecar], caplog: pytest.
     assert any(r.getMessage() == "standin plain text line" for r in records)
 
 
-def test_prometheus_text_and_the_metrics_endpoint(standin: Callable[..., Sidecar]) -> None:
-    async def fetch(port: int, path: str) -> bytes:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-        await writer.drain()
-        data = await reader.read()
-        writer.close()
-        return data
+def test_prometheus_collector_and_typed_queries(standin: Callable[..., Sidecar]) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from social_sidecar.prometheus import SidecarCollector
 
     async def body() -> None:
         async with standin(resolve_credentials=resolver()) as sidecar:
+            registry = CollectorRegistry()
+            registry.register(SidecarCollector(sidecar))
             await sidecar.facebook.post(**FB, text="one")
             text = await sidecar.prometheus()
             assert 'outcome="success"} 1' in text
-            server = await serve_prometheus(sidecar, port=0)
-            port = server.sockets[0].getsockname()[1]
-            ok = await fetch(port, "/metrics")
-            assert ok.startswith(b"HTTP/1.1 200 OK") and b"text/plain; version=0.0.4" in ok
-            assert ok.endswith(text.encode())
-            assert (await fetch(port, "/other")).startswith(b"HTTP/1.1 404")
-            assert await sidecar.breaker_status() == {
-                "platforms": {
-                    p: {"state": "closed"} for p in ("facebook", "instagram", "linkedin", "youtube", "whatsapp")
-                }
-            }
-            await sidecar.breaker_reset("facebook")
+            # From another thread (prometheus_client's HTTP server) a scrape asks the sidecar there and then.
+            scraped = (await asyncio.to_thread(generate_latest, registry)).decode()
+            assert 'social_sidecar_operations_total{outcome="success",platform="facebook"} 1.0' in scraped
+            # On the sidecar's own loop (an ASGI route) a scrape cannot wait: it serves the previous fetch (none
+            # yet) and starts the next one, which the following scrape serves.
+            on_loop = SidecarCollector(sidecar)
+            assert list(on_loop.collect()) == []
+            samples: list[Any] = []
+            for _ in range(500):  # the fetch runs as soon as this task yields
+                await asyncio.sleep(0.01)
+                samples = [sample for family in on_loop.collect() for sample in family.samples]
+                if samples:
+                    break
+            assert [(sample.name, sample.value) for sample in samples] == [("social_sidecar_operations_total", 1)]
+            status = await sidecar.breaker_status()
+            assert status.enabled and {p.state for p in status.platforms.values()} == {"CLOSED"}
+            assert (await sidecar.breaker_reset("facebook")) == ss.BreakerReset(platform="facebook", state="CLOSED")
             with pytest.raises(ss.InvalidParams):
                 await sidecar.breaker_reset("myspace")
-            assert (await sidecar.metrics_snapshot())["platforms"]["facebook"]["post"]["count"] == 1
-        unavailable = await fetch(port, "/metrics")
-        assert unavailable.startswith(b"HTTP/1.1 503")
-        server.close()
-        await server.wait_closed()
+            snapshot = await sidecar.metrics_snapshot()
+            assert snapshot.platforms["facebook"].operations["post"].success == 1
+            assert snapshot.platforms["facebook"].breaker_opens == 0
+        # A stopped sidecar adds nothing to the scrape instead of failing the service's /metrics.
+        assert "social_sidecar_operations_total" not in (await asyncio.to_thread(generate_latest, registry)).decode()
 
     run(body())
 
@@ -449,11 +484,11 @@ def test_prometheus_text_and_the_metrics_endpoint(standin: Callable[..., Sidecar
 def test_the_sidecar_cancelling_a_slow_resolve_stops_the_resolver(standin: Callable[..., Sidecar]) -> None:
     stopped: list[str] = []
 
-    async def resolve(request: CredentialRequest) -> Credentials:
+    async def resolve(*, platform: str, credential_ref: str, customer_id: str) -> Credentials:
         try:
             await asyncio.Event().wait()
         except asyncio.CancelledError:
-            stopped.append(str(request.credential_ref))
+            stopped.append(credential_ref)
             raise
         raise AssertionError("unreachable")
 
