@@ -2,6 +2,7 @@
 """Publishing benchmark driver for `scripts/bench publishing|memory|metrics`: one run, one JSON line on stdout.
 
   driver.py post --stack STACK --url BASE --concurrency N --posts M [--server-pid PID] [--access-log FILE]
+  driver.py burst --stack STACK --url BASE --ca BUNDLE --posts 64 [--access-log FILE]
   driver.py memory --url BASE --calls N [--transport curl]
 
 Stacks (every one does what `facebook/post` with `text` does on the wire: `POST {base}/v23.0/{page}/feed?fields=
@@ -13,6 +14,9 @@ id,permalink_url`, a form body with `message`, `Authorization: Bearer`, and read
   circuit breaker (5 consecutive transient failures open it for 60 s): the stack the sidecar replaces.
 - `aiohttp`: in-process aiohttp, one ClientSession whose connector limit is the concurrency.
 - `sidecar-validate`: `facebook/validate` (two GETs) through the sidecar, to show connection reuse for reads.
+
+`burst` is a cold burst: a new sidecar (or aiohttp session), one warm-up post, then `--posts` posts at once, each of
+which needs a connection of its own: total time and per-post latencies.
 
 Latency is measured around each awaited call in this process, i.e. what the backend sees. CPU comes from
 `time.process_time()` (this process, every thread), `/proc/PID/stat` (the sidecar, the server). Connections are the
@@ -232,10 +236,10 @@ def sidecar_client(args: argparse.Namespace, config: dict[str, Any]):
                    args=["--log-level", "warn"], timeout=None)
 
 
-async def run_post(args: argparse.Namespace) -> dict[str, Any]:
+async def open_stack(args: argparse.Namespace) -> tuple[Callable[[], Awaitable[str]], Callable[[], Awaitable[Any]], Any]:
+    """The stack's post call, how to close it, and the sidecar (None for the in-process stacks)."""
     stack = args.stack
     sidecar = None
-    close: Callable[[], Awaitable[Any]] | None = None
     if stack.startswith("sidecar"):
         transport = "urlsession" if stack == "sidecar-urlsession" else "curl"
         sidecar = sidecar_client(args, sidecar_config(args, transport))
@@ -248,12 +252,18 @@ async def run_post(args: argparse.Namespace) -> dict[str, Any]:
         else:
             async def call() -> str:
                 return (await sidecar.facebook.post(agent_id="AGENT-bench", text=TEXT, **common)).post_id or ""
-    elif stack == "httpx":
+        return call, sidecar.close, sidecar
+    if stack == "httpx":
         call, close = await httpx_stack(args.url, args.concurrency, args.ca)
     elif stack == "aiohttp":
         call, close = await aiohttp_stack(args.url, args.concurrency, args.ca)
     else:
         raise SystemExit(f"unknown stack {stack}")
+    return call, close, None
+
+
+async def run_post(args: argparse.Namespace) -> dict[str, Any]:
+    call, close, sidecar = await open_stack(args)
     try:
         # Warm-up: loads the transport, fills connection pools, resolves and caches the credential.
         await drive(call, args.concurrency, max(args.concurrency, args.posts // 10))
@@ -262,19 +272,35 @@ async def run_post(args: argparse.Namespace) -> dict[str, Any]:
         measured = window.close()
         rss = status_kb(sidecar.pid, "VmRSS") if sidecar else status_kb(os.getpid(), "VmRSS")
     finally:
-        if sidecar is not None:
-            await sidecar.close()
-        elif close is not None:
-            await close()
+        await close()
     posts = len(latencies)
     return {
-        "stack": stack, "concurrency": args.concurrency, "posts": posts, "errors": errors, "first_error": first_error,
+        "stack": args.stack, "rotation": args.rotation, "concurrency": args.concurrency, "posts": posts, "errors": errors, "first_error": first_error,
         "rate": posts / measured["elapsed"], "p50_ms": percentile(latencies, 0.50) * 1e3,
         "p99_ms": percentile(latencies, 0.99) * 1e3,
         "client_cpu_us": (measured["driver_cpu"] + measured["sidecar_cpu"]) / posts * 1e6,
         "driver_cpu_us": measured["driver_cpu"] / posts * 1e6, "sidecar_cpu_us": measured["sidecar_cpu"] / posts * 1e6,
         "server_cpu_us": measured["server_cpu"] / posts * 1e6, "connections": measured["connections"],
         "rss_mb": rss / 1024, "metrics": not args.no_metrics, "scheme": args.url.split(":", 1)[0],
+    }
+
+
+async def run_burst(args: argparse.Namespace) -> dict[str, Any]:
+    """One warm-up post (loads the transport and the CA bundle, resolves the credential), then `posts` at once."""
+    args.concurrency = args.posts
+    call, close, sidecar = await open_stack(args)
+    try:
+        await call()
+        window = Window(sidecar.pid if sidecar else None, args.server_pid, args.access_log)
+        latencies, errors, first_error = await drive(call, args.posts, args.posts)
+        measured = window.close()
+    finally:
+        await close()
+    return {
+        "stack": args.stack, "posts": len(latencies), "errors": errors, "first_error": first_error,
+        "total_ms": measured["elapsed"] * 1e3, "p50_ms": percentile(latencies, 0.5) * 1e3,
+        "max_ms": latencies[-1] * 1e3 if latencies else float("nan"), "connections": measured["connections"],
+        "client_cpu_ms": (measured["driver_cpu"] + measured["sidecar_cpu"]) * 1e3,
     }
 
 
@@ -358,7 +384,7 @@ async def run_memory_aiohttp(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["post", "memory", "memory-aiohttp"])
+    parser.add_argument("mode", choices=["post", "burst", "memory", "memory-aiohttp"])
     parser.add_argument("--stack", default="sidecar-curl")
     parser.add_argument("--url", required=True, help="the Graph base URL (http://127.0.0.1:PORT)")
     parser.add_argument("--ca", help="CA bundle for https URLs")
@@ -372,9 +398,11 @@ def main() -> int:
     parser.add_argument("--max-in-flight", type=int, default=4096)
     parser.add_argument("--server-pid", type=int, action="append", default=[])
     parser.add_argument("--access-log")
+    parser.add_argument("--rotation", type=int, help="recorded with the run: the server closes a connection after "
+                        "this many requests")
     parser.add_argument("--binary", default=str(ROOT / ".build/release/social-sidecar"))
     args = parser.parse_args()
-    runner = {"post": run_post, "memory": run_memory, "memory-aiohttp": run_memory_aiohttp}[args.mode]
+    runner = {"post": run_post, "burst": run_burst, "memory": run_memory, "memory-aiohttp": run_memory_aiohttp}[args.mode]
     print(json.dumps(asyncio.run(runner(args))), flush=True)
     return 0
 

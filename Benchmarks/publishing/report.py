@@ -2,6 +2,7 @@
 """Tables and PASS/MISS lines for `scripts/bench publishing|memory|metrics` from the driver's JSON lines.
 
   report.py publishing RUNS.jsonl SUMMARY.md
+  report.py tls RUNS.jsonl SUMMARY.md
   report.py memory SIDECAR.json AIOHTTP.json UPLOAD.txt SUMMARY.md
   report.py metrics RUNS.jsonl METRICS_BENCH.txt SUMMARY.md
 
@@ -111,6 +112,78 @@ def publishing(runs_path: str, summary_path: str) -> int:
     return 1 if failed else 0
 
 
+def tls(runs_path: str, summary_path: str) -> int:
+    """Cold bursts and rotation-heavy runs over TLS, sidecar beside aiohttp, with h2load's figures."""
+    runs = load(runs_path)
+    h2load = [run for run in runs if run["stack"] == "h2load"]
+    bursts = group([run for run in runs if run["stack"] != "h2load" and "total_ms" in run], "stack")
+    rotations = group([run for run in runs if run["stack"] != "h2load" and "rate" in run], "rotation", "stack")
+    failed = [run for run in runs if run.get("errors") or run.get("succeeded", run.get("posts")) != run.get("posts")]
+
+    print("TLS cold burst: a new client, one warm-up post, then 64 posts at once (each needs a connection of its own; "
+          "TCP conns counts the connections that carried them); medians over the runs")
+    print("| stack         | runs | total ms | runs (total ms)                  | p50 ms | max ms | TCP conns "
+          "| client CPU ms |")
+    print("| ---           | ---: |     ---: | ---                              |   ---: |   ---: |      ---: "
+          "|          ---: |")
+    burst: dict[str, dict[str, float]] = {}
+    for (stack,), items in sorted(bursts.items(), key=lambda kv: kv[0][0] != "sidecar-curl"):
+        m = burst[stack] = {key: median([run[key] for run in items])
+                            for key in ("total_ms", "p50_ms", "max_ms", "client_cpu_ms")}
+        connections = median([run["connections"] for run in items if run["connections"] is not None])
+        totals = "/".join(f"{run['total_ms']:.0f}" for run in items)
+        print(f"| {NAMES[stack]:<13} | {len(items):>4} | {m['total_ms']:>8.1f} | {totals:<32} | {m['p50_ms']:>6.1f} | "
+              f"{m['max_ms']:>6.1f} | {connections:>9.0f} | {m['client_cpu_ms']:>13.1f} |")
+    for run in (run for run in h2load if run["kind"] == "burst"):
+        print(f"| {'h2load':<13} | {1:>4} | {run['total_ms']:>8.1f} | {'':<32} | {'':>6} | {'':>6} | {run['posts']:>9} | "
+              f"{'':>13} |")
+    print()
+    print("TLS with the server closing each connection after N requests (keepalive_requests), concurrency 64")
+    print("| N     | stack                   | posts  |  posts/s | runs (posts/s)  | p50 ms | p99 ms | TCP conns "
+          "| client CPU µs/post |")
+    print("| ---:  | ---                     |   ---: |     ---: | ---             |   ---: |   ---: |      ---: "
+          "|               ---: |")
+    rotation: dict[tuple, dict[str, float]] = {}
+    for (every, stack), items in sorted(rotations.items(), key=lambda kv: (kv[0][0], kv[0][1] != "sidecar-curl")):
+        m = rotation[(every, stack)] = {key: median([run[key] for run in items])
+                                        for key in ("rate", "p50_ms", "p99_ms", "client_cpu_us")}
+        connections = median([run["connections"] for run in items if run["connections"] is not None])
+        print(f"| {every:>5} | {NAMES[stack]:<23} | {items[0]['posts']:>6,} | {m['rate']:>8,.0f} | {rates(items):<15} | "
+              f"{m['p50_ms']:>6.1f} | {m['p99_ms']:>6.1f} | {connections:>9,.0f} | {m['client_cpu_us']:>18.0f} |")
+        if stack == "aiohttp":
+            for run in (run for run in h2load if run["kind"] == "post" and run["rotation"] == every):
+                print(f"| {every:>5} | {'h2load, HTTP/1.1':<23} | {run['posts']:>6,} | {run['rate']:>8,.0f} | {'':<15} | "
+                      f"{'':>6} | {'':>6} | {'':>9} | {'':>18} |")
+    for run in (run for run in h2load if run["kind"] == "post" and run["rotation"] == 0):
+        print(f"| {'never':>5} | {'h2load, HTTP/2':<23} | {run['posts']:>6,} | {run['rate']:>8,.0f} | {'':<15} | "
+              f"{'':>6} | {'':>6} | {'':>9} | {'':>18} |")
+    print()
+    for run in failed:
+        print(f"errors: {run['stack']} {run}")
+
+    rows = []
+    side, aio = burst.get("sidecar-curl"), burst.get("aiohttp")
+    if side and aio:
+        check("TLS cold burst of 64: sidecar total <= 1.5x aiohttp", side["total_ms"] <= 1.5 * aio["total_ms"],
+              f"{side['total_ms']:.0f} ms vs {aio['total_ms']:.0f} ms, {side['total_ms'] / aio['total_ms']:.2f}x")
+        rows.append(("publishing", "TLS cold burst of 64, total ms, sidecar (curl)", f"{side['total_ms']:.0f}",
+                     f"aiohttp {aio['total_ms']:.0f} ({side['total_ms'] / aio['total_ms']:.2f}x)"))
+    for every, target in ((1000, 1.5), (100, 1.0)):
+        side, aio = rotation.get((every, "sidecar-curl")), rotation.get((every, "aiohttp"))
+        if not (side and aio):
+            continue
+        check(f"TLS, connections closed every {every:,} requests: sidecar posts/s >= {target}x aiohttp",
+              side["rate"] >= target * aio["rate"], f"{side['rate'] / aio['rate']:.2f}x")
+        if every == 1000:
+            check(f"TLS, connections closed every {every:,} requests: sidecar p99 <= aiohttp p99",
+                  side["p99_ms"] <= aio["p99_ms"], f"{side['p99_ms']:.1f} ms vs {aio['p99_ms']:.1f} ms")
+        rows.append(("publishing", f"TLS posts/s, connections closed every {every:,}, sidecar (curl)",
+                     f"{side['rate']:,.0f}", f"aiohttp {aio['rate']:,.0f} ({side['rate'] / aio['rate']:.2f}x); "
+                     f"p99 {side['p99_ms']:.1f} vs {aio['p99_ms']:.1f} ms"))
+    summary(summary_path, rows)
+    return 1 if failed else 0
+
+
 def med_posts(groups: dict, key: tuple) -> float:
     return median([run["posts"] for run in groups[key]])
 
@@ -212,7 +285,7 @@ def metrics(runs_path: str, bench_path: str, summary_path: str) -> int:
 
 def main() -> int:
     mode, *paths = sys.argv[1:]
-    return {"publishing": publishing, "memory": memory, "metrics": metrics}[mode](*paths)
+    return {"publishing": publishing, "tls": tls, "memory": memory, "metrics": metrics}[mode](*paths)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,13 @@ enum {
   OPT_MAXAGE_CONN = 288,
   OPT_PREREQFUNCTION = 20312,
   OPT_PREREQDATA = 10313,
+  OPT_CAPATH = 10097,
+  OPT_SHARE = 10100,
+  SHOPT_SHARE = 1,
+  SHOPT_LOCKFUNC = 3,
+  SHOPT_UNLOCKFUNC = 4,
+  LOCK_DATA_LAST = 8,
+  LOCK_DATA_SSL_SESSION = 4,
   PREREQFUNC_OK = 0,
   PREREQFUNC_ABORT = 1,
   MOPT_PIPELINING = 3,
@@ -41,6 +48,7 @@ enum {
   INFO_RESPONSE_CODE = 0x200000 + 2,
   INFO_REQUEST_SIZE = 0x200000 + 12,
   INFO_HTTP_VERSION = 0x200000 + 46,
+  INFO_CAINFO = 0x100000 + 61,
   GLOBAL_ALL = 3,
   ERROR_SIZE = 256,
   MSG_DONE = 1,
@@ -81,11 +89,53 @@ static struct {
   struct msg *(*multi_info_read)(void *, int *);
   int (*global_init)(long);
   char *(*version)(void);
+  void *(*share_init)(void);
+  int (*share_setopt)(void *, int, ...);
 } api;
 
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 static char load_error[256];
 static int load_status = -1;
+
+// TLS set-up done once per process instead of once per connection (docs/performance.md, "TLS connection set-up").
+//
+// libcurl keeps the CA store it built from a CA file in the multi handle and hands it to every new connection, but
+// only when no CA directory is configured, and Debian's libcurl configures /etc/ssl/certs by default: every
+// connection then parsed the whole CA bundle again (tens of ms of CPU). `ca_file_is_default_trust` says that the
+// built-in CA file exists, so that the directory can be dropped without trusting anything less (the distribution
+// generates both from the same certificates).
+static int ca_file_is_default_trust;
+// One share handle for every transfer of the process: TLS sessions, so that a new connection to a host resumes a
+// session instead of running a full handshake. Transfers of several multi handles (threads) use it, hence the locks.
+static void *shared;
+static pthread_mutex_t share_locks[LOCK_DATA_LAST];
+
+static void share_lock(void *easy, int data, int access, void *context) {
+  (void)easy, (void)access, (void)context;
+  pthread_mutex_lock(&share_locks[data < LOCK_DATA_LAST ? data : 0]);
+}
+
+static void share_unlock(void *easy, int data, void *context) {
+  (void)easy, (void)context;
+  pthread_mutex_unlock(&share_locks[data < LOCK_DATA_LAST ? data : 0]);
+}
+
+static void prepare_tls_sharing(void) {
+  void *probe = api.easy_init();
+  if (probe != NULL) {
+    const char *ca_file = NULL;  // CURLINFO_CAINFO (7.84): the built-in default
+    if (api.easy_getinfo(probe, INFO_CAINFO, &ca_file) == 0 && ca_file != NULL)
+      ca_file_is_default_trust = access(ca_file, R_OK) == 0;
+    api.easy_cleanup(probe);
+  }
+  for (int i = 0; i < LOCK_DATA_LAST; i++) pthread_mutex_init(&share_locks[i], NULL);
+  shared = api.share_init();
+  if (shared == NULL) return;
+  if (api.share_setopt(shared, SHOPT_LOCKFUNC, share_lock) != 0 ||
+      api.share_setopt(shared, SHOPT_UNLOCKFUNC, share_unlock) != 0 ||
+      api.share_setopt(shared, SHOPT_SHARE, (int)LOCK_DATA_SSL_SESSION) != 0)
+    shared = NULL;  // never attached to a transfer: nothing to clean up
+}
 
 #define RESOLVE(field, name)                                                       \
   do {                                                                             \
@@ -124,11 +174,14 @@ static void load(void) {
   RESOLVE(multi_info_read, "curl_multi_info_read");
   RESOLVE(global_init, "curl_global_init");
   RESOLVE(version, "curl_version");
+  RESOLVE(share_init, "curl_share_init");
+  RESOLVE(share_setopt, "curl_share_setopt");
   int rc = api.global_init(GLOBAL_ALL);
   if (rc != 0) {
     snprintf(load_error, sizeof load_error, "curl_global_init failed (%d)", rc);
     return;
   }
+  prepare_tls_sharing();
   load_status = 0;
 }
 
@@ -239,6 +292,7 @@ ccurl_transfer *ccurl_transfer_new(void) {
   }
   t->upload_fd = -1;
   t->response_fd = -1;
+  if (shared != NULL) api.easy_setopt(t->easy, OPT_SHARE, shared);  // kept across curl_easy_reset
   return t;
 }
 
@@ -294,6 +348,14 @@ int ccurl_transfer_setopt_string(ccurl_transfer *t, int option, const char *valu
 
 int ccurl_transfer_setopt_off(ccurl_transfer *t, int option, int64_t value) {
   return api.easy_setopt(t->easy, option, (long long)value);
+}
+
+int ccurl_transfer_trust(ccurl_transfer *t, const char *ca_file) {
+  int rc = 0;
+  if (ca_file != NULL) rc |= api.easy_setopt(t->easy, CCURLOPT_CAINFO, ca_file);
+  // Without a CA directory libcurl builds the store from the file once per multi handle and reuses it.
+  if (ca_file != NULL || ca_file_is_default_trust) rc |= api.easy_setopt(t->easy, OPT_CAPATH, (char *)NULL);
+  return rc == 0 ? 0 : -1;
 }
 
 int ccurl_transfer_add_header(ccurl_transfer *t, const char *line) {

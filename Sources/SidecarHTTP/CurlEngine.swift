@@ -62,6 +62,8 @@ final class CurlEngine: Sendable {
   private let state: Mutex<State>
   private let nextTag = Atomic<UInt64>(1)
   private let loopExited = Atomic<Bool>(false)
+  /// The loop thread's CPU-time clock, once the loop runs (Linux only).
+  private let loopClock = Mutex<clockid_t?>(nil)
   private let poolLimit: Int
 
   /// `maxHostConnections` caps libcurl's connections per host and, through `admit`, the transfers per origin
@@ -177,6 +179,10 @@ final class CurlEngine: Sendable {
   // MARK: - The loop thread
 
   private func runLoop() {
+    #if os(Linux)
+      var clock = clockid_t()
+      if pthread_getcpuclockid(pthread_self(), &clock) == 0 { loopClock.withLock { $0 = clock } }
+    #endif
     var active: [UInt64: Submission] = [:]
     while true {
       let now = ContinuousClock.now
@@ -235,6 +241,15 @@ final class CurlEngine: Sendable {
 
   /// Requests waiting for admission.
   var queuedCount: Int { state.withLock { $0.admission.waitingCount } }
+
+  /// The CPU time the loop thread has used so far (nil before it starts, and where threads have no CPU clock):
+  /// what connection set-up and transfers cost the one thread every request goes through.
+  var loopCPUTime: Duration? {
+    guard let clock = loopClock.withLock({ $0 }) else { return nil }
+    var now = timespec()
+    guard clock_gettime(clock, &now) == 0 else { return nil }
+    return .seconds(now.tv_sec) + .nanoseconds(now.tv_nsec)
+  }
 
   /// True once the loop thread has freed the multi handle and is about to end.
   var hasStopped: Bool { loopExited.load(ordering: .acquiring) }

@@ -210,8 +210,8 @@ public final class CurlTransport: HTTPTransport {
     }
     ccurl_transfer_setopt_long(t, CCURLOPT_SSL_VERIFYPEER, 1)
     ccurl_transfer_setopt_long(t, CCURLOPT_SSL_VERIFYHOST, 2)
-    if let caBundle = configuration.caBundlePath {
-      ccurl_transfer_setopt_string(t, CCURLOPT_CAINFO, caBundle)
+    guard ccurl_transfer_trust(t, configuration.caBundlePath) == 0 else {
+      throw TransportError(.tls, requestSent: false, message: "libcurl refused the CA bundle settings")
     }
     ccurl_transfer_setopt_string(t, CCURLOPT_USERAGENT, configuration.userAgent)
     if configuration.followRedirects {

@@ -142,6 +142,8 @@ final class TestServer: Sendable {
                     "body": bytes(received).decode("latin-1"),
                     "clientPort": self.client_address[1],
                 }).encode()
+            if query.get("close") == "1":  # the client must open a new connection for its next request
+                headers.append(("Connection", "close"))
             self.send_response(status)
             for name, value in headers:
                 self.send_header(name, value)

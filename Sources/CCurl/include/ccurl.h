@@ -104,6 +104,10 @@ uint64_t ccurl_transfer_tag(const ccurl_transfer *transfer);
 int ccurl_transfer_setopt_long(ccurl_transfer *transfer, int option, long value);
 int ccurl_transfer_setopt_string(ccurl_transfer *transfer, int option, const char *value);
 int ccurl_transfer_setopt_off(ccurl_transfer *transfer, int option, int64_t value);
+/// Verifies the server against `ca_file` (a PEM bundle; NULL: libcurl's built-in default, the system's bundle), and
+/// against nothing else: no CA directory, which lets libcurl load the bundle once per multi handle rather than once
+/// per connection. Where libcurl's default is a directory alone, that default is left as it is.
+int ccurl_transfer_trust(ccurl_transfer *transfer, const char *ca_file);
 /// Appends a "Name: value" request header line (copied).
 int ccurl_transfer_add_header(ccurl_transfer *transfer, const char *line);
 /// Pins a host's addresses for this transfer ("host:port:address[,address]", IPv6 in brackets; CURLOPT_RESOLVE):

@@ -87,6 +87,8 @@ public final class CredentialStore: Sendable {
   /// The most credentials kept at once.
   public let cacheCapacity: Int
   private let updateRetryDelays: [Duration]
+  /// The refresh lease shared with other sidecars, when they share a store.
+  private let fleet: (any RefreshLeases)?
 
   private struct Cached {
     var credential: Credential
@@ -97,8 +99,10 @@ public final class CredentialStore: Sendable {
   public init(
     source: any CredentialSource, clock: any SidecarClock, logger: Logger, refreshMargin: Duration = .seconds(300),
     cacheLifetime: Duration = .seconds(3600), cacheCapacity: Int = 10_000,
-    updateRetryDelays: [Duration] = [.milliseconds(200), .seconds(1), .seconds(2), .seconds(5), .seconds(10)]
+    updateRetryDelays: [Duration] = [.milliseconds(200), .seconds(1), .seconds(2), .seconds(5), .seconds(10)],
+    fleet: (any RefreshLeases)? = nil
   ) {
+    self.fleet = fleet
     self.source = source
     self.clock = clock
     self.logger = logger
@@ -184,16 +188,15 @@ public final class CredentialStore: Sendable {
     do {
       return try await refreshing.run(key) { [self] () async throws -> Credential in
         if let cached = cached(key), cached.accessToken != stale.accessToken { return cached }
-        var fresh = try await refresher(stale)
-        // A rotated refresh token is kept; an absent or empty one never replaces the one we have.
-        if fresh.refreshToken?.isEmpty ?? true { fresh.refreshToken = stale.refreshToken }
-        if fresh.clientId == nil { fresh.clientId = stale.clientId }
-        if fresh.clientSecret == nil { fresh.clientSecret = stale.clientSecret }
-        if fresh.variant == nil { fresh.variant = stale.variant }
-        cache.withLock { store(fresh, for: key, in: &$0) }
-        logger.info("credential refreshed", ["credential": .string(key.description)])
-        await persist(key, fresh)
-        return fresh
+        let lease = await fleet?.acquire(key)
+        do {
+          let fresh = try await refreshHolding(lease, key, stale: stale, using: refresher)
+          await lease?.release()
+          return fresh
+        } catch {
+          await lease?.release()
+          throw error
+        }
       }
     } catch let error as SidecarError {
       throw error
@@ -203,6 +206,29 @@ public final class CredentialStore: Sendable {
       throw SidecarError(
         kind: .authFailed, message: "token refresh failed: \(error)", platform: key.platform.rawValue, attempts: 0)
     }
+  }
+
+  /// The refresh proper, with the fleet's lease (if any) held: a replica that held it before us may have refreshed
+  /// already, and the parent then has its token.
+  private func refreshHolding(
+    _ lease: RefreshLease?, _ key: CredentialKey, stale: Credential,
+    using refresher: @escaping @Sendable (Credential) async throws(SidecarError) -> Credential
+  ) async throws -> Credential {
+    if lease != nil, let current = try? await source.resolve(key), current.accessToken != stale.accessToken {
+      cache.withLock { store(current, for: key, in: &$0) }
+      logger.info("credential refreshed by another sidecar", ["credential": .string(key.description)])
+      return current
+    }
+    var fresh = try await refresher(stale)
+    // A rotated refresh token is kept; an absent or empty one never replaces the one we have.
+    if fresh.refreshToken?.isEmpty ?? true { fresh.refreshToken = stale.refreshToken }
+    if fresh.clientId == nil { fresh.clientId = stale.clientId }
+    if fresh.clientSecret == nil { fresh.clientSecret = stale.clientSecret }
+    if fresh.variant == nil { fresh.variant = stale.variant }
+    cache.withLock { store(fresh, for: key, in: &$0) }
+    logger.info("credential refreshed", ["credential": .string(key.description)])
+    await persist(key, fresh)
+    return fresh
   }
 
   /// Forgets a cached credential (the platform said it is dead, or the parent changed it).
