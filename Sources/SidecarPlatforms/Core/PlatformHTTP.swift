@@ -191,7 +191,7 @@ public enum Redaction {
     // Longest first, so that a secret containing another is replaced whole.
     for secret in secrets.sorted(by: { $0.count > $1.count }) where secret.count >= shortestSecret {
       for form in Set([secret, Encoding.percentEncode(secret)]) where text.contains(form) {
-        text = text.replacingOccurrences(of: form, with: "[redacted]")
+        text = text.replacing(form, with: "[redacted]")
       }
     }
     return text
