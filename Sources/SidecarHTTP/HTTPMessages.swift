@@ -49,6 +49,10 @@ public struct HTTPRequest: Sendable {
   /// the same way) and reuses only recently used connections (`atMostOnceMaxIdle`). URLSession offers no such
   /// control, one more reason it is only the fallback.
   public var atMostOnce = false
+  /// The addresses to connect to for the URL's host instead of resolving it again (IPv4 dotted or IPv6 text): the ones
+  /// a caller checked, so that a DNS answer changed since (rebinding) cannot send the request elsewhere. Empty: resolve
+  /// as usual. Only `CurlTransport` honours it (libcurl's resolve override).
+  public var pinnedAddresses: [String] = []
 
   public static let defaultMaxResponseBytes = 16 << 20
 

@@ -72,7 +72,9 @@ final class PlatformServices: Sendable {
     let transport = Self.makeTransport(configuration, logger: logger, status: http)
     var environment = PlatformEnvironment(
       endpoints: configuration.endpoints, transport: transport, core: core,
-      media: MediaPolicy(allowPrivateNetworks: configuration.allowPrivateNetworks),
+      media: MediaPolicy(
+        allowPrivateNetworks: configuration.allowPrivateNetworks, localRoots: configuration.mediaLocalRoots,
+        maxBytes: configuration.mediaMaxBytes),
       timeout: .milliseconds(configuration.httpTimeoutMs), connectTimeout: .milliseconds(configuration.httpConnectTimeoutMs),
       logger: logger, appSecrets: configuration.appSecrets)
     environment.youtubeDailyQuotaUnits = configuration.youtubeDailyQuotaUnits
@@ -350,6 +352,8 @@ final class PlatformServices: Sendable {
   private func finish(_ pending: PendingCall, _ result: Result<JSONValue, SidecarError>) async -> Result<JSONValue, JSONRPCError>
   {
     let (operation, platform, call) = (pending.operation, pending.context.key.platform, pending.context.call)
+    // Before the error is answered, journaled or sent as an event: no platform's error text may carry a secret.
+    let result = result.mapError(pending.context.redacted)
     let answer: Result<JSONValue, JSONRPCError>
     switch result {
     case .success(let value):

@@ -78,7 +78,7 @@ extension GraphAPI {
     do {
       json = try await send(
         .get("/debug_token", query: [("input_token", credential.accessToken)]), token: inspector,
-        accountId: credential.accountId, secrets: credential.secrets, context: context)
+        accountId: credential.accountId, context: context)
     } catch  where error.kind == .permanent {
       return nil
     }

@@ -11,8 +11,8 @@ struct YouTubePost: Sendable, Equatable {
   enum Source: Sendable, Equatable {
     /// Fetched over https (SSRF-guarded) to a temporary file first.
     case url(URL)
-    /// A file already on this machine.
-    case path(String, size: Int64)
+    /// A regular file already on this machine, under `media.localRoots`, by its real path.
+    case path(LocalFile)
   }
 
   var title: String
@@ -27,6 +27,8 @@ struct YouTubePost: Sendable, Equatable {
     "title", "description", "videoUrl", "videoPath", "tags", "privacyStatus", "categoryId", "madeForKids",
   ]
   static let privacyStatuses = ["public", "unlisted", "private"]
+  /// YouTube's documented largest upload, 256 GB: the download cap for `videoUrl`.
+  static let maxVideoBytes: Int64 = 256_000_000_000
 
   init(_ params: Params, media: MediaPolicy) throws(InvalidParams) {
     guard params.has("videoUrl") || params.has("videoPath") else {
@@ -67,7 +69,7 @@ struct YouTubePost: Sendable, Equatable {
     if let text = try params.string("videoUrl") {
       source = .url(try media.sidecarFetchedURL(text, field: "videoUrl"))
     } else {
-      source = try Self.localFile(try params.requiredString("videoPath"))
+      source = .path(try media.localFile(try params.requiredString("videoPath"), field: "videoPath"))
     }
   }
 
@@ -108,20 +110,6 @@ struct YouTubePost: Sendable, Equatable {
       throw InvalidParams("`categoryId` must be a YouTube category number such as \"22\", got \(text)", field: "categoryId")
     }
     return text
-  }
-
-  private static func localFile(_ path: String) throws(InvalidParams) -> Source {
-    guard path.hasPrefix("/") else {
-      throw InvalidParams("`videoPath` must be an absolute path, got \(path)", field: "videoPath")
-    }
-    guard let size = regularFileSize(atPath: path) else {
-      throw InvalidParams("`videoPath` names no file: \(path)", field: "videoPath")
-    }
-    guard FileManager.default.isReadableFile(atPath: path) else {
-      throw InvalidParams("`videoPath` is not readable by the sidecar: \(path)", field: "videoPath")
-    }
-    guard size > 0 else { throw InvalidParams("`videoPath` is an empty file: \(path)", field: "videoPath") }
-    return .path(path, size: size)
   }
 
   /// The upload's media type: the download's `Content-Type` when it is a video type, else the file extension's.
