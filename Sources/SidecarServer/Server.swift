@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarJSON
 import SidecarJSONRPC
 import SidecarLogging
@@ -161,18 +165,23 @@ public final class Server: Dispatcher {
   }
 
   private func health() -> JSONValue {
-    let status = phase.withLock({ $0 }) == .shuttingDown ? "shutting_down" : "ok"
+    let services = services.withLock { $0 }
+    let http = services?.httpTransport
+    let status =
+      phase.withLock({ $0 }) == .shuttingDown ? "shutting_down" : http?.unavailable == true ? "degraded" : "ok"
     let uptime = environment.now() - started
+    // The usual keys in one literal (`health` is answered at any rate, and a dictionary grown key by key is rebuilt);
+    // a warning is rare. Both objects exist once `initialize` has answered, which `health` waits for.
     var answer: [String: JSONValue] = [
       "status": .string(status), "version": .string(Self.version),
       "uptimeMs": .int(Int(uptime.components.seconds * 1000 + uptime.components.attoseconds / 1_000_000_000_000_000)),
-      "inFlight": .int(connection.inFlightCount),
+      "inFlight": .int(connection.inFlightCount), "http": http?.json ?? .null,
+      "sharedState": services?.sharedStateHealth ?? .null,
     ]
     let linkedInVersion = configuration.withLock { $0.linkedin.apiVersion }
     if let warning = LinkedInClient.versionWarning(linkedInVersion, now: environment.wallNow()) {
       answer["warnings"] = [.string(warning)]
     }
-    if let services = services.withLock({ $0 }) { answer["sharedState"] = services.sharedStateHealth }
     return .object(answer)
   }
 

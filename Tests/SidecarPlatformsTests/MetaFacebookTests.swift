@@ -40,6 +40,17 @@ struct MetaFacebookPublishTests {
     #expect(request.form == ["message": "Hello world", "link": "https://example.com/a"])
   }
 
+  @Test("no HTTP transport (libcurl missing) is permanent at the first attempt: nothing to retry, no breaker count")
+  func noTransport() async throws {
+    let missing = TransportError(.unavailable, requestSent: false, message: "cannot load libcurl: not found")
+    let (result, requests) = try await post(["text": "Hi"], [.failure(missing)])
+    let error = try #require(result.error)
+    #expect(error.kind == .permanent)
+    #expect(error.attempts == 1 && requests.count == 1)
+    #expect(error.message.contains("no HTTP transport: cannot load libcurl"))
+    #expect(error.failure?.classification == .permanent)
+  }
+
   @Test("without permalink_url the post URL is built from the post id")
   func fallbackURL() async throws {
     let (result, _) = try await post(["text": "Hi"], [MetaTest.ok(#"{"id":"111_9"}"#)])

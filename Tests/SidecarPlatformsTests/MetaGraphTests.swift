@@ -319,24 +319,6 @@ struct MetaGraphRequestTests {
     #expect(
       harness.transport.requests.map(\.path) == ["/v26.0/30001", "/v26.0/30001", "/v26.0/30001", "/v26.0/debug_token"])
   }
-
-  @Test("a token echoed in Meta's message never reaches the error or the logs")
-  func secretsRedacted() async throws {
-    let harness = MetaTest.harness(
-      .facebook, [MetaTest.error(100, message: "(#100) Bad token \(MetaTest.pageToken) given")])
-    let operation = try FacebookClient(environment: harness.environment).preparePublish(Params(["text": "Hi"]))
-    let result = await MetaTest.run { () throws(SidecarError) in
-      try await operation.run(harness.context(MetaTest.key(.facebook)))
-    }
-    let error = try #require(result.error)
-    #expect(error.kind == .permanent)
-    #expect(error.failure?.platformCode == .int(100))
-    let everything =
-      [error.message, error.failure?.message ?? "", error.failure?.platformMessage ?? "", "\(error)"]
-      + harness.logs.entries
-    #expect(!everything.joined().contains(MetaTest.pageToken))
-    #expect(error.message.contains("[redacted]"))
-  }
 }
 
 @Suite("Graph timestamps")

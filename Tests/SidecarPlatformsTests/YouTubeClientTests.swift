@@ -363,6 +363,10 @@ struct YouTubeClientTests {
       (1_741_514_400.0, 1_741_590_000.0),  // 2025-03-09 10:00 UTC, just after the switch to PDT → 03-10 07:00 UTC
       (1_751_371_200.0, 1_751_439_600.0),  // 2025-07-01 12:00 UTC (05:00 PDT) → 2025-07-02 07:00 UTC
       (1_751_439_599.0, 1_751_439_600.0),  // one second before midnight PDT
+      (1_710_064_799.0, 1_710_140_400.0),  // 2024-03-10 01:59:59 PST, the last second before the switch → 03-11 07:00
+      (1_762_066_799.0, 1_762_066_800.0),  // 2025-11-01 23:59:59 PDT → 2025-11-02 00:00 PDT (07:00 UTC)
+      (1_762_072_200.0, 1_762_156_800.0),  // 2025-11-02 01:30 PDT, before the switch back → 11-03 00:00 PST (08:00 UTC)
+      (1_767_223_800.0, 1_767_254_400.0),  // 2025-12-31 23:30 UTC (15:30 PST) → 2026-01-01 08:00 UTC
     ])
   func pacificMidnight(now: Double, reset: Double) {
     let harness = TestHarness(

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 
 /// The five networks the sidecar publishes to. Raw values are the method prefixes on the wire.
 public enum Platform: String, Sendable, CaseIterable, CustomStringConvertible {

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarHTTP
 import SidecarJSON
 import SidecarLogging
@@ -60,7 +64,8 @@ public final class LinkedInClient: PlatformClient {
     case .link(let url):
       content = ["article": ["source": .string(url.absoluteString), "title": .string(LinkedInPost.articleTitle(url))]]
     case .image(let url):
-      let image = try await environment.fetcher(for: .linkedin).fetch(url, field: "imageUrl", context: context.call)
+      let image = try await environment.fetcher(for: .linkedin).fetch(
+        url, field: "imageUrl", limit: LinkedInPost.maxImageBytes, context: context.call)
       defer { image.remove() }
       let urn = try await context.withCredential(refresher: refresher) {
         (credential: Credential) async throws(SidecarError) -> String in
@@ -206,7 +211,7 @@ public final class LinkedInClient: PlatformClient {
   /// Polls the image until LinkedIn has processed it (briefly: a post made while it still processes may fail).
   func waitUntilAvailable(_ urn: String, credential: Credential, context: CallContext) async throws(SidecarError) {
     let classify = classifier(credential)
-    let request = HTTPRequest(url: url("/rest/images/" + Encoding.percentEncode(urn)), headers: headers(credential, json: false))
+    let request = HTTPRequest(url: url("/rest/images/" + Encoding.pathSegment(urn)), headers: headers(credential, json: false))
     let clock = environment.clock
     for delay in [1, 1, 2, 2, 4, 4, 8, 8, 0] {
       let (response, json) = try await http.sendJSON(request, step: .idempotent, context: context) { response in
@@ -377,7 +382,7 @@ public final class LinkedInClient: PlatformClient {
   }
 
   static func authorURN(_ accountId: String) -> String? {
-    let id = accountId.trimmingCharacters(in: .whitespaces)
+    let id = accountId.trimmingWhitespace
     for prefix in ["urn:li:organization:", "urn:li:person:"] where id.hasPrefix(prefix) {
       return id.count > prefix.count ? id : nil
     }
@@ -388,7 +393,7 @@ public final class LinkedInClient: PlatformClient {
   static func postURL(_ urn: String) -> String { "https://www.linkedin.com/feed/update/\(urn)/" }
 
   func url(_ path: String, query: String? = nil) -> URL {
-    URL(string: environment.endpoints.linkedinBaseURL + path + (query.map { "?" + $0 } ?? ""))!
+    Encoding.parse(environment.endpoints.linkedinBaseURL + path + (query.map { "?" + $0 } ?? ""))
   }
 
   /// Authorization, the configured `LinkedIn-Version` and Rest.li 2.0, on every `/rest` call.

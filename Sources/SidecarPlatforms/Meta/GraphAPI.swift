@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarHTTP
 import SidecarJSON
 import SidecarLogging
@@ -59,9 +63,6 @@ struct GraphToken: Sendable {
     guard let appSecret, !appSecret.isEmpty else { return nil }
     return SHA256.hex(SHA256.hmac(key: Array(appSecret.utf8), message: Array(value.utf8)))
   }
-
-  /// Strings that must never reach a message or a log.
-  var secrets: [String] { [value] + (appSecret.map { [$0] } ?? []) }
 }
 
 /// The Graph API as Facebook Pages, Instagram and WhatsApp share it (platform-apis.md §1).
@@ -105,7 +106,7 @@ final class GraphAPI: Sendable {
 
   /// `/a/b/c` from raw segments, each percent-encoded.
   static func path(_ segments: String...) -> String {
-    segments.map { "/" + Encoding.percentEncode($0) }.joined()
+    segments.map { "/" + Encoding.pathSegment($0) }.joined()
   }
 
   func url(_ path: String, query: [(String, String)] = []) -> URL {
@@ -119,16 +120,16 @@ final class GraphAPI: Sendable {
   /// Sends one call through the resilience core and returns its JSON body.
   ///
   /// - Parameters:
-  ///   - token: sent in the `Authorization` header with its proof in the query; both scrubbed from any message.
+  ///   - token: sent in the `Authorization` header with its proof in the query (messages are scrubbed of both by
+  ///     ``OperationContext/redacted(_:)``).
   ///   - accountId: the page, Instagram user or phone number the call acts for (its gate).
   ///   - gates: further keys checked before the account's (WhatsApp's recipient pair).
-  ///   - secrets: other strings that must never reach a message (the credential's client secret).
   @inline(never)
   func send(
     _ call: GraphCall, token: GraphToken, accountId: String, step: StepSafety = .idempotent,
-    gates extra: [RateLimitKey] = [], secrets: [String] = [], context: CallContext
+    gates extra: [RateLimitKey] = [], context: CallContext
   ) async throws(SidecarError) -> JSONValue {
-    let prepared = prepare(call, token: token, accountId: accountId, gates: extra, secrets: secrets)
+    let prepared = prepare(call, token: token, accountId: accountId, gates: extra)
     return try await http.sendJSON(
       prepared.request, step: step, gates: prepared.gates, context: context, classify: prepared.classify
     ).1
@@ -142,13 +143,12 @@ final class GraphAPI: Sendable {
 
   @inline(never)
   private func prepare(
-    _ call: GraphCall, token: GraphToken, accountId: String, gates extra: [RateLimitKey], secrets: [String]
+    _ call: GraphCall, token: GraphToken, accountId: String, gates extra: [RateLimitKey]
   ) -> Prepared {
     let account = accountGate(accountId)
-    let redact = token.secrets + secrets
     return Prepared(
       request: request(call, token: token), gates: [RateLimitKey.app(platform.rawValue)] + extra + [account],
-      classify: { [self] response in interpret(response, account: account, secrets: redact) })
+      classify: { [self] response in interpret(response, account: account) })
   }
 
   /// The HTTP request for `call`, with `appsecret_proof` in the query of every Graph call when there is a secret
@@ -176,7 +176,7 @@ final class GraphAPI: Sendable {
   // MARK: - Responses
 
   /// Records what the usage headers say, then returns nil for a success or what the failure means.
-  func interpret(_ response: HTTPResponse, account: RateLimitKey, secrets: [String]) -> PlatformFailure? {
+  func interpret(_ response: HTTPResponse, account: RateLimitKey) -> PlatformFailure? {
     let usage = recordUsage(response.headers, account: account)
     if (200..<300).contains(response.status) { return nil }
     let headerWait = response.headers["Retry-After"].flatMap { RetryAfter.parse($0, now: clock.wallNow()) }
@@ -193,8 +193,6 @@ final class GraphAPI: Sendable {
         gates.block(account, until: clock.now() + wait, reason: failure)
       }
     }
-    failure.message = Self.redact(failure.message, secrets)
-    failure.platformMessage = failure.platformMessage.map { Self.redact($0, secrets) }
     return failure
   }
 
@@ -283,14 +281,6 @@ final class GraphAPI: Sendable {
     return PlatformFailure(
       classification, message: message, httpStatus: status, retryAfter: retryAfter,
       requestMayHaveReachedPlatform: status >= 500)
-  }
-
-  static func redact(_ text: String, _ secrets: [String]) -> String {
-    var text = text
-    for secret in secrets where secret.count >= 6 {
-      text = text.replacingOccurrences(of: secret, with: "[redacted]")
-    }
-    return text
   }
 }
 

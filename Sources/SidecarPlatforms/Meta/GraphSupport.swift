@@ -1,6 +1,16 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarJSON
 import SidecarResilience
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
 
 extension GraphAPI {
   /// Asks `check` until it answers, waiting between asks with the core's backoff (base delay doubling up to the max
@@ -27,7 +37,7 @@ extension GraphAPI {
       let exponent = Double(min(round - 1, 30))
       let base = Double(retry.baseDelay.components.seconds) + Double(retry.baseDelay.components.attoseconds) / 1e18
       let cap = Double(retry.maxDelay.components.seconds) + Double(retry.maxDelay.components.attoseconds) / 1e18
-      let wait = Duration.milliseconds(Int64(max(min(base * pow(2, exponent), cap), 0.001) * 1000))
+      let wait = Duration.milliseconds(Int64(max(min(base * pow(2.0, exponent), cap), 0.001) * 1000))
       let now = clock.now()
       if started.duration(to: now + wait) > limit {
         throw SidecarError(
@@ -68,7 +78,7 @@ extension GraphAPI {
     do {
       json = try await send(
         .get("/debug_token", query: [("input_token", credential.accessToken)]), token: inspector,
-        accountId: credential.accountId, secrets: credential.secrets, context: context)
+        accountId: credential.accountId, context: context)
     } catch  where error.kind == .permanent {
       return nil
     }

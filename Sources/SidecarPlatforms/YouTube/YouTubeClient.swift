@@ -1,8 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarHTTP
 import SidecarJSON
 import SidecarLogging
 import SidecarResilience
+import SidecarSystem
 
 /// YouTube Data API v3: videos by resumable upload, channel and scope validation, Google token refresh.
 ///
@@ -120,7 +125,8 @@ public final class YouTubeClient: PlatformClient {
   func localVideo(_ source: YouTubePost.Source, context: CallContext) async throws(SidecarError) -> LocalVideo {
     switch source {
     case .url(let url):
-      let media = try await environment.fetcher(for: .youtube).fetch(url, field: "videoUrl", context: context)
+      let media = try await environment.fetcher(for: .youtube).fetch(
+        url, field: "videoUrl", limit: YouTubePost.maxVideoBytes, context: context)
       guard media.byteCount > 0 else {
         media.remove()
         throw SidecarError(
@@ -130,14 +136,21 @@ public final class YouTubeClient: PlatformClient {
       return LocalVideo(
         path: media.path, size: media.byteCount,
         contentType: YouTubePost.contentType(path: url.path, served: media.contentType), temporary: true)
-    case .path(let path, _):
-      // Sized again now: the file may have changed since the params were checked.
-      let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value ?? 0
-      guard size > 0 else {
-        throw SidecarError(
-          kind: .permanent, message: "`videoPath` is missing or empty now: \(path)", platform: platform.rawValue)
+    case .path(let checked):
+      // Examined again now, on the descriptor: the file may have changed since the params were checked.
+      let file: LocalFile
+      do throws(InvalidParams) {
+        file = try LocalFile.examine(checked.path, field: "videoPath")
+      } catch {
+        throw SidecarError(kind: .permanent, message: error.reason, platform: platform.rawValue)
       }
-      return LocalVideo(path: path, size: size, contentType: YouTubePost.contentType(path: path, served: nil), temporary: false)
+      guard file.size > 0 else {
+        throw SidecarError(
+          kind: .permanent, message: "`videoPath` is empty now: \(file.path)", platform: platform.rawValue)
+      }
+      return LocalVideo(
+        path: file.path, size: file.size, contentType: YouTubePost.contentType(path: file.path, served: nil),
+        temporary: false)
     }
   }
 
@@ -261,7 +274,7 @@ public final class YouTubeClient: PlatformClient {
     async throws(SidecarError) -> URL
   {
     let base = environment.endpoints.youtubeUploadURL
-    let url = URL(string: base + (base.contains("?") ? "&" : "?") + "uploadType=resumable&part=snippet,status")!
+    let url = Encoding.parse(base + (base.contains("?") ? "&" : "?") + "uploadType=resumable&part=snippet,status")
     let request = HTTPRequest(
       method: "POST", url: url,
       headers: [

@@ -265,7 +265,8 @@ class YouTube(PlatformClient):
         on_progress: ProgressCallback | None = None,
         extra_params: Mapping[str, Any] | None = None,
     ) -> PostResult:
-        """Upload a video from ``video_url`` or ``video_path``; ``status`` may be ``processing`` on return."""
+        """Upload a video from ``video_url`` or ``video_path`` (a file under the ``media.localRoots`` setting, which is
+        empty by default); ``status`` may be ``processing`` on return."""
         return await self._publish(
             "post",
             dict(
