@@ -83,9 +83,8 @@ public final class YouTubeClient: PlatformClient {
     defer { if video.temporary { try? FileManager.default.removeItem(atPath: video.path) } }
     let refresher = oauth.refresher(for: context)
     let marker = context.idempotencyScope.map(Self.marker(for:)) ?? Self.newMarker()
-    if context.call.isInterrupted,
+    if context.call.isInterrupted {
       let found = try await lookAfterInterruption(marker: marker, refresher: refresher, context: context)
-    {
       return try result(found, asked: post.privacyStatus, attempts: context.call.attempts)
     }
     let session = try await context.withCredential(refresher: refresher) {
@@ -154,14 +153,13 @@ public final class YouTubeClient: PlatformClient {
     }
   }
 
-  /// The upload of an interrupted publish (its sidecar died while uploading), or nil once a conclusive look shows
-  /// none: the dead sidecar's last request is given one `http.timeoutMs` to land, then the channel's uploads are
-  /// searched for the key's marker. Not readable, or no time to wait before the deadline: `outcome_unknown`. A
-  /// session of the dead sidecar cannot finish without it, so an absent upload is uploaded again (once, by this call).
+  /// The upload of an interrupted publish (its sidecar died while uploading): the dead sidecar's last request is
+  /// given one `http.timeoutMs` to land, then the channel's uploads are searched for the key's marker. Not found, not
+  /// readable, or no time to wait before the deadline: `outcome_unknown` (a video is never uploaded twice).
   private func lookAfterInterruption(
     marker: String, refresher: (@Sendable (Credential) async throws(SidecarError) -> Credential)?,
     context: OperationContext
-  ) async throws(SidecarError) -> JSONValue? {
+  ) async throws(SidecarError) -> JSONValue {
     let interrupted = SidecarError(
       kind: .outcomeUnknown, message: CallContext.interruptedMessage + ".", platform: platform.rawValue, attempts: 1)
     let wake = environment.clock.now() + http.timeout
@@ -186,10 +184,12 @@ public final class YouTubeClient: PlatformClient {
     case .found(let video):
       context.logger.info("interrupted youtube upload found in the channel's uploads", ["postId": JSONValue(video["id"]?.stringValue)])
       return video
-    case .absent:
-      context.logger.info("interrupted youtube upload not found; uploading it", [:])
-      context.call.clearInterruption()
-      return nil
+    case .absent(let searched):
+      // Not uploaded again: the look reads only the channel's newest uploads, and on a busy channel the interrupted
+      // one may already be older than those (the multi-replica soak uploaded a duplicate that way).
+      throw interrupted.appending(
+        "None of the channel's \(searched) newest uploads carries its marker tag \(marker); check the channel before "
+          + "uploading again.")
     }
   }
 
