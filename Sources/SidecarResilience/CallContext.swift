@@ -1,3 +1,8 @@
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import Synchronization
 
 /// One platform operation as the caller sees it: its whole-call deadline and the counters the server reports.
@@ -13,6 +18,7 @@ public final class CallContext: Sendable {
     var waited = Duration.zero
     /// ``requests`` when the publish was announced; nil until then.
     var requestsWhenAnnounced: Int?
+    var interruptionCleared = false
   }
 
   /// No wait, and no new attempt, starts at or after this instant. Nil means no deadline.
@@ -23,20 +29,41 @@ public final class CallContext: Sendable {
   /// Runs once, before the first publish-step request may go out (the server records "sending" in the shared store);
   /// if it throws, nothing is sent and the call ends with its error.
   private let beforeFirstPublish: (@Sendable () async throws(SidecarError) -> Void)?
+  /// When the sidecar that first claimed this publish did so, if it died after recording "sending": its request may
+  /// have published, so nothing is sent until a conclusive look shows the post absent (``clearInterruption()``).
+  public let interruptedSince: Date?
 
   public init(
-    deadline: ClockInstant?, progress: WorkDoneProgress? = nil,
+    deadline: ClockInstant?, progress: WorkDoneProgress? = nil, interruptedSince: Date? = nil,
     beforeFirstPublish: (@Sendable () async throws(SidecarError) -> Void)? = nil
   ) {
     self.deadline = deadline
     self.progress = progress
+    self.interruptedSince = interruptedSince
     self.beforeFirstPublish = beforeFirstPublish
+  }
+
+  /// The answer to an interrupted publish that was not looked for (its platform cannot read posts back, or this kind
+  /// of post cannot be found).
+  public static let interruptedMessage =
+    "the sidecar stopped while this publish was in flight; it may have been published, so it was not sent again"
+
+  /// Whether this call continues an interrupted publish that no look has cleared yet: it must not send.
+  public var isInterrupted: Bool {
+    interruptedSince != nil && !counters.withLock { $0.interruptionCleared }
+  }
+
+  /// A conclusive look found no post of the interrupted publish: it may be sent (once, like any publish).
+  public func clearInterruption() {
+    counters.withLock { $0.interruptionCleared = true }
   }
 
   /// Runs ``beforeFirstPublish`` the first time it is called: the core calls it before it admits a publish-step
   /// request, and a client whose visible publish runs as idempotent steps (a resumable upload's last chunk creates the
-  /// video) calls it before the first of them.
+  /// video) calls it before the first of them. An interrupted publish that no look cleared is refused here, whatever
+  /// the platform, so it can never be sent twice.
   public func announcePublish() async throws(SidecarError) {
+    if isInterrupted { throw SidecarError(kind: .outcomeUnknown, message: Self.interruptedMessage, attempts: 1) }
     let first = counters.withLock { counters in
       defer { counters.requestsWhenAnnounced = counters.requestsWhenAnnounced ?? counters.requests }
       return counters.requestsWhenAnnounced == nil

@@ -133,13 +133,14 @@ final class LocalStateStore: SharedStateStore {
           guard existing.fingerprint == fingerprint else { return (.mismatch, []) }
           let ours = holder == owner && running.withLock { $0.contains(key) }
           if ours || (holder != owner && owners?.isAlive(holder) == true) { return (.conflict, []) }
-          // Its sidecar is gone. Not sending yet: nothing went out, take it over. Sending: it may have been published.
+          // Its sidecar is gone. Not sending yet: nothing went out, take it over. Sending: it may have been published;
+          // taken over still marked sending (and dated from the first claim), so whoever holds it looks first.
           guard sending else { return take(claim) }
-          let unknown: JSONValue = [
-            "op": "unknown", "k": .string(key), "fp": .string(fingerprint), "e": StoredErrors.interrupted,
-            "t": .double(time.timeIntervalSince1970),
-          ]
-          return (.replayError(StoredErrors.interrupted), [unknown])
+          let (_, entries) = take([
+            "op": "start", "k": .string(key), "fp": .string(fingerprint), "o": .string(owner), "s": true,
+            "t": .double(existing.time.timeIntervalSince1970),
+          ])
+          return (.interrupted(since: existing.time), entries)
         }
         guard existing.time >= time.addingTimeInterval(-Self.retention) else { return take(claim) }
         guard existing.fingerprint == fingerprint else { return (.mismatch, []) }

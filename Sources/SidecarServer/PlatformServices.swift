@@ -274,11 +274,11 @@ final class PlatformServices: Sendable {
     }
     let deadline = common.deadlineMs.map { clock.now() + .milliseconds($0) }
     let progress = common.workDoneToken.map(progress(token:))
-    func context(_ call: CallContext) -> OperationContext {
+    func context(_ call: CallContext, idempotencyScope: String? = nil) -> OperationContext {
       OperationContext(
         key: CredentialKey(platform: platform, credentialRef: common.credentialRef, customerId: common.customerId),
         agentId: common.agentId, correlationId: common.correlationId, call: call, credentials: credentials,
-        logger: logger.with(["correlationId": JSONValue(common.correlationId)]))
+        logger: logger.with(["correlationId": JSONValue(common.correlationId)]), idempotencyScope: idempotencyScope)
     }
 
     // Idempotency: only publishes carry a key that matters; the scope keeps customers apart.
@@ -300,10 +300,11 @@ final class PlatformServices: Sendable {
       logger.error("idempotency store failed", ["error": .string(error.description)])
       return .answered(.failure(Self.applicationError(Self.storeUnavailable(platform))))
     }
-    switch decision {
-    case .proceed:
-      // The store hears "sending" before the first publish request, so a sidecar that dies after it is never re-sent.
-      let call = CallContext(deadline: deadline, progress: progress) { [sharedState, logger] () async throws(SidecarError) in
+    func claimed(interruptedSince: Date?) -> PendingCall {
+      // The store hears "sending" before the first publish request, so a sidecar that dies after it is never re-sent
+      // blindly: whoever takes the key over gets it as interrupted, and looks for the post first.
+      let call = CallContext(deadline: deadline, progress: progress, interruptedSince: interruptedSince) {
+        [sharedState, logger] () async throws(SidecarError) in
         do throws(SharedStateError) {
           try await sharedState.markSending(key: idempotencyKey)
         } catch {
@@ -311,10 +312,16 @@ final class PlatformServices: Sendable {
           throw Self.storeUnavailable(platform)
         }
       }
-      return .run(
-        PendingCall(
-          operation: operation, id: id, kind: kind, started: started, common: common, context: context(call),
-          idempotency: (idempotencyKey, fingerprint)))
+      return PendingCall(
+        operation: operation, id: id, kind: kind, started: started, common: common,
+        context: context(call, idempotencyScope: idempotencyKey), idempotency: (idempotencyKey, fingerprint))
+    }
+    switch decision {
+    case .proceed:
+      return .run(claimed(interruptedSince: nil))
+    case .interrupted(let since):
+      logger.info("taking over a publish whose sidecar stopped while sending it; looking for the post first", [:])
+      return .run(claimed(interruptedSince: since))
     case .replay(let response):
       record(
         operation, platform: platform, common: common, started: started, outcome: .success(response), replayed: true,
@@ -368,7 +375,16 @@ final class PlatformServices: Sendable {
           logger.error("idempotency store failed after publishing", ["error": .string(error.description)])
         }
       }
-    case .failure(let error):
+    case .failure(let failure):
+      // An interrupted publish that could not be looked for (credential, breaker...) may still have been made by the
+      // sidecar that died: the key keeps answering outcome_unknown, never a new publish.
+      let error =
+        call.isInterrupted && failure.kind != .outcomeUnknown && !failure.isCancellation
+        ? SidecarError(
+          kind: .outcomeUnknown,
+          message: CallContext.interruptedMessage + "; it could not be looked for: \(failure.message)",
+          platform: platform.rawValue, attempts: 1)
+        : failure
       if error.isCancellation || Task.isCancelled {
         answer = .failure(.requestCancelled)
       } else {
@@ -377,9 +393,9 @@ final class PlatformServices: Sendable {
       if let (idempotencyKey, fingerprint) = pending.idempotency, case .failure(let rpcError) = answer {
         if error.kind == .outcomeUnknown {
           try? await sharedState.completeUnknown(key: idempotencyKey, fingerprint: fingerprint, error: rpcError.json)
-        } else if error.isCancellation && call.mayHavePublished {
-          // Cancelled once the publish may have gone out (a publish request, or an announced upload's chunk): the key
-          // stays taken.
+        } else if error.isCancellation && (call.mayHavePublished || call.isInterrupted) {
+          // Cancelled once the publish may have gone out (a publish request, or an announced upload's chunk), or before
+          // an interrupted one was looked for: the key stays taken.
           let unknown = Self.applicationError(
             SidecarError(
               kind: .outcomeUnknown,

@@ -89,6 +89,7 @@ final class RedisStateStore: SharedStateStore, RefreshLeases {
         arguments: [
           fingerprint, owner, prefix + "owner:", leaseMilliseconds, Self.retentionMs,
           String(decoding: StoredErrors.interrupted.serialized(), as: UTF8.self),
+          String(Int(Date().timeIntervalSince1970 * 1000)),
         ])
     } catch {
       _ = running.withLock { $0.remove(key) }
@@ -98,6 +99,10 @@ final class RedisStateStore: SharedStateStore, RefreshLeases {
     let decision: IdempotencyDecision
     switch parts.first?.string {
     case "proceed": return .proceed
+    case "interrupted":
+      // Ours now, still marked sending: like a new claim, it stays in `running` until its outcome is written.
+      let milliseconds = parts.dropFirst().first?.string.flatMap { Double($0) } ?? 0
+      return .interrupted(since: Date(timeIntervalSince1970: milliseconds / 1000))
     case "conflict": decision = .conflict
     case "mismatch": decision = .mismatch
     case "replay": decision = .replay(Self.json(parts.dropFirst().first))
@@ -210,13 +215,15 @@ final class RedisStateStore: SharedStateStore, RefreshLeases {
 
   // MARK: Scripts
 
-  /// KEYS[1] record; ARGV fingerprint, owner, owner-key prefix, lease ms, retention ms, interrupted error JSON.
+  /// KEYS[1] record; ARGV fingerprint, owner, owner-key prefix, lease ms, retention ms, interrupted error JSON, now
+  /// (unix ms). A dead owner's "sending" claim becomes ours, still sending, answered `interrupted` with its claim time
+  /// (records written before claim times were kept answer the interrupted error, as they did).
   static let claim = RedisScript(
     """
     redis.call('SET', ARGV[3] .. ARGV[2], '1', 'PX', ARGV[4])
-    local r = redis.call('HMGET', KEYS[1], 'st', 'fp', 'o', 'body')
+    local r = redis.call('HMGET', KEYS[1], 'st', 'fp', 'o', 'body', 't')
     local function take()
-      redis.call('HSET', KEYS[1], 'st', 'claimed', 'fp', ARGV[1], 'o', ARGV[2], 'body', '')
+      redis.call('HSET', KEYS[1], 'st', 'claimed', 'fp', ARGV[1], 'o', ARGV[2], 'body', '', 't', ARGV[7])
       redis.call('PEXPIRE', KEYS[1], ARGV[5])
       return {'proceed'}
     end
@@ -226,17 +233,22 @@ final class RedisStateStore: SharedStateStore, RefreshLeases {
     if r[1] == 'unknown' then return {'error', r[4]} end
     if r[3] ~= ARGV[2] and redis.call('EXISTS', ARGV[3] .. r[3]) == 1 then return {'conflict'} end
     if r[1] == 'sending' then
-      redis.call('HSET', KEYS[1], 'st', 'unknown', 'body', ARGV[6])
-      return {'error', ARGV[6]}
+      if not r[5] then
+        redis.call('HSET', KEYS[1], 'st', 'unknown', 'body', ARGV[6])
+        return {'error', ARGV[6]}
+      end
+      redis.call('HSET', KEYS[1], 'o', ARGV[2])
+      return {'interrupted', r[5]}
     end
     return take()
     """)
 
-  /// KEYS[1] record; ARGV owner. 1 if the claim is still ours and now marked sending.
+  /// KEYS[1] record; ARGV owner. 1 if the claim is still ours and now marked sending (a taken-over interrupted claim
+  /// already is).
   static let markSending = RedisScript(
     """
     local r = redis.call('HMGET', KEYS[1], 'st', 'o')
-    if r[1] ~= 'claimed' or r[2] ~= ARGV[1] then return 0 end
+    if (r[1] ~= 'claimed' and r[1] ~= 'sending') or r[2] ~= ARGV[1] then return 0 end
     redis.call('HSET', KEYS[1], 'st', 'sending')
     return 1
     """)

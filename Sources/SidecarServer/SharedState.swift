@@ -11,8 +11,9 @@ import SidecarResilience
 /// or a journal in `stateDir` that several sidecars on one host may share) and ``RedisStateStore`` (`sharedState.url`).
 ///
 /// A claim belongs to one sidecar while it runs. Another sidecar that meets it gets a conflict while the owner lives;
-/// once the owner is gone (its lock or lease is gone), the claim is taken over if nothing was sent yet, and answers
-/// `outcome_unknown` for ever after if the owner had recorded "sending": a publish is never sent twice.
+/// once the owner is gone (its lock or lease is gone), the claim is taken over: as a new publish if nothing was sent
+/// yet, as an interrupted one if the owner had recorded "sending" (still marked sending, now by the taker, which looks
+/// for the post before it may send: docs/platforms/reconciliation.md). A publish is never sent twice.
 protocol SharedStateStore: Sendable {
   /// Claims `key` for a new publish, or says why not.
   func claim(key: String, fingerprint: String) async throws(SharedStateError) -> IdempotencyDecision
@@ -58,6 +59,9 @@ struct SharedBlock: Sendable, Equatable {
 
 enum IdempotencyDecision: Sendable, Equatable {
   case proceed
+  /// Taken over from a sidecar that died after recording "sending" for a claim it made at `since`: look for the post
+  /// before sending (``CallContext/interruptedSince``).
+  case interrupted(since: Date)
   case replay(JSONValue)
   case replayError(JSONValue)
   case conflict

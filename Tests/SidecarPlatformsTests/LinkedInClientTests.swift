@@ -220,6 +220,59 @@ struct LinkedInClientTests {
     #expect(transport.requests.filter { $0.method == "POST" }.count == 1)
   }
 
+  /// A publish taken over from a sidecar that died while sending it, claimed a minute ago.
+  func interrupted(_ harness: TestHarness, deadline: Duration? = nil) async throws -> PostResult {
+    let claimed = Date().addingTimeInterval(-60)
+    return try await LinkedInClient(environment: harness.environment).preparePublish(Params(["text": "Hi"]))
+      .run(harness.context(Self.key, deadline: deadline, interruptedSince: claimed))
+  }
+
+  @Test("an interrupted publish found among the author's posts is the answer; nothing is sent")
+  func interruptedFound() async throws {
+    let made = Int(Date().addingTimeInterval(-30).timeIntervalSince1970 * 1000)
+    let transport = ScriptedTransport([
+      ScriptedTransport.json(200, #"{"elements":[{"id":"urn:li:share:21","commentary":"Hi","createdAt":\#(made)}]}"#)
+    ])
+    let harness = TestHarness(transport: transport, credentials: [Self.key: Self.credential()])
+    let result = try await interrupted(harness)
+    #expect(result.postId == "urn:li:share:21")
+    #expect(transport.requests.map(\.method) == ["GET"])
+  }
+
+  @Test("an interrupted publish that a conclusive read shows absent is sent, once")
+  func interruptedAbsent() async throws {
+    let transport = ScriptedTransport([
+      ScriptedTransport.json(200, #"{"elements":[]}"#), Self.created("urn:li:share:22"),
+    ])
+    let harness = TestHarness(transport: transport, credentials: [Self.key: Self.credential()])
+    let result = try await interrupted(harness)
+    #expect(result.postId == "urn:li:share:22")
+    #expect(transport.requests.map(\.method) == ["GET", "POST"])
+  }
+
+  @Test("an interrupted publish whose author's posts cannot be read is outcome_unknown saying so; nothing is sent")
+  func interruptedUnreadable() async throws {
+    let transport = ScriptedTransport(
+      Array(repeating: ScriptedTransport.json(500, #"{"status":500,"message":"Internal error"}"#), count: 5))
+    let harness = TestHarness(transport: transport, credentials: [Self.key: Self.credential()])
+    let error = try await #require(throws: SidecarError.self) { try await interrupted(harness) }
+    #expect(error.kind == .outcomeUnknown)
+    #expect(error.message.contains("stopped while this publish was in flight"))
+    #expect(error.message.contains("100 newest posts could not be read"), "\(error.message)")
+    #expect(transport.requests.allSatisfy { $0.method == "GET" })
+  }
+
+  @Test("an interrupted publish with no time left to let its request land is looked for once, never sent")
+  func interruptedNoTime() async throws {
+    let transport = ScriptedTransport([ScriptedTransport.json(200, #"{"elements":[]}"#)])
+    let clock = ManualClock()
+    let harness = TestHarness(transport: transport, credentials: [Self.key: Self.credential()], clock: clock)
+    let error = try await #require(throws: SidecarError.self) { try await interrupted(harness, deadline: .milliseconds(5)) }
+    #expect(error.kind == .outcomeUnknown)
+    #expect(error.message.contains("no time left before the deadline"), "\(error.message)")
+    #expect(transport.requests.map(\.method) == ["GET"])
+  }
+
   @Test(
     "content LinkedIn cannot take is refused before any request, with a sentence saying why",
     arguments: [

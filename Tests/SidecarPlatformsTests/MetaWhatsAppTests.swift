@@ -39,6 +39,19 @@ struct MetaWhatsAppSendTests {
       ])
   }
 
+  @Test("an interrupted send (its sidecar died while sending) is never sent again: messages cannot be read back")
+  func interrupted() async throws {
+    let harness = MetaTest.harness(.whatsapp, [Self.accepted])
+    let operation = try WhatsAppClient(environment: harness.environment).preparePublish(
+      Params(["to": "+15551234567", "text": "Hello"]))
+    let context = harness.context(key, interruptedSince: Date().addingTimeInterval(-60))
+    let result = await MetaTest.run { () throws(SidecarError) in try await operation.run(context) }
+    guard case .failure(let error) = result else { Issue.record("an interrupted send was answered as sent"); return }
+    #expect(error.kind == .outcomeUnknown)
+    #expect(error.message.contains("stopped while this publish was in flight"))
+    #expect(harness.transport.requests.isEmpty)
+  }
+
   @Test("image by URL with a caption")
   func image() async throws {
     let (_, requests) = try await send(

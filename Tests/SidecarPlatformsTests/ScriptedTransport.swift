@@ -144,11 +144,16 @@ struct TestHarness {
     return String(cString: resolved)
   }()
 
-  func context(_ key: CredentialKey, deadline: Duration? = nil, progress: WorkDoneProgress? = nil) -> OperationContext {
+  /// - Parameter interruptedSince: the call takes over a publish whose sidecar died while sending it (claimed then).
+  func context(
+    _ key: CredentialKey, deadline: Duration? = nil, progress: WorkDoneProgress? = nil, interruptedSince: Date? = nil,
+    idempotencyScope: String? = nil
+  ) -> OperationContext {
     let clock = environment.clock
     return OperationContext(
       key: key, agentId: "AGENT-1", correlationId: "corr-1",
-      call: CallContext(deadline: deadline.map { clock.now() + $0 }, progress: progress), credentials: store,
-      logger: environment.logger)
+      call: CallContext(
+        deadline: deadline.map { clock.now() + $0 }, progress: progress, interruptedSince: interruptedSince),
+      credentials: store, logger: environment.logger, idempotencyScope: idempotencyScope)
   }
 }

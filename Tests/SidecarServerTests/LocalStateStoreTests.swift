@@ -41,7 +41,7 @@ struct LocalStateStoreTests {
     #expect(try store.claim(key: "k", fingerprint: "a") == .proceed)
   }
 
-  @Test("Records survive a restart; a publish that was sending at the crash replays as outcome_unknown")
+  @Test("Records survive a restart; a publish that was sending at the crash is taken over as interrupted, once")
   func durable() async throws {
     let directory = temporaryDirectory()
     do {
@@ -56,11 +56,14 @@ struct LocalStateStoreTests {
     }
     let reopened = try LocalStateStore(directory: directory, logger: .disabled)
     #expect(try reopened.claim(key: "done", fingerprint: "a") == .replay(response))
-    guard case .replayError(let error) = try reopened.claim(key: "sent", fingerprint: "c") else {
-      Issue.record("expected the interrupted publish to replay as an error")
+    guard case .interrupted = try reopened.claim(key: "sent", fingerprint: "c") else {
+      Issue.record("expected the publish sending at the crash to be taken over as interrupted")
       return
     }
-    #expect(error["data"]?["kind"] == "outcome_unknown")
+    // Taken over by this sidecar, still sending: nobody else may look or send meanwhile.
+    #expect(try reopened.claim(key: "sent", fingerprint: "c") == .conflict)
+    try reopened.completeUnknown(key: "sent", fingerprint: "c", error: StoredErrors.interrupted)
+    #expect(try reopened.claim(key: "sent", fingerprint: "c") == .replayError(StoredErrors.interrupted))
     // Claimed but never sent: nothing went out, so the key is taken over rather than lost.
     #expect(try reopened.claim(key: "unsent", fingerprint: "u") == .proceed)
     #expect(try reopened.claim(key: "freed", fingerprint: "f") == .proceed)
@@ -191,7 +194,7 @@ struct LocalStateStoreTests {
     #expect(try fourth.claim(key: "k", fingerprint: "a") == .replay(response))
   }
 
-  @Test("A sidecar that died holding a claim: taken over if it had not sent, outcome_unknown if it had")
+  @Test("A sidecar that died holding a claim: taken over if it had not sent, as interrupted (look first) if it had")
   func deadOwner() async throws {
     let directory = temporaryDirectory()
     let survivor = try LocalStateStore(directory: directory, logger: .disabled)
@@ -203,11 +206,13 @@ struct LocalStateStoreTests {
       #expect(try survivor.claim(key: "sent", fingerprint: "a") == .conflict)
     }
     #expect(try survivor.claim(key: "quiet", fingerprint: "a") == .proceed)
-    guard case .replayError(let error) = try survivor.claim(key: "sent", fingerprint: "a") else {
-      Issue.record("a publish that may have gone out must never be sent again")
+    guard case .interrupted = try survivor.claim(key: "sent", fingerprint: "a") else {
+      Issue.record("a publish that may have gone out must be taken over as interrupted, never as a new publish")
       return
     }
-    #expect(error["data"]?["kind"] == "outcome_unknown")
+    // Still marked sending, now by the survivor: another sidecar neither looks nor sends meanwhile.
+    let other = try LocalStateStore(directory: directory, logger: .disabled)
+    #expect(try other.claim(key: "sent", fingerprint: "a") == .conflict)
   }
 
   @Test("Concurrent claims of one key from four sidecars on one directory: exactly one proceeds")

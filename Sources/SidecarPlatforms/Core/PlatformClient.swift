@@ -19,11 +19,15 @@ public struct OperationContext: Sendable {
   /// The credential store, through a view that remembers every secret this operation was handed (see ``redacted(_:)``).
   public let credentials: OperationCredentials
   public let logger: Logger
+  /// The publish's idempotency scope (platform, operation, customer and the caller's key), when it has one: the same in
+  /// every sidecar, so an upload can be tagged with a marker another process can find (YouTube).
+  public let idempotencyScope: String?
 
   public init(
     key: CredentialKey, agentId: String?, correlationId: String?, call: CallContext, credentials: CredentialStore,
-    logger: Logger
+    logger: Logger, idempotencyScope: String? = nil
   ) {
+    self.idempotencyScope = idempotencyScope
     self.key = key
     self.customerId = key.customerId
     self.agentId = agentId

@@ -10,6 +10,10 @@ import SidecarResilience
 /// error (it was done with the request), or the answer was lost and the request was given `settle` to land before the
 /// look. An answer that accepted the post but could not be read, a second unknown outcome, or no time left before the
 /// deadline end the call with `outcome_unknown`, saying what was checked (docs/platforms/reconciliation.md).
+///
+/// A publish whose earlier sidecar died while sending it (``CallContext/interruptedSince``) is looked for before
+/// anything is sent, by the same rule: the dead sidecar's request is given `settle` to land, then found → answered,
+/// shown absent → sent, not readable or no time to wait → `outcome_unknown`.
 struct ReconciledPublish: Sendable {
   /// The longest a lost request may still take to land (the per-attempt HTTP timeout).
   let settle: Duration
@@ -26,6 +30,9 @@ struct ReconciledPublish: Sendable {
     send: () async throws(SidecarError) -> PostResult,
     find: () async throws(SidecarError) -> PostResult?
   ) async throws(SidecarError) -> PostResult {
+    if context.isInterrupted, let found = try await lookAfterInterruption(context: context, find: find) {
+      return found
+    }
     var resent: SidecarError?
     while true {
       let unknown: SidecarError
@@ -69,6 +76,32 @@ struct ReconciledPublish: Sendable {
       resent = unknown
       logger.info("publish not found after an unknown outcome; sending it once more", [:])
     }
+  }
+
+  /// The post of an interrupted publish, or nil once a conclusive look shows it absent (the call may then send).
+  private func lookAfterInterruption(
+    context: CallContext, find: () async throws(SidecarError) -> PostResult?
+  ) async throws(SidecarError) -> PostResult? {
+    let interrupted = SidecarError(kind: .outcomeUnknown, message: CallContext.interruptedMessage + ".", attempts: 1)
+    let wake = clock.now() + settle
+    if let deadline = context.deadline, wake >= deadline {
+      return try await lookOnce(interrupted, find: find, then: "There was no time left before the deadline to wait "
+        + "for its request to land and send it again; check before posting again.")
+    }
+    do { try await clock.sleep(until: wake) } catch { throw interrupted }
+    let found: PostResult?
+    do {
+      found = try await find()
+    } catch {
+      throw interrupted.appending("\(checked) could not be read (\(error.message)); check before posting again.")
+    }
+    if let found {
+      logger.info("interrupted publish reconciled: the post was found", ["postId": .string(found.postId)])
+      return found
+    }
+    logger.info("interrupted publish not found; sending it", [:])
+    context.clearInterruption()
+    return nil
   }
 
   private func lookOnce(

@@ -86,7 +86,8 @@ public final class LinkedInClient: PlatformClient {
   {
     let author = try author(credential, context: context)
     let commentary = LinkedInPost.commentary(post.text ?? "")
-    let started = environment.clock.wallNow()
+    // An interrupted publish may have been made when the first sidecar claimed it.
+    let started = context.interruptedSince ?? environment.clock.wallNow()
     let reconcile = ReconciledPublish(
       settle: http.timeout, clock: environment.clock, logger: http.logger, checked: "\(author)'s \(Self.postsWindow) newest posts")
     return try await reconcile.run(context: context) { () throws(SidecarError) in

@@ -121,7 +121,8 @@ public final class FacebookClient: PlatformClient {
 
   @inline(never)
   private func pageCall(_ credential: Credential, _ context: OperationContext) -> PageCall {
-    PageCall(page: credential.accountId, token: graph.token(credential), context: context, started: graph.clock.wallNow())
+    PageCall(page: credential.accountId, token: graph.token(credential), context: context,
+      started: context.call.interruptedSince ?? graph.clock.wallNow())
   }
 
   private func send(

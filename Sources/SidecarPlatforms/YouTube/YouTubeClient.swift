@@ -83,7 +83,11 @@ public final class YouTubeClient: PlatformClient {
     defer { if video.temporary { try? FileManager.default.removeItem(atPath: video.path) } }
     try await spendUploadQuota(context.call)
     let refresher = oauth.refresher(for: context)
-    let marker = Self.newMarker()
+    let marker = context.idempotencyScope.map(Self.marker(for:)) ?? Self.newMarker()
+    if context.call.isInterrupted {
+      let found = try await lookAfterInterruption(marker: marker, refresher: refresher, context: context)
+      return try result(found, asked: post.privacyStatus, attempts: context.call.attempts)
+    }
     let session = try await context.withCredential(refresher: refresher) {
       (credential: Credential) async throws(SidecarError) -> URL in
       try await startSession(post.metadata(marker: marker), video: video, credential: credential, context: context.call)
@@ -172,6 +176,52 @@ public final class YouTubeClient: PlatformClient {
     }
   }
 
+  /// The upload of an interrupted publish (its sidecar died while uploading): the dead sidecar's last request is
+  /// given one `http.timeoutMs` to land, then the channel's uploads are searched for the key's marker. Not found, not
+  /// readable, or no time to wait before the deadline: `outcome_unknown` (a video is never uploaded twice).
+  private func lookAfterInterruption(
+    marker: String, refresher: (@Sendable (Credential) async throws(SidecarError) -> Credential)?,
+    context: OperationContext
+  ) async throws(SidecarError) -> JSONValue {
+    let interrupted = SidecarError(
+      kind: .outcomeUnknown, message: CallContext.interruptedMessage + ".", platform: platform.rawValue, attempts: 1)
+    let wake = environment.clock.now() + http.timeout
+    if let deadline = context.call.deadline, wake >= deadline {
+      throw interrupted.appending(
+        "There was no time left before the deadline to wait for its upload to land and look for it; check the "
+          + "channel for a video tagged \(marker) before uploading again.")
+    }
+    do { try await environment.clock.sleep(until: wake) } catch { throw interrupted }
+    let look: UploadLook
+    do {
+      look = try await context.withCredential(refresher: refresher) {
+        (credential: Credential) async throws(SidecarError) -> UploadLook in
+        try await lookForUpload(marker: marker, credential: credential, context: context.call)
+      }
+    } catch {
+      throw interrupted.appending(
+        "The channel's uploads could not be read (\(error.message)); check the channel for a video tagged \(marker) "
+          + "before uploading again.")
+    }
+    switch look {
+    case .found(let video):
+      context.logger.info("interrupted youtube upload found in the channel's uploads", ["postId": JSONValue(video["id"]?.stringValue)])
+      return video
+    case .absent(let searched):
+      // Not uploaded again: the look reads only the channel's newest uploads, and on a busy channel the interrupted
+      // one may already be older than those (the multi-replica soak uploaded a duplicate that way).
+      throw interrupted.appending(
+        "None of the channel's \(searched) newest uploads carries its marker tag \(marker); check the channel before "
+          + "uploading again.")
+    }
+  }
+
+  /// The marker of a keyed upload, the same in every sidecar: `sidecar-` and the first 16 hex digits of the SHA-256
+  /// of the idempotency scope.
+  static func marker(for scope: String) -> String {
+    "sidecar-" + String(SHA256.hex(SHA256.hash(Array(scope.utf8))).prefix(16))
+  }
+
   /// A tag unique to one upload: `sidecar-` and 16 hex digits.
   static func newMarker() -> String {
     var generator = SystemRandomNumberGenerator()
@@ -179,9 +229,36 @@ public final class YouTubeClient: PlatformClient {
   }
 
   /// After an unknown outcome: the channel's newest upload that carries `marker`, or `unknown` saying what was
-  /// checked. The channel's uploads playlist lists new videos within moments; their tags are readable by the owner.
+  /// checked.
   func findUpload(marker: String, after unknown: SidecarError, credential: Credential, context: CallContext)
     async throws(SidecarError) -> JSONValue
+  {
+    let look: UploadLook
+    do {
+      look = try await lookForUpload(marker: marker, credential: credential, context: context)
+    } catch {
+      throw unknown.appending(
+        "The channel's uploads could not be read (\(error.message)); check the channel for a video tagged \(marker) "
+          + "before posting again.")
+    }
+    switch look {
+    case .found(let video): return video
+    case .absent(let searched):
+      throw unknown.appending(
+        "None of the channel's \(searched) newest uploads carries this upload's marker tag \(marker), so the video was "
+          + "most likely not created; check the channel before posting again.")
+    }
+  }
+
+  enum UploadLook {
+    case found(JSONValue)
+    case absent(searched: Int)
+  }
+
+  /// The channel's newest upload that carries `marker`. The channel's uploads playlist lists new videos within
+  /// moments; their tags are readable by the owner. Throws when the uploads cannot be read.
+  func lookForUpload(marker: String, credential: Credential, context: CallContext) async throws(SidecarError)
+    -> UploadLook
   {
     let base = environment.endpoints.youtubeBaseURL
     let channel = credential.accountId
@@ -193,34 +270,26 @@ public final class YouTubeClient: PlatformClient {
         [self] response in (200..<300).contains(response.status) ? nil : failure(response, channel: channel)
       }.1
     }
-    do throws(SidecarError) {
-      let channels = try await get("/channels", [("part", "contentDetails"), ("mine", "true")])
-      guard
-        let uploads = channels["items"]?.arrayValue?.first?["contentDetails"]?["relatedPlaylists"]?["uploads"]?
-          .stringValue
-      else {
-        throw unknown.appending("The channel's uploads playlist could not be found; check the channel before posting again.")
-      }
-      let items = try await get(
-        "/playlistItems", [("part", "contentDetails"), ("playlistId", uploads), ("maxResults", "10")])
-      let ids = (items["items"]?.arrayValue ?? []).compactMap { $0["contentDetails"]?["videoId"]?.stringValue }
-      if !ids.isEmpty {
-        let videos = try await get("/videos", [("part", "snippet,status"), ("id", ids.joined(separator: ","))])
-        for video in videos["items"]?.arrayValue ?? []
-        where (video["snippet"]?["tags"]?.arrayValue ?? []).contains(.string(marker)) {
-          return video
-        }
-      }
-      throw unknown.appending(
-        "None of the channel's \(ids.count) newest uploads carries this upload's marker tag \(marker), so the video was "
-          + "most likely not created; check the channel before posting again.")
-    } catch where error.kind == .outcomeUnknown {
-      throw error
-    } catch {
-      throw unknown.appending(
-        "The channel's uploads could not be read (\(error.message)); check the channel for a video tagged \(marker) "
-          + "before posting again.")
+    let channels = try await get("/channels", [("part", "contentDetails"), ("mine", "true")])
+    guard
+      let uploads = channels["items"]?.arrayValue?.first?["contentDetails"]?["relatedPlaylists"]?["uploads"]?
+        .stringValue
+    else {
+      throw SidecarError(
+        kind: .permanent, message: "the channel's uploads playlist could not be found", platform: platform.rawValue,
+        attempts: context.attempts)
     }
+    let items = try await get(
+      "/playlistItems", [("part", "contentDetails"), ("playlistId", uploads), ("maxResults", "10")])
+    let ids = (items["items"]?.arrayValue ?? []).compactMap { $0["contentDetails"]?["videoId"]?.stringValue }
+    if !ids.isEmpty {
+      let videos = try await get("/videos", [("part", "snippet,status"), ("id", ids.joined(separator: ","))])
+      for video in videos["items"]?.arrayValue ?? []
+      where (video["snippet"]?["tags"]?.arrayValue ?? []).contains(.string(marker)) {
+        return .found(video)
+      }
+    }
+    return .absent(searched: ids.count)
   }
 
   /// Step 1 of the resumable protocol: announce the video and its metadata, get the session URL.

@@ -78,6 +78,10 @@ export interface PostResult {
   replayed: boolean;
   /** Time spent waiting on rate limits (absent in answers stored by older sidecars). */
   waitedMs?: number;
+  /** Who can see the post as the platform set it, read back after the publish (YouTube). */
+  privacyStatus?: string;
+  /** What the platform did differently from what was asked (a public upload YouTube locked to private). */
+  warnings?: string[];
 }
 
 export interface ValidationResult {
@@ -89,6 +93,8 @@ export interface ValidationResult {
   expiresAt?: string;
   problems?: string[];
   quota?: { used: number; total: number; windowSeconds: number | null };
+  /** What works now but will not for long (a LinkedIn version close to its sunset). */
+  warnings?: string[];
 }
 
 export interface RefreshResult {
@@ -154,6 +160,8 @@ export interface Health {
   version: string;
   uptimeMs: number;
   inFlight: number;
+  /** Configuration that works now but will not for long (a LinkedIn version more than 10 months old). */
+  warnings?: string[];
 }
 
 export interface OperationStats {

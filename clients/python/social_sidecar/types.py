@@ -125,6 +125,10 @@ class PostResult(_Wire):
     replayed: bool
     #: Time the call spent waiting on rate limits (the sidecar's gates and platform-requested waits).
     waited_ms: int = 0
+    #: Who can see the post as the platform set it, read back after the publish (YouTube); None where not reported.
+    privacy_status: str | None = None
+    #: What the platform did differently from what was asked (a public upload YouTube locked to private).
+    warnings: list[str] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
@@ -141,6 +145,8 @@ class ValidationResult(_Wire):
     problems: list[str] | None = None
     #: ``{"used", "total", "windowSeconds"}`` where the platform has a publishing allowance (Instagram).
     quota: dict[str, Any] | None = None
+    #: What works now but will not for long (a LinkedIn version close to its sunset).
+    warnings: list[str] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
@@ -162,6 +168,8 @@ class Health(_Wire):
     version: str
     uptime_ms: int
     in_flight: int
+    #: Configuration that works now but will not for long (a LinkedIn version more than 10 months old).
+    warnings: list[str] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 

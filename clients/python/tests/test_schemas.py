@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from conftest import run
+import social_sidecar as ss
 from social_sidecar import Credentials, Sidecar
 
 WHO = dict(
@@ -134,3 +135,22 @@ def test_initialize_params_match_the_schema() -> None:
     sidecar = Sidecar(config={"retry": {"maxAttempts": 2}})
     params = {"clientInfo": sidecar._client_info, "config": sidecar.config}
     assert schemas.errors("initialize.params", params) == []
+
+
+def test_results_the_schemas_allow_read_into_typed_fields() -> None:
+    schemas = schema_set()
+    locked = {"platform": "youtube", "postId": "v1", "postUrl": "https://youtu.be/v1", "status": "processing",
+              "attempts": 1, "durationMs": 5, "replayed": False, "waitedMs": 0, "privacyStatus": "private",
+              "warnings": ["YouTube set the video to private, not public as asked"]}
+    assert schemas.errors("youtube.post.result", locked) == []
+    result = ss.PostResult.from_wire(locked)
+    assert (result.privacy_status, result.warnings) == ("private", locked["warnings"])
+    plain = ss.PostResult.from_wire({k: v for k, v in locked.items() if k not in ("privacyStatus", "warnings")})
+    assert (plain.privacy_status, plain.warnings) == (None, [])
+    validation = {"valid": True, "accountId": "urn:li:person:1", "warnings": ["LinkedIn-Version 202501 is old"]}
+    assert schemas.errors("linkedin.validate.result", validation) == []
+    assert ss.ValidationResult.from_wire(validation).warnings == validation["warnings"]
+    health = {"status": "ok", "version": "1", "uptimeMs": 1, "inFlight": 0, "warnings": ["old version"]}
+    assert schemas.errors("health.result", health) == []
+    assert ss.Health.from_wire(health).warnings == ["old version"]
+    assert ss.Health.from_wire({**health, "warnings": None}).warnings == []

@@ -55,6 +55,9 @@ async def publish() -> None:
         )
         post_id: str = result.post_id
         waited: int = result.waited_ms
+        privacy: str | None = result.privacy_status
+        warnings: list[str] = result.warnings
+        print(privacy, warnings)
         snapshot: MetricsSnapshot = await sc.metrics_snapshot()
         status: BreakerStatus = await sc.breaker_status()
         print(post_id, waited, snapshot.since, status.platforms["facebook"].state)

@@ -30,7 +30,9 @@ async function main(): Promise<void> {
   try {
     const posted: PostResult = await sidecar.facebook.post({ ...who, text: 'Hello', idempotencyKey: 'k-1' });
     const url: string | null = posted.postUrl;
-    void url;
+    const privacy: string | undefined = posted.privacyStatus;
+    const warnings: string[] | undefined = posted.warnings;
+    void url; void privacy; void warnings;
     const progress: Progress[] = [];
     await sidecar.youtube.post({ ...who, title: 'A video', videoPath: '/videos/a.mp4', privacyStatus: 'private' },
       { timeoutMs: 600000, onProgress: (p) => progress.push(p) });
