@@ -62,8 +62,24 @@ export interface WhatsAppSendParams extends PublishParams {
   /** E.164: `+15551234567`. */
   to: string;
   text?: string;
+  /** With `text`: show a preview of the first link. */
+  previewUrl?: boolean;
   image?: { url: string; caption?: string };
+  video?: { url: string; caption?: string };
+  audio?: { url: string };
+  document?: { url: string; caption?: string; filename?: string };
+  /** No caption: WhatsApp sends stickers alone. */
+  sticker?: { url: string };
+  location?: { latitude: number; longitude: number; name?: string; address?: string };
+  /** The Cloud API's contact cards; each needs `name.formatted_name`. */
+  contacts?: Array<{ name: { formatted_name: string; [key: string]: Json }; [key: string]: Json }>;
+  /** The Cloud API's interactive object: `type` `button` (1-3 reply buttons) or `list` (up to 10 rows). */
+  interactive?: { type: 'button' | 'list'; body: { text: string }; action: { [key: string]: Json }; header?: { [key: string]: Json }; footer?: { text: string } };
+  /** An empty emoji removes an earlier reaction. */
+  reaction?: { messageId: string; emoji: string };
   template?: { name: string; language: string; components?: Json[] };
+  /** The id of the message this one replies to (not with `reaction`). */
+  replyTo?: string;
 }
 
 export interface PostResult {

@@ -115,6 +115,10 @@ def _items(items: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]] | 
     return [{to_camel(str(k)): v for k, v in item.items()} for item in items]
 
 
+def _object(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    return dict(value) if value is not None else None
+
+
 class Facebook(PlatformClient):
     """Facebook Pages: feed posts (text, link, photo, photos, video), stories and reels."""
 
@@ -292,7 +296,8 @@ class YouTube(PlatformClient):
 
 
 class WhatsApp(PlatformClient):
-    """WhatsApp Business Cloud API: text, image and template messages."""
+    """WhatsApp Business Cloud API: text, media (image, video, audio, document, sticker), location, contacts,
+    interactive (reply buttons, lists), reaction and template messages."""
 
     name = "whatsapp"
 
@@ -305,15 +310,29 @@ class WhatsApp(PlatformClient):
         to: str,
         text: str | None = None,
         image: Mapping[str, Any] | None = None,
+        video: Mapping[str, Any] | None = None,
+        audio: Mapping[str, Any] | None = None,
+        document: Mapping[str, Any] | None = None,
+        sticker: Mapping[str, Any] | None = None,
+        location: Mapping[str, Any] | None = None,
+        contacts: Sequence[Mapping[str, Any]] | None = None,
+        interactive: Mapping[str, Any] | None = None,
+        reaction: Mapping[str, Any] | None = None,
         template: Mapping[str, Any] | None = None,
+        reply_to: str | None = None,
+        preview_url: bool | None = None,
         correlation_id: str | None = None,
         idempotency_key: str | None = None,
         timeout: float | None = None,
         on_progress: ProgressCallback | None = None,
         extra_params: Mapping[str, Any] | None = None,
     ) -> PostResult:
-        """Send to ``to`` (E.164) one of ``text``, ``image={"url", "caption"?}`` or
-        ``template={"name", "language", "components"?}`` (passed as is); ``post_url`` is None, ``status`` ``accepted``.
+        """Send to ``to`` (E.164) one of ``text`` (``preview_url`` to show a link preview), ``image``/``video``/
+        ``document`` ``={"url", "caption"?}`` (``"filename"?`` for a document), ``audio``/``sticker`` ``={"url"}``,
+        ``location={"latitude", "longitude", "name"?, "address"?}``, ``contacts`` (the Cloud API's contact cards),
+        ``interactive`` (the Cloud API's reply-buttons or list object), ``reaction={"messageId", "emoji"}`` or
+        ``template={"name", "language", "components"?}``; ``reply_to`` quotes an earlier message id. ``post_url`` is
+        None, ``status`` ``accepted``.
         """
         return await self._publish(
             "send",
@@ -327,8 +346,18 @@ class WhatsApp(PlatformClient):
             dict(
                 to=to,
                 text=text,
-                image=dict(image) if image is not None else None,
-                template=dict(template) if template is not None else None,
+                image=_object(image),
+                video=_object(video),
+                audio=_object(audio),
+                document=_object(document),
+                sticker=_object(sticker),
+                location=_object(location),
+                contacts=[dict(card) for card in contacts] if contacts is not None else None,
+                interactive=_object(interactive),
+                reaction=_object(reaction),
+                template=_object(template),
+                reply_to=reply_to,
+                preview_url=preview_url,
             ),
             timeout,
             on_progress,
