@@ -96,3 +96,67 @@ def test_whatsapp_impossible_combinations_are_refused_before_sending(fake, sidec
         error = failed(sidecar.call("whatsapp/send", {**WA, "to": "15550001111", **params}))
         assert error["code"] == -32602 and error["data"]["field"] == field, (params, error)
     assert not graph_requests(fake, "whatsapp")
+
+
+# ----- YouTube ----------------------------------------------------------------------------------------------------
+
+YT_MANAGE = ["https://www.googleapis.com/auth/youtube.upload", "https://www.googleapis.com/auth/youtube"]
+PLAYLIST = "PLfakeplaylist000000000000000001"
+
+
+def test_youtube_metadata_thumbnail_and_playlist(fake, sidecar_factory):
+    from test_youtube_linkedin import YT, start
+    fake.tokens({"token": "fake-yt-access-token-1", "scopes": YT_MANAGE})
+    sidecar = start(sidecar_factory)
+    result = ok(sidecar.call("youtube/post", {
+        **YT, "title": "With extras", "videoUrl": fake.media_url("video-1m.mp4"), "notifySubscribers": False,
+        "defaultLanguage": "pt-BR", "containsSyntheticMedia": True, "license": "creativeCommon", "embeddable": False,
+        "thumbnailUrl": fake.media_url("image-50k.jpg"), "playlistId": PLAYLIST}, timeout=60))
+    [session] = [r for r in fake.requests(platform="youtube", method="POST") if r["path"] == "/upload/youtube/v3/videos"]
+    assert session["query"]["notifySubscribers"] == "false"
+    assert session["body"]["snippet"]["defaultLanguage"] == "pt-BR"
+    assert {k: session["body"]["status"][k] for k in ("license", "embeddable", "containsSyntheticMedia")} == {
+        "license": "creativeCommon", "embeddable": False, "containsSyntheticMedia": True}
+    [video] = fake.published(platform="youtube")
+    assert video["id"] == result["postId"] and video["notify_subscribers"] is False
+    [thumb] = fake.requests(platform="youtube", path="/thumbnails/set$")
+    assert thumb["query"]["videoId"] == result["postId"] and thumb["headers"]["content-type"] == "image/jpeg"
+    [item] = fake.requests(platform="youtube", path="/playlistItems$")
+    assert item["body"] == {"snippet": {"playlistId": PLAYLIST,
+                                        "resourceId": {"kind": "youtube#video", "videoId": result["postId"]}}}
+
+
+def test_youtube_a_step_after_the_upload_fails_naming_the_video_and_never_uploads_twice(fake, sidecar_factory):
+    from test_youtube_linkedin import YT, start
+    sidecar = start(sidecar_factory)  # the default token has youtube.upload only: no playlist rights
+    error = failed(sidecar.call("youtube/post", {**YT, "title": "No playlist rights",
+                                                 "videoUrl": fake.media_url("video-1m.mp4"), "playlistId": PLAYLIST},
+                                timeout=60))
+    [video] = fake.published(platform="youtube")
+    # Insufficient scope: the account must be reconnected with playlist rights; never a retryable kind.
+    assert error["data"]["kind"] == "auth_failed" and video["id"] in error["message"]
+    assert len([r for r in fake.requests(platform="youtube", method="POST")
+                if r["path"] == "/upload/youtube/v3/videos"]) == 1
+
+
+def test_youtube_bad_extras_are_refused_before_any_request(fake, sidecar_factory):
+    from test_youtube_linkedin import YT, start
+    sidecar = start(sidecar_factory)
+    base = {**YT, "title": "x", "videoUrl": fake.media_url("video-1m.mp4")}
+    for params, field in [({"license": "cc-by"}, "license"), ({"embeddable": "no"}, "embeddable"),
+                          ({"defaultLanguage": "en US"}, "defaultLanguage"), ({"playlistId": "PL/../x"}, "playlistId"),
+                          ({"thumbnailUrl": "ftp://cdn.example.test/t.jpg"}, "thumbnailUrl"),
+                          ({"notifySubscribers": 0}, "notifySubscribers")]:
+        error = failed(sidecar.call("youtube/post", {**base, **params}))
+        assert error["code"] == -32602 and error["data"]["field"] == field, (params, error)
+    assert not fake.requests(platform="youtube")
+
+
+def test_youtube_a_thumbnail_youtube_would_refuse_fails_before_the_video_uploads(fake, sidecar_factory):
+    from test_youtube_linkedin import YT, start
+    sidecar = start(sidecar_factory)
+    error = failed(sidecar.call("youtube/post", {**YT, "title": "Big thumbnail", "videoUrl": fake.media_url("video-1m.mp4"),
+                                                 "thumbnailUrl": fake.media_url("image-3m.jpg")}, timeout=60))
+    assert error["data"]["kind"] == "permanent" and "2 MB" in error["message"]
+    assert not fake.published(platform="youtube")
+    assert not [r for r in fake.requests(platform="youtube", method="POST") if r["path"].startswith("/upload/")]

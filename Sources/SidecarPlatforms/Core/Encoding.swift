@@ -37,3 +37,10 @@ public enum Encoding {
 
   public static func jsonBody(_ value: JSONValue) -> HTTPBody { .bytes(value.serialized()) }
 }
+
+extension UInt8 {
+  /// `a`–`z`, `A`–`Z` or `0`–`9`.
+  var isASCIIAlphanumeric: Bool {
+    (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(self | 0x20) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self)
+  }
+}

@@ -17,10 +17,27 @@ struct YouTubePost: Sendable, Equatable {
   var categoryId: String?
   var madeForKids: Bool?
   var source: Source
+  /// `snippet.defaultLanguage`: the language of the title and description.
+  var defaultLanguage: String?
+  /// `status.license`: `youtube` or `creativeCommon`.
+  var license: String?
+  var embeddable: Bool?
+  /// `status.containsSyntheticMedia`: the altered or synthetic content disclosure.
+  var containsSyntheticMedia: Bool?
+  /// `videos.insert`'s `notifySubscribers` (YouTube's default: true).
+  var notifySubscribers: Bool?
+  /// A custom thumbnail, set with `thumbnails.set` once the video exists.
+  var thumbnail: URL?
+  /// A playlist the video is added to (`playlistItems.insert`) once it exists.
+  var playlistId: String?
 
   static let known: Set<String> = [
     "title", "description", "videoUrl", "videoPath", "tags", "privacyStatus", "categoryId", "madeForKids",
+    "defaultLanguage", "license", "embeddable", "containsSyntheticMedia", "notifySubscribers", "thumbnailUrl",
+    "playlistId",
   ]
+  /// `thumbnails.set` takes JPEG or PNG images up to 2 MB.
+  static let maxThumbnailBytes: Int64 = 2 << 20
   static let privacyStatuses = ["public", "unlisted", "private"]
 
   init(_ params: Params, media: MediaPolicy) throws(InvalidParams) {
@@ -64,6 +81,26 @@ struct YouTubePost: Sendable, Equatable {
     } else {
       source = try Self.localFile(try params.requiredString("videoPath"))
     }
+    defaultLanguage = try params.string("defaultLanguage", maxLength: 35)
+    if let language = defaultLanguage,
+      language.isEmpty || !language.utf8.allSatisfy({ $0 == UInt8(ascii: "-") || $0.isASCIIAlphanumeric })
+    {
+      throw InvalidParams(
+        "`defaultLanguage` must be a language tag such as en or pt-BR, got \(language)", field: "defaultLanguage")
+    }
+    license = try params.choice("license", ["youtube", "creativeCommon"])
+    embeddable = try params.bool("embeddable")
+    containsSyntheticMedia = try params.bool("containsSyntheticMedia")
+    notifySubscribers = try params.bool("notifySubscribers")
+    thumbnail = try params.string("thumbnailUrl").map { (text) throws(InvalidParams) in
+      try media.sidecarFetchedURL(text, field: "thumbnailUrl")
+    }
+    playlistId = try params.string("playlistId", maxLength: 64)
+    if let playlist = playlistId,
+      playlist.count < 2 || !playlist.utf8.allSatisfy({ $0.isASCIIAlphanumeric || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") })
+    {
+      throw InvalidParams("`playlistId` must be a YouTube playlist id such as PLxxxx, got \(playlist)", field: "playlistId")
+    }
   }
 
   /// The `snippet` and `status` parts sent when the upload session starts.
@@ -72,9 +109,25 @@ struct YouTubePost: Sendable, Equatable {
     if let description { snippet["description"] = .string(description) }
     if let tags { snippet["tags"] = .array(tags.map(JSONValue.string)) }
     if let categoryId { snippet["categoryId"] = .string(categoryId) }
+    if let defaultLanguage { snippet["defaultLanguage"] = .string(defaultLanguage) }
     var status: [String: JSONValue] = ["privacyStatus": .string(privacyStatus)]
     if let madeForKids { status["selfDeclaredMadeForKids"] = .bool(madeForKids) }
+    if let license { status["license"] = .string(license) }
+    if let embeddable { status["embeddable"] = .bool(embeddable) }
+    if let containsSyntheticMedia { status["containsSyntheticMedia"] = .bool(containsSyntheticMedia) }
     return ["snippet": .object(snippet), "status": .object(status)]
+  }
+
+  /// The thumbnail's media type from its download's `Content-Type`, else its extension; nil when YouTube takes
+  /// neither (JPEG and PNG only).
+  static func thumbnailType(path: String, served: String?) -> String? {
+    let served = served?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
+    if let served, ["image/jpeg", "image/png"].contains(served) { return served }
+    switch (path as NSString).pathExtension.lowercased() {
+    case "jpg", "jpeg": return "image/jpeg"
+    case "png": return "image/png"
+    default: return nil
+    }
   }
 
   private static func refuseAngleBrackets(_ text: String, field: String) throws(InvalidParams) {

@@ -56,6 +56,16 @@ export interface YouTubePostParams extends PublishParams {
   privacyStatus?: 'public' | 'unlisted' | 'private';
   categoryId?: string;
   madeForKids?: boolean;
+  notifySubscribers?: boolean;
+  /** The title and description's language, e.g. `en` or `pt-BR`. */
+  defaultLanguage?: string;
+  containsSyntheticMedia?: boolean;
+  license?: 'youtube' | 'creativeCommon';
+  embeddable?: boolean;
+  /** JPEG or PNG, at most 2 MB; set once the video exists. */
+  thumbnailUrl?: string;
+  /** Added once the video exists; the token needs the `youtube` scope. */
+  playlistId?: string;
 }
 
 export interface WhatsAppSendParams extends PublishParams {

@@ -263,13 +263,24 @@ class YouTube(PlatformClient):
         privacy_status: str | None = None,
         category_id: str | None = None,
         made_for_kids: bool | None = None,
+        notify_subscribers: bool | None = None,
+        default_language: str | None = None,
+        contains_synthetic_media: bool | None = None,
+        license: str | None = None,
+        embeddable: bool | None = None,
+        thumbnail_url: str | None = None,
+        playlist_id: str | None = None,
         correlation_id: str | None = None,
         idempotency_key: str | None = None,
         timeout: float | None = None,
         on_progress: ProgressCallback | None = None,
         extra_params: Mapping[str, Any] | None = None,
     ) -> PostResult:
-        """Upload a video from ``video_url`` or ``video_path``; ``status`` may be ``processing`` on return."""
+        """Upload a video from ``video_url`` or ``video_path``; ``status`` may be ``processing`` on return.
+
+        ``license`` is ``youtube`` or ``creativeCommon``. ``thumbnail_url`` (JPEG/PNG ≤ 2 MB) and ``playlist_id`` are
+        applied once the video exists; if one fails, the error names the published video (it is not uploaded again).
+        """
         return await self._publish(
             "post",
             dict(
@@ -288,6 +299,13 @@ class YouTube(PlatformClient):
                 privacy_status=privacy_status,
                 category_id=category_id,
                 made_for_kids=made_for_kids,
+                notify_subscribers=notify_subscribers,
+                default_language=default_language,
+                contains_synthetic_media=contains_synthetic_media,
+                license=license,
+                embeddable=embeddable,
+                thumbnail_url=thumbnail_url,
+                playlist_id=playlist_id,
             ),
             timeout,
             on_progress,
