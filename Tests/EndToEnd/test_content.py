@@ -2,7 +2,9 @@
 fakes. Each type publishes, and the fake (which checks the platform's field names) confirms the exact request."""
 from __future__ import annotations
 
-from test_meta import IMAGE, VIDEO, WA, failed, graph_requests, ok
+import json
+
+from test_meta import IG, IMAGE, VIDEO, WA, failed, graph_requests, ok
 
 PDF = "https://cdn.example.test/terms.pdf"
 WAMID = "wamid.HBgLMTU1NTAwMDExMTEVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTcA"
@@ -160,3 +162,61 @@ def test_youtube_a_thumbnail_youtube_would_refuse_fails_before_the_video_uploads
     assert error["data"]["kind"] == "permanent" and "2 MB" in error["message"]
     assert not fake.published(platform="youtube")
     assert not [r for r in fake.requests(platform="youtube", method="POST") if r["path"].startswith("/upload/")]
+
+
+# ----- Instagram --------------------------------------------------------------------------------------------------
+
+
+def container_posts(fake) -> list[dict]:
+    return graph_requests(fake, "instagram", "POST", "/media$")
+
+
+def test_instagram_feed_image_with_alt_text_tags_collaborators_and_location(fake, sidecar_factory):
+    sidecar = sidecar_factory()
+    answer = ok(sidecar.call("instagram/post", {
+        **IG, "caption": "Team day", "imageUrl": IMAGE, "altText": "Five people on a beach",
+        "userTags": [{"username": "ada.l", "x": 0.25, "y": 0.5}, {"username": "@grace_h", "x": 1, "y": 0}],
+        "collaborators": ["partner_brand"], "locationId": "110843418940484"}))
+    [container] = container_posts(fake)
+    body = container["body"]
+    assert body["alt_text"] == "Five people on a beach" and body["location_id"] == "110843418940484"
+    assert json.loads(body["user_tags"]) == [{"username": "ada.l", "x": 0.25, "y": 0.5},
+                                             {"username": "grace_h", "x": 1, "y": 0}]
+    assert json.loads(body["collaborators"]) == ["partner_brand"]
+    [published] = fake.published(platform="instagram")
+    assert published["id"] == answer["postId"] and published["options"]["collaborators"] == ["partner_brand"]
+
+
+def test_instagram_reel_cover_share_to_feed_and_tags_without_position(fake, sidecar_factory):
+    sidecar = sidecar_factory()
+    ok(sidecar.call("instagram/post", {**IG, "videoUrl": VIDEO, "coverUrl": IMAGE, "shareToFeed": False,
+                                       "userTags": [{"username": "ada.l"}], "collaborators": ["a", "b", "c"]}))
+    ok(sidecar.call("instagram/post", {**IG, "videoUrl": VIDEO, "thumbOffsetMs": 1500}))
+    first, second = container_posts(fake)
+    assert first["body"]["media_type"] == "REELS" and first["body"]["cover_url"] == IMAGE
+    assert first["body"]["share_to_feed"] == "false" and json.loads(first["body"]["user_tags"]) == [{"username": "ada.l"}]
+    assert second["body"]["thumb_offset"] == "1500" and "cover_url" not in second["body"]
+    assert len(fake.published(platform="instagram", kind="reels")) == 2
+
+
+def test_instagram_extras_on_the_wrong_kind_are_refused_before_any_request(fake, sidecar_factory):
+    sidecar = sidecar_factory()
+    carousel = [{"imageUrl": IMAGE}, {"imageUrl": IMAGE}]
+    for params, field in [
+        ({"items": carousel, "altText": "x"}, "altText"),
+        ({"videoUrl": VIDEO, "altText": "x"}, "altText"),
+        ({"imageUrl": IMAGE, "kind": "story", "collaborators": ["a"]}, "collaborators"),
+        ({"imageUrl": IMAGE, "coverUrl": IMAGE}, "coverUrl"),
+        ({"imageUrl": IMAGE, "shareToFeed": True}, "shareToFeed"),
+        ({"videoUrl": VIDEO, "coverUrl": IMAGE, "thumbOffsetMs": 10}, "thumbOffsetMs"),
+        ({"imageUrl": IMAGE, "userTags": [{"username": "ada"}]}, "userTags[0].x"),
+        ({"imageUrl": IMAGE, "userTags": [{"username": "ada", "x": 1.5, "y": 0}]}, "userTags[0].x"),
+        ({"videoUrl": VIDEO, "userTags": [{"username": "ada", "x": 0.5, "y": 0.5}]}, "userTags[0].x"),
+        ({"imageUrl": IMAGE, "collaborators": ["a", "b", "c", "d"]}, "collaborators"),
+        ({"imageUrl": IMAGE, "collaborators": ["not a name"]}, "collaborators[0]"),
+        ({"imageUrl": IMAGE, "locationId": "Paris"}, "locationId"),
+        ({"items": [{"imageUrl": IMAGE}] * 11}, "items"),
+    ]:
+        error = failed(sidecar.call("instagram/post", {**IG, **params}))
+        assert error["code"] == -32602 and error["data"]["field"] == field, (params, error)
+    assert not graph_requests(fake, "instagram")

@@ -92,6 +92,13 @@ public struct Params: Sendable {
     return number
   }
 
+  public func requiredNumber(_ key: String, in range: ClosedRange<Double>) throws(InvalidParams) -> Double {
+    guard let number = try number(key, in: range) else {
+      throw InvalidParams("`\(name(key))` is required", field: name(key))
+    }
+    return number
+  }
+
   public func bool(_ key: String) throws(InvalidParams) -> Bool? {
     guard let value = values[key], value != .null else { return nil }
     guard case .bool(let flag) = value else {

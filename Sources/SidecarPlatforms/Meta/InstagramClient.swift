@@ -32,9 +32,10 @@ public final class InstagramClient: PlatformClient {
 
   public func preparePublish(_ params: Params) throws(InvalidParams) -> PreparedOperation<PostResult> {
     let post = try InstagramPost(params, media: media)
+    let extras = try InstagramExtras(params, post: post, media: media)
     return PreparedOperation { [self] context throws(SidecarError) in
       try await withCredential(context) { credential throws(SidecarError) in
-        try await publish(post, credential: credential, context: context)
+        try await publish(post, extras: extras, credential: credential, context: context)
       }
     }
   }
@@ -161,9 +162,10 @@ public final class InstagramClient: PlatformClient {
   // MARK: - Publishing
 
   func publish(
-    _ post: InstagramPost, credential: Credential, context: OperationContext
+    _ post: InstagramPost, extras: InstagramExtras, credential: Credential, context: OperationContext
   ) async throws(SidecarError) -> PostResult {
-    try await InstagramPublish(post, graph: graph(for: credential), credential: credential, context: context).run()
+    try await InstagramPublish(post, extras: extras, graph: graph(for: credential), credential: credential, context: context)
+      .run()
   }
 }
 
@@ -178,6 +180,7 @@ private final class InstagramPublish: Sendable {
   }
 
   let post: InstagramPost
+  let extras: InstagramExtras
   let graph: GraphAPI
   let user: String
   let token: String
@@ -186,8 +189,9 @@ private final class InstagramPublish: Sendable {
   var call: CallContext { context.call }
   var platform: Platform { .instagram }
 
-  init(_ post: InstagramPost, graph: GraphAPI, credential: Credential, context: OperationContext) {
+  init(_ post: InstagramPost, extras: InstagramExtras, graph: GraphAPI, credential: Credential, context: OperationContext) {
     self.post = post
+    self.extras = extras
     self.graph = graph
     self.user = credential.accountId
     self.token = credential.accessToken
@@ -212,9 +216,10 @@ private final class InstagramPublish: Sendable {
   private func createContainer() async throws(SidecarError) -> String {
     switch post {
     case .image(let url, let caption):
-      return try await create([("image_url", url.absoluteString), ("caption", caption)])
+      return try await create([("image_url", url.absoluteString), ("caption", caption)] + extraFields)
     case .reel(let url, let caption):
-      return try await create([("media_type", "REELS"), ("video_url", url.absoluteString), ("caption", caption)])
+      return try await create(
+        [("media_type", "REELS"), ("video_url", url.absoluteString), ("caption", caption)] + extraFields)
     case .story(.image(let url)):
       return try await create([("media_type", "STORIES"), ("image_url", url.absoluteString)])
     case .story(.video(let url)):
@@ -233,9 +238,13 @@ private final class InstagramPublish: Sendable {
       }
       for child in children { try await ready(child) }
       return try await create(
-        [("media_type", "CAROUSEL"), ("children", children.joined(separator: ",")), ("caption", caption)])
+        [("media_type", "CAROUSEL"), ("children", children.joined(separator: ",")), ("caption", caption)]
+          + extraFields)
     }
   }
+
+  /// The post's extra fields, for the (parent) container.
+  private var extraFields: [(String, String?)] { extras.form.map { ($0.name, $0.value) } }
 
   @inline(never)
   private func create(_ form: [(String, String?)]) async throws(SidecarError) -> String {

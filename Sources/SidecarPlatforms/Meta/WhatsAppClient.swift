@@ -66,8 +66,8 @@ struct WhatsAppMessage: Sendable, Equatable {
       let location = try params.object("location")!
       try location.rejectUnknown(["latitude", "longitude", "name", "address"], context: "`location`")
       var members: [String: JSONValue] = [
-        "latitude": .double(try Self.required(location.number("latitude", in: -90...90), location, "latitude")),
-        "longitude": .double(try Self.required(location.number("longitude", in: -180...180), location, "longitude")),
+        "latitude": .double(try location.requiredNumber("latitude", in: -90...90)),
+        "longitude": .double(try location.requiredNumber("longitude", in: -180...180)),
       ]
       if let name = try location.string("name", maxLength: 1_000) { members["name"] = .string(name) }
       if let address = try location.string("address", maxLength: 1_000) { members["address"] = .string(address) }
@@ -139,11 +139,6 @@ struct WhatsAppMessage: Sendable, Equatable {
       }
     }
     return .array(cards.map { .object($0.values) })
-  }
-
-  static func required<T>(_ value: T?, _ object: Params, _ key: String) throws(InvalidParams) -> T {
-    guard let value else { throw InvalidParams("`\(object.name(key))` is required", field: object.name(key)) }
-    return value
   }
 
   var body: JSONValue {

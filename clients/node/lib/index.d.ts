@@ -38,6 +38,17 @@ export interface InstagramPostParams extends PublishParams {
   videoUrl?: string;
   items?: Array<{ imageUrl: string } | { videoUrl: string }>;
   kind?: 'feed' | 'reel' | 'story' | 'carousel';
+  /** A single feed image only. */
+  altText?: string;
+  /** Feed image: with `x`, `y` (0-1 from the top left); reel: `username` only. */
+  userTags?: Array<{ username: string; x?: number; y?: number }>;
+  /** 1-3 usernames; not on stories. */
+  collaborators?: string[];
+  locationId?: string;
+  /** Reels: a cover image, or the frame at `thumbOffsetMs` (not both). */
+  coverUrl?: string;
+  thumbOffsetMs?: number;
+  shareToFeed?: boolean;
 }
 
 export interface LinkedInPostParams extends PublishParams {

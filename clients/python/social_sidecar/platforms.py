@@ -182,6 +182,13 @@ class Instagram(PlatformClient):
         video_url: str | None = None,
         items: Sequence[Mapping[str, Any]] | None = None,
         kind: str | None = None,
+        alt_text: str | None = None,
+        user_tags: Sequence[Mapping[str, Any]] | None = None,
+        collaborators: Sequence[str] | None = None,
+        location_id: str | None = None,
+        cover_url: str | None = None,
+        thumb_offset_ms: int | None = None,
+        share_to_feed: bool | None = None,
         correlation_id: str | None = None,
         idempotency_key: str | None = None,
         timeout: float | None = None,
@@ -189,7 +196,9 @@ class Instagram(PlatformClient):
         extra_params: Mapping[str, Any] | None = None,
     ) -> PostResult:
         """Publish; ``items`` is a carousel (``[{"image_url": ...}, {"video_url": ...}]``); ``kind`` is inferred when
-        absent (``feed``, ``reel``, ``story``, ``carousel``)."""
+        absent (``feed``, ``reel``, ``story``, ``carousel``). ``alt_text`` (a feed image), ``user_tags``
+        (``[{"username", "x", "y"}]``; reels: username only), ``collaborators`` (1-3 usernames), ``location_id``, and
+        for reels ``cover_url`` or ``thumb_offset_ms``, ``share_to_feed``."""
         return await self._publish(
             "post",
             dict(
@@ -199,7 +208,20 @@ class Instagram(PlatformClient):
                 correlation_id=correlation_id,
                 idempotency_key=idempotency_key,
             ),
-            dict(caption=caption, image_url=image_url, video_url=video_url, items=_items(items), kind=kind),
+            dict(
+                caption=caption,
+                image_url=image_url,
+                video_url=video_url,
+                items=_items(items),
+                kind=kind,
+                alt_text=alt_text,
+                user_tags=[dict(tag) for tag in user_tags] if user_tags is not None else None,
+                collaborators=list(collaborators) if collaborators is not None else None,
+                location_id=location_id,
+                cover_url=cover_url,
+                thumb_offset_ms=thumb_offset_ms,
+                share_to_feed=share_to_feed,
+            ),
             timeout,
             on_progress,
             extra_params,
