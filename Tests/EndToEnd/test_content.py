@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from test_meta import IG, IMAGE, VIDEO, WA, failed, graph_requests, ok
+from test_meta import FB, IG, IMAGE, VIDEO, WA, failed, graph_requests, ok
 
 PDF = "https://cdn.example.test/terms.pdf"
 WAMID = "wamid.HBgLMTU1NTAwMDExMTEVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTcA"
@@ -220,3 +220,30 @@ def test_instagram_extras_on_the_wrong_kind_are_refused_before_any_request(fake,
         error = failed(sidecar.call("instagram/post", {**IG, **params}))
         assert error["code"] == -32602 and error["data"]["field"] == field, (params, error)
     assert not graph_requests(fake, "instagram")
+
+
+# ----- Facebook ---------------------------------------------------------------------------------------------------
+
+
+def test_facebook_photo_alt_text_and_video_title(fake, sidecar_factory):
+    sidecar = sidecar_factory()
+    ok(sidecar.call("facebook/post", {**FB, "text": "Our stand", "imageUrl": IMAGE, "altText": "A booth with banners"}))
+    video = ok(sidecar.call("facebook/post", {**FB, "text": "Full talk", "videoUrl": VIDEO, "videoTitle": "Keynote"}))
+    [photo] = graph_requests(fake, "facebook", "POST", "/photos$")
+    assert photo["body"]["alt_text_custom"] == "A booth with banners"
+    [upload] = graph_requests(fake, "facebook", "POST", "/videos$")
+    assert upload["body"]["title"] == "Keynote" and upload["body"]["description"] == "Full talk"
+    published = {p["kind"]: p for p in fake.published(platform="facebook")}
+    assert published["photo"]["alt_text"] == "A booth with banners"
+    assert published["video"]["title"] == "Keynote" and published["video"]["id"] == video["postId"]
+
+
+def test_facebook_extras_on_the_wrong_post_are_refused(fake, sidecar_factory):
+    sidecar = sidecar_factory()
+    for params, field in [({"text": "x", "altText": "y"}, "altText"),
+                          ({"imageUrls": [IMAGE, IMAGE], "altText": "y"}, "altText"),
+                          ({"imageUrl": IMAGE, "videoTitle": "y"}, "videoTitle"),
+                          ({"videoUrl": VIDEO, "kind": "reel", "videoTitle": "y"}, "videoTitle")]:
+        error = failed(sidecar.call("facebook/post", {**FB, **params}))
+        assert error["code"] == -32602 and error["data"]["field"] == field, (params, error)
+    assert not graph_requests(fake, "facebook")

@@ -106,9 +106,10 @@ public final class FacebookClient: PlatformClient {
     let page = pageCall(credential, context)
     switch post {
     case .feed(let text, let link): return try await publishFeed(text, link: link, page)
-    case .photo(let url, let caption): return try await publishPhoto(url, caption: caption, page)
+    case .photo(let url, let caption, let altText): return try await publishPhoto(url, caption: caption, altText: altText, page)
     case .album(let urls, let text): return try await publishAlbum(urls, text: text, page)
-    case .video(let url, let description): return try await publishVideo(url, description: description, page)
+    case .video(let url, let description, let title):
+      return try await publishVideo(url, description: description, title: title, page)
     case .photoStory(let url): return try await publishPhotoStory(url, page)
     case .videoStory(let url): return try await publishVideoStory(url, page)
     case .reel(let url, let description): return try await publishReel(url, description: description, page)
@@ -161,10 +162,14 @@ public final class FacebookClient: PlatformClient {
   }
 
   @inline(never)
-  private func publishPhoto(_ url: URL, caption: String?, _ page: PageCall) async throws(SidecarError) -> PostResult {
+  private func publishPhoto(
+    _ url: URL, caption: String?, altText: String?, _ page: PageCall
+  ) async throws(SidecarError) -> PostResult {
     try await reconciled(caption, page) { () throws(SidecarError) in
       let json = try await send(
-        .post(GraphAPI.path(page.page, "photos"), form: [("url", url.absoluteString), ("caption", caption)]),
+        .post(
+          GraphAPI.path(page.page, "photos"),
+          form: [("url", url.absoluteString), ("caption", caption), ("alt_text_custom", altText)]),
         page, step: .publish)
       guard let id = json["post_id"]?.graphID ?? json["id"]?.graphID else { throw noID(page.call) }
       return PostResult(postId: id, postUrl: "https://www.facebook.com/\(id)", status: .published)
@@ -187,10 +192,14 @@ public final class FacebookClient: PlatformClient {
   }
 
   @inline(never)
-  private func publishVideo(_ url: URL, description: String?, _ page: PageCall) async throws(SidecarError) -> PostResult {
+  private func publishVideo(
+    _ url: URL, description: String?, title: String?, _ page: PageCall
+  ) async throws(SidecarError) -> PostResult {
     do throws(SidecarError) {
       let json = try await send(
-        .post(GraphAPI.path(page.page, "videos"), form: [("file_url", url.absoluteString), ("description", description)]),
+        .post(
+          GraphAPI.path(page.page, "videos"),
+          form: [("file_url", url.absoluteString), ("description", description), ("title", title)]),
         page, step: .publish, via: videoGraph)
       guard let id = json["id"]?.graphID else { throw noID(page.call) }
       return PostResult(postId: id, postUrl: "https://www.facebook.com/\(page.page)/videos/\(id)", status: .processing)

@@ -3,14 +3,14 @@ import Foundation
 /// A Facebook Page post as checked up front; each case is one publishing flow of platform-apis.md §2.3.
 enum FacebookPost: Sendable, Equatable {
   case feed(text: String?, link: String?)
-  case photo(URL, caption: String?)
+  case photo(URL, caption: String?, altText: String?)
   case album([URL], text: String?)
-  case video(URL, description: String?)
+  case video(URL, description: String?, title: String?)
   case photoStory(URL)
   case videoStory(URL)
   case reel(URL, description: String?)
 
-  static let known: Set<String> = ["text", "link", "imageUrl", "imageUrls", "videoUrl", "kind"]
+  static let known: Set<String> = ["text", "link", "imageUrl", "imageUrls", "videoUrl", "kind", "altText", "videoTitle"]
   /// Facebook's limit on a post's text.
   static let maxText = 63_206
 
@@ -53,6 +53,16 @@ enum FacebookPost: Sendable, Equatable {
       }
     }
 
+    let altText = try params.string("altText", maxLength: 1_000).flatMap { $0.isEmpty ? nil : $0 }
+    if altText != nil && (image == nil || kind != "feed") {
+      throw InvalidParams(
+        "`altText` describes a single photo post (`imageUrl`); Facebook takes no custom alt text here", field: "altText")
+    }
+    let videoTitle = try params.string("videoTitle", maxLength: 255).flatMap { $0.isEmpty ? nil : $0 }
+    if videoTitle != nil && (video == nil || kind != "feed") {
+      throw InvalidParams("`videoTitle` names a video post (`videoUrl`, `kind: feed`)", field: "videoTitle")
+    }
+
     switch kind {
     case "story":
       if text != nil {
@@ -73,11 +83,11 @@ enum FacebookPost: Sendable, Equatable {
       self = .reel(video, description: text)
     default:
       if let image {
-        self = .photo(image, caption: text)
+        self = .photo(image, caption: text, altText: altText)
       } else if let images {
         self = .album(images, text: text)
       } else if let video {
-        self = .video(video, description: text)
+        self = .video(video, description: text, title: videoTitle)
       } else {
         guard text != nil || link != nil else {
           throw InvalidParams(

@@ -170,8 +170,11 @@ class Facebook:
         self.graph.add(photo_id, "fb_photo", data, node.account, published=published, url=url, sha256=digest)
         if not published:
             return {"id": photo_id}
+        alt = p.get("alt_text_custom")
+        if alt is not None and (not isinstance(alt, str) or len(alt) > 1000):
+            raise graph_error(100, message="(#100) Param alt_text_custom must be a string of at most 1000 characters")
         post = self.new_post(node, message=caption, media=[photo_id], kind="photo", photo_id=photo_id,
-                             media_url=url, sha256=digest)
+                             media_url=url, sha256=digest, alt_text=alt)
         return {"id": photo_id, "post_id": post["id"]}
 
     def post_video(self, request: Request, token: Token, node: Node, context: dict) -> dict:

@@ -30,6 +30,10 @@ export interface FacebookPostParams extends PublishParams {
   imageUrls?: string[];
   videoUrl?: string;
   kind?: 'feed' | 'story' | 'reel';
+  /** A single photo post only. */
+  altText?: string;
+  /** A video post only. */
+  videoTitle?: string;
 }
 
 export interface InstagramPostParams extends PublishParams {

@@ -136,13 +136,16 @@ class Facebook(PlatformClient):
         image_urls: Sequence[str] | None = None,
         video_url: str | None = None,
         kind: str | None = None,
+        alt_text: str | None = None,
+        video_title: str | None = None,
         correlation_id: str | None = None,
         idempotency_key: str | None = None,
         timeout: float | None = None,
         on_progress: ProgressCallback | None = None,
         extra_params: Mapping[str, Any] | None = None,
     ) -> PostResult:
-        """Publish to the page; ``kind`` is ``feed`` (default), ``story`` or ``reel``."""
+        """Publish to the page; ``kind`` is ``feed`` (default), ``story`` or ``reel``; ``alt_text`` describes a single
+        photo, ``video_title`` names a video post."""
         return await self._publish(
             "post",
             dict(
@@ -159,6 +162,8 @@ class Facebook(PlatformClient):
                 image_urls=list(image_urls) if image_urls is not None else None,
                 video_url=video_url,
                 kind=kind,
+                alt_text=alt_text,
+                video_title=video_title,
             ),
             timeout,
             on_progress,
