@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from fake_platforms import media_sha256
+
 from test_meta import FB, IG, IMAGE, VIDEO, WA, failed, graph_requests, ok
 
 PDF = "https://cdn.example.test/terms.pdf"
@@ -247,3 +249,80 @@ def test_facebook_extras_on_the_wrong_post_are_refused(fake, sidecar_factory):
         error = failed(sidecar.call("facebook/post", {**FB, **params}))
         assert error["code"] == -32602 and error["data"]["field"] == field, (params, error)
     assert not graph_requests(fake, "facebook")
+
+
+# ----- LinkedIn ---------------------------------------------------------------------------------------------------
+
+
+def li_post(fake, sidecar_factory, **content) -> tuple[dict, dict]:
+    from test_youtube_linkedin import LI, start
+    sidecar = start(sidecar_factory)
+    answer = ok(sidecar.call("linkedin/post", {**LI, "text": "Content test", **content}, timeout=120))
+    [published] = fake.published(platform="linkedin")
+    assert published["id"] == answer["postId"]
+    return answer, published
+
+
+def test_linkedin_multi_image_post_uploads_each_image_in_order(fake, sidecar_factory):
+    urls = [fake.media_url(f"image-{n}k.jpg") for n in (20, 21, 22)]
+    _, published = li_post(fake, sidecar_factory, imageUrls=urls)
+    assert len(published["content"]["multiImage"]["images"]) == 3
+    assert [i["sha256"] for i in published["images"]] == [media_sha256(f"image-{n}k.jpg") for n in (20, 21, 22)]
+
+
+def test_linkedin_image_alt_text(fake, sidecar_factory):
+    _, published = li_post(fake, sidecar_factory, imageUrl=fake.media_url("image-20k.jpg"), altText="A chart")
+    assert published["content"]["media"]["altText"] == "A chart"
+
+
+def test_linkedin_article_with_title_description_and_uploaded_thumbnail(fake, sidecar_factory):
+    _, published = li_post(fake, sidecar_factory, link="https://example.com/launch", linkTitle="Launch notes",
+                           linkDescription="What shipped", linkThumbnailUrl=fake.media_url("image-20k.jpg"))
+    article = published["content"]["article"]
+    assert article["source"] == "https://example.com/launch" and article["title"] == "Launch notes"
+    assert article["description"] == "What shipped" and article["thumbnail"].startswith("urn:li:image:")
+    assert published["images"][0]["sha256"] == media_sha256("image-20k.jpg")
+
+
+def test_linkedin_document_post(fake, sidecar_factory):
+    _, published = li_post(fake, sidecar_factory, documentUrl=fake.media_url("doc-300k.pdf"), documentTitle="Q3 deck")
+    assert published["content"]["media"]["title"] == "Q3 deck"
+    assert published["asset"]["id"].startswith("urn:li:document:")
+    assert published["asset"]["sha256"] == media_sha256("doc-300k.pdf")
+
+
+def test_linkedin_video_uploads_in_parts_and_resumes_a_dropped_part(fake, sidecar_factory):
+    from test_youtube_linkedin import LI, start
+    # The second part's connection is reset before it is stored: only that part is sent again.
+    fake.script([{"match": {"platform": "linkedin", "method": "PUT", "path": "/dms-uploads/video-.*-1/"},
+                  "action": "drop", "times": 2}])
+    sidecar = start(sidecar_factory)
+    answer = sidecar.call("linkedin/post", {**LI, "text": "A video", "videoUrl": fake.media_url("video-10m.mp4"),
+                                            "workDoneToken": "li-video"}, timeout=120)
+    ok(answer)
+    [published] = fake.published(platform="linkedin")
+    assert published["asset"]["id"].startswith("urn:li:video:")
+    assert published["asset"]["sha256"] == media_sha256("video-10m.mp4")
+    puts = fake.requests(platform="linkedin", method="PUT")
+    parts = [r["path"].split("/")[2].rsplit("-", 1)[1] for r in puts]
+    assert parts.count("0") == 1 and parts.count("2") == 1 and parts.count("1") >= 2, parts
+    [finalize] = fake.requests(platform="linkedin", method="POST", path="/rest/videos$")[1:]
+    assert len(finalize["body"]["finalizeUploadRequest"]["uploadedPartIds"]) == 3
+    reports = [n["params"]["value"] for n in sidecar.notifications
+               if n["method"] == "$/progress" and n["params"]["value"]["kind"] == "report"
+               and "bytesSent" in n["params"]["value"]]
+    assert reports[-1]["bytesSent"] == reports[-1]["bytesTotal"] == 10 * 1024 * 1024
+
+
+def test_linkedin_impossible_combinations_are_refused(fake, sidecar_factory):
+    from test_youtube_linkedin import LI, start
+    sidecar = start(sidecar_factory)
+    image = fake.media_url("image-20k.jpg")
+    for params, field in [({"imageUrls": [image]}, "imageUrls"), ({"imageUrls": [image] * 21}, "imageUrls"),
+                          ({"imageUrls": [image, image], "altText": "x"}, "altText"),
+                          ({"imageUrl": image, "videoUrl": fake.media_url("video-1m.mp4")}, "videoUrl"),
+                          ({"documentUrl": fake.media_url("doc-300k.pdf")}, "documentTitle"),
+                          ({"linkTitle": "x"}, "linkTitle"), ({"documentTitle": "x"}, "documentTitle")]:
+        error = failed(sidecar.call("linkedin/post", {**LI, "text": "x", **params}))
+        assert error["code"] == -32602 and error["data"]["field"] == field, (params, error)
+    assert not fake.requests(platform="linkedin")

@@ -5,10 +5,17 @@ import SidecarJSON
 struct LinkedInPost: Sendable, Equatable {
   enum Content: Sendable, Equatable {
     case none
-    /// An article card for the link (LinkedIn does not scrape it, so the card's title is derived from the URL).
-    case link(URL)
+    /// An article card for the link. LinkedIn does not scrape it: without `linkTitle` the card's title is derived
+    /// from the URL; the thumbnail is fetched and uploaded as an image.
+    case link(URL, title: String?, description: String?, thumbnail: URL?)
     /// An image the sidecar fetches and uploads itself.
-    case image(URL)
+    case image(URL, altText: String?)
+    /// 2 to 20 images, each uploaded, in order.
+    case images([URL])
+    /// A document (PDF, PowerPoint, Word) shown as a carousel, with its title.
+    case document(URL, title: String)
+    /// A video uploaded in parts.
+    case video(URL)
   }
 
   /// The text as given.
@@ -16,7 +23,12 @@ struct LinkedInPost: Sendable, Equatable {
   var content: Content
   var visibility: String
 
-  static let known: Set<String> = ["text", "imageUrl", "link", "visibility"]
+  static let known: Set<String> = [
+    "text", "imageUrl", "link", "visibility", "imageUrls", "altText", "linkTitle", "linkDescription",
+    "linkThumbnailUrl", "documentUrl", "documentTitle", "videoUrl",
+  ]
+  /// The params that each make the post's one attachment.
+  static let attachments = ["link", "imageUrl", "imageUrls", "documentUrl", "videoUrl"]
   static let visibilities = ["PUBLIC", "CONNECTIONS", "LOGGED_IN"]
   static let maxCommentary = 3000
 
@@ -30,25 +42,63 @@ struct LinkedInPost: Sendable, Equatable {
         "`text` is \(commentary.count) characters\(grown); LinkedIn allows \(Self.maxCommentary)", field: "text")
     }
     visibility = try params.choice("visibility", Self.visibilities, default: "PUBLIC") ?? "PUBLIC"
-    let link = try params.string("link")
-    let image = try params.string("imageUrl")
-    switch (link, image) {
-    case (_?, _?):
+    let given = Self.attachments.filter { params.has($0) }
+    guard given.count <= 1 else {
       throw InvalidParams(
-        "a LinkedIn post carries one attachment: give `link` (an article card) or `imageUrl`, not both",
-        field: "imageUrl")
-    case (let link?, nil):
+        "a LinkedIn post carries one attachment: give one of `link`, `imageUrl`, `imageUrls`, `documentUrl` or "
+          + "`videoUrl`, not \(given.joined(separator: " and "))", field: given[1])
+    }
+    func only(_ key: String, with attachment: String, _ what: String) throws(InvalidParams) {
+      if params.has(key) && given.first != attachment {
+        throw InvalidParams("`\(key)` \(what), so it needs `\(attachment)`", field: key)
+      }
+    }
+    try only("altText", with: "imageUrl", "describes a single image")
+    try only("documentTitle", with: "documentUrl", "names a document")
+    for key in ["linkTitle", "linkDescription", "linkThumbnailUrl"] { try only(key, with: "link", "describes the link's card") }
+    switch given.first {
+    case "link"?:
+      let link = try params.requiredString("link")
       guard let url = URL(string: link), let scheme = url.scheme?.lowercased(), scheme == "https" || scheme == "http",
         url.host?.isEmpty == false
       else { throw InvalidParams("`link` must be an absolute http(s) URL, got \(link)", field: "link") }
-      content = .link(url)
-    case (nil, let image?):
-      content = .image(try media.sidecarFetchedURL(image, field: "imageUrl"))
-    case (nil, nil):
+      let thumbnail = try params.string("linkThumbnailUrl").map { (text) throws(InvalidParams) in
+        try media.sidecarFetchedURL(text, field: "linkThumbnailUrl")
+      }
+      content = .link(
+        url, title: try params.string("linkTitle", maxLength: 400).flatMap { $0.isEmpty ? nil : $0 },
+        description: try params.string("linkDescription", maxLength: 4_086).flatMap { $0.isEmpty ? nil : $0 },
+        thumbnail: thumbnail)
+    case "imageUrl"?:
+      content = .image(
+        try media.sidecarFetchedURL(try params.requiredString("imageUrl"), field: "imageUrl"),
+        altText: try params.string("altText", maxLength: 4_086).flatMap { $0.isEmpty ? nil : $0 })
+    case "imageUrls"?:
+      let urls = try params.stringArray("imageUrls") ?? []
+      guard (2...20).contains(urls.count) else {
+        throw InvalidParams(
+          "`imageUrls` takes 2 to 20 images for a multi-image post, got \(urls.count)"
+            + (urls.count == 1 ? "; use `imageUrl` for a single image" : ""), field: "imageUrls")
+      }
+      content = .images(
+        try urls.indices.map { (index) throws(InvalidParams) in
+          try media.sidecarFetchedURL(urls[index], field: "imageUrls[\(index)]")
+        })
+    case "documentUrl"?:
+      let url = try media.sidecarFetchedURL(try params.requiredString("documentUrl"), field: "documentUrl")
+      guard let title = try params.string("documentTitle", maxLength: 400), !title.isEmpty else {
+        throw InvalidParams("a document post needs `documentTitle`, which LinkedIn shows above it", field: "documentTitle")
+      }
+      content = .document(url, title: title)
+    case "videoUrl"?:
+      content = .video(try media.sidecarFetchedURL(try params.requiredString("videoUrl"), field: "videoUrl"))
+    default:
       content = .none
     }
     if content == .none && (text ?? "").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
-      throw InvalidParams("a LinkedIn post needs `text`, `link` or `imageUrl`; there is nothing to publish", field: "text")
+      throw InvalidParams(
+        "a LinkedIn post needs `text` or an attachment (`link`, `imageUrl`, `imageUrls`, `documentUrl`, `videoUrl`); "
+          + "there is nothing to publish", field: "text")
     }
   }
 

@@ -299,7 +299,7 @@ def default_settings() -> dict:
                     "insert_calls_per_day": 100, "session_ttl_seconds": 7 * 86400, "chunk_multiple": 262144,
                     "access_token_ttl": 3599, "rotate_refresh_tokens": False, "processing_polls": 0},
         "linkedin": {"active_versions": None, "duplicate_window_seconds": 3600, "member_daily_limit": 150,
-                     "app_daily_limit": 100000, "upload_url_ttl_seconds": 3600, "image_processing_polls": 0,
+                     "app_daily_limit": 100000, "upload_url_ttl_seconds": 3600, "image_processing_polls": 0, "video_part_bytes": 4194304,
                      "access_token_ttl": 5183999, "refresh_token_ttl": 31536000,
                      "rotate_refresh_tokens": True, "invalid_refresh_error": "invalid_request"},
     }

@@ -60,6 +60,18 @@ export interface LinkedInPostParams extends PublishParams {
   imageUrl?: string;
   link?: string;
   visibility?: 'PUBLIC' | 'CONNECTIONS' | 'LOGGED_IN';
+  /** 2-20 images: a multi-image post. */
+  imageUrls?: string[];
+  /** With `imageUrl`. */
+  altText?: string;
+  /** With `link`: the article card. */
+  linkTitle?: string;
+  linkDescription?: string;
+  linkThumbnailUrl?: string;
+  /** PDF, PowerPoint or Word; needs `documentTitle`. */
+  documentUrl?: string;
+  documentTitle?: string;
+  videoUrl?: string;
 }
 
 export interface YouTubePostParams extends PublishParams {

@@ -234,7 +234,7 @@ class Instagram(PlatformClient):
 
 
 class LinkedIn(PlatformClient):
-    """LinkedIn organization pages: text, image and link posts."""
+    """LinkedIn organization pages: text, image, multi-image, link, document and video posts."""
 
     name = "linkedin"
 
@@ -248,13 +248,23 @@ class LinkedIn(PlatformClient):
         image_url: str | None = None,
         link: str | None = None,
         visibility: str | None = None,
+        image_urls: Sequence[str] | None = None,
+        alt_text: str | None = None,
+        link_title: str | None = None,
+        link_description: str | None = None,
+        link_thumbnail_url: str | None = None,
+        document_url: str | None = None,
+        document_title: str | None = None,
+        video_url: str | None = None,
         correlation_id: str | None = None,
         idempotency_key: str | None = None,
         timeout: float | None = None,
         on_progress: ProgressCallback | None = None,
         extra_params: Mapping[str, Any] | None = None,
     ) -> PostResult:
-        """Publish as the organization; ``visibility`` defaults to ``PUBLIC``."""
+        """Publish as the organization; ``visibility`` defaults to ``PUBLIC``. One attachment at most: ``image_url``
+        (``alt_text``), ``image_urls`` (2-20), ``link`` (``link_title``, ``link_description``, ``link_thumbnail_url``),
+        ``document_url`` with ``document_title``, or ``video_url``."""
         return await self._publish(
             "post",
             dict(
@@ -264,7 +274,20 @@ class LinkedIn(PlatformClient):
                 correlation_id=correlation_id,
                 idempotency_key=idempotency_key,
             ),
-            dict(text=text, image_url=image_url, link=link, visibility=visibility),
+            dict(
+                text=text,
+                image_url=image_url,
+                link=link,
+                visibility=visibility,
+                image_urls=list(image_urls) if image_urls is not None else None,
+                alt_text=alt_text,
+                link_title=link_title,
+                link_description=link_description,
+                link_thumbnail_url=link_thumbnail_url,
+                document_url=document_url,
+                document_title=document_title,
+                video_url=video_url,
+            ),
             timeout,
             on_progress,
             extra_params,
