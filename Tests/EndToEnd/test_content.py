@@ -326,3 +326,28 @@ def test_linkedin_impossible_combinations_are_refused(fake, sidecar_factory):
         error = failed(sidecar.call("linkedin/post", {**LI, "text": "x", **params}))
         assert error["code"] == -32602 and error["data"]["field"] == field, (params, error)
     assert not fake.requests(platform="linkedin")
+
+
+def local_copy(tmp_path, name: str):
+    """The fake's media `name` as a local file, for the `…Path` params."""
+    from fake_platforms import media_bytes
+    path = tmp_path / name
+    path.write_bytes(media_bytes(name))
+    return path
+
+
+def test_linkedin_document_and_video_from_local_files(fake, sidecar_factory, tmp_path):
+    from test_youtube_linkedin import LI, start
+    sidecar = start(sidecar_factory)
+    document = local_copy(tmp_path, "deck-200k.pdf")
+    video = local_copy(tmp_path, "clip-5m.mp4")
+    ok(sidecar.call("linkedin/post", {**LI, "text": "Deck", "documentPath": str(document), "documentTitle": "Deck"}))
+    ok(sidecar.call("linkedin/post", {**LI, "text": "Clip", "videoPath": str(video)}, timeout=60))
+    deck, clip = fake.published(platform="linkedin")
+    assert deck["asset"]["sha256"] == media_sha256("deck-200k.pdf")
+    assert clip["asset"]["sha256"] == media_sha256("clip-5m.mp4") and clip["asset"]["id"].startswith("urn:li:video:")
+    for params, field in [({"videoPath": "relative/clip.mp4"}, "videoPath"),
+                          ({"videoPath": str(tmp_path / "missing.mp4")}, "videoPath"),
+                          ({"documentPath": str(document)}, "documentTitle")]:
+        error = failed(sidecar.call("linkedin/post", {**LI, "text": "x", **params}))
+        assert error["code"] == -32602 and error["data"]["field"] == field, (params, error)

@@ -13,6 +13,22 @@ public struct MediaPolicy: Sendable, Equatable {
 
   public init(allowPrivateNetworks: Bool) { self.allowPrivateNetworks = allowPrivateNetworks }
 
+  /// A local file the sidecar may upload (`videoPath`, `documentPath`, `thumbnailPath`, WhatsApp's `{path}`): an
+  /// absolute path naming a readable, non-empty regular file. Every local-path param goes through here.
+  public func localFile(_ path: String, field: String) throws(InvalidParams) -> LocalFile {
+    guard path.hasPrefix("/") else { throw InvalidParams("`\(field)` must be an absolute path, got \(path)", field: field) }
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+      throw InvalidParams("`\(field)` names no file: \(path)", field: field)
+    }
+    guard FileManager.default.isReadableFile(atPath: path) else {
+      throw InvalidParams("`\(field)` is not readable by the sidecar: \(path)", field: field)
+    }
+    let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value ?? 0
+    guard size > 0 else { throw InvalidParams("`\(field)` is an empty file: \(path)", field: field) }
+    return LocalFile(path: path, size: size)
+  }
+
   /// A URL handed to the platform to fetch: it must be absolute https.
   public func platformFetchedURL(_ text: String, field: String) throws(InvalidParams) -> URL {
     guard let url = URL(string: text), url.scheme?.lowercased() == "https", url.host?.isEmpty == false else {
@@ -130,6 +146,12 @@ public enum AddressCheck {
   }
 }
 
+/// A regular file on this machine and its size when it was checked.
+public struct LocalFile: Sendable, Equatable {
+  public var path: String
+  public var size: Int64
+}
+
 /// Media downloaded to a temporary file; remove it when done.
 public struct FetchedMedia: Sendable {
   public var path: String
@@ -222,6 +244,54 @@ public struct MediaFetcher: Sendable {
   private static func resolveOffPool(_ host: String) async -> [AddressCheck.Address] {
     await withCheckedContinuation { continuation in
       DispatchQueue.global().async { continuation.resume(returning: AddressCheck.resolve(host)) }
+    }
+  }
+}
+
+/// Media the sidecar uploads itself: fetched from a URL (SSRF-guarded) or read from a local file.
+public enum MediaSource: Sendable, Equatable {
+  case url(URL)
+  case file(LocalFile)
+
+  /// A `…Url` / `…Path` pair of params as one source; nil when neither is given, refused when both are.
+  public static func from(
+    _ params: Params, url urlKey: String, path pathKey: String, media: MediaPolicy
+  ) throws(InvalidParams) -> MediaSource? {
+    switch (try params.string(urlKey), try params.string(pathKey)) {
+    case (_?, _?):
+      throw InvalidParams("give either `\(urlKey)` or `\(pathKey)`, not both", field: params.name(pathKey))
+    case (let url?, nil):
+      return .url(try media.sidecarFetchedURL(url, field: params.name(urlKey)))
+    case (nil, let path?):
+      return .file(try media.localFile(path, field: params.name(pathKey)))
+    case (nil, nil):
+      return nil
+    }
+  }
+}
+
+/// Media on disk, ready to stream from: a download (deleted by ``remove()``) or a local file (left alone).
+public struct MediaOnDisk: Sendable {
+  public var file: LocalFile
+  /// The download's `Content-Type`; nil for a local file.
+  public var contentType: String?
+  let download: FetchedMedia?
+
+  public func remove() { download?.remove() }
+}
+
+extension MediaFetcher {
+  /// The source on disk: a URL is downloaded (to a temporary file), a local file is used where it is.
+  public func onDisk(_ source: MediaSource, field: String, context: CallContext) async throws(SidecarError)
+    -> MediaOnDisk
+  {
+    switch source {
+    case .file(let file):
+      return MediaOnDisk(file: file, contentType: nil, download: nil)
+    case .url(let url):
+      let media = try await fetch(url, field: field, context: context)
+      return MediaOnDisk(
+        file: LocalFile(path: media.path, size: media.byteCount), contentType: media.contentType, download: media)
     }
   }
 }

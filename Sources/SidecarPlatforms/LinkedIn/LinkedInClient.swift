@@ -80,22 +80,28 @@ public final class LinkedInClient: PlatformClient {
         images.append(["id": .string(try await upload(.image, from: url, field: "imageUrls[\(index)]", context: context))])
       }
       return ["multiImage": ["images": .array(images)]]
-    case .document(let url, let title):
-      let urn = try await upload(.document, from: url, field: "documentUrl", context: context)
+    case .document(let source, let title):
+      let urn = try await upload(.document, from: source, field: "documentUrl", context: context)
       return ["media": ["id": .string(urn), "title": .string(title)]]
-    case .video(let url):
-      let file = try await environment.fetcher(for: .linkedin).fetch(url, field: "videoUrl", context: context.call)
+    case .video(let source):
+      let file = try await environment.fetcher(for: .linkedin).onDisk(source, field: "videoUrl", context: context.call)
       defer { file.remove() }
       let urn = try await uploadVideo(file, context: context)
       return ["media": ["id": .string(urn)]]
     }
   }
 
-  /// Fetches `url` (SSRF-guarded) and uploads it as one image or document; the asset's URN.
   func upload(_ kind: LinkedInAsset, from url: URL, field: String, context: OperationContext) async throws(SidecarError)
     -> String
   {
-    let file = try await environment.fetcher(for: .linkedin).fetch(url, field: field, context: context.call)
+    try await upload(kind, from: .url(url), field: field, context: context)
+  }
+
+  /// Fetches the source (SSRF-guarded) or opens the local file, and uploads it as one image or document; the URN.
+  func upload(_ kind: LinkedInAsset, from source: MediaSource, field: String, context: OperationContext)
+    async throws(SidecarError) -> String
+  {
+    let file = try await environment.fetcher(for: .linkedin).onDisk(source, field: field, context: context.call)
     defer { file.remove() }
     return try await context.withCredential(refresher: oauth.refresher(for: context)) {
       (credential: Credential) async throws(SidecarError) -> String in
@@ -137,7 +143,7 @@ public final class LinkedInClient: PlatformClient {
 
   /// initializeUpload → PUT the bytes → wait until the asset is available; returns its URN.
   func uploadAsset(
-    _ kind: LinkedInAsset, _ image: FetchedMedia, credential: Credential, context: CallContext
+    _ kind: LinkedInAsset, _ image: MediaOnDisk, credential: Credential, context: CallContext
   ) async throws(SidecarError) -> String {
     let owner = try author(credential, context: context)
     let classify = classifier(credential)
@@ -157,7 +163,7 @@ public final class LinkedInClient: PlatformClient {
     var headers: HTTPHeaders = ["Content-Type": image.contentType ?? "application/octet-stream"]
     if trusted(uploadURL) { headers["Authorization"] = "Bearer \(credential.accessToken)" }
     let put = HTTPRequest(
-      method: "PUT", url: uploadURL, headers: headers, body: .file(path: image.path, offset: 0, length: image.byteCount))
+      method: "PUT", url: uploadURL, headers: headers, body: .file(path: image.file.path, offset: 0, length: image.file.size))
     _ = try await http.send(put, step: .idempotent, context: context) { response in
       (200..<300).contains(response.status) ? nil : classify(response)
     }

@@ -13,9 +13,9 @@ struct LinkedInPost: Sendable, Equatable {
     /// 2 to 20 images, each uploaded, in order.
     case images([URL])
     /// A document (PDF, PowerPoint, Word) shown as a carousel, with its title.
-    case document(URL, title: String)
+    case document(MediaSource, title: String)
     /// A video uploaded in parts.
-    case video(URL)
+    case video(MediaSource)
   }
 
   /// The text as given.
@@ -25,10 +25,10 @@ struct LinkedInPost: Sendable, Equatable {
 
   static let known: Set<String> = [
     "text", "imageUrl", "link", "visibility", "imageUrls", "altText", "linkTitle", "linkDescription",
-    "linkThumbnailUrl", "documentUrl", "documentTitle", "videoUrl",
+    "linkThumbnailUrl", "documentUrl", "documentPath", "documentTitle", "videoUrl", "videoPath",
   ]
   /// The params that each make the post's one attachment.
-  static let attachments = ["link", "imageUrl", "imageUrls", "documentUrl", "videoUrl"]
+  static let attachments = ["link", "imageUrl", "imageUrls", "documentUrl", "documentPath", "videoUrl", "videoPath"]
   static let visibilities = ["PUBLIC", "CONNECTIONS", "LOGGED_IN"]
   static let maxCommentary = 3000
 
@@ -45,17 +45,20 @@ struct LinkedInPost: Sendable, Equatable {
     let given = Self.attachments.filter { params.has($0) }
     guard given.count <= 1 else {
       throw InvalidParams(
-        "a LinkedIn post carries one attachment: give one of `link`, `imageUrl`, `imageUrls`, `documentUrl` or "
-          + "`videoUrl`, not \(given.joined(separator: " and "))", field: given[1])
+        "a LinkedIn post carries one attachment: give one of `link`, `imageUrl`, `imageUrls`, `documentUrl`, "
+          + "`documentPath`, `videoUrl` or `videoPath`, not \(given.joined(separator: " and "))", field: given[1])
     }
-    func only(_ key: String, with attachment: String, _ what: String) throws(InvalidParams) {
-      if params.has(key) && given.first != attachment {
-        throw InvalidParams("`\(key)` \(what), so it needs `\(attachment)`", field: key)
+    func only(_ key: String, with attachments: [String], _ what: String) throws(InvalidParams) {
+      if params.has(key) && !attachments.contains(given.first ?? "") {
+        let needed = attachments.map { "`\($0)`" }.joined(separator: " or ")
+        throw InvalidParams("`\(key)` \(what), so it needs \(needed)", field: key)
       }
     }
-    try only("altText", with: "imageUrl", "describes a single image")
-    try only("documentTitle", with: "documentUrl", "names a document")
-    for key in ["linkTitle", "linkDescription", "linkThumbnailUrl"] { try only(key, with: "link", "describes the link's card") }
+    try only("altText", with: ["imageUrl"], "describes a single image")
+    try only("documentTitle", with: ["documentUrl", "documentPath"], "names a document")
+    for key in ["linkTitle", "linkDescription", "linkThumbnailUrl"] {
+      try only(key, with: ["link"], "describes the link's card")
+    }
     switch given.first {
     case "link"?:
       let link = try params.requiredString("link")
@@ -84,20 +87,20 @@ struct LinkedInPost: Sendable, Equatable {
         try urls.indices.map { (index) throws(InvalidParams) in
           try media.sidecarFetchedURL(urls[index], field: "imageUrls[\(index)]")
         })
-    case "documentUrl"?:
-      let url = try media.sidecarFetchedURL(try params.requiredString("documentUrl"), field: "documentUrl")
+    case "documentUrl"?, "documentPath"?:
+      let source = try MediaSource.from(params, url: "documentUrl", path: "documentPath", media: media)!
       guard let title = try params.string("documentTitle", maxLength: 400), !title.isEmpty else {
         throw InvalidParams("a document post needs `documentTitle`, which LinkedIn shows above it", field: "documentTitle")
       }
-      content = .document(url, title: title)
-    case "videoUrl"?:
-      content = .video(try media.sidecarFetchedURL(try params.requiredString("videoUrl"), field: "videoUrl"))
+      content = .document(source, title: title)
+    case "videoUrl"?, "videoPath"?:
+      content = .video(try MediaSource.from(params, url: "videoUrl", path: "videoPath", media: media)!)
     default:
       content = .none
     }
     if content == .none && (text ?? "").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
       throw InvalidParams(
-        "a LinkedIn post needs `text` or an attachment (`link`, `imageUrl`, `imageUrls`, `documentUrl`, `videoUrl`); "
+        "a LinkedIn post needs `text` or an attachment (`link`, `imageUrl`, `imageUrls`, a document, a video); "
           + "there is nothing to publish", field: "text")
     }
   }

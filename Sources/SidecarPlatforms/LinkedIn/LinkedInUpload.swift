@@ -23,10 +23,10 @@ extension LinkedInClient {
   /// A video: initializeUpload names the parts (byte ranges with their own upload URLs); each part is streamed from
   /// the file and its ETag kept; finalizeUpload lists the ETags in order. A part that fails is sent again on its own
   /// (parts already sent are not), so a dropped connection costs one part, not the upload.
-  func uploadVideo(_ file: FetchedMedia, context: OperationContext) async throws(SidecarError) -> String {
+  func uploadVideo(_ media: MediaOnDisk, context: OperationContext) async throws(SidecarError) -> String {
     try await context.withCredential(refresher: oauth.refresher(for: context)) {
       (credential: Credential) async throws(SidecarError) -> String in
-      try await uploadVideo(file, credential: credential, context: context.call)
+      try await uploadVideo(media.file, credential: credential, context: context.call)
     }
   }
 
@@ -36,7 +36,7 @@ extension LinkedInClient {
     var lastByte: Int64
   }
 
-  func uploadVideo(_ file: FetchedMedia, credential: Credential, context: CallContext) async throws(SidecarError)
+  func uploadVideo(_ file: LocalFile, credential: Credential, context: CallContext) async throws(SidecarError)
     -> String
   {
     let owner = try author(credential, context: context)
@@ -47,20 +47,20 @@ extension LinkedInClient {
       headers: headers(credential, json: true),
       body: Encoding.jsonBody([
         "initializeUploadRequest": [
-          "owner": .string(owner), "fileSizeBytes": .int(Int(file.byteCount)), "uploadCaptions": false,
+          "owner": .string(owner), "fileSizeBytes": .int(Int(file.size)), "uploadCaptions": false,
           "uploadThumbnail": false,
         ]
       ]))
     let (_, json) = try await http.sendJSON(initialize, step: .idempotent, gates: gates(owner), context: context, classify: accept)
     let value = json["value"]
-    guard let urn = value?["video"]?.stringValue, !urn.isEmpty, let parts = Self.videoParts(value, size: file.byteCount)
+    guard let urn = value?["video"]?.stringValue, !urn.isEmpty, let parts = Self.videoParts(value, size: file.size)
     else {
       throw SidecarError(
         kind: .permanent,
         message: "LinkedIn's initializeUpload answer for the video lacks its URN or upload parts that cover the file.",
         platform: platform.rawValue, attempts: context.attempts)
     }
-    context.progress?.report(message: "Uploading the video", bytesSent: 0, bytesTotal: file.byteCount)
+    context.progress?.report(message: "Uploading the video", bytesSent: 0, bytesTotal: file.size)
     var etags: [JSONValue] = []
     for part in parts {
       var headers: HTTPHeaders = ["Content-Type": "application/octet-stream"]
@@ -75,7 +75,7 @@ extension LinkedInClient {
           platform: platform.rawValue, attempts: context.attempts)
       }
       etags.append(.string(etag))
-      context.progress?.report(message: "Uploading the video", bytesSent: part.lastByte + 1, bytesTotal: file.byteCount)
+      context.progress?.report(message: "Uploading the video", bytesSent: part.lastByte + 1, bytesTotal: file.size)
     }
     let finalize = HTTPRequest(
       method: "POST", url: url(LinkedInAsset.video.path, query: "action=finalizeUpload"),

@@ -79,7 +79,8 @@ struct YouTubePost: Sendable, Equatable {
     if let text = try params.string("videoUrl") {
       source = .url(try media.sidecarFetchedURL(text, field: "videoUrl"))
     } else {
-      source = try Self.localFile(try params.requiredString("videoPath"))
+      let file = try media.localFile(try params.requiredString("videoPath"), field: "videoPath")
+      source = .path(file.path, size: file.size)
     }
     defaultLanguage = try params.string("defaultLanguage", maxLength: 35)
     if let language = defaultLanguage,
@@ -144,22 +145,6 @@ struct YouTubePost: Sendable, Equatable {
       throw InvalidParams("`categoryId` must be a YouTube category number such as \"22\", got \(text)", field: "categoryId")
     }
     return text
-  }
-
-  private static func localFile(_ path: String) throws(InvalidParams) -> Source {
-    guard path.hasPrefix("/") else {
-      throw InvalidParams("`videoPath` must be an absolute path, got \(path)", field: "videoPath")
-    }
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
-      throw InvalidParams("`videoPath` names no file: \(path)", field: "videoPath")
-    }
-    guard FileManager.default.isReadableFile(atPath: path) else {
-      throw InvalidParams("`videoPath` is not readable by the sidecar: \(path)", field: "videoPath")
-    }
-    let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value ?? 0
-    guard size > 0 else { throw InvalidParams("`videoPath` is an empty file: \(path)", field: "videoPath") }
-    return .path(path, size: size)
   }
 
   /// The upload's media type: the download's `Content-Type` when it is a video type, else the file extension's.
