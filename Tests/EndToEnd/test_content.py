@@ -351,3 +351,19 @@ def test_linkedin_document_and_video_from_local_files(fake, sidecar_factory, tmp
                           ({"documentPath": str(document)}, "documentTitle")]:
         error = failed(sidecar.call("linkedin/post", {**LI, "text": "x", **params}))
         assert error["code"] == -32602 and error["data"]["field"] == field, (params, error)
+
+
+def test_youtube_thumbnail_from_a_local_file(fake, sidecar_factory, tmp_path):
+    from test_youtube_linkedin import YT, start
+    sidecar = start(sidecar_factory)
+    thumb = local_copy(tmp_path, "thumb-30k.png")
+    result = ok(sidecar.call("youtube/post", {**YT, "title": "Local thumbnail", "videoUrl": fake.media_url("video-1m.mp4"),
+                                              "thumbnailPath": str(thumb)}, timeout=60))
+    [request] = fake.requests(platform="youtube", path="/thumbnails/set$")
+    assert request["query"]["videoId"] == result["postId"] and request["headers"]["content-type"] == "image/png"
+    big = local_copy(tmp_path, "big-3m.jpg")
+    for params, field in [({"thumbnailPath": str(big)}, "thumbnailPath"),
+                          ({"thumbnailPath": str(thumb), "thumbnailUrl": fake.media_url("t-1k.jpg")}, "thumbnailPath")]:
+        error = failed(sidecar.call("youtube/post", {**YT, "title": "x", "videoUrl": fake.media_url("video-1m.mp4"),
+                                                     **params}))
+        assert error["code"] == -32602 and error["data"]["field"] == field, (params, error)

@@ -76,7 +76,7 @@ public final class YouTubeClient: PlatformClient {
   func publish(_ post: YouTubePost, context: OperationContext) async throws(SidecarError) -> PostResult {
     // The thumbnail is fetched first, so that a bad one fails the call before a video exists.
     var thumbnail: Thumbnail?
-    if let url = post.thumbnail { thumbnail = try await fetchThumbnail(url, context: context.call) }
+    if let source = post.thumbnail { thumbnail = try await fetchThumbnail(source, context: context.call) }
     defer { thumbnail?.media.remove() }
     let video = try await localVideo(post.source, context: context.call)
     defer { if video.temporary { try? FileManager.default.removeItem(atPath: video.path) } }
@@ -112,24 +112,25 @@ public final class YouTubeClient: PlatformClient {
     }
   }
 
-  /// A thumbnail downloaded to a temporary file, with the media type YouTube is told.
+  /// A thumbnail on disk (downloaded or local), with the media type YouTube is told.
   struct Thumbnail: Sendable {
-    var media: FetchedMedia
+    var media: MediaOnDisk
     var contentType: String
   }
 
-  func fetchThumbnail(_ url: URL, context: CallContext) async throws(SidecarError) -> Thumbnail {
-    let media = try await environment.fetcher(for: .youtube).fetch(url, field: "thumbnailUrl", context: context)
+  func fetchThumbnail(_ source: MediaSource, context: CallContext) async throws(SidecarError) -> Thumbnail {
+    let media = try await environment.fetcher(for: .youtube).onDisk(source, field: "thumbnailUrl", context: context)
     let refusal: String? =
-      if media.byteCount == 0 { "`thumbnailUrl` served an empty file." }
-      else if media.byteCount > YouTubePost.maxThumbnailBytes {
-        "`thumbnailUrl` is \(media.byteCount) bytes; YouTube takes thumbnails up to 2 MB."
+      if media.file.size == 0 { "The thumbnail is an empty file." }
+      else if media.file.size > YouTubePost.maxThumbnailBytes {
+        "The thumbnail is \(media.file.size) bytes; YouTube takes thumbnails up to 2 MB."
       } else { nil }
-    let type = YouTubePost.thumbnailType(path: url.path, served: media.contentType)
+    let name = if case .url(let url) = source { url.path } else { media.file.path }
+    let type = YouTubePost.thumbnailType(path: name, served: media.contentType)
     guard refusal == nil, let type else {
       media.remove()
       throw SidecarError(
-        kind: .permanent, message: refusal ?? "`thumbnailUrl` is neither JPEG nor PNG, the types YouTube takes.",
+        kind: .permanent, message: refusal ?? "The thumbnail is neither JPEG nor PNG, the types YouTube takes.",
         platform: platform.rawValue, attempts: context.attempts)
     }
     return Thumbnail(media: media, contentType: type)
@@ -173,9 +174,9 @@ public final class YouTubeClient: PlatformClient {
       method: "POST", url: url,
       headers: [
         "Authorization": "Bearer \(credential.accessToken)", "Content-Type": thumbnail.contentType,
-        "Content-Length": String(thumbnail.media.byteCount),
+        "Content-Length": String(thumbnail.media.file.size),
       ],
-      body: .file(path: thumbnail.media.path, offset: 0, length: thumbnail.media.byteCount))
+      body: .file(path: thumbnail.media.file.path, offset: 0, length: thumbnail.media.file.size))
     let channel = credential.accountId
     return try await http.sendJSON(request, step: .idempotent, gates: gates(channel), context: context) {
       [self] response in (200..<300).contains(response.status) ? nil : failure(response, channel: channel)

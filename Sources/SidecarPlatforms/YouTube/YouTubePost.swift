@@ -27,14 +27,14 @@ struct YouTubePost: Sendable, Equatable {
   /// `videos.insert`'s `notifySubscribers` (YouTube's default: true).
   var notifySubscribers: Bool?
   /// A custom thumbnail, set with `thumbnails.set` once the video exists.
-  var thumbnail: URL?
+  var thumbnail: MediaSource?
   /// A playlist the video is added to (`playlistItems.insert`) once it exists.
   var playlistId: String?
 
   static let known: Set<String> = [
     "title", "description", "videoUrl", "videoPath", "tags", "privacyStatus", "categoryId", "madeForKids",
     "defaultLanguage", "license", "embeddable", "containsSyntheticMedia", "notifySubscribers", "thumbnailUrl",
-    "playlistId",
+    "thumbnailPath", "playlistId",
   ]
   /// `thumbnails.set` takes JPEG or PNG images up to 2 MB.
   static let maxThumbnailBytes: Int64 = 2 << 20
@@ -93,8 +93,15 @@ struct YouTubePost: Sendable, Equatable {
     embeddable = try params.bool("embeddable")
     containsSyntheticMedia = try params.bool("containsSyntheticMedia")
     notifySubscribers = try params.bool("notifySubscribers")
-    thumbnail = try params.string("thumbnailUrl").map { (text) throws(InvalidParams) in
-      try media.sidecarFetchedURL(text, field: "thumbnailUrl")
+    thumbnail = try MediaSource.from(params, url: "thumbnailUrl", path: "thumbnailPath", media: media)
+    if case .file(let file)? = thumbnail {
+      guard file.size <= Self.maxThumbnailBytes else {
+        throw InvalidParams(
+          "`thumbnailPath` is \(file.size) bytes; YouTube takes thumbnails up to 2 MB", field: "thumbnailPath")
+      }
+      guard Self.thumbnailType(path: file.path, served: nil) != nil else {
+        throw InvalidParams("`thumbnailPath` must be a .jpg, .jpeg or .png file, the types YouTube takes", field: "thumbnailPath")
+      }
     }
     playlistId = try params.string("playlistId", maxLength: 64)
     if let playlist = playlistId,

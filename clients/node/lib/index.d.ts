@@ -70,8 +70,12 @@ export interface LinkedInPostParams extends PublishParams {
   linkThumbnailUrl?: string;
   /** PDF, PowerPoint or Word; needs `documentTitle`. */
   documentUrl?: string;
+  /** A local document (absolute path); needs `documentTitle`. */
+  documentPath?: string;
   documentTitle?: string;
   videoUrl?: string;
+  /** A local video (absolute path). */
+  videoPath?: string;
 }
 
 export interface YouTubePostParams extends PublishParams {
@@ -91,6 +95,8 @@ export interface YouTubePostParams extends PublishParams {
   embeddable?: boolean;
   /** JPEG or PNG, at most 2 MB; set once the video exists. */
   thumbnailUrl?: string;
+  /** A local .jpg/.png (absolute path); not with `thumbnailUrl`. */
+  thumbnailPath?: string;
   /** Added once the video exists; the token needs the `youtube` scope. */
   playlistId?: string;
 }

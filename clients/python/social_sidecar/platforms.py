@@ -254,8 +254,10 @@ class LinkedIn(PlatformClient):
         link_description: str | None = None,
         link_thumbnail_url: str | None = None,
         document_url: str | None = None,
+        document_path: str | None = None,
         document_title: str | None = None,
         video_url: str | None = None,
+        video_path: str | None = None,
         correlation_id: str | None = None,
         idempotency_key: str | None = None,
         timeout: float | None = None,
@@ -264,7 +266,7 @@ class LinkedIn(PlatformClient):
     ) -> PostResult:
         """Publish as the organization; ``visibility`` defaults to ``PUBLIC``. One attachment at most: ``image_url``
         (``alt_text``), ``image_urls`` (2-20), ``link`` (``link_title``, ``link_description``, ``link_thumbnail_url``),
-        ``document_url`` with ``document_title``, or ``video_url``."""
+        ``document_url`` or ``document_path`` with ``document_title``, or ``video_url`` or ``video_path``."""
         return await self._publish(
             "post",
             dict(
@@ -285,8 +287,10 @@ class LinkedIn(PlatformClient):
                 link_description=link_description,
                 link_thumbnail_url=link_thumbnail_url,
                 document_url=document_url,
+                document_path=document_path,
                 document_title=document_title,
                 video_url=video_url,
+                video_path=video_path,
             ),
             timeout,
             on_progress,
@@ -319,6 +323,7 @@ class YouTube(PlatformClient):
         license: str | None = None,
         embeddable: bool | None = None,
         thumbnail_url: str | None = None,
+        thumbnail_path: str | None = None,
         playlist_id: str | None = None,
         correlation_id: str | None = None,
         idempotency_key: str | None = None,
@@ -328,7 +333,7 @@ class YouTube(PlatformClient):
     ) -> PostResult:
         """Upload a video from ``video_url`` or ``video_path``; ``status`` may be ``processing`` on return.
 
-        ``license`` is ``youtube`` or ``creativeCommon``. ``thumbnail_url`` (JPEG/PNG ≤ 2 MB) and ``playlist_id`` are
+        ``license`` is ``youtube`` or ``creativeCommon``. ``thumbnail_url`` or ``thumbnail_path`` (JPEG/PNG ≤ 2 MB) and ``playlist_id`` are
         applied once the video exists; if one fails, the error names the published video (it is not uploaded again).
         """
         return await self._publish(
@@ -355,6 +360,7 @@ class YouTube(PlatformClient):
                 license=license,
                 embeddable=embeddable,
                 thumbnail_url=thumbnail_url,
+                thumbnail_path=thumbnail_path,
                 playlist_id=playlist_id,
             ),
             timeout,
