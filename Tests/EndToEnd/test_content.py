@@ -367,3 +367,26 @@ def test_youtube_thumbnail_from_a_local_file(fake, sidecar_factory, tmp_path):
         error = failed(sidecar.call("youtube/post", {**YT, "title": "x", "videoUrl": fake.media_url("video-1m.mp4"),
                                                      **params}))
         assert error["code"] == -32602 and error["data"]["field"] == field, (params, error)
+
+
+def test_facebook_video_from_a_local_file_in_chunks_resumes_a_lost_answer(fake, sidecar_factory, tmp_path):
+    video = local_copy(tmp_path, "talk-10m.mp4")
+    # The second chunk is stored, then its answer is lost (twice, as libcurl may replay once): the chunk is sent
+    # again and the session carries on from where it stands.
+    fake.script([{"match": {"platform": "facebook", "method": "POST", "path": "/videos$"}, "nth": [3, 4],
+                  "action": "drop_after_processing"}])
+    sidecar = sidecar_factory()
+    answer = ok(sidecar.call("facebook/post", {**FB, "text": "The talk", "videoPath": str(video), "videoTitle": "Talk",
+                                               "workDoneToken": "fb-video"}, timeout=60))
+    [published] = fake.published(platform="facebook", kind="video")
+    assert published["id"] == answer["postId"] and answer["status"] == "processing"
+    assert published["sha256"] == media_sha256("talk-10m.mp4") and published["title"] == "Talk"
+    uploads = graph_requests(fake, "facebook", "POST", "/videos$")
+    phases = [r["body"].get("upload_phase") for r in uploads]
+    assert phases[0] == "start" and phases[-1] == "finish" and phases.count("finish") == 1
+    assert phases.count("transfer") >= 4  # 3 chunks of 4 MiB + 2 MiB, one of them sent again
+    reports = [n["params"]["value"] for n in sidecar.notifications
+               if n["method"] == "$/progress" and "bytesSent" in n["params"]["value"]]
+    assert reports[-1]["bytesSent"] == 10 * 1024 * 1024
+    error = failed(sidecar.call("facebook/post", {**FB, "videoPath": str(video), "kind": "reel"}))
+    assert error["code"] == -32602 and error["data"]["field"] == "videoPath"

@@ -36,6 +36,25 @@ public enum Encoding {
   }
 
   public static func jsonBody(_ value: JSONValue) -> HTTPBody { .bytes(value.serialized()) }
+
+  /// A `multipart/form-data` body of text fields and one file part, and its `Content-Type`. Only for bounded parts
+  /// (an upload chunk): the file's bytes are in memory.
+  public static func multipart(
+    _ fields: [(String, String)], file: (name: String, filename: String, contentType: String, data: Data)
+  ) -> (body: HTTPBody, contentType: String) {
+    let boundary = "social-sidecar-" + UUID().uuidString
+    var data = Data()
+    for (name, value) in fields {
+      data.append(Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"\r\n\r\n\(value)\r\n".utf8))
+    }
+    data.append(
+      Data(
+        ("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(file.name)\"; filename=\"\(file.filename)\"\r\n"
+          + "Content-Type: \(file.contentType)\r\n\r\n").utf8))
+    data.append(file.data)
+    data.append(Data("\r\n--\(boundary)--\r\n".utf8))
+    return (.bytes(data), "multipart/form-data; boundary=\(boundary)")
+  }
 }
 
 extension UInt8 {

@@ -6,11 +6,15 @@ enum FacebookPost: Sendable, Equatable {
   case photo(URL, caption: String?, altText: String?)
   case album([URL], text: String?)
   case video(URL, description: String?, title: String?)
+  /// A video read from a local file and uploaded in chunks (start, transfer, finish).
+  case localVideo(LocalFile, description: String?, title: String?)
   case photoStory(URL)
   case videoStory(URL)
   case reel(URL, description: String?)
 
-  static let known: Set<String> = ["text", "link", "imageUrl", "imageUrls", "videoUrl", "kind", "altText", "videoTitle"]
+  static let known: Set<String> = ["text", "link", "imageUrl", "imageUrls", "videoUrl", "kind", "altText", "videoTitle",
+    "videoPath",
+  ]
   /// Facebook's limit on a post's text.
   static let maxText = 63_206
 
@@ -24,6 +28,12 @@ enum FacebookPost: Sendable, Equatable {
     }
     let video = try params.string("videoUrl").map { (text) throws(InvalidParams) in
       try media.platformFetchedURL(text, field: params.name("videoUrl"))
+    }
+    let videoFile = try params.string("videoPath").map { (path) throws(InvalidParams) in
+      try media.localFile(path, field: "videoPath")
+    }
+    if videoFile != nil && kind != "feed" {
+      throw InvalidParams("`videoPath` uploads a video post (`kind: feed`); use `videoUrl` for a \(kind)", field: "videoPath")
     }
     var images: [URL]?
     if let urls = try params.stringArray("imageUrls") {
@@ -39,9 +49,9 @@ enum FacebookPost: Sendable, Equatable {
       }
       images = checked
     }
-    let mediaCount = [image != nil, images != nil, video != nil].filter { $0 }.count
+    let mediaCount = [image != nil, images != nil, video != nil, videoFile != nil].filter { $0 }.count
     if mediaCount > 1 {
-      throw InvalidParams("a Facebook post takes one of `imageUrl`, `imageUrls` or `videoUrl`, not several")
+      throw InvalidParams("a Facebook post takes one of `imageUrl`, `imageUrls`, `videoUrl` or `videoPath`, not several")
     }
     if let link {
       guard let url = URL(string: link), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil
@@ -59,8 +69,8 @@ enum FacebookPost: Sendable, Equatable {
         "`altText` describes a single photo post (`imageUrl`); Facebook takes no custom alt text here", field: "altText")
     }
     let videoTitle = try params.string("videoTitle", maxLength: 255).flatMap { $0.isEmpty ? nil : $0 }
-    if videoTitle != nil && (video == nil || kind != "feed") {
-      throw InvalidParams("`videoTitle` names a video post (`videoUrl`, `kind: feed`)", field: "videoTitle")
+    if videoTitle != nil && ((video == nil && videoFile == nil) || kind != "feed") {
+      throw InvalidParams("`videoTitle` names a video post (`videoUrl` or `videoPath`, `kind: feed`)", field: "videoTitle")
     }
 
     switch kind {
@@ -88,6 +98,8 @@ enum FacebookPost: Sendable, Equatable {
         self = .album(images, text: text)
       } else if let video {
         self = .video(video, description: text, title: videoTitle)
+      } else if let videoFile {
+        self = .localVideo(videoFile, description: text, title: videoTitle)
       } else {
         guard text != nil || link != nil else {
           throw InvalidParams(

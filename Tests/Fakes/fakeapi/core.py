@@ -289,7 +289,8 @@ def default_settings() -> dict:
     return {
         "recording": {"max_requests": 100000},
         "graph": {"version_header": "v23.0", "require_appsecret_proof": False},
-        "facebook": {"duplicate_window_seconds": 300, "reels_per_day": 30, "video_polls_until_ready": 1},
+        "facebook": {"duplicate_window_seconds": 300, "reels_per_day": 30, "video_polls_until_ready": 1,
+                     "video_chunk_bytes": 4194304},
         "instagram": {"polls_until_finished": 1, "quota_total": 50, "quota_duration": 86400,
                       "container_ttl_seconds": 86400, "refresh_min_age_seconds": 86400,
                       "long_lived_ttl_seconds": 5183944},

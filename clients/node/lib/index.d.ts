@@ -34,6 +34,8 @@ export interface FacebookPostParams extends PublishParams {
   altText?: string;
   /** A video post only. */
   videoTitle?: string;
+  /** A local video (absolute path), uploaded in chunks; `kind: feed` only. */
+  videoPath?: string;
 }
 
 export interface InstagramPostParams extends PublishParams {

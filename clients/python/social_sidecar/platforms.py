@@ -136,6 +136,7 @@ class Facebook(PlatformClient):
         image_urls: Sequence[str] | None = None,
         video_url: str | None = None,
         kind: str | None = None,
+        video_path: str | None = None,
         alt_text: str | None = None,
         video_title: str | None = None,
         correlation_id: str | None = None,
@@ -145,7 +146,7 @@ class Facebook(PlatformClient):
         extra_params: Mapping[str, Any] | None = None,
     ) -> PostResult:
         """Publish to the page; ``kind`` is ``feed`` (default), ``story`` or ``reel``; ``alt_text`` describes a single
-        photo, ``video_title`` names a video post."""
+        photo, ``video_title`` names a video post; ``video_path`` uploads a local video in resumable chunks."""
         return await self._publish(
             "post",
             dict(
@@ -162,6 +163,7 @@ class Facebook(PlatformClient):
                 image_urls=list(image_urls) if image_urls is not None else None,
                 video_url=video_url,
                 kind=kind,
+                video_path=video_path,
                 alt_text=alt_text,
                 video_title=video_title,
             ),
