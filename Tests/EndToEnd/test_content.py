@@ -390,3 +390,24 @@ def test_facebook_video_from_a_local_file_in_chunks_resumes_a_lost_answer(fake, 
     assert reports[-1]["bytesSent"] == 10 * 1024 * 1024
     error = failed(sidecar.call("facebook/post", {**FB, "videoPath": str(video), "kind": "reel"}))
     assert error["code"] == -32602 and error["data"]["field"] == "videoPath"
+
+
+def test_instagram_reel_from_a_local_file_is_sent_again_to_the_same_container(fake, sidecar_factory, tmp_path):
+    video = local_copy(tmp_path, "reel-6m.mp4")
+    # The bytes arrive but the answer is lost (twice, as libcurl may replay once): sent again to the same container.
+    fake.script([{"match": {"platform": "instagram", "method": "POST", "path": "/ig-api-upload/"},
+                  "action": "drop_after_processing", "times": 2}])
+    sidecar = sidecar_factory()
+    answer = ok(sidecar.call("instagram/post", {**IG, "caption": "From disk", "videoPath": str(video),
+                                                "shareToFeed": True, "workDoneToken": "ig-reel"}, timeout=60))
+    [container] = container_posts(fake)
+    assert container["body"]["upload_type"] == "resumable" and container["body"]["media_type"] == "REELS"
+    assert "video_url" not in container["body"] and container["body"]["share_to_feed"] == "true"
+    uploads = graph_requests(fake, "instagram", "POST", "/ig-api-upload/")
+    assert len(uploads) >= 2 and {u["path"] for u in uploads} == {uploads[0]["path"]}
+    assert uploads[0]["headers"]["authorization"].startswith("OAuth ")
+    assert uploads[0]["headers"]["offset"] == "0" and uploads[0]["headers"]["file_size"] == str(6 * 1024 * 1024)
+    [published] = fake.published(platform="instagram")
+    assert published["id"] == answer["postId"] and published["sha256"] == media_sha256("reel-6m.mp4")
+    error = failed(sidecar.call("instagram/post", {**IG, "videoPath": str(video), "kind": "story"}))
+    assert error["code"] == -32602 and error["data"]["field"] == "kind"

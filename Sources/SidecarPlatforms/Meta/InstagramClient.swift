@@ -1,4 +1,5 @@
 import Foundation
+import SidecarHTTP
 import SidecarJSON
 import SidecarLogging
 import SidecarResilience
@@ -182,6 +183,8 @@ private final class InstagramPublish: Sendable {
   let post: InstagramPost
   let extras: InstagramExtras
   let graph: GraphAPI
+  /// The account is connected with Instagram Login (no resumable upload there).
+  let instagramLogin: Bool
   let user: String
   let token: String
   let context: OperationContext
@@ -192,6 +195,7 @@ private final class InstagramPublish: Sendable {
   init(_ post: InstagramPost, extras: InstagramExtras, graph: GraphAPI, credential: Credential, context: OperationContext) {
     self.post = post
     self.extras = extras
+    self.instagramLogin = credential.variant == InstagramClient.instagramLoginVariant
     self.graph = graph
     self.user = credential.accountId
     self.token = credential.accessToken
@@ -220,6 +224,8 @@ private final class InstagramPublish: Sendable {
     case .reel(let url, let caption):
       return try await create(
         [("media_type", "REELS"), ("video_url", url.absoluteString), ("caption", caption)] + extraFields)
+    case .localReel(let file, let caption):
+      return try await uploadReel(file, caption: caption)
     case .story(.image(let url)):
       return try await create([("media_type", "STORIES"), ("image_url", url.absoluteString)])
     case .story(.video(let url)):
@@ -241,6 +247,45 @@ private final class InstagramPublish: Sendable {
         [("media_type", "CAROUSEL"), ("children", children.joined(separator: ",")), ("caption", caption)]
           + extraFields)
     }
+  }
+
+  /// A reel from a local file: a container with `upload_type=resumable` names its upload URI on Meta's rupload host,
+  /// which takes the file's bytes streamed from disk (`offset`, `file_size`). The upload belongs to the container, so
+  /// after a dropped connection it is sent again to the same container: no second reel can come of it.
+  @inline(never)
+  private func uploadReel(_ file: LocalFile, caption: String?) async throws(SidecarError) -> String {
+    guard !instagramLogin else {
+      throw SidecarError(
+        kind: .unsupported,
+        message: "Instagram takes local videos (resumable upload) only from accounts connected with Facebook Login; "
+          + "give `videoUrl` for this account.", platform: platform.rawValue, attempts: call.attempts)
+    }
+    let json = try await graph.send(
+      .post(
+        GraphAPI.path(user, "media"),
+        form: [("media_type", "REELS"), ("upload_type", "resumable"), ("caption", caption)] + extraFields),
+      token: token, accountId: user, context: call)
+    guard let container = json["id"]?.graphID, let text = json["uri"]?.stringValue, let uri = URL(string: text) else {
+      throw SidecarError(
+        kind: .permanent, message: "Instagram's resumable container answer had no id and upload uri.",
+        platform: platform.rawValue, attempts: call.attempts)
+    }
+    var headers = HTTPHeaders()
+    headers["offset"] = "0"
+    headers["file_size"] = String(file.size)
+    call.progress?.report(message: "Uploading the video", bytesSent: 0, bytesTotal: file.size)
+    let upload = try await graph.send(
+      GraphCall(
+        "POST", "", body: .encoded(.file(path: file.path, offset: 0, length: file.size), contentType: "application/octet-stream"),
+        url: uri, headers: headers, scheme: "OAuth"),
+      token: token, accountId: user, context: call)
+    guard upload["success"]?.boolValue == true else {
+      throw SidecarError(
+        kind: .permanent, message: "Instagram's upload host did not confirm the video.", platform: platform.rawValue,
+        attempts: call.attempts)
+    }
+    call.progress?.report(message: "Uploaded the video", bytesSent: file.size, bytesTotal: file.size)
+    return container
   }
 
   /// The post's extra fields, for the (parent) container.

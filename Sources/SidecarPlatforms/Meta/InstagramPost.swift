@@ -10,16 +10,18 @@ enum InstagramPost: Sendable, Equatable {
 
   case image(URL, caption: String?)
   case reel(URL, caption: String?)
+  /// A reel read from a local file and sent to Instagram's resumable upload.
+  case localReel(LocalFile, caption: String?)
   case story(Media)
   case carousel([Media], caption: String?)
 
-  static let known = Set(["caption", "imageUrl", "videoUrl", "items", "kind"]).union(InstagramExtras.known)
+  static let known = Set(["caption", "imageUrl", "videoUrl", "videoPath", "items", "kind"]).union(InstagramExtras.known)
   static let maxCaption = 2_200
   static let maxHashtags = 30
 
   var caption: String? {
     switch self {
-    case .image(_, let caption), .reel(_, let caption), .carousel(_, let caption): caption
+    case .image(_, let caption), .reel(_, let caption), .localReel(_, let caption), .carousel(_, let caption): caption
     case .story: nil
     }
   }
@@ -40,6 +42,9 @@ enum InstagramPost: Sendable, Equatable {
     let video = try params.string("videoUrl").map { (text) throws(InvalidParams) in
       try policy.platformFetchedURL(text, field: "videoUrl")
     }
+    let videoFile = try params.string("videoPath").map { (path) throws(InvalidParams) in
+      try policy.localFile(path, field: "videoPath")
+    }
     var items: [Media]?
     if let entries = try params.objectArray("items") {
       var checked: [Media] = []
@@ -58,15 +63,23 @@ enum InstagramPost: Sendable, Equatable {
       }
       items = checked
     }
-    let given = [image != nil, video != nil, items != nil].filter { $0 }.count
+    let given = [image != nil, video != nil, videoFile != nil, items != nil].filter { $0 }.count
     guard given == 1 else {
       throw InvalidParams(
         given == 0
-          ? "an Instagram post needs media: `imageUrl`, `videoUrl` or `items` (Instagram has no text-only posts)"
-          : "an Instagram post takes one of `imageUrl`, `videoUrl` or `items`, not several")
+          ? "an Instagram post needs media: `imageUrl`, `videoUrl`, `videoPath` or `items` (Instagram has no "
+            + "text-only posts)"
+          : "an Instagram post takes one of `imageUrl`, `videoUrl`, `videoPath` or `items`, not several")
     }
-    let inferred = items != nil ? "carousel" : video != nil ? "reel" : "feed"
+    let inferred = items != nil ? "carousel" : video != nil || videoFile != nil ? "reel" : "feed"
     let kind = try params.choice("kind", ["feed", "reel", "story", "carousel"], default: inferred) ?? inferred
+    if let videoFile {
+      guard kind == "reel" else {
+        throw InvalidParams("`videoPath` uploads a reel; leave `kind` out or use `kind: reel`", field: "kind")
+      }
+      self = .localReel(videoFile, caption: caption)
+      return
+    }
 
     switch kind {
     case "carousel":
@@ -128,7 +141,7 @@ struct InstagramExtras: Sendable, Equatable {
     let kind: String =
       switch post {
       case .image: "feed"
-      case .reel: "reel"
+      case .reel, .localReel: "reel"
       case .story: "story"
       case .carousel: "carousel"
       }

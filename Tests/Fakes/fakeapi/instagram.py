@@ -249,6 +249,11 @@ class Instagram:
         if token is None or not token.usable(self.world.clock.now()):
             return Response.json(401, {"debug_info": {"retriable": False, "type": "AuthError",
                                                       "message": "Invalid OAuth access token."}})
+        resent = (container is not None and container.kind == "ig_container" and not container.extra["published"]
+                  and container.extra.get("sha256") is not None
+                  and container.extra["sha256"] == hashlib.sha256(request.body).hexdigest())
+        if resent:  # the same bytes again (the client lost the answer): the upload stands
+            return Response.json(200, {"success": True, "message": "Upload successful."})
         if container is None or container.kind != "ig_container" or not container.extra["awaiting_upload"]:
             return Response.json(404, {"debug_info": {"retriable": False, "type": "NotFoundError",
                                                       "message": "Upload session not found."}})

@@ -42,6 +42,8 @@ export interface InstagramPostParams extends PublishParams {
   caption?: string;
   imageUrl?: string;
   videoUrl?: string;
+  /** A local reel (absolute path); Facebook Login accounts only. */
+  videoPath?: string;
   items?: Array<{ imageUrl: string } | { videoUrl: string }>;
   kind?: 'feed' | 'reel' | 'story' | 'carousel';
   /** A single feed image only. */

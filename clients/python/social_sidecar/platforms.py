@@ -187,6 +187,7 @@ class Instagram(PlatformClient):
         caption: str | None = None,
         image_url: str | None = None,
         video_url: str | None = None,
+        video_path: str | None = None,
         items: Sequence[Mapping[str, Any]] | None = None,
         kind: str | None = None,
         alt_text: str | None = None,
@@ -205,7 +206,8 @@ class Instagram(PlatformClient):
         """Publish; ``items`` is a carousel (``[{"image_url": ...}, {"video_url": ...}]``); ``kind`` is inferred when
         absent (``feed``, ``reel``, ``story``, ``carousel``). ``alt_text`` (a feed image), ``user_tags``
         (``[{"username", "x", "y"}]``; reels: username only), ``collaborators`` (1-3 usernames), ``location_id``, and
-        for reels ``cover_url`` or ``thumb_offset_ms``, ``share_to_feed``."""
+        for reels ``cover_url`` or ``thumb_offset_ms``, ``share_to_feed``; ``video_path`` uploads a local reel
+        (Facebook Login accounts)."""
         return await self._publish(
             "post",
             dict(
@@ -219,6 +221,7 @@ class Instagram(PlatformClient):
                 caption=caption,
                 image_url=image_url,
                 video_url=video_url,
+                video_path=video_path,
                 items=_items(items),
                 kind=kind,
                 alt_text=alt_text,
