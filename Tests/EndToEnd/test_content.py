@@ -411,3 +411,31 @@ def test_instagram_reel_from_a_local_file_is_sent_again_to_the_same_container(fa
     assert published["id"] == answer["postId"] and published["sha256"] == media_sha256("reel-6m.mp4")
     error = failed(sidecar.call("instagram/post", {**IG, "videoPath": str(video), "kind": "story"}))
     assert error["code"] == -32602 and error["data"]["field"] == "kind"
+
+
+def test_whatsapp_local_files_are_uploaded_once_and_sent_by_id(fake, sidecar_factory, tmp_path):
+    fake.configure({"whatsapp": {"window_open_for_all": True}})
+    sidecar = sidecar_factory()
+    pdf = local_copy(tmp_path, "terms-300k.pdf")
+    sticker = local_copy(tmp_path, "wave-40k.webp")
+    first = wa_send(sidecar, "15550004200", document={"path": str(pdf), "caption": "Terms", "filename": "terms.pdf"})
+    wa_send(sidecar, "15550004201", document={"path": str(pdf)})  # the same file again: its media id is reused
+    wa_send(sidecar, "15550004202", sticker={"path": str(sticker)})
+    uploads = graph_requests(fake, "whatsapp", "POST", "/media$")
+    assert len(uploads) == 2, "the second send of the same file reuses the first upload"
+    assert uploads[0]["body"]["messaging_product"] == "whatsapp" and uploads[0]["body"]["type"] == "application/pdf"
+    assert uploads[0]["files"]["file"]["bytes"] == 300 * 1024
+    sends = graph_requests(fake, "whatsapp", "POST", "/messages$")
+    pdf_id = sends[0]["body"]["document"]["id"]
+    assert sends[0]["body"]["document"] == {"id": pdf_id, "caption": "Terms", "filename": "terms.pdf"}
+    assert sends[1]["body"]["document"] == {"id": pdf_id} and "link" not in sends[2]["body"]["sticker"]
+    published = fake.published(platform="whatsapp")
+    assert published[0]["id"] == first["postId"] and published[0]["media"]["sha256"] == media_sha256("terms-300k.pdf")
+    assert published[2]["media"]["sha256"] == media_sha256("wave-40k.webp")
+    big = local_copy(tmp_path, "big-600k.webp")
+    for params, field in [({"sticker": {"path": str(big)}}, "sticker.path"),
+                          ({"image": {"path": str(pdf)}}, "image.path"),
+                          ({"image": {"path": "photo.jpg"}}, "image.path"),
+                          ({"image": {"path": str(pdf), "url": IMAGE}}, "image.path")]:
+        error = failed(sidecar.call("whatsapp/send", {**WA, "to": "15550004203", **params}))
+        assert error["code"] == -32602 and error["data"]["field"] == field, (params, error)

@@ -63,3 +63,55 @@ extension UInt8 {
     (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(self | 0x20) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self)
   }
 }
+
+/// A `multipart/form-data` body written to a file (text fields, then one file's bytes copied in chunks), so that a
+/// large part is streamed from disk rather than held in memory. Remove it when done.
+public struct MultipartFile: Sendable {
+  public let path: String
+  public let size: Int64
+  public let contentType: String
+
+  /// Writes the body into a new file in `directory`; nil when the file cannot be written or `source` read.
+  public static func write(
+    _ fields: [(String, String)], file name: String, filename: String, contentType fileType: String,
+    source: LocalFile, directory: String = NSTemporaryDirectory()
+  ) -> MultipartFile? {
+    let boundary = "social-sidecar-" + UUID().uuidString
+    let path = (directory as NSString).appendingPathComponent("social-sidecar-multipart-\(UUID().uuidString)")
+    guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]),
+      let output = FileHandle(forWritingAtPath: path)
+    else { return nil }
+    defer { try? output.close() }
+    guard let input = FileHandle(forReadingAtPath: source.path) else {
+      try? FileManager.default.removeItem(atPath: path)
+      return nil
+    }
+    defer { try? input.close() }
+    var head = ""
+    for (field, value) in fields {
+      head += "--\(boundary)\r\nContent-Disposition: form-data; name=\"\(field)\"\r\n\r\n\(value)\r\n"
+    }
+    head += "--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"; filename=\"\(filename)\"\r\n"
+    head += "Content-Type: \(fileType)\r\n\r\n"
+    do {
+      try output.write(contentsOf: Data(head.utf8))
+      var copied: Int64 = 0
+      while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty {
+        try output.write(contentsOf: chunk)
+        copied += Int64(chunk.count)
+      }
+      guard copied == source.size else { throw ShortRead() }
+      try output.write(contentsOf: Data("\r\n--\(boundary)--\r\n".utf8))
+      let size = Int64(try output.offset())
+      return MultipartFile(path: path, size: size, contentType: "multipart/form-data; boundary=\(boundary)")
+    } catch {
+      try? FileManager.default.removeItem(atPath: path)
+      return nil
+    }
+  }
+
+  public func remove() { try? FileManager.default.removeItem(atPath: path) }
+
+  /// The source file changed size while it was copied.
+  private struct ShortRead: Error {}
+}

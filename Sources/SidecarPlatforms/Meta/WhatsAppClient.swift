@@ -13,6 +13,8 @@ struct WhatsAppMessage: Sendable, Equatable {
   var content: JSONValue
   /// The message this one replies to (`context.message_id`).
   var replyTo: String?
+  /// Media from a local file: uploaded to the number's `/media` first, then sent by its id.
+  var upload: WhatsAppUpload?
 
   /// The content params, each a message type of its own (`reaction` is sent as type `reaction`).
   static let kinds = [
@@ -61,7 +63,9 @@ struct WhatsAppMessage: Sendable, Equatable {
       if let preview = try params.bool("previewUrl") { members["preview_url"] = .bool(preview) }
       content = .object(members)
     case _ where Self.mediaKinds.contains(type):
-      content = try Self.mediaObject(try params.object(type)!, kind: type, media: media)
+      let object = try params.object(type)!
+      content = try Self.mediaObject(object, kind: type, media: media)
+      if object.has("path") { upload = try WhatsAppUpload(object, kind: type, media: media) }
     case "location":
       let location = try params.object("location")!
       try location.rejectUnknown(["latitude", "longitude", "name", "address"], context: "`location`")
@@ -105,19 +109,29 @@ struct WhatsAppMessage: Sendable, Equatable {
     }
   }
 
-  /// `image`, `video`, `audio`, `document` or `sticker`: `{url}` that WhatsApp fetches, with the captions and file
-  /// name the Cloud API takes for that kind (audio and stickers take no caption).
+  /// `image`, `video`, `audio`, `document` or `sticker`: `{url}` that WhatsApp fetches or `{path}` of a local file
+  /// (its `id` is filled in once uploaded), with the captions and file name the Cloud API takes for that kind (audio
+  /// and stickers take no caption).
   static func mediaObject(_ object: Params, kind: String, media: MediaPolicy) throws(InvalidParams) -> JSONValue {
     let captioned = ["image", "video", "document"].contains(kind)
-    let known: Set<String> = kind == "document" ? ["url", "caption", "filename"] : captioned ? ["url", "caption"] : ["url"]
+    let known: Set<String> =
+      (kind == "document" ? ["url", "path", "caption", "filename"] : captioned ? ["url", "path", "caption"] : ["url", "path"])
     if !captioned && object.has("caption") {
       throw InvalidParams(
         "WhatsApp sends \(kind == "audio" ? "audio" : "a sticker") without a caption; send the text as a message of "
           + "its own", field: object.name("caption"))
     }
     try object.rejectUnknown(known, context: "`\(kind)`")
-    let url = try media.platformFetchedURL(try object.requiredString("url"), field: object.name("url"))
-    var members: [String: JSONValue] = ["link": .string(url.absoluteString)]
+    var members: [String: JSONValue] = [:]
+    switch (object.has("url"), object.has("path")) {
+    case (true, true):
+      throw InvalidParams("give `\(kind).url` or `\(kind).path`, not both", field: object.name("path"))
+    case (false, true):
+      break
+    default:
+      let url = try media.platformFetchedURL(try object.requiredString("url"), field: object.name("url"))
+      members["link"] = .string(url.absoluteString)
+    }
     if let caption = try object.string("caption", maxLength: maxCaption), !caption.isEmpty {
       members["caption"] = .string(caption)
     }
@@ -141,10 +155,16 @@ struct WhatsAppMessage: Sendable, Equatable {
     return .array(cards.map { .object($0.values) })
   }
 
-  var body: JSONValue {
+  /// The message as sent; `mediaId` is the uploaded local file's.
+  func body(mediaId: String? = nil) -> JSONValue {
+    var sent = content
+    if let mediaId, case .object(var members) = sent {
+      members["id"] = .string(mediaId)
+      sent = .object(members)
+    }
     var members: [String: JSONValue] = [
       "messaging_product": "whatsapp", "recipient_type": "individual", "to": .string(to), "type": .string(type),
-      type: content,
+      type: sent,
     ]
     if let replyTo { members["context"] = ["message_id": .string(replyTo)] }
     return .object(members)
@@ -227,6 +247,8 @@ public final class WhatsAppClient: PlatformClient {
   public let platform = Platform.whatsapp
   let graph: GraphAPI
   let media: MediaPolicy
+  /// Local files already uploaded to a number, reused while their media id is valid.
+  let uploads = WhatsAppMediaUploads()
   /// Meta's pair rate: about one message per 6 s to the same recipient.
   static let pairInterval: Duration = .seconds(6)
 
@@ -248,12 +270,17 @@ public final class WhatsAppClient: PlatformClient {
     _ message: WhatsAppMessage, credential: Credential, context: CallContext
   ) async throws(SidecarError) -> PostResult {
     let phone = credential.accountId
+    var mediaId: String?
+    if let upload = message.upload {
+      mediaId = try await uploads.id(for: upload, phone: phone, token: credential.accessToken, graph: graph, context: context)
+    }
     let pair = RateLimitKey("whatsapp:pair:\(phone):\(message.to)")
     graph.gates.pace(pair, minInterval: Self.pairInterval)
     let json: JSONValue
     do {
       json = try await graph.send(
-        GraphCall("POST", GraphAPI.path(phone, "messages"), body: .json(message.body)), token: credential.accessToken,
+        GraphCall("POST", GraphAPI.path(phone, "messages"), body: .json(message.body(mediaId: mediaId))),
+        token: credential.accessToken,
         accountId: phone, step: .publish, gates: [pair], context: context)
     } catch  where error.kind == .outcomeUnknown {
       throw error.appending(

@@ -5,6 +5,7 @@ per-number throughput limit; phone-number reads for validation."""
 from __future__ import annotations
 
 import base64
+import hashlib
 from typing import Any
 
 from .core import Token
@@ -14,6 +15,15 @@ from .wire import Request
 TYPES = ("text", "image", "video", "audio", "document", "sticker", "location", "contacts", "interactive", "reaction",
          "template")
 MEDIA = ("image", "video", "audio", "document", "sticker")
+# The Cloud API's media types and sizes (bytes) for uploads.
+MEDIA_LIMITS = {"image/jpeg": 5 << 20, "image/png": 5 << 20, "video/mp4": 16 << 20, "video/3gpp": 16 << 20,
+                "audio/aac": 16 << 20, "audio/amr": 16 << 20, "audio/mpeg": 16 << 20, "audio/mp4": 16 << 20,
+                "audio/ogg": 16 << 20, "image/webp": 500 << 10, "text/plain": 100 << 20, "application/pdf": 100 << 20,
+                "application/msword": 100 << 20, "application/vnd.ms-excel": 100 << 20,
+                "application/vnd.ms-powerpoint": 100 << 20,
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document": 100 << 20,
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": 100 << 20,
+                "application/vnd.openxmlformats-officedocument.presentationml.presentation": 100 << 20}
 # The Cloud API's fields per message type; anything else is refused as it would be by WhatsApp (#100).
 FIELDS = {"text": {"body", "preview_url"}, "image": {"link", "id", "caption"}, "video": {"link", "id", "caption"},
           "audio": {"link", "id"}, "sticker": {"link", "id"}, "document": {"link", "id", "caption", "filename"},
@@ -34,12 +44,35 @@ class WhatsApp:
         self.last_sent: dict[tuple[str, str], float] = {}
         self.recent: dict[str, list[float]] = {}
         self.uploaded: dict[str, dict] = {}
+        self.current_phone = ""
         on = graph.on
         on("wa_phone", "GET", "", self.read_phone)
         on("wa_phone", "POST", "messages", self.send)
+        on("wa_phone", "POST", "media", self.upload_media)
         on("waba", "GET", "", lambda r, t, n, c: project(n.data, c["fields"], ("id", "name")))
         on("waba", "GET", "phone_numbers", self.phone_numbers)
         on("system_user", "GET", "", lambda r, t, n, c: project(n.data, c["fields"], ("id", "name")))
+
+    def upload_media(self, request: Request, token: Token, node: Node, context: dict) -> dict:
+        """`POST /{phone-number-id}/media` (multipart: messaging_product, type, file) → `{"id"}`; the id is valid for
+        messages from this number."""
+        if "whatsapp_business_messaging" not in token.scopes:
+            raise _err(10)
+        p, upload = request.params, request.files.get("file")
+        if p.get("messaging_product") != "whatsapp":
+            raise _err(100, "(#100) The parameter messaging_product is required.")
+        if upload is None:
+            raise _err(100, "(#100) The parameter file is required.")
+        mime = p.get("type") or upload.content_type
+        limit = MEDIA_LIMITS.get(mime)
+        if limit is None:
+            raise _err(131053, details=f"Media upload error: unsupported type {mime}")
+        if len(upload.data) > limit:
+            raise _err(131053, details=f"Media upload error: file is larger than {limit} bytes")
+        media_id = str(self.graph.next_id("wa_media", 900000000000000))
+        self.uploaded[media_id] = {"phone": node.data["id"], "type": mime, "bytes": len(upload.data),
+                                   "sha256": hashlib.sha256(upload.data).hexdigest(), "filename": upload.filename}
+        return {"id": media_id}
 
     def customer_message(self, phone_id: str, sender: str, ago: float = 0.0) -> None:
         """The user wrote to the business `ago` seconds ago: opens the 24-hour window."""
@@ -76,6 +109,7 @@ class WhatsApp:
         context_ = body.get("context")
         if context_ is not None and not (isinstance(context_, dict) and set(context_) == {"message_id"}):
             raise _err(131009, details="Parameter 'context' must be {message_id}")
+        self.current_phone = node.data["id"]
         text = self.content_text(kind, content)
         wa_id, phone_id = digits(to), node.data["id"]
         if wa_id == digits(node.data["display_phone_number"]):
@@ -100,7 +134,8 @@ class WhatsApp:
         wamid = "wamid." + base64.b64encode(f"FAKE:{wa_id}:{serial:012d}".encode()).decode()
         self.world.recorder.publish("whatsapp", kind, wamid, phone_id, text, None, to=wa_id,
                                     biz_opaque_callback_data=body.get("biz_opaque_callback_data"),
-                                    reply_to=(context_ or {}).get("message_id"))
+                                    reply_to=(context_ or {}).get("message_id"),
+                                    media=self.uploaded.get(content.get("id")) if isinstance(content, dict) else None)
         message: dict[str, Any] = {"id": wamid}
         if kind == "template":
             message["message_status"] = "accepted"
@@ -122,7 +157,8 @@ class WhatsApp:
         if kind in MEDIA:
             if not (content.get("link") or content.get("id")):
                 raise _err(131008, details=f"The parameter {kind}['link'] or {kind}['id'] is required.")
-            if content.get("id") and content["id"] not in self.uploaded:
+            if content.get("id") and (content["id"] not in self.uploaded
+                                      or self.uploaded[content["id"]]["phone"] != self.current_phone):
                 raise _err(131053, details=f"Media id {content['id']} was not uploaded to this phone number")
             return content.get("caption")
         if kind == "location":

@@ -105,18 +105,21 @@ export interface YouTubePostParams extends PublishParams {
   playlistId?: string;
 }
 
+export type WhatsAppMediaSource = { url: string; path?: never } | { path: string; url?: never };
+
 export interface WhatsAppSendParams extends PublishParams {
   /** E.164: `+15551234567`. */
   to: string;
   text?: string;
   /** With `text`: show a preview of the first link. */
   previewUrl?: boolean;
-  image?: { url: string; caption?: string };
-  video?: { url: string; caption?: string };
-  audio?: { url: string };
-  document?: { url: string; caption?: string; filename?: string };
+  /** Media: `url` (WhatsApp fetches it) or `path` (a local file the sidecar uploads; its media id is reused). */
+  image?: WhatsAppMediaSource & { caption?: string };
+  video?: WhatsAppMediaSource & { caption?: string };
+  audio?: WhatsAppMediaSource;
+  document?: WhatsAppMediaSource & { caption?: string; filename?: string };
   /** No caption: WhatsApp sends stickers alone. */
-  sticker?: { url: string };
+  sticker?: WhatsAppMediaSource;
   location?: { latitude: number; longitude: number; name?: string; address?: string };
   /** The Cloud API's contact cards; each needs `name.formatted_name`. */
   contacts?: Array<{ name: { formatted_name: string; [key: string]: Json }; [key: string]: Json }>;

@@ -407,7 +407,8 @@ class WhatsApp(PlatformClient):
         extra_params: Mapping[str, Any] | None = None,
     ) -> PostResult:
         """Send to ``to`` (E.164) one of ``text`` (``preview_url`` to show a link preview), ``image``/``video``/
-        ``document`` ``={"url", "caption"?}`` (``"filename"?`` for a document), ``audio``/``sticker`` ``={"url"}``,
+        ``document`` ``={"url" or "path", "caption"?}`` (``"filename"?`` for a document), ``audio``/``sticker``
+        ``={"url" or "path"}`` (``path``: a local file, uploaded and sent by its id),
         ``location={"latitude", "longitude", "name"?, "address"?}``, ``contacts`` (the Cloud API's contact cards),
         ``interactive`` (the Cloud API's reply-buttons or list object), ``reaction={"messageId", "emoji"}`` or
         ``template={"name", "language", "components"?}``; ``reply_to`` quotes an earlier message id. ``post_url`` is
