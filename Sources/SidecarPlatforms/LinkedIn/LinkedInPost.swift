@@ -46,7 +46,7 @@ struct LinkedInPost: Sendable, Equatable {
     guard given.count <= 1 else {
       throw InvalidParams(
         "a LinkedIn post carries one attachment: give one of `link`, `imageUrl`, `imageUrls`, `documentUrl`, "
-          + "`documentPath`, `videoUrl` or `videoPath`, not \(given.joined(separator: " and "))", field: given[1])
+          + "`documentPath`, `videoUrl` or `videoPath`, not \(given.map { "`\($0)`" }.joined(separator: " and "))", field: given[1])
     }
     func only(_ key: String, with attachments: [String], _ what: String) throws(InvalidParams) {
       if params.has(key) && !attachments.contains(given.first ?? "") {
