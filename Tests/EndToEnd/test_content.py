@@ -3,6 +3,7 @@ fakes. Each type publishes, and the fake (which checks the platform's field name
 from __future__ import annotations
 
 import json
+import os
 
 from fake_platforms import media_sha256
 
@@ -161,7 +162,7 @@ def test_youtube_a_thumbnail_youtube_would_refuse_fails_before_the_video_uploads
     sidecar = start(sidecar_factory)
     error = failed(sidecar.call("youtube/post", {**YT, "title": "Big thumbnail", "videoUrl": fake.media_url("video-1m.mp4"),
                                                  "thumbnailUrl": fake.media_url("image-3m.jpg")}, timeout=60))
-    assert error["data"]["kind"] == "permanent" and "2 MB" in error["message"]
+    assert error["data"]["kind"] == "permanent" and str(2 * 1024 * 1024) in error["message"]
     assert not fake.published(platform="youtube")
     assert not [r for r in fake.requests(platform="youtube", method="POST") if r["path"].startswith("/upload/")]
 
@@ -328,6 +329,11 @@ def test_linkedin_impossible_combinations_are_refused(fake, sidecar_factory):
     assert not fake.requests(platform="linkedin")
 
 
+def local_roots(tmp_path) -> dict:
+    """Config that lets the sidecar read local files under `tmp_path` (its real path, as the sidecar compares)."""
+    return {"media": {"allowPrivateNetworks": True, "localRoots": [os.path.realpath(tmp_path)]}}
+
+
 def local_copy(tmp_path, name: str):
     """The fake's media `name` as a local file, for the `…Path` params."""
     from fake_platforms import media_bytes
@@ -338,7 +344,7 @@ def local_copy(tmp_path, name: str):
 
 def test_linkedin_document_and_video_from_local_files(fake, sidecar_factory, tmp_path):
     from test_youtube_linkedin import LI, start
-    sidecar = start(sidecar_factory)
+    sidecar = start(sidecar_factory, local_roots(tmp_path))
     document = local_copy(tmp_path, "deck-200k.pdf")
     video = local_copy(tmp_path, "clip-5m.mp4")
     ok(sidecar.call("linkedin/post", {**LI, "text": "Deck", "documentPath": str(document), "documentTitle": "Deck"}))
@@ -348,6 +354,7 @@ def test_linkedin_document_and_video_from_local_files(fake, sidecar_factory, tmp
     assert clip["asset"]["sha256"] == media_sha256("clip-5m.mp4") and clip["asset"]["id"].startswith("urn:li:video:")
     for params, field in [({"videoPath": "relative/clip.mp4"}, "videoPath"),
                           ({"videoPath": str(tmp_path / "missing.mp4")}, "videoPath"),
+                          ({"videoPath": "/etc/hostname"}, "videoPath"),  # outside media.localRoots
                           ({"documentPath": str(document)}, "documentTitle")]:
         error = failed(sidecar.call("linkedin/post", {**LI, "text": "x", **params}))
         assert error["code"] == -32602 and error["data"]["field"] == field, (params, error)
@@ -355,7 +362,7 @@ def test_linkedin_document_and_video_from_local_files(fake, sidecar_factory, tmp
 
 def test_youtube_thumbnail_from_a_local_file(fake, sidecar_factory, tmp_path):
     from test_youtube_linkedin import YT, start
-    sidecar = start(sidecar_factory)
+    sidecar = start(sidecar_factory, local_roots(tmp_path))
     thumb = local_copy(tmp_path, "thumb-30k.png")
     result = ok(sidecar.call("youtube/post", {**YT, "title": "Local thumbnail", "videoUrl": fake.media_url("video-1m.mp4"),
                                               "thumbnailPath": str(thumb)}, timeout=60))
@@ -375,7 +382,7 @@ def test_facebook_video_from_a_local_file_in_chunks_resumes_a_lost_answer(fake, 
     # again and the session carries on from where it stands.
     fake.script([{"match": {"platform": "facebook", "method": "POST", "path": "/videos$"}, "nth": [3, 4],
                   "action": "drop_after_processing"}])
-    sidecar = sidecar_factory()
+    sidecar = sidecar_factory(local_roots(tmp_path))
     answer = ok(sidecar.call("facebook/post", {**FB, "text": "The talk", "videoPath": str(video), "videoTitle": "Talk",
                                                "workDoneToken": "fb-video"}, timeout=60))
     [published] = fake.published(platform="facebook", kind="video")
@@ -397,7 +404,7 @@ def test_instagram_reel_from_a_local_file_is_sent_again_to_the_same_container(fa
     # The bytes arrive but the answer is lost (twice, as libcurl may replay once): sent again to the same container.
     fake.script([{"match": {"platform": "instagram", "method": "POST", "path": "/ig-api-upload/"},
                   "action": "drop_after_processing", "times": 2}])
-    sidecar = sidecar_factory()
+    sidecar = sidecar_factory(local_roots(tmp_path))
     answer = ok(sidecar.call("instagram/post", {**IG, "caption": "From disk", "videoPath": str(video),
                                                 "shareToFeed": True, "workDoneToken": "ig-reel"}, timeout=60))
     [container] = container_posts(fake)
@@ -415,7 +422,7 @@ def test_instagram_reel_from_a_local_file_is_sent_again_to_the_same_container(fa
 
 def test_whatsapp_local_files_are_uploaded_once_and_sent_by_id(fake, sidecar_factory, tmp_path):
     fake.configure({"whatsapp": {"window_open_for_all": True}})
-    sidecar = sidecar_factory()
+    sidecar = sidecar_factory(local_roots(tmp_path))
     pdf = local_copy(tmp_path, "terms-300k.pdf")
     sticker = local_copy(tmp_path, "wave-40k.webp")
     first = wa_send(sidecar, "15550004200", document={"path": str(pdf), "caption": "Terms", "filename": "terms.pdf"})

@@ -1,6 +1,16 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarHTTP
 import SidecarJSON
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
 
 /// URL and body encodings shared by every platform client.
 public enum Encoding {
@@ -32,7 +42,24 @@ public enum Encoding {
   public static func url(_ base: String, _ path: String, query: [(String, String)] = []) -> URL {
     var text = base + path
     if !query.isEmpty { text += (text.contains("?") ? "&" : "?") + form(query) }
-    return URL(string: text)!
+    return parse(text)
+  }
+
+  /// A URL built from configuration and encoded pieces. `initialize` checks every configured URL still parses with a
+  /// path and query appended, so this cannot fail; were it ever to, the result is a URL every transport refuses as a
+  /// local error (permanent, never retried), never a crash.
+  public static func parse(_ text: String) -> URL {
+    URL(string: text) ?? unusable
+  }
+
+  /// Not http(s): the transports refuse it before sending anything.
+  static let unusable = URL(fileURLWithPath: "/")
+
+  /// One path segment, percent-encoded; `.` and `..` are encoded too (`%2E`), so that an id cannot become a dot
+  /// segment and move the request to another path.
+  public static func pathSegment(_ text: String) -> String {
+    let encoded = percentEncode(text)
+    return encoded.allSatisfy({ $0 == "." }) ? String(repeating: "%2E", count: encoded.count) : encoded
   }
 
   public static func jsonBody(_ value: JSONValue) -> HTTPBody { .bytes(value.serialized()) }
@@ -71,47 +98,60 @@ public struct MultipartFile: Sendable {
   public let size: Int64
   public let contentType: String
 
-  /// Writes the body into a new file in `directory`; nil when the file cannot be written or `source` read.
+  /// Writes the body into a new file (mode 0600) in `directory`; nil when it cannot be written or `source` read
+  /// whole. The source is opened as every upload is: not through a link, only a regular file.
   public static func write(
     _ fields: [(String, String)], file name: String, filename: String, contentType fileType: String,
-    source: LocalFile, directory: String = NSTemporaryDirectory()
+    source: LocalFile, directory: String = FileManager.default.temporaryDirectory.path
   ) -> MultipartFile? {
     let boundary = "social-sidecar-" + UUID().uuidString
-    let path = (directory as NSString).appendingPathComponent("social-sidecar-multipart-\(UUID().uuidString)")
-    guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]),
-      let output = FileHandle(forWritingAtPath: path)
-    else { return nil }
-    defer { try? output.close() }
-    guard let input = FileHandle(forReadingAtPath: source.path) else {
-      try? FileManager.default.removeItem(atPath: path)
+    let path = directory + "/social-sidecar-multipart-" + UUID().uuidString
+    let output = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+    guard output >= 0 else { return nil }
+    defer { close(output) }
+    guard let input = try? BodyFiles.openForUpload(source.path, offset: 0, length: source.size) else {
+      unlink(path)
       return nil
     }
-    defer { try? input.close() }
+    defer { close(input) }
     var head = ""
     for (field, value) in fields {
       head += "--\(boundary)\r\nContent-Disposition: form-data; name=\"\(field)\"\r\n\r\n\(value)\r\n"
     }
     head += "--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"; filename=\"\(filename)\"\r\n"
     head += "Content-Type: \(fileType)\r\n\r\n"
-    do {
-      try output.write(contentsOf: Data(head.utf8))
-      var copied: Int64 = 0
-      while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty {
-        try output.write(contentsOf: chunk)
-        copied += Int64(chunk.count)
+    var written = Int64(0)
+    func put(_ bytes: UnsafeRawBufferPointer) -> Bool {
+      var offset = 0
+      while offset < bytes.count {
+        let count = Glibc.write(output, bytes.baseAddress! + offset, bytes.count - offset)
+        if count < 0 && errno == EINTR { continue }
+        guard count > 0 else { return false }
+        offset += count
       }
-      guard copied == source.size else { throw ShortRead() }
-      try output.write(contentsOf: Data("\r\n--\(boundary)--\r\n".utf8))
-      let size = Int64(try output.offset())
-      return MultipartFile(path: path, size: size, contentType: "multipart/form-data; boundary=\(boundary)")
-    } catch {
-      try? FileManager.default.removeItem(atPath: path)
+      written += Int64(bytes.count)
+      return true
+    }
+    var copied = Int64(0)
+    var buffer = [UInt8](repeating: 0, count: 1 << 20)
+    var ok = Array(head.utf8).withUnsafeBytes(put)
+    while ok {
+      let count = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+      if count < 0 && (errno == EINTR || errno == EAGAIN) { continue }
+      guard count > 0 else {
+        ok = count == 0
+        break
+      }
+      ok = buffer.withUnsafeBytes { put(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+      copied += Int64(count)
+    }
+    ok = ok && copied == source.size && Array("\r\n--\(boundary)--\r\n".utf8).withUnsafeBytes(put)
+    guard ok else {
+      unlink(path)
       return nil
     }
+    return MultipartFile(path: path, size: written, contentType: "multipart/form-data; boundary=\(boundary)")
   }
 
-  public func remove() { try? FileManager.default.removeItem(atPath: path) }
-
-  /// The source file changed size while it was copied.
-  private struct ShortRead: Error {}
+  public func remove() { unlink(path) }
 }

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarJSON
 
 /// A `linkedin/post` whose params passed every check LinkedIn would make.
@@ -31,6 +35,9 @@ struct LinkedInPost: Sendable, Equatable {
   static let attachments = ["link", "imageUrl", "imageUrls", "documentUrl", "documentPath", "videoUrl", "videoPath"]
   static let visibilities = ["PUBLIC", "CONNECTIONS", "LOGGED_IN"]
   static let maxCommentary = 3000
+  /// The download cap for `imageUrl`. LinkedIn bounds images by pixels (36,152,320), not bytes; at 4 bytes a pixel
+  /// even an uncompressed image of that size stays under 150 MB.
+  static let maxImageBytes: Int64 = 150_000_000
 
   init(_ params: Params, media: MediaPolicy) throws(InvalidParams) {
     try params.rejectUnknown(Self.known, context: "linkedin/post")
@@ -98,7 +105,7 @@ struct LinkedInPost: Sendable, Equatable {
     default:
       content = .none
     }
-    if content == .none && (text ?? "").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+    if content == .none && (text ?? "").trimmingWhitespace.isEmpty {
       throw InvalidParams(
         "a LinkedIn post needs `text` or an attachment (`link`, `imageUrl`, `imageUrls`, a document, a video); "
           + "there is nothing to publish", field: "text")

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarHTTP
 import SidecarJSON
 import SidecarResilience
@@ -8,6 +12,15 @@ enum LinkedInAsset: String, Sendable {
   case image, document, video
 
   var path: String { "/rest/\(rawValue)s" }
+
+  /// The largest file LinkedIn documents for the kind: the download cap.
+  var maxBytes: Int64 {
+    switch self {
+    case .image: LinkedInPost.maxImageBytes
+    case .document: 100_000_000
+    case .video: 500_000_000
+    }
+  }
 
   /// What to try when LinkedIn fails to process one.
   var formats: String {

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarHTTP
 import SidecarJSON
 import SidecarLogging
@@ -57,7 +61,7 @@ public final class InstagramClient: PlatformClient {
         instagramLogin.baseURL, "/refresh_access_token",
         query: [("grant_type", "ig_refresh_token"), ("access_token", stale.accessToken)])
       let json = try await instagramLogin.send(
-        GraphCall("GET", "", url: url, scheme: nil), token: stale.accessToken, accountId: stale.accountId,
+        GraphCall("GET", "", url: url, scheme: nil), token: instagramLogin.token(stale), accountId: stale.accountId,
         context: call)
       guard let token = json["access_token"]?.stringValue, !token.isEmpty else {
         throw SidecarError(
@@ -98,7 +102,7 @@ public final class InstagramClient: PlatformClient {
   private func validate(_ credential: Credential, context: CallContext) async throws(SidecarError) -> ValidationResult {
     let graph = graph(for: credential)
     let user = credential.accountId
-    let token = credential.accessToken
+    let token = graph.token(credential)
     let instagramLogin = credential.variant == Self.instagramLoginVariant
     var missing: [String] = []
     var problems: [String] = []
@@ -186,7 +190,7 @@ private final class InstagramPublish: Sendable {
   /// The account is connected with Instagram Login (no resumable upload there).
   let instagramLogin: Bool
   let user: String
-  let token: String
+  let token: GraphToken
   let context: OperationContext
   let started: Date
   var call: CallContext { context.call }
@@ -198,7 +202,7 @@ private final class InstagramPublish: Sendable {
     self.instagramLogin = credential.variant == InstagramClient.instagramLoginVariant
     self.graph = graph
     self.user = credential.accountId
-    self.token = credential.accessToken
+    self.token = graph.token(credential)
     self.context = context
     self.started = graph.clock.wallNow()
   }

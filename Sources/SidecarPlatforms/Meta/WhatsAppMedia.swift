@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarHTTP
 import SidecarJSON
 import SidecarResilience
@@ -34,7 +38,7 @@ struct WhatsAppUpload: Sendable, Equatable {
     let field = object.name("path")
     file = try media.localFile(try object.requiredString("path"), field: field)
     let rule = Self.rules[kind]!
-    let ext = (file.path as NSString).pathExtension.lowercased()
+    let ext = URL(fileURLWithPath: file.path).pathExtension.lowercased()
     guard let type = rule.types[ext] else {
       throw InvalidParams(
         "WhatsApp sends \(kind) files of types \(rule.types.keys.sorted().joined(separator: ", ")), not .\(ext)",
@@ -64,7 +68,7 @@ final class WhatsAppMediaUploads: Sendable {
   static let lifetime: TimeInterval = 29 * 86_400
 
   func id(
-    for upload: WhatsAppUpload, phone: String, token: String, graph: GraphAPI, context: CallContext
+    for upload: WhatsAppUpload, phone: String, token: GraphToken, graph: GraphAPI, context: CallContext
   ) async throws(SidecarError) -> String {
     let modified =
       ((try? FileManager.default.attributesOfItem(atPath: upload.file.path))?[.modificationDate] as? Date)?
@@ -75,7 +79,7 @@ final class WhatsAppMediaUploads: Sendable {
     guard
       let body = MultipartFile.write(
         [("messaging_product", "whatsapp"), ("type", upload.mimeType)], file: "file",
-        filename: (upload.file.path as NSString).lastPathComponent, contentType: upload.mimeType, source: upload.file)
+        filename: String(upload.file.path.split(separator: "/").last ?? "file"), contentType: upload.mimeType, source: upload.file)
     else {
       throw SidecarError(
         kind: .permanent, message: "The \(upload.kind) file could not be read: \(upload.file.path)",

@@ -336,10 +336,12 @@ class YouTube(PlatformClient):
         on_progress: ProgressCallback | None = None,
         extra_params: Mapping[str, Any] | None = None,
     ) -> PostResult:
-        """Upload a video from ``video_url`` or ``video_path``; ``status`` may be ``processing`` on return.
+        """Upload a video from ``video_url`` or ``video_path`` (a file under the ``media.localRoots`` setting, which is
+        empty by default); ``status`` may be ``processing`` on return.
 
-        ``license`` is ``youtube`` or ``creativeCommon``. ``thumbnail_url`` or ``thumbnail_path`` (JPEG/PNG ≤ 2 MB) and ``playlist_id`` are
-        applied once the video exists; if one fails, the error names the published video (it is not uploaded again).
+        ``license`` is ``youtube`` or ``creativeCommon``. ``thumbnail_url`` or ``thumbnail_path`` (JPEG/PNG ≤ 2 MB) and
+        ``playlist_id`` are applied once the video exists; if one fails, the error names the published video (it is not
+        uploaded again).
         """
         return await self._publish(
             "post",
