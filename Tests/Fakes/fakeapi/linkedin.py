@@ -367,11 +367,15 @@ class LinkedIn:
                                              "uploadUrl": f"{request.base_url}/dms-uploads/{key}/uploadedDocument/0"}})
 
     def get_document(self, request: Request, token: Token, version: str, key: str) -> Response:
-        document = self.documents.get(key)
-        if document is None:
-            raise linkedin_error(404, "RESOURCE_NOT_FOUND", f"Document {key} not found")
-        return Response.json(200, {"id": document["id"], "owner": document["owner"],
-                                   "status": self.image_status(document, poll=True)})
+        return self.asset_status(self.documents, "Document", key)
+
+    def asset_status(self, assets: dict, name: str, key: str) -> Response:
+        """`GET /rest/documents/{urn}`, `/rest/videos/{urn}`: the asset's processing status."""
+        asset = assets.get(key)
+        if asset is None:
+            raise linkedin_error(404, "RESOURCE_NOT_FOUND", f"{name} {key} not found")
+        return Response.json(200, {"id": asset["id"], "owner": asset["owner"],
+                                   "status": self.image_status(asset, poll=True)})
 
     def video_action(self, request: Request, token: Token, version: str, _key: Any) -> Response:
         action = request.query.get("action")
@@ -435,11 +439,7 @@ class LinkedIn:
         return Response.empty(200)
 
     def get_video(self, request: Request, token: Token, version: str, key: str) -> Response:
-        video = self.videos.get(key)
-        if video is None:
-            raise linkedin_error(404, "RESOURCE_NOT_FOUND", f"Video {key} not found")
-        return Response.json(200, {"id": video["id"], "owner": video["owner"],
-                                   "status": self.image_status(video, poll=True)})
+        return self.asset_status(self.videos, "Video", key)
 
     def image_status(self, image: dict, poll: bool) -> str:
         if image["status"] == "PROCESSING":
