@@ -5,11 +5,11 @@
 #endif
 
 /// How both transports open the files they stream: bodies to upload and downloads to write.
-enum BodyFiles {
+public enum BodyFiles {
   /// Opens a request body file for reading. It runs on the caller's task, so it must not block: a FIFO opened without
   /// `O_NONBLOCK` would hold the thread until a writer came. A link swapped in since the file was checked is not
   /// followed, and only a regular file holding `offset + length` bytes is accepted. The caller closes the descriptor.
-  static func openForUpload(_ path: String, offset: Int64, length: Int64) throws(TransportError) -> Int32 {
+  public static func openForUpload(_ path: String, offset: Int64, length: Int64) throws(TransportError) -> Int32 {
     let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
     guard fd >= 0 else {
       throw TransportError(.invalidRequest, requestSent: false, message: "cannot open \(path): \(errnoText())")

@@ -276,11 +276,11 @@ struct LinkedInClientTests {
   @Test(
     "content LinkedIn cannot take is refused before any request, with a sentence saying why",
     arguments: [
-      ([:], "text", "needs `text`, `link` or `imageUrl`"),
-      (["text": "   "], "text", "needs `text`, `link` or `imageUrl`"),
+      ([:], "text", "needs `text` or an attachment"),
+      (["text": "   "], "text", "needs `text` or an attachment"),
       (["text": .string(String(repeating: "a", count: 3001))], "text", "3000"),
       (["text": .string(String(repeating: "(", count: 1600))], "text", "escaped"),
-      (["text": "x", "link": "https://a.test", "imageUrl": "https://b.test/i.jpg"], "imageUrl", "not both"),
+      (["text": "x", "link": "https://a.test", "imageUrl": "https://b.test/i.jpg"], "imageUrl", "not `link` and `imageUrl`"),
       (["text": "x", "visibility": "FRIENDS"], "visibility", "PUBLIC, CONNECTIONS, LOGGED_IN"),
       (["text": "x", "link": "ftp://a.test/x"], "link", "http(s)"),
       (["text": "x", "imageUrl": "http://media.test/i.jpg"], "imageUrl", "https"),

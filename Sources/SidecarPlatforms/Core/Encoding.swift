@@ -6,6 +6,12 @@
 import SidecarHTTP
 import SidecarJSON
 
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
 /// URL and body encodings shared by every platform client.
 public enum Encoding {
   /// RFC 3986 unreserved characters stay; everything else is percent-encoded (safe for query values, form values
@@ -57,4 +63,95 @@ public enum Encoding {
   }
 
   public static func jsonBody(_ value: JSONValue) -> HTTPBody { .bytes(value.serialized()) }
+
+  /// A `multipart/form-data` body of text fields and one file part, and its `Content-Type`. Only for bounded parts
+  /// (an upload chunk): the file's bytes are in memory.
+  public static func multipart(
+    _ fields: [(String, String)], file: (name: String, filename: String, contentType: String, data: Data)
+  ) -> (body: HTTPBody, contentType: String) {
+    let boundary = "social-sidecar-" + UUID().uuidString
+    var data = Data()
+    for (name, value) in fields {
+      data.append(Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"\r\n\r\n\(value)\r\n".utf8))
+    }
+    data.append(
+      Data(
+        ("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(file.name)\"; filename=\"\(file.filename)\"\r\n"
+          + "Content-Type: \(file.contentType)\r\n\r\n").utf8))
+    data.append(file.data)
+    data.append(Data("\r\n--\(boundary)--\r\n".utf8))
+    return (.bytes(data), "multipart/form-data; boundary=\(boundary)")
+  }
+}
+
+extension UInt8 {
+  /// `a`–`z`, `A`–`Z` or `0`–`9`.
+  var isASCIIAlphanumeric: Bool {
+    (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(self | 0x20) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self)
+  }
+}
+
+/// A `multipart/form-data` body written to a file (text fields, then one file's bytes copied in chunks), so that a
+/// large part is streamed from disk rather than held in memory. Remove it when done.
+public struct MultipartFile: Sendable {
+  public let path: String
+  public let size: Int64
+  public let contentType: String
+
+  /// Writes the body into a new file (mode 0600) in `directory`; nil when it cannot be written or `source` read
+  /// whole. The source is opened as every upload is: not through a link, only a regular file.
+  public static func write(
+    _ fields: [(String, String)], file name: String, filename: String, contentType fileType: String,
+    source: LocalFile, directory: String = FileManager.default.temporaryDirectory.path
+  ) -> MultipartFile? {
+    let boundary = "social-sidecar-" + UUID().uuidString
+    let path = directory + "/social-sidecar-multipart-" + UUID().uuidString
+    let output = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+    guard output >= 0 else { return nil }
+    defer { close(output) }
+    guard let input = try? BodyFiles.openForUpload(source.path, offset: 0, length: source.size) else {
+      unlink(path)
+      return nil
+    }
+    defer { close(input) }
+    var head = ""
+    for (field, value) in fields {
+      head += "--\(boundary)\r\nContent-Disposition: form-data; name=\"\(field)\"\r\n\r\n\(value)\r\n"
+    }
+    head += "--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"; filename=\"\(filename)\"\r\n"
+    head += "Content-Type: \(fileType)\r\n\r\n"
+    var written = Int64(0)
+    func put(_ bytes: UnsafeRawBufferPointer) -> Bool {
+      var offset = 0
+      while offset < bytes.count {
+        let count = Glibc.write(output, bytes.baseAddress! + offset, bytes.count - offset)
+        if count < 0 && errno == EINTR { continue }
+        guard count > 0 else { return false }
+        offset += count
+      }
+      written += Int64(bytes.count)
+      return true
+    }
+    var copied = Int64(0)
+    var buffer = [UInt8](repeating: 0, count: 1 << 20)
+    var ok = Array(head.utf8).withUnsafeBytes(put)
+    while ok {
+      let count = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+      if count < 0 && (errno == EINTR || errno == EAGAIN) { continue }
+      guard count > 0 else {
+        ok = count == 0
+        break
+      }
+      ok = buffer.withUnsafeBytes { put(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+      copied += Int64(count)
+    }
+    ok = ok && copied == source.size && Array("\r\n--\(boundary)--\r\n".utf8).withUnsafeBytes(put)
+    guard ok else {
+      unlink(path)
+      return nil
+    }
+    return MultipartFile(path: path, size: written, contentType: "multipart/form-data; boundary=\(boundary)")
+  }
+
+  public func remove() { unlink(path) }
 }

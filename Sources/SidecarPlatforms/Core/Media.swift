@@ -412,3 +412,58 @@ public struct MediaFetcher: Sendable {
     }
   }
 }
+
+/// Media the sidecar uploads itself: fetched from a URL (SSRF-guarded) or read from a local file.
+public enum MediaSource: Sendable, Equatable {
+  case url(URL)
+  case file(LocalFile)
+
+  /// A `…Url` / `…Path` pair of params as one source; nil when neither is given, refused when both are.
+  public static func from(
+    _ params: Params, url urlKey: String, path pathKey: String, media: MediaPolicy
+  ) throws(InvalidParams) -> MediaSource? {
+    switch (try params.string(urlKey), try params.string(pathKey)) {
+    case (_?, _?):
+      throw InvalidParams("give either `\(urlKey)` or `\(pathKey)`, not both", field: params.name(pathKey))
+    case (let url?, nil):
+      return .url(try media.sidecarFetchedURL(url, field: params.name(urlKey)))
+    case (nil, let path?):
+      return .file(try media.localFile(path, field: params.name(pathKey)))
+    case (nil, nil):
+      return nil
+    }
+  }
+}
+
+/// Media on disk, ready to stream from: a download (deleted by ``remove()``) or a local file (left alone).
+public struct MediaOnDisk: Sendable {
+  public var file: LocalFile
+  /// The download's `Content-Type`; nil for a local file.
+  public var contentType: String?
+  let download: FetchedMedia?
+
+  public func remove() { download?.remove() }
+}
+
+extension MediaFetcher {
+  /// The source on disk: a URL is downloaded (to a temporary file), a local file is used where it is.
+  /// A local file is examined again on its descriptor, since it may have changed since the params were checked.
+  public func onDisk(_ source: MediaSource, field: String, limit: Int64, context: CallContext) async throws(SidecarError)
+    -> MediaOnDisk
+  {
+    switch source {
+    case .file(let checked):
+      do throws(InvalidParams) {
+        let file = try LocalFile.examine(checked.path, field: field)
+        guard file.size > 0 else { throw InvalidParams("`\(field)` is empty now: \(file.path)", field: field) }
+        return MediaOnDisk(file: file, contentType: nil, download: nil)
+      } catch {
+        throw SidecarError(kind: .permanent, message: error.reason, platform: http.platform.rawValue)
+      }
+    case .url(let url):
+      let media = try await fetch(url, field: field, limit: limit, context: context)
+      return MediaOnDisk(
+        file: LocalFile(path: media.path, size: media.byteCount), contentType: media.contentType, download: media)
+    }
+  }
+}

@@ -79,6 +79,26 @@ public struct Params: Sendable {
     return number
   }
 
+  /// A number (integer or not) within `range`.
+  public func number(_ key: String, in range: ClosedRange<Double>) throws(InvalidParams) -> Double? {
+    guard let value = values[key], value != .null else { return nil }
+    guard let number = value.doubleValue else {
+      throw InvalidParams("`\(name(key))` must be a number, got \(value.typeName)", field: name(key))
+    }
+    guard range.contains(number) else {
+      throw InvalidParams(
+        "`\(name(key))` must be between \(range.lowerBound) and \(range.upperBound), got \(number)", field: name(key))
+    }
+    return number
+  }
+
+  public func requiredNumber(_ key: String, in range: ClosedRange<Double>) throws(InvalidParams) -> Double {
+    guard let number = try number(key, in: range) else {
+      throw InvalidParams("`\(name(key))` is required", field: name(key))
+    }
+    return number
+  }
+
   public func bool(_ key: String) throws(InvalidParams) -> Bool? {
     guard let value = values[key], value != .null else { return nil }
     guard case .bool(let flag) = value else {

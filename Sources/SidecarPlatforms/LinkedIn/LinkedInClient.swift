@@ -56,26 +56,65 @@ public final class LinkedInClient: PlatformClient {
   // MARK: - Publishing
 
   func publish(_ post: LinkedInPost, context: OperationContext) async throws(SidecarError) -> PostResult {
-    let refresher = oauth.refresher(for: context)
-    var content: JSONValue?
-    switch post.content {
-    case .none:
-      break
-    case .link(let url):
-      content = ["article": ["source": .string(url.absoluteString), "title": .string(LinkedInPost.articleTitle(url))]]
-    case .image(let url):
-      let image = try await environment.fetcher(for: .linkedin).fetch(
-        url, field: "imageUrl", limit: LinkedInPost.maxImageBytes, context: context.call)
-      defer { image.remove() }
-      let urn = try await context.withCredential(refresher: refresher) {
-        (credential: Credential) async throws(SidecarError) -> String in
-        try await uploadImage(image, credential: credential, context: context.call)
-      }
-      content = ["media": ["id": .string(urn)]]
-    }
-    return try await context.withCredential(refresher: refresher) {
+    let content = try await attachment(post.content, context: context)
+    return try await context.withCredential(refresher: oauth.refresher(for: context)) {
       (credential: Credential) async throws(SidecarError) -> PostResult in
       try await createPost(post, content: content, credential: credential, context: context.call)
+    }
+  }
+
+  /// The post's `content`: its media uploaded first (safe to repeat), each fetched to disk and streamed from there.
+  func attachment(_ content: LinkedInPost.Content, context: OperationContext) async throws(SidecarError) -> JSONValue? {
+    switch content {
+    case .none:
+      return nil
+    case .link(let url, let title, let description, let thumbnail):
+      var article: [String: JSONValue] = [
+        "source": .string(url.absoluteString), "title": .string(title ?? LinkedInPost.articleTitle(url)),
+      ]
+      if let description { article["description"] = .string(description) }
+      if let thumbnail {
+        article["thumbnail"] = .string(try await upload(.image, from: thumbnail, field: "linkThumbnailUrl", context: context))
+      }
+      return ["article": .object(article)]
+    case .image(let url, let altText):
+      var media: [String: JSONValue] = ["id": .string(try await upload(.image, from: url, field: "imageUrl", context: context))]
+      if let altText { media["altText"] = .string(altText) }
+      return ["media": .object(media)]
+    case .images(let urls):
+      var images: [JSONValue] = []
+      for (index, url) in urls.enumerated() {
+        images.append(["id": .string(try await upload(.image, from: url, field: "imageUrls[\(index)]", context: context))])
+      }
+      return ["multiImage": ["images": .array(images)]]
+    case .document(let source, let title):
+      let urn = try await upload(.document, from: source, field: "documentUrl", context: context)
+      return ["media": ["id": .string(urn), "title": .string(title)]]
+    case .video(let source):
+      let file = try await environment.fetcher(for: .linkedin).onDisk(
+        source, field: "videoUrl", limit: LinkedInAsset.video.maxBytes, context: context.call)
+      defer { file.remove() }
+      let urn = try await uploadVideo(file, context: context)
+      return ["media": ["id": .string(urn)]]
+    }
+  }
+
+  func upload(_ kind: LinkedInAsset, from url: URL, field: String, context: OperationContext) async throws(SidecarError)
+    -> String
+  {
+    try await upload(kind, from: .url(url), field: field, context: context)
+  }
+
+  /// Fetches the source (SSRF-guarded) or opens the local file, and uploads it as one image or document; the URN.
+  func upload(_ kind: LinkedInAsset, from source: MediaSource, field: String, context: OperationContext)
+    async throws(SidecarError) -> String
+  {
+    let file = try await environment.fetcher(for: .linkedin).onDisk(
+      source, field: field, limit: kind.maxBytes, context: context.call)
+    defer { file.remove() }
+    return try await context.withCredential(refresher: oauth.refresher(for: context)) {
+      (credential: Credential) async throws(SidecarError) -> String in
+      try await uploadAsset(kind, file, credential: credential, context: context.call)
     }
   }
 
@@ -178,40 +217,42 @@ public final class LinkedInClient: PlatformClient {
     return nil
   }
 
-  /// initializeUpload → PUT the bytes → wait until the image is available; returns the image URN.
-  func uploadImage(_ image: FetchedMedia, credential: Credential, context: CallContext) async throws(SidecarError)
-    -> String
-  {
+  /// initializeUpload → PUT the bytes → wait until the asset is available; returns its URN.
+  func uploadAsset(
+    _ kind: LinkedInAsset, _ image: MediaOnDisk, credential: Credential, context: CallContext
+  ) async throws(SidecarError) -> String {
     let owner = try author(credential, context: context)
     let classify = classifier(credential)
     let initialize = HTTPRequest(
-      method: "POST", url: url("/rest/images", query: "action=initializeUpload"), headers: headers(credential, json: true),
+      method: "POST", url: url(kind.path, query: "action=initializeUpload"), headers: headers(credential, json: true),
       body: Encoding.jsonBody(["initializeUploadRequest": ["owner": .string(owner)]]))
     let (_, json) = try await http.sendJSON(initialize, step: .idempotent, gates: gates(owner), context: context) {
       response in (200..<300).contains(response.status) ? nil : classify(response)
     }
     guard let uploadText = json["value"]?["uploadUrl"]?.stringValue, let uploadURL = URL(string: uploadText),
-      let urn = json["value"]?["image"]?.stringValue, !urn.isEmpty
+      let urn = json["value"]?[kind.rawValue]?.stringValue, !urn.isEmpty
     else {
       throw SidecarError(
-        kind: .permanent, message: "LinkedIn's initializeUpload answer lacks the upload URL or the image URN.",
+        kind: .permanent, message: "LinkedIn's initializeUpload answer lacks the upload URL or the \(kind.rawValue) URN.",
         platform: platform.rawValue, attempts: context.attempts)
     }
     var headers: HTTPHeaders = ["Content-Type": image.contentType ?? "application/octet-stream"]
     if trusted(uploadURL) { headers["Authorization"] = "Bearer \(credential.accessToken)" }
     let put = HTTPRequest(
-      method: "PUT", url: uploadURL, headers: headers, body: .file(path: image.path, offset: 0, length: image.byteCount))
+      method: "PUT", url: uploadURL, headers: headers, body: .file(path: image.file.path, offset: 0, length: image.file.size))
     _ = try await http.send(put, step: .idempotent, context: context) { response in
       (200..<300).contains(response.status) ? nil : classify(response)
     }
-    try await waitUntilAvailable(urn, credential: credential, context: context)
+    try await waitUntilAvailable(kind, urn, credential: credential, context: context)
     return urn
   }
 
-  /// Polls the image until LinkedIn has processed it (briefly: a post made while it still processes may fail).
-  func waitUntilAvailable(_ urn: String, credential: Credential, context: CallContext) async throws(SidecarError) {
+  /// Polls the asset until LinkedIn has processed it (briefly: a post made while it still processes may fail).
+  func waitUntilAvailable(
+    _ kind: LinkedInAsset, _ urn: String, credential: Credential, context: CallContext
+  ) async throws(SidecarError) {
     let classify = classifier(credential)
-    let request = HTTPRequest(url: url("/rest/images/" + Encoding.pathSegment(urn)), headers: headers(credential, json: false))
+    let request = HTTPRequest(url: url(kind.path + "/" + Encoding.pathSegment(urn)), headers: headers(credential, json: false))
     let clock = environment.clock
     for delay in [1, 1, 2, 2, 4, 4, 8, 8, 0] {
       let (response, json) = try await http.sendJSON(request, step: .idempotent, context: context) { response in
@@ -221,9 +262,9 @@ public final class LinkedInClient: PlatformClient {
       switch response.status == 403 ? "UNREADABLE" : json["status"]?.stringValue {
       case "PROCESSING_FAILED":
         throw SidecarError(
-          kind: .permanent, message: "LinkedIn could not process the image (PROCESSING_FAILED); use a JPG, PNG or GIF.",
+          kind: .permanent, message: "LinkedIn could not process the \(kind.rawValue) (PROCESSING_FAILED); \(kind.formats).",
           platform: platform.rawValue, attempts: context.attempts)
-      case "PROCESSING", "WAITING_UPLOAD":
+      case "PROCESSING", "WAITING_UPLOAD", "PROCESSING_PENDING":
         let wake = clock.now() + .seconds(delay)
         guard delay > 0, context.deadline.map({ wake < $0 }) ?? true else { return }
         do { try await clock.sleep(until: wake) } catch {

@@ -9,10 +9,17 @@ import SidecarJSON
 struct LinkedInPost: Sendable, Equatable {
   enum Content: Sendable, Equatable {
     case none
-    /// An article card for the link (LinkedIn does not scrape it, so the card's title is derived from the URL).
-    case link(URL)
+    /// An article card for the link. LinkedIn does not scrape it: without `linkTitle` the card's title is derived
+    /// from the URL; the thumbnail is fetched and uploaded as an image.
+    case link(URL, title: String?, description: String?, thumbnail: URL?)
     /// An image the sidecar fetches and uploads itself.
-    case image(URL)
+    case image(URL, altText: String?)
+    /// 2 to 20 images, each uploaded, in order.
+    case images([URL])
+    /// A document (PDF, PowerPoint, Word) shown as a carousel, with its title.
+    case document(MediaSource, title: String)
+    /// A video uploaded in parts.
+    case video(MediaSource)
   }
 
   /// The text as given.
@@ -20,7 +27,12 @@ struct LinkedInPost: Sendable, Equatable {
   var content: Content
   var visibility: String
 
-  static let known: Set<String> = ["text", "imageUrl", "link", "visibility"]
+  static let known: Set<String> = [
+    "text", "imageUrl", "link", "visibility", "imageUrls", "altText", "linkTitle", "linkDescription",
+    "linkThumbnailUrl", "documentUrl", "documentPath", "documentTitle", "videoUrl", "videoPath",
+  ]
+  /// The params that each make the post's one attachment.
+  static let attachments = ["link", "imageUrl", "imageUrls", "documentUrl", "documentPath", "videoUrl", "videoPath"]
   static let visibilities = ["PUBLIC", "CONNECTIONS", "LOGGED_IN"]
   static let maxCommentary = 3000
   /// The download cap for `imageUrl`. LinkedIn bounds images by pixels (36,152,320), not bytes; at 4 bytes a pixel
@@ -37,25 +49,66 @@ struct LinkedInPost: Sendable, Equatable {
         "`text` is \(commentary.count) characters\(grown); LinkedIn allows \(Self.maxCommentary)", field: "text")
     }
     visibility = try params.choice("visibility", Self.visibilities, default: "PUBLIC") ?? "PUBLIC"
-    let link = try params.string("link")
-    let image = try params.string("imageUrl")
-    switch (link, image) {
-    case (_?, _?):
+    let given = Self.attachments.filter { params.has($0) }
+    guard given.count <= 1 else {
       throw InvalidParams(
-        "a LinkedIn post carries one attachment: give `link` (an article card) or `imageUrl`, not both",
-        field: "imageUrl")
-    case (let link?, nil):
+        "a LinkedIn post carries one attachment: give one of `link`, `imageUrl`, `imageUrls`, `documentUrl`, "
+          + "`documentPath`, `videoUrl` or `videoPath`, not \(given.map { "`\($0)`" }.joined(separator: " and "))", field: given[1])
+    }
+    func only(_ key: String, with attachments: [String], _ what: String) throws(InvalidParams) {
+      if params.has(key) && !attachments.contains(given.first ?? "") {
+        let needed = attachments.map { "`\($0)`" }.joined(separator: " or ")
+        throw InvalidParams("`\(key)` \(what), so it needs \(needed)", field: key)
+      }
+    }
+    try only("altText", with: ["imageUrl"], "describes a single image")
+    try only("documentTitle", with: ["documentUrl", "documentPath"], "names a document")
+    for key in ["linkTitle", "linkDescription", "linkThumbnailUrl"] {
+      try only(key, with: ["link"], "describes the link's card")
+    }
+    switch given.first {
+    case "link"?:
+      let link = try params.requiredString("link")
       guard let url = URL(string: link), let scheme = url.scheme?.lowercased(), scheme == "https" || scheme == "http",
         url.host?.isEmpty == false
       else { throw InvalidParams("`link` must be an absolute http(s) URL, got \(link)", field: "link") }
-      content = .link(url)
-    case (nil, let image?):
-      content = .image(try media.sidecarFetchedURL(image, field: "imageUrl"))
-    case (nil, nil):
+      let thumbnail = try params.string("linkThumbnailUrl").map { (text) throws(InvalidParams) in
+        try media.sidecarFetchedURL(text, field: "linkThumbnailUrl")
+      }
+      content = .link(
+        url, title: try params.string("linkTitle", maxLength: 400).flatMap { $0.isEmpty ? nil : $0 },
+        description: try params.string("linkDescription", maxLength: 4_086).flatMap { $0.isEmpty ? nil : $0 },
+        thumbnail: thumbnail)
+    case "imageUrl"?:
+      content = .image(
+        try media.sidecarFetchedURL(try params.requiredString("imageUrl"), field: "imageUrl"),
+        altText: try params.string("altText", maxLength: 4_086).flatMap { $0.isEmpty ? nil : $0 })
+    case "imageUrls"?:
+      let urls = try params.stringArray("imageUrls") ?? []
+      guard (2...20).contains(urls.count) else {
+        throw InvalidParams(
+          "`imageUrls` takes 2 to 20 images for a multi-image post, got \(urls.count)"
+            + (urls.count == 1 ? "; use `imageUrl` for a single image" : ""), field: "imageUrls")
+      }
+      content = .images(
+        try urls.indices.map { (index) throws(InvalidParams) in
+          try media.sidecarFetchedURL(urls[index], field: "imageUrls[\(index)]")
+        })
+    case "documentUrl"?, "documentPath"?:
+      let source = try MediaSource.from(params, url: "documentUrl", path: "documentPath", media: media)!
+      guard let title = try params.string("documentTitle", maxLength: 400), !title.isEmpty else {
+        throw InvalidParams("a document post needs `documentTitle`, which LinkedIn shows above it", field: "documentTitle")
+      }
+      content = .document(source, title: title)
+    case "videoUrl"?, "videoPath"?:
+      content = .video(try MediaSource.from(params, url: "videoUrl", path: "videoPath", media: media)!)
+    default:
       content = .none
     }
     if content == .none && (text ?? "").trimmingWhitespace.isEmpty {
-      throw InvalidParams("a LinkedIn post needs `text`, `link` or `imageUrl`; there is nothing to publish", field: "text")
+      throw InvalidParams(
+        "a LinkedIn post needs `text` or an attachment (`link`, `imageUrl`, `imageUrls`, a document, a video); "
+          + "there is nothing to publish", field: "text")
     }
   }
 

@@ -8,6 +8,12 @@ import SidecarJSON
 import SidecarLogging
 import SidecarResilience
 
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
 /// Facebook Pages publishing with a Page access token (platform-apis.md §2).
 ///
 /// Invisible preparation (unpublished photos, reel and story upload sessions) is retried freely; the one visible
@@ -110,9 +116,12 @@ public final class FacebookClient: PlatformClient {
     let page = pageCall(credential, context)
     switch post {
     case .feed(let text, let link): return try await publishFeed(text, link: link, page)
-    case .photo(let url, let caption): return try await publishPhoto(url, caption: caption, page)
+    case .photo(let url, let caption, let altText): return try await publishPhoto(url, caption: caption, altText: altText, page)
     case .album(let urls, let text): return try await publishAlbum(urls, text: text, page)
-    case .video(let url, let description): return try await publishVideo(url, description: description, page)
+    case .video(let url, let description, let title):
+      return try await publishVideo(url, description: description, title: title, page)
+    case .localVideo(let file, let description, let title):
+      return try await publishLocalVideo(file, description: description, title: title, page)
     case .photoStory(let url): return try await publishPhotoStory(url, page)
     case .videoStory(let url): return try await publishVideoStory(url, page)
     case .reel(let url, let description): return try await publishReel(url, description: description, page)
@@ -165,10 +174,14 @@ public final class FacebookClient: PlatformClient {
   }
 
   @inline(never)
-  private func publishPhoto(_ url: URL, caption: String?, _ page: PageCall) async throws(SidecarError) -> PostResult {
+  private func publishPhoto(
+    _ url: URL, caption: String?, altText: String?, _ page: PageCall
+  ) async throws(SidecarError) -> PostResult {
     try await reconciled(caption, page) { () throws(SidecarError) in
       let json = try await send(
-        .post(GraphAPI.path(page.page, "photos"), form: [("url", url.absoluteString), ("caption", caption)]),
+        .post(
+          GraphAPI.path(page.page, "photos"),
+          form: [("url", url.absoluteString), ("caption", caption), ("alt_text_custom", altText)]),
         page, step: .publish)
       guard let id = json["post_id"]?.graphID ?? json["id"]?.graphID else { throw noID(page.call) }
       return PostResult(postId: id, postUrl: "https://www.facebook.com/\(id)", status: .published)
@@ -191,10 +204,14 @@ public final class FacebookClient: PlatformClient {
   }
 
   @inline(never)
-  private func publishVideo(_ url: URL, description: String?, _ page: PageCall) async throws(SidecarError) -> PostResult {
+  private func publishVideo(
+    _ url: URL, description: String?, title: String?, _ page: PageCall
+  ) async throws(SidecarError) -> PostResult {
     do throws(SidecarError) {
       let json = try await send(
-        .post(GraphAPI.path(page.page, "videos"), form: [("file_url", url.absoluteString), ("description", description)]),
+        .post(
+          GraphAPI.path(page.page, "videos"),
+          form: [("file_url", url.absoluteString), ("description", description), ("title", title)]),
         page, step: .publish, via: videoGraph)
       guard let id = json["id"]?.graphID else { throw noID(page.call) }
       return PostResult(postId: id, postUrl: "https://www.facebook.com/\(page.page)/videos/\(id)", status: .processing)
@@ -202,6 +219,88 @@ public final class FacebookClient: PlatformClient {
       throw error.appending(
         "Facebook offers no way to look the video up by its upload; check the Page before posting again.")
     }
+  }
+
+  /// A video from a local file, in Graph's chunked upload: `start` names the session and the first byte range,
+  /// each `transfer` sends that range (read from disk, one chunk in memory at a time) and is answered with the next,
+  /// `finish` publishes. A transfer is safe to repeat: the range is named by its `start_offset`, so after a dropped
+  /// connection the same chunk is sent again and the session picks up where it stands.
+  @inline(never)
+  private func publishLocalVideo(
+    _ file: LocalFile, description: String?, title: String?, _ page: PageCall
+  ) async throws(SidecarError) -> PostResult {
+    let edge = GraphAPI.path(page.page, "videos")
+    let start = try await send(
+      .post(edge, form: [("upload_phase", "start"), ("file_size", String(file.size))]), page, via: videoGraph)
+    guard let video = start["video_id"]?.graphID, let session = start["upload_session_id"]?.graphID else {
+      throw SidecarError(
+        kind: .permanent, message: "Facebook's upload start answer had no video_id and upload_session_id.",
+        platform: platform.rawValue, attempts: page.call.attempts)
+    }
+    var range = try chunkRange(start, file: file, page.call)
+    page.call.progress?.report(message: "Uploading the video", bytesSent: 0, bytesTotal: file.size)
+    while range.lowerBound < range.upperBound {
+      let data = try readChunk(file, range, page.call)
+      let (body, contentType) = Encoding.multipart(
+        [("upload_phase", "transfer"), ("upload_session_id", session), ("start_offset", String(range.lowerBound))],
+        file: (name: "video_file_chunk", filename: "chunk", contentType: "application/octet-stream", data: data))
+      let answer = try await send(GraphCall("POST", edge, body: .encoded(body, contentType: contentType)), page, via: videoGraph)
+      let next = try chunkRange(answer, file: file, page.call)
+      guard next.lowerBound > range.lowerBound || next.isEmpty else {
+        throw SidecarError(
+          kind: .transientExhausted, message: "Facebook kept none of the video's bytes from offset \(range.lowerBound).",
+          platform: platform.rawValue, attempts: page.call.attempts)
+      }
+      range = next
+      page.call.progress?.report(message: "Uploading the video", bytesSent: min(range.lowerBound, file.size), bytesTotal: file.size)
+    }
+    do throws(SidecarError) {
+      let json = try await send(
+        .post(
+          edge,
+          form: [
+            ("upload_phase", "finish"), ("upload_session_id", session), ("description", description), ("title", title),
+          ]), page, step: .publish, via: videoGraph)
+      try confirmSuccess(json, page.call)
+    } catch where error.kind == .outcomeUnknown {
+      throw error.appending("Check the Page for video \(video) before posting again.")
+    }
+    return PostResult(postId: video, postUrl: "https://www.facebook.com/\(page.page)/videos/\(video)", status: .processing)
+  }
+
+  /// The byte range Facebook asks for next (`start_offset` ..< `end_offset`); empty when the upload is complete.
+  private func chunkRange(_ json: JSONValue, file: LocalFile, _ call: CallContext) throws(SidecarError) -> Range<Int64> {
+    func offset(_ key: String) -> Int64? { json[key].flatMap { $0.intValue ?? $0.stringValue.flatMap { Int($0) } }.map(Int64.init) }
+    guard let start = offset("start_offset"), let end = offset("end_offset"), 0 <= start, start <= end, end <= file.size
+    else {
+      throw SidecarError(
+        kind: .permanent, message: "Facebook answered the video upload with an unusable byte range.",
+        platform: platform.rawValue, attempts: call.attempts)
+    }
+    return start..<end
+  }
+
+  /// One chunk of the file, read with the file opened for this read only (as every upload opens it: not through a
+  /// link, only a regular file holding the range).
+  private func readChunk(_ file: LocalFile, _ range: Range<Int64>, _ call: CallContext) throws(SidecarError) -> Data {
+    let failure = SidecarError(
+      kind: .permanent, message: "`videoPath` changed while it was being uploaded: \(file.path)",
+      platform: platform.rawValue, attempts: call.attempts)
+    guard let fd = try? BodyFiles.openForUpload(file.path, offset: range.lowerBound, length: Int64(range.count)) else {
+      throw failure
+    }
+    defer { close(fd) }
+    var data = Data(count: range.count)
+    var filled = 0
+    while filled < range.count {
+      let count = data.withUnsafeMutableBytes {
+        pread(fd, $0.baseAddress! + filled, range.count - filled, off_t(range.lowerBound) + off_t(filled))
+      }
+      if count < 0 && (errno == EINTR || errno == EAGAIN) { continue }
+      guard count > 0 else { throw failure }
+      filled += count
+    }
+    return data
   }
 
   @inline(never)

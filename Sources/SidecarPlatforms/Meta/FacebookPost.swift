@@ -7,14 +7,18 @@
 /// A Facebook Page post as checked up front; each case is one publishing flow of platform-apis.md §2.3.
 enum FacebookPost: Sendable, Equatable {
   case feed(text: String?, link: String?)
-  case photo(URL, caption: String?)
+  case photo(URL, caption: String?, altText: String?)
   case album([URL], text: String?)
-  case video(URL, description: String?)
+  case video(URL, description: String?, title: String?)
+  /// A video read from a local file and uploaded in chunks (start, transfer, finish).
+  case localVideo(LocalFile, description: String?, title: String?)
   case photoStory(URL)
   case videoStory(URL)
   case reel(URL, description: String?)
 
-  static let known: Set<String> = ["text", "link", "imageUrl", "imageUrls", "videoUrl", "kind"]
+  static let known: Set<String> = ["text", "link", "imageUrl", "imageUrls", "videoUrl", "kind", "altText", "videoTitle",
+    "videoPath",
+  ]
   /// Facebook's limit on a post's text.
   static let maxText = 63_206
 
@@ -28,6 +32,12 @@ enum FacebookPost: Sendable, Equatable {
     }
     let video = try params.string("videoUrl").map { (text) throws(InvalidParams) in
       try media.platformFetchedURL(text, field: params.name("videoUrl"))
+    }
+    let videoFile = try params.string("videoPath").map { (path) throws(InvalidParams) in
+      try media.localFile(path, field: "videoPath")
+    }
+    if videoFile != nil && kind != "feed" {
+      throw InvalidParams("`videoPath` uploads a video post (`kind: feed`); use `videoUrl` for a \(kind)", field: "videoPath")
     }
     var images: [URL]?
     if let urls = try params.stringArray("imageUrls") {
@@ -43,9 +53,9 @@ enum FacebookPost: Sendable, Equatable {
       }
       images = checked
     }
-    let mediaCount = [image != nil, images != nil, video != nil].filter { $0 }.count
+    let mediaCount = [image != nil, images != nil, video != nil, videoFile != nil].filter { $0 }.count
     if mediaCount > 1 {
-      throw InvalidParams("a Facebook post takes one of `imageUrl`, `imageUrls` or `videoUrl`, not several")
+      throw InvalidParams("a Facebook post takes one of `imageUrl`, `imageUrls`, `videoUrl` or `videoPath`, not several")
     }
     if let link {
       guard let url = URL(string: link), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil
@@ -55,6 +65,16 @@ enum FacebookPost: Sendable, Equatable {
           "`link` can only go with a text post: Facebook does not attach links to photos, videos, "
             + "stories or reels", field: "link")
       }
+    }
+
+    let altText = try params.string("altText", maxLength: 1_000).flatMap { $0.isEmpty ? nil : $0 }
+    if altText != nil && (image == nil || kind != "feed") {
+      throw InvalidParams(
+        "`altText` describes a single photo post (`imageUrl`); Facebook takes no custom alt text here", field: "altText")
+    }
+    let videoTitle = try params.string("videoTitle", maxLength: 255).flatMap { $0.isEmpty ? nil : $0 }
+    if videoTitle != nil && ((video == nil && videoFile == nil) || kind != "feed") {
+      throw InvalidParams("`videoTitle` names a video post (`videoUrl` or `videoPath`, `kind: feed`)", field: "videoTitle")
     }
 
     switch kind {
@@ -77,11 +97,13 @@ enum FacebookPost: Sendable, Equatable {
       self = .reel(video, description: text)
     default:
       if let image {
-        self = .photo(image, caption: text)
+        self = .photo(image, caption: text, altText: altText)
       } else if let images {
         self = .album(images, text: text)
       } else if let video {
-        self = .video(video, description: text)
+        self = .video(video, description: text, title: videoTitle)
+      } else if let videoFile {
+        self = .localVideo(videoFile, description: text, title: videoTitle)
       } else {
         guard text != nil || link != nil else {
           throw InvalidParams(

@@ -14,6 +14,8 @@ struct GraphCall: Sendable {
     case none
     case form([(String, String)])
     case json(JSONValue)
+    /// A body already encoded, with its `Content-Type` (multipart chunks, rupload bytes streamed from a file).
+    case encoded(HTTPBody, contentType: String)
   }
 
   var method: String
@@ -168,6 +170,9 @@ final class GraphAPI: Sendable {
     case .json(let value):
       headers["Content-Type"] = "application/json"
       body = Encoding.jsonBody(value)
+    case .encoded(let encoded, let contentType):
+      headers["Content-Type"] = contentType
+      body = encoded
     }
     return HTTPRequest(
       method: call.method, url: call.url ?? url(call.path, query: query), headers: headers, body: body)

@@ -3,6 +3,7 @@
 #else
   import Foundation
 #endif
+import SidecarHTTP
 import SidecarJSON
 import SidecarLogging
 import SidecarResilience
@@ -36,9 +37,10 @@ public final class InstagramClient: PlatformClient {
 
   public func preparePublish(_ params: Params) throws(InvalidParams) -> PreparedOperation<PostResult> {
     let post = try InstagramPost(params, media: media)
+    let extras = try InstagramExtras(params, post: post, media: media)
     return PreparedOperation { [self] context throws(SidecarError) in
       try await withCredential(context) { credential throws(SidecarError) in
-        try await publish(post, credential: credential, context: context)
+        try await publish(post, extras: extras, credential: credential, context: context)
       }
     }
   }
@@ -165,9 +167,10 @@ public final class InstagramClient: PlatformClient {
   // MARK: - Publishing
 
   func publish(
-    _ post: InstagramPost, credential: Credential, context: OperationContext
+    _ post: InstagramPost, extras: InstagramExtras, credential: Credential, context: OperationContext
   ) async throws(SidecarError) -> PostResult {
-    try await InstagramPublish(post, graph: graph(for: credential), credential: credential, context: context).run()
+    try await InstagramPublish(post, extras: extras, graph: graph(for: credential), credential: credential, context: context)
+      .run()
   }
 }
 
@@ -182,7 +185,10 @@ private final class InstagramPublish: Sendable {
   }
 
   let post: InstagramPost
+  let extras: InstagramExtras
   let graph: GraphAPI
+  /// The account is connected with Instagram Login (no resumable upload there).
+  let instagramLogin: Bool
   let user: String
   let token: GraphToken
   let context: OperationContext
@@ -190,8 +196,10 @@ private final class InstagramPublish: Sendable {
   var call: CallContext { context.call }
   var platform: Platform { .instagram }
 
-  init(_ post: InstagramPost, graph: GraphAPI, credential: Credential, context: OperationContext) {
+  init(_ post: InstagramPost, extras: InstagramExtras, graph: GraphAPI, credential: Credential, context: OperationContext) {
     self.post = post
+    self.extras = extras
+    self.instagramLogin = credential.variant == InstagramClient.instagramLoginVariant
     self.graph = graph
     self.user = credential.accountId
     self.token = graph.token(credential)
@@ -216,9 +224,12 @@ private final class InstagramPublish: Sendable {
   private func createContainer() async throws(SidecarError) -> String {
     switch post {
     case .image(let url, let caption):
-      return try await create([("image_url", url.absoluteString), ("caption", caption)])
+      return try await create([("image_url", url.absoluteString), ("caption", caption)] + extraFields)
     case .reel(let url, let caption):
-      return try await create([("media_type", "REELS"), ("video_url", url.absoluteString), ("caption", caption)])
+      return try await create(
+        [("media_type", "REELS"), ("video_url", url.absoluteString), ("caption", caption)] + extraFields)
+    case .localReel(let file, let caption):
+      return try await uploadReel(file, caption: caption)
     case .story(.image(let url)):
       return try await create([("media_type", "STORIES"), ("image_url", url.absoluteString)])
     case .story(.video(let url)):
@@ -237,9 +248,52 @@ private final class InstagramPublish: Sendable {
       }
       for child in children { try await ready(child) }
       return try await create(
-        [("media_type", "CAROUSEL"), ("children", children.joined(separator: ",")), ("caption", caption)])
+        [("media_type", "CAROUSEL"), ("children", children.joined(separator: ",")), ("caption", caption)]
+          + extraFields)
     }
   }
+
+  /// A reel from a local file: a container with `upload_type=resumable` names its upload URI on Meta's rupload host,
+  /// which takes the file's bytes streamed from disk (`offset`, `file_size`). The upload belongs to the container, so
+  /// after a dropped connection it is sent again to the same container: no second reel can come of it.
+  @inline(never)
+  private func uploadReel(_ file: LocalFile, caption: String?) async throws(SidecarError) -> String {
+    guard !instagramLogin else {
+      throw SidecarError(
+        kind: .unsupported,
+        message: "Instagram takes local videos (resumable upload) only from accounts connected with Facebook Login; "
+          + "give `videoUrl` for this account.", platform: platform.rawValue, attempts: call.attempts)
+    }
+    let json = try await graph.send(
+      .post(
+        GraphAPI.path(user, "media"),
+        form: [("media_type", "REELS"), ("upload_type", "resumable"), ("caption", caption)] + extraFields),
+      token: token, accountId: user, context: call)
+    guard let container = json["id"]?.graphID, let text = json["uri"]?.stringValue, let uri = URL(string: text) else {
+      throw SidecarError(
+        kind: .permanent, message: "Instagram's resumable container answer had no id and upload uri.",
+        platform: platform.rawValue, attempts: call.attempts)
+    }
+    var headers = HTTPHeaders()
+    headers["offset"] = "0"
+    headers["file_size"] = String(file.size)
+    call.progress?.report(message: "Uploading the video", bytesSent: 0, bytesTotal: file.size)
+    let upload = try await graph.send(
+      GraphCall(
+        "POST", "", body: .encoded(.file(path: file.path, offset: 0, length: file.size), contentType: "application/octet-stream"),
+        url: uri, headers: headers, scheme: "OAuth"),
+      token: token, accountId: user, context: call)
+    guard upload["success"]?.boolValue == true else {
+      throw SidecarError(
+        kind: .permanent, message: "Instagram's upload host did not confirm the video.", platform: platform.rawValue,
+        attempts: call.attempts)
+    }
+    call.progress?.report(message: "Uploaded the video", bytesSent: file.size, bytesTotal: file.size)
+    return container
+  }
+
+  /// The post's extra fields, for the (parent) container.
+  private var extraFields: [(String, String?)] { extras.form.map { ($0.name, $0.value) } }
 
   @inline(never)
   private func create(_ form: [(String, String?)]) async throws(SidecarError) -> String {

@@ -7,16 +7,26 @@ import SidecarJSON
 import SidecarLogging
 import SidecarResilience
 
-/// A WhatsApp message as checked up front (platform-apis.md §4.3).
+/// A WhatsApp message as checked up front: the Cloud API's message object, built from our params.
 struct WhatsAppMessage: Sendable, Equatable {
   /// E.164 digits without `+`, as the Cloud API takes them.
   var to: String
-  /// `text`, `image` or `template`.
+  /// The Cloud API's message `type`: one of ``kinds``.
   var type: String
   /// The object sent under `type`.
   var content: JSONValue
+  /// The message this one replies to (`context.message_id`).
+  var replyTo: String?
+  /// Media from a local file: uploaded to the number's `/media` first, then sent by its id.
+  var upload: WhatsAppUpload?
 
-  static let known: Set<String> = ["to", "text", "image", "template"]
+  /// The content params, each a message type of its own (`reaction` is sent as type `reaction`).
+  static let kinds = [
+    "text", "image", "video", "audio", "document", "sticker", "location", "contacts", "interactive", "reaction",
+    "template",
+  ]
+  static let mediaKinds: Set<String> = ["image", "video", "audio", "document", "sticker"]
+  static let known = Set(kinds + ["to", "replyTo", "previewUrl"])
   static let maxText = 4_096
   static let maxCaption = 1_024
 
@@ -34,26 +44,56 @@ struct WhatsAppMessage: Sendable, Equatable {
     }
     to = digits
 
-    let given = ["text", "image", "template"].filter { params.has($0) }
+    let given = Self.kinds.filter { params.has($0) }
     guard given.count == 1 else {
+      let names = Self.kinds.map { "`\($0)`" }.joined(separator: ", ")
       throw InvalidParams(
         given.isEmpty
-          ? "a WhatsApp message needs one of `text`, `image` or `template`"
-          : "a WhatsApp message takes one of `text`, `image` or `template`, not \(given.joined(separator: " and "))")
+          ? "a WhatsApp message needs one of \(names)"
+          : "a WhatsApp message takes one of \(names), not \(given.joined(separator: " and "))")
     }
     type = given[0]
+    replyTo = try params.string("replyTo", maxLength: 256)
+    if replyTo != nil && type == "reaction" {
+      throw InvalidParams(
+        "a reaction already names its message in `reaction.messageId`; `replyTo` cannot go with it", field: "replyTo")
+    }
+    if params.has("previewUrl") && type != "text" {
+      throw InvalidParams("`previewUrl` applies to `text` messages only", field: "previewUrl")
+    }
     switch type {
     case "text":
-      content = ["body": .string(try params.requiredString("text", maxLength: Self.maxText))]
-    case "image":
-      let image = try params.object("image")!
-      try image.rejectUnknown(["url", "caption"], context: "`image`")
-      let url = try media.platformFetchedURL(try image.requiredString("url"), field: image.name("url"))
-      var members: [String: JSONValue] = ["link": .string(url.absoluteString)]
-      if let caption = try image.string("caption", maxLength: Self.maxCaption), !caption.isEmpty {
-        members["caption"] = .string(caption)
-      }
+      var members: [String: JSONValue] = ["body": .string(try params.requiredString("text", maxLength: Self.maxText))]
+      if let preview = try params.bool("previewUrl") { members["preview_url"] = .bool(preview) }
       content = .object(members)
+    case _ where Self.mediaKinds.contains(type):
+      let object = try params.object(type)!
+      content = try Self.mediaObject(object, kind: type, media: media)
+      if object.has("path") { upload = try WhatsAppUpload(object, kind: type, media: media) }
+    case "location":
+      let location = try params.object("location")!
+      try location.rejectUnknown(["latitude", "longitude", "name", "address"], context: "`location`")
+      var members: [String: JSONValue] = [
+        "latitude": .double(try location.requiredNumber("latitude", in: -90...90)),
+        "longitude": .double(try location.requiredNumber("longitude", in: -180...180)),
+      ]
+      if let name = try location.string("name", maxLength: 1_000) { members["name"] = .string(name) }
+      if let address = try location.string("address", maxLength: 1_000) { members["address"] = .string(address) }
+      content = .object(members)
+    case "contacts":
+      content = try Self.contacts(params)
+    case "interactive":
+      content = try WhatsAppInteractive.check(try params.object("interactive")!)
+    case "reaction":
+      let reaction = try params.object("reaction")!
+      try reaction.rejectUnknown(["messageId", "emoji"], context: "`reaction`")
+      // An empty emoji removes an earlier reaction, as the Cloud API defines it.
+      guard let emoji = try reaction.string("emoji", maxLength: 16) else {
+        throw InvalidParams("`reaction.emoji` is required (an empty string removes a reaction)", field: "reaction.emoji")
+      }
+      content = [
+        "message_id": .string(try reaction.requiredString("messageId", maxLength: 256)), "emoji": .string(emoji),
+      ]
     default:
       let template = try params.object("template")!
       try template.rejectUnknown(["name", "language", "components"], context: "`template`")
@@ -73,11 +113,132 @@ struct WhatsAppMessage: Sendable, Equatable {
     }
   }
 
-  var body: JSONValue {
-    [
+  /// `image`, `video`, `audio`, `document` or `sticker`: `{url}` that WhatsApp fetches or `{path}` of a local file
+  /// (its `id` is filled in once uploaded), with the captions and file name the Cloud API takes for that kind (audio
+  /// and stickers take no caption).
+  static func mediaObject(_ object: Params, kind: String, media: MediaPolicy) throws(InvalidParams) -> JSONValue {
+    let captioned = ["image", "video", "document"].contains(kind)
+    let known: Set<String> =
+      (kind == "document" ? ["url", "path", "caption", "filename"] : captioned ? ["url", "path", "caption"] : ["url", "path"])
+    if !captioned && object.has("caption") {
+      throw InvalidParams(
+        "WhatsApp sends \(kind == "audio" ? "audio" : "a sticker") without a caption; send the text as a message of "
+          + "its own", field: object.name("caption"))
+    }
+    try object.rejectUnknown(known, context: "`\(kind)`")
+    var members: [String: JSONValue] = [:]
+    switch (object.has("url"), object.has("path")) {
+    case (true, true):
+      throw InvalidParams("give `\(kind).url` or `\(kind).path`, not both", field: object.name("path"))
+    case (false, true):
+      break
+    default:
+      let url = try media.platformFetchedURL(try object.requiredString("url"), field: object.name("url"))
+      members["link"] = .string(url.absoluteString)
+    }
+    if let caption = try object.string("caption", maxLength: maxCaption), !caption.isEmpty {
+      members["caption"] = .string(caption)
+    }
+    if let filename = try object.string("filename", maxLength: 240), !filename.isEmpty {
+      members["filename"] = .string(filename)
+    }
+    return .object(members)
+  }
+
+  /// The Cloud API's contacts array, passed through once each card has the name WhatsApp requires.
+  static func contacts(_ params: Params) throws(InvalidParams) -> JSONValue {
+    guard let cards = try params.objectArray("contacts"), !cards.isEmpty else {
+      throw InvalidParams("`contacts` must be a non-empty array of contact cards", field: "contacts")
+    }
+    for card in cards {
+      guard let name = try card.object("name"), try name.string("formatted_name") != nil else {
+        throw InvalidParams(
+          "each contact needs `name.formatted_name` (the name WhatsApp shows)", field: card.name("name.formatted_name"))
+      }
+    }
+    return .array(cards.map { .object($0.values) })
+  }
+
+  /// The message as sent; `mediaId` is the uploaded local file's.
+  func body(mediaId: String? = nil) -> JSONValue {
+    var sent = content
+    if let mediaId, case .object(var members) = sent {
+      members["id"] = .string(mediaId)
+      sent = .object(members)
+    }
+    var members: [String: JSONValue] = [
       "messaging_product": "whatsapp", "recipient_type": "individual", "to": .string(to), "type": .string(type),
-      type: content,
+      type: sent,
     ]
+    if let replyTo { members["context"] = ["message_id": .string(replyTo)] }
+    return .object(members)
+  }
+}
+
+/// Interactive messages (reply buttons or a list), checked against the Cloud API's limits before sending: WhatsApp
+/// refuses them otherwise only after the request, with a less precise message.
+enum WhatsAppInteractive {
+  static func check(_ object: Params) throws(InvalidParams) -> JSONValue {
+    try object.rejectUnknown(["type", "header", "body", "footer", "action"], context: "`interactive`")
+    let type = try object.choice("type", ["button", "list"])
+    guard let type else { throw InvalidParams("`interactive.type` is required: button or list", field: object.name("type")) }
+    guard let body = try object.object("body") else {
+      throw InvalidParams("`interactive.body` is required: {\"text\": ...}", field: object.name("body"))
+    }
+    _ = try body.requiredString("text", maxLength: type == "button" ? 1_024 : 4_096)
+    if let footer = try object.object("footer") { _ = try footer.requiredString("text", maxLength: 60) }
+    if let header = try object.object("header") {
+      if type == "list" && header.values["type"] != "text" {
+        throw InvalidParams("a list message's header can only be text", field: header.name("type"))
+      }
+      if header.values["type"] == "text" { _ = try header.requiredString("text", maxLength: 60) }
+    }
+    guard let action = try object.object("action") else {
+      throw InvalidParams("`interactive.action` is required", field: object.name("action"))
+    }
+    var ids = Set<String>()
+    func unique(_ row: Params, maxLength: Int) throws(InvalidParams) {
+      let id = try row.requiredString("id", maxLength: maxLength)
+      guard ids.insert(id).inserted else {
+        throw InvalidParams("`\(row.name("id"))` repeats the id \(id); each choice needs its own", field: row.name("id"))
+      }
+    }
+    if type == "button" {
+      guard let buttons = try action.objectArray("buttons"), (1...3).contains(buttons.count) else {
+        throw InvalidParams("`interactive.action.buttons` must hold 1 to 3 reply buttons", field: action.name("buttons"))
+      }
+      for button in buttons {
+        guard button.values["type"] == "reply", let reply = try button.object("reply") else {
+          throw InvalidParams(
+            "each button must be {\"type\": \"reply\", \"reply\": {\"id\", \"title\"}}", field: button.name("reply"))
+        }
+        try unique(reply, maxLength: 256)
+        _ = try reply.requiredString("title", maxLength: 20)
+      }
+    } else {
+      _ = try action.requiredString("button", maxLength: 20)
+      guard let sections = try action.objectArray("sections"), (1...10).contains(sections.count) else {
+        throw InvalidParams("`interactive.action.sections` must hold 1 to 10 sections", field: action.name("sections"))
+      }
+      var rowCount = 0
+      for section in sections {
+        if sections.count > 1 { _ = try section.requiredString("title", maxLength: 24) }
+        guard let rows = try section.objectArray("rows"), !rows.isEmpty else {
+          throw InvalidParams("each section needs at least one row", field: section.name("rows"))
+        }
+        rowCount += rows.count
+        for row in rows {
+          try unique(row, maxLength: 200)
+          _ = try row.requiredString("title", maxLength: 24)
+          _ = try row.string("description", maxLength: 72)
+        }
+      }
+      guard rowCount <= 10 else {
+        throw InvalidParams(
+          "a list message holds at most 10 rows across its sections, got \(rowCount)", field: action.name("sections"))
+      }
+    }
+    return .object(object.values)
   }
 }
 
@@ -90,6 +251,8 @@ public final class WhatsAppClient: PlatformClient {
   public let platform = Platform.whatsapp
   let graph: GraphAPI
   let media: MediaPolicy
+  /// Local files already uploaded to a number, reused while their media id is valid.
+  let uploads = WhatsAppMediaUploads()
   /// Meta's pair rate: about one message per 6 s to the same recipient.
   static let pairInterval: Duration = .seconds(6)
 
@@ -111,12 +274,17 @@ public final class WhatsAppClient: PlatformClient {
     _ message: WhatsAppMessage, credential: Credential, context: CallContext
   ) async throws(SidecarError) -> PostResult {
     let phone = credential.accountId
+    var mediaId: String?
+    if let upload = message.upload {
+      mediaId = try await uploads.id(for: upload, phone: phone, token: graph.token(credential), graph: graph, context: context)
+    }
     let pair = RateLimitKey("whatsapp:pair:\(phone):\(message.to)")
     graph.gates.pace(pair, minInterval: Self.pairInterval)
     let json: JSONValue
     do {
       json = try await graph.send(
-        GraphCall("POST", GraphAPI.path(phone, "messages"), body: .json(message.body)), token: graph.token(credential),
+        GraphCall("POST", GraphAPI.path(phone, "messages"), body: .json(message.body(mediaId: mediaId))),
+        token: graph.token(credential),
         accountId: phone, step: .publish, gates: [pair], context: context)
     } catch  where error.kind == .outcomeUnknown {
       throw error.appending(

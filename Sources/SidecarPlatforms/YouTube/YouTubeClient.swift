@@ -79,6 +79,10 @@ public final class YouTubeClient: PlatformClient {
   }
 
   func publish(_ post: YouTubePost, context: OperationContext) async throws(SidecarError) -> PostResult {
+    // The thumbnail is fetched first, so that a bad one fails the call before a video exists.
+    var thumbnail: Thumbnail?
+    if let source = post.thumbnail { thumbnail = try await fetchThumbnail(source, context: context.call) }
+    defer { thumbnail?.media.remove() }
     let video = try await localVideo(post.source, context: context.call)
     defer { if video.temporary { try? FileManager.default.removeItem(atPath: video.path) } }
     try await spendUploadQuota(context.call)
@@ -90,7 +94,9 @@ public final class YouTubeClient: PlatformClient {
     }
     let session = try await context.withCredential(refresher: refresher) {
       (credential: Credential) async throws(SidecarError) -> URL in
-      try await startSession(post.metadata(marker: marker), video: video, credential: credential, context: context.call)
+      try await startSession(
+        post.metadata(marker: marker), notifySubscribers: post.notifySubscribers, video: video, credential: credential,
+        context: context.call)
     }
     context.logger.info("youtube upload session started", ["bytes": .int(Int(video.size))])
     let upload = ResumableUpload(session: session, video: video, chunkSize: chunkSize)
@@ -117,7 +123,9 @@ public final class YouTubeClient: PlatformClient {
         context.call.progress?.report(message: "Uploading the video", bytesSent: confirmed, bytesTotal: video.size)
       case .complete(let resource):
         context.call.progress?.report(message: "Uploaded the video", bytesSent: video.size, bytesTotal: video.size)
-        return try result(resource, asked: post.privacyStatus, attempts: context.call.attempts)
+        let published = try result(resource, asked: post.privacyStatus, attempts: context.call.attempts)
+        try await finish(published, thumbnail: thumbnail, playlistId: post.playlistId, context: context)
+        return published
       }
     }
   }
@@ -142,6 +150,95 @@ public final class YouTubeClient: PlatformClient {
       kind: .quotaExhausted, message: message, platform: platform.rawValue, attempts: context.attempts,
       retryAfter: .milliseconds(Int64((reset.timeIntervalSince(now) * 1000).rounded(.up))),
       failure: PlatformFailure(.quotaExhausted, message: message, resetsAt: reset))
+  }
+
+  /// A thumbnail on disk (downloaded or local), with the media type YouTube is told.
+  struct Thumbnail: Sendable {
+    var media: MediaOnDisk
+    var contentType: String
+  }
+
+  func fetchThumbnail(_ source: MediaSource, context: CallContext) async throws(SidecarError) -> Thumbnail {
+    let media = try await environment.fetcher(for: .youtube).onDisk(
+      source, field: "thumbnailUrl", limit: YouTubePost.maxThumbnailBytes, context: context)
+    let refusal: String? =
+      if media.file.size == 0 { "The thumbnail is an empty file." }
+      else if media.file.size > YouTubePost.maxThumbnailBytes {
+        "The thumbnail is \(media.file.size) bytes; YouTube takes thumbnails up to 2 MB."
+      } else { nil }
+    let name = if case .url(let url) = source { url.path } else { media.file.path }
+    let type = YouTubePost.thumbnailType(path: name, served: media.contentType)
+    guard refusal == nil, let type else {
+      media.remove()
+      throw SidecarError(
+        kind: .permanent, message: refusal ?? "The thumbnail is neither JPEG nor PNG, the types YouTube takes.",
+        platform: platform.rawValue, attempts: context.attempts)
+    }
+    return Thumbnail(media: media, contentType: type)
+  }
+
+  /// The steps after the video exists: its thumbnail (`thumbnails.set`, safe to repeat) and its playlist
+  /// (`playlistItems.insert`, a publish: never repeated after it may have arrived). A failure here is reported with
+  /// the video's id, since the video is published and calling again would upload it twice.
+  func finish(
+    _ published: PostResult, thumbnail: Thumbnail?, playlistId: String?, context: OperationContext
+  ) async throws(SidecarError) {
+    let refresher = oauth.refresher(for: context)
+    do throws(SidecarError) {
+      if let thumbnail {
+        _ = try await context.withCredential(refresher: refresher) { (credential: Credential) throws(SidecarError) in
+          try await setThumbnail(thumbnail, videoId: published.postId, credential: credential, context: context.call)
+        }
+      }
+      if let playlistId {
+        _ = try await context.withCredential(refresher: refresher) { (credential: Credential) throws(SidecarError) in
+          try await addToPlaylist(playlistId, videoId: published.postId, credential: credential, context: context.call)
+        }
+      }
+    } catch {
+      var failed = error
+      if failed.kind.retryable { failed.kind = .permanent }
+      failed.message =
+        "The video \(published.postId) was uploaded (\(published.postUrl ?? "")) but a step after it failed; it was "
+        + "not uploaded again. " + error.message
+      throw failed
+    }
+  }
+
+  func setThumbnail(_ thumbnail: Thumbnail, videoId: String, credential: Credential, context: CallContext)
+    async throws(SidecarError) -> JSONValue
+  {
+    let url = Encoding.url(
+      environment.endpoints.youtubeBaseURL, "/upload/youtube/v3/thumbnails/set",
+      query: [("videoId", videoId), ("uploadType", "media")])
+    let request = HTTPRequest(
+      method: "POST", url: url,
+      headers: [
+        "Authorization": "Bearer \(credential.accessToken)", "Content-Type": thumbnail.contentType,
+        "Content-Length": String(thumbnail.media.file.size),
+      ],
+      body: .file(path: thumbnail.media.file.path, offset: 0, length: thumbnail.media.file.size))
+    let channel = credential.accountId
+    return try await http.sendJSON(request, step: .idempotent, gates: gates(channel), context: context) {
+      [self] response in (200..<300).contains(response.status) ? nil : failure(response, channel: channel)
+    }.1
+  }
+
+  func addToPlaylist(_ playlistId: String, videoId: String, credential: Credential, context: CallContext)
+    async throws(SidecarError) -> JSONValue
+  {
+    let url = Encoding.url(environment.endpoints.youtubeBaseURL, "/youtube/v3/playlistItems", query: [("part", "snippet")])
+    let body: JSONValue = [
+      "snippet": ["playlistId": .string(playlistId), "resourceId": ["kind": "youtube#video", "videoId": .string(videoId)]]
+    ]
+    let request = HTTPRequest(
+      method: "POST", url: url,
+      headers: ["Authorization": "Bearer \(credential.accessToken)", "Content-Type": "application/json; charset=UTF-8"],
+      body: Encoding.jsonBody(body))
+    let channel = credential.accountId
+    return try await http.sendJSON(request, step: .publish, gates: gates(channel), context: context) {
+      [self] response in (200..<300).contains(response.status) ? nil : failure(response, channel: channel)
+    }.1
   }
 
   func localVideo(_ source: YouTubePost.Source, context: CallContext) async throws(SidecarError) -> LocalVideo {
@@ -293,11 +390,12 @@ public final class YouTubeClient: PlatformClient {
   }
 
   /// Step 1 of the resumable protocol: announce the video and its metadata, get the session URL.
-  func startSession(_ metadata: JSONValue, video: LocalVideo, credential: Credential, context: CallContext)
-    async throws(SidecarError) -> URL
-  {
+  func startSession(
+    _ metadata: JSONValue, notifySubscribers: Bool?, video: LocalVideo, credential: Credential, context: CallContext
+  ) async throws(SidecarError) -> URL {
     let base = environment.endpoints.youtubeUploadURL
-    let url = Encoding.parse(base + (base.contains("?") ? "&" : "?") + "uploadType=resumable&part=snippet,status")
+    let notify = notifySubscribers.map { "&notifySubscribers=\($0)" } ?? ""
+    let url = Encoding.parse(base + (base.contains("?") ? "&" : "?") + "uploadType=resumable&part=snippet,status" + notify)
     let request = HTTPRequest(
       method: "POST", url: url,
       headers: [

@@ -22,10 +22,27 @@ struct YouTubePost: Sendable, Equatable {
   var categoryId: String?
   var madeForKids: Bool?
   var source: Source
+  /// `snippet.defaultLanguage`: the language of the title and description.
+  var defaultLanguage: String?
+  /// `status.license`: `youtube` or `creativeCommon`.
+  var license: String?
+  var embeddable: Bool?
+  /// `status.containsSyntheticMedia`: the altered or synthetic content disclosure.
+  var containsSyntheticMedia: Bool?
+  /// `videos.insert`'s `notifySubscribers` (YouTube's default: true).
+  var notifySubscribers: Bool?
+  /// A custom thumbnail, set with `thumbnails.set` once the video exists.
+  var thumbnail: MediaSource?
+  /// A playlist the video is added to (`playlistItems.insert`) once it exists.
+  var playlistId: String?
 
   static let known: Set<String> = [
     "title", "description", "videoUrl", "videoPath", "tags", "privacyStatus", "categoryId", "madeForKids",
+    "defaultLanguage", "license", "embeddable", "containsSyntheticMedia", "notifySubscribers", "thumbnailUrl",
+    "thumbnailPath", "playlistId",
   ]
+  /// `thumbnails.set` takes JPEG or PNG images up to 2 MB.
+  static let maxThumbnailBytes: Int64 = 2 << 20
   static let privacyStatuses = ["public", "unlisted", "private"]
   /// YouTube's documented largest upload, 256 GB: the download cap for `videoUrl`.
   static let maxVideoBytes: Int64 = 256_000_000_000
@@ -71,6 +88,33 @@ struct YouTubePost: Sendable, Equatable {
     } else {
       source = .path(try media.localFile(try params.requiredString("videoPath"), field: "videoPath"))
     }
+    defaultLanguage = try params.string("defaultLanguage", maxLength: 35)
+    if let language = defaultLanguage,
+      language.isEmpty || !language.utf8.allSatisfy({ $0 == UInt8(ascii: "-") || $0.isASCIIAlphanumeric })
+    {
+      throw InvalidParams(
+        "`defaultLanguage` must be a language tag such as en or pt-BR, got \(language)", field: "defaultLanguage")
+    }
+    license = try params.choice("license", ["youtube", "creativeCommon"])
+    embeddable = try params.bool("embeddable")
+    containsSyntheticMedia = try params.bool("containsSyntheticMedia")
+    notifySubscribers = try params.bool("notifySubscribers")
+    thumbnail = try MediaSource.from(params, url: "thumbnailUrl", path: "thumbnailPath", media: media)
+    if case .file(let file)? = thumbnail {
+      guard file.size <= Self.maxThumbnailBytes else {
+        throw InvalidParams(
+          "`thumbnailPath` is \(file.size) bytes; YouTube takes thumbnails up to 2 MB", field: "thumbnailPath")
+      }
+      guard Self.thumbnailType(path: file.path, served: nil) != nil else {
+        throw InvalidParams("`thumbnailPath` must be a .jpg, .jpeg or .png file, the types YouTube takes", field: "thumbnailPath")
+      }
+    }
+    playlistId = try params.string("playlistId", maxLength: 64)
+    if let playlist = playlistId,
+      playlist.count < 2 || !playlist.utf8.allSatisfy({ $0.isASCIIAlphanumeric || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") })
+    {
+      throw InvalidParams("`playlistId` must be a YouTube playlist id such as PLxxxx, got \(playlist)", field: "playlistId")
+    }
   }
 
   /// The `snippet` and `status` parts sent when the upload session starts.
@@ -84,9 +128,25 @@ struct YouTubePost: Sendable, Equatable {
     if let marker, Self.tagsLength(allTags + [marker]) <= Self.maxTagsLength { allTags.append(marker) }
     if !allTags.isEmpty { snippet["tags"] = .array(allTags.map(JSONValue.string)) }
     if let categoryId { snippet["categoryId"] = .string(categoryId) }
+    if let defaultLanguage { snippet["defaultLanguage"] = .string(defaultLanguage) }
     var status: [String: JSONValue] = ["privacyStatus": .string(privacyStatus)]
     if let madeForKids { status["selfDeclaredMadeForKids"] = .bool(madeForKids) }
+    if let license { status["license"] = .string(license) }
+    if let embeddable { status["embeddable"] = .bool(embeddable) }
+    if let containsSyntheticMedia { status["containsSyntheticMedia"] = .bool(containsSyntheticMedia) }
     return ["snippet": .object(snippet), "status": .object(status)]
+  }
+
+  /// The thumbnail's media type from its download's `Content-Type`, else its extension; nil when YouTube takes
+  /// neither (JPEG and PNG only).
+  static func thumbnailType(path: String, served: String?) -> String? {
+    let served = served?.split(separator: ";").first?.trimmingWhitespace.lowercased()
+    if let served, ["image/jpeg", "image/png"].contains(served) { return served }
+    switch URL(fileURLWithPath: path).pathExtension.lowercased() {
+    case "jpg", "jpeg": return "image/jpeg"
+    case "png": return "image/png"
+    default: return nil
+    }
   }
 
   static let maxTagsLength = 500

@@ -290,7 +290,8 @@ def default_settings() -> dict:
         "recording": {"max_requests": 100000},
         "graph": {"version_header": "v23.0", "require_appsecret_proof": False},
         "contracts": {"enforce": True},
-        "facebook": {"duplicate_window_seconds": 300, "reels_per_day": 30, "video_polls_until_ready": 1},
+        "facebook": {"duplicate_window_seconds": 300, "reels_per_day": 30, "video_polls_until_ready": 1,
+                     "video_chunk_bytes": 4194304},
         "instagram": {"polls_until_finished": 1, "quota_total": 50, "quota_duration": 86400,
                       "container_ttl_seconds": 86400, "refresh_min_age_seconds": 86400,
                       "long_lived_ttl_seconds": 5183944},
@@ -301,7 +302,7 @@ def default_settings() -> dict:
                     "access_token_ttl": 3599, "rotate_refresh_tokens": False, "processing_polls": 0,
                     "unaudited_project": False},
         "linkedin": {"active_versions": None, "duplicate_window_seconds": 3600, "member_daily_limit": 150,
-                     "app_daily_limit": 100000, "upload_url_ttl_seconds": 3600, "image_processing_polls": 0,
+                     "app_daily_limit": 100000, "upload_url_ttl_seconds": 3600, "image_processing_polls": 0, "video_part_bytes": 4194304,
                      "access_token_ttl": 5183999, "refresh_token_ttl": 31536000,
                      "rotate_refresh_tokens": True, "invalid_refresh_error": "invalid_request"},
     }

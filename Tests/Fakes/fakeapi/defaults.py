@@ -25,6 +25,7 @@ GOOGLE_CLIENT_ID = "fake-google-client-id.apps.example.test"
 GOOGLE_CLIENT_SECRET = "fake-google-client-secret"
 GOOGLE_ACCOUNT_ID = "100000000000000000001"
 YT_CHANNEL_ID = "UCfakechannel00000000001"
+YT_PLAYLIST_ID = "PLfakeplaylist000000000000000001"
 
 LI_CLIENT_ID = "fake-linkedin-client-id"
 LI_CLIENT_SECRET = "fake-linkedin-client-secret"

@@ -20,6 +20,7 @@ class Facebook:
         self.graph = graph
         self.world = graph.world
         self.reel_times: dict[str, list[float]] = {}
+        self.upload_sessions: dict[str, str] = {}  # chunked video upload session → video id
         on = graph.on
         on("page", "GET", "", self.read_page)
         on("page", "POST", "feed", self.post_feed)
@@ -170,8 +171,11 @@ class Facebook:
         self.graph.add(photo_id, "fb_photo", data, node.account, published=published, url=url, sha256=digest)
         if not published:
             return {"id": photo_id}
+        alt = p.get("alt_text_custom")
+        if alt is not None and (not isinstance(alt, str) or len(alt) > 1000):
+            raise graph_error(100, message="(#100) Param alt_text_custom must be a string of at most 1000 characters")
         post = self.new_post(node, message=caption, media=[photo_id], kind="photo", photo_id=photo_id,
-                             media_url=url, sha256=digest)
+                             media_url=url, sha256=digest, alt_text=alt)
         return {"id": photo_id, "post_id": post["id"]}
 
     def post_video(self, request: Request, token: Token, node: Node, context: dict) -> dict:
@@ -179,6 +183,8 @@ class Facebook:
         if "publish_video" not in token.scopes:
             raise graph_error(200, message="(#200) Requires publish_video permission")
         p = request.params
+        if p.get("upload_phase"):
+            return self.chunked_video(request, node, p)
         source = request.files.get("source")
         file_url = p.get("file_url") or p.get("fbuploader_video_file_chunk")
         if not file_url and source is None:
@@ -188,6 +194,53 @@ class Facebook:
         if parse_bool(p.get("published")):
             self.publish_video(video, "video", file_url=file_url)
         return {"id": video.data["id"]}
+
+    def chunked_video(self, request: Request, node: Node, p: dict) -> dict:
+        """`/{page-id}/videos` in phases: `start` (file_size) → a session and the first byte range; each `transfer`
+        (start_offset, video_file_chunk) → the next range; `finish` publishes. A transfer of a range already stored
+        is answered with the range now expected, so a client whose answer was lost resends and carries on."""
+        phase = p.get("upload_phase")
+        chunk = self.world.settings["facebook"]["video_chunk_bytes"]
+        if phase == "start":
+            size = int(p.get("file_size") or 0)
+            if size <= 0:
+                raise graph_error(100, message="(#100) file_size must be a positive integer")
+            video = self.new_video(node, "video")
+            session = str(self.graph.next_id("fb_upload_session", 8000000000000000))
+            video.extra.update(session=session, size=size, received=bytearray())
+            self.upload_sessions[session] = video.data["id"]
+            return {"video_id": video.data["id"], "upload_session_id": session, "start_offset": "0",
+                    "end_offset": str(min(chunk, size))}
+        video = self.graph.nodes.get(self.upload_sessions.get(str(p.get("upload_session_id") or ""), ""))
+        if video is None or video.account != node.account:
+            raise graph_error(100, message="(#100) Invalid upload_session_id")
+        received, size = video.extra["received"], video.extra["size"]
+        if phase == "transfer":
+            piece = request.files.get("video_file_chunk")
+            start = int(p.get("start_offset") or -1)
+            if piece is None:
+                raise graph_error(100, message="(#100) video_file_chunk is required")
+            if start == len(received):
+                expected = min(chunk, size - start)
+                if len(piece.data) != expected:
+                    raise graph_error(6001, message="Video upload chunk has the wrong size", is_transient=False)
+                received.extend(piece.data)
+            elif start > len(received) or start < 0:
+                raise graph_error(1363037, message="(#1363037) The start_offset does not match the upload session")
+            done = len(received)
+            return {"start_offset": str(done), "end_offset": str(min(done + chunk, size))}
+        if phase != "finish":
+            raise graph_error(100, message="(#100) upload_phase must be one of {start, transfer, finish}")
+        if len(received) != size:
+            raise graph_error(6000, message="Video Upload Is Missing", user_title="Problem with file",
+                              user_msg="Problem with file. Try with another file.")
+        if video.extra["published_at"]:
+            raise graph_error(100, message="(#100) This video has already been published")
+        video.data.update(description=p.get("description"), title=p.get("title"))
+        video.extra.update(uploaded=True, bytes=size, sha256=hashlib.sha256(bytes(received)).hexdigest(),
+                           received=bytearray())
+        self.publish_video(video, "video", chunked=True)
+        return {"success": True}
 
     def new_video(self, node: Node, kind: str, **data: Any) -> Node:
         video_id = self.graph.next_id("fb_video", 6000000000000000)

@@ -115,11 +115,12 @@ class Instagram:
             if not isinstance(url, str) or not url.startswith(("http://", "https://")):
                 raise _err(9004, 2207052, user_title="Media download has failed.",
                            user_msg="The media could not be fetched from this URI: " + str(url or ""))
+        options = container_options(p, kind, carousel_item)
         container_id = self.graph.next_id("ig_container", 17900000000000000)
         outcome = (parse_qs(urlsplit(url).query).get("fake_status", [""])[0].upper() if url else "") or None
         now = self.world.clock.now()
         data = {"id": container_id, "caption": caption, "media_type": kind, "url": url,
-                "is_carousel_item": carousel_item, "children": children}
+                "is_carousel_item": carousel_item, "children": children, "options": options}
         self.graph.add(container_id, "ig_container", data, node.account, created=now, polls=0, outcome=outcome,
                        published=None, awaiting_upload=resumable, bytes=0, sha256=None)
         answer = {"id": container_id}
@@ -222,7 +223,8 @@ class Instagram:
         self.world.recorder.publish("instagram", kind.lower(), media_id, user.account, container.data["caption"],
                                     permalink, container_id=container.data["id"],
                                     children=container.data["children"], media_url=container.data["url"],
-                                    bytes=container.extra["bytes"] or None, sha256=container.extra["sha256"])
+                                    bytes=container.extra["bytes"] or None, sha256=container.extra["sha256"],
+                                    options=container.data.get("options") or {})
         return data
 
     def list_media(self, request: Request, token: Token, node: Node, context: dict) -> dict:
@@ -247,6 +249,11 @@ class Instagram:
         if token is None or not token.usable(self.world.clock.now()):
             return Response.json(401, {"debug_info": {"retriable": False, "type": "AuthError",
                                                       "message": "Invalid OAuth access token."}})
+        resent = (container is not None and container.kind == "ig_container" and not container.extra["published"]
+                  and container.extra.get("sha256") is not None
+                  and container.extra["sha256"] == hashlib.sha256(request.body).hexdigest())
+        if resent:  # the same bytes again (the client lost the answer): the upload stands
+            return Response.json(200, {"success": True, "message": "Upload successful."})
         if container is None or container.kind != "ig_container" or not container.extra["awaiting_upload"]:
             return Response.json(404, {"debug_info": {"retriable": False, "type": "NotFoundError",
                                                       "message": "Upload session not found."}})
@@ -266,3 +273,40 @@ class Instagram:
             return Response.json(400, {"debug_info": {"retriable": False, "type": "ProcessingFailedError",
                                                       "message": "Request body does not match file_size"}})
         return Response.json(200, {"success": True, "message": "Upload successful."})
+
+
+# Which container fields each kind takes (IG User Media's table); the JSON-encoded ones are parsed and checked.
+OPTION_KINDS = {"alt_text": {"IMAGE"}, "user_tags": {"IMAGE", "REELS"}, "collaborators": {"IMAGE", "REELS", "CAROUSEL"},
+                "location_id": {"IMAGE", "REELS", "CAROUSEL"}, "cover_url": {"REELS"}, "thumb_offset": {"REELS"},
+                "share_to_feed": {"REELS"}}
+
+
+def container_options(p: dict, kind: str, carousel_item: bool) -> dict:
+    options: dict[str, Any] = {}
+    for name, kinds in OPTION_KINDS.items():
+        if p.get(name) is None:
+            continue
+        if kind not in kinds or carousel_item and name != "user_tags":
+            raise _err(100, message=f"(#100) The parameter {name} is not supported for media type {kind}")
+        value: Any = p[name]
+        if name in ("user_tags", "collaborators"):
+            try:
+                value = json.loads(value) if isinstance(value, str) else value
+            except ValueError:
+                raise _err(100, message=f"(#100) Param {name} must be a JSON array") from None
+            if not isinstance(value, list):
+                raise _err(100, message=f"(#100) Param {name} must be a JSON array")
+        if name == "collaborators" and (len(value) > 3 or not all(isinstance(v, str) for v in value)):
+            raise _err(100, 2207053, "(#100) At most 3 collaborators can be invited")
+        if name == "user_tags":
+            for tag in value:
+                positioned = kind == "IMAGE"
+                if not isinstance(tag, dict) or not isinstance(tag.get("username"), str) or positioned and not all(
+                        isinstance(tag.get(k), (int, float)) and 0 <= tag[k] <= 1 for k in ("x", "y")):
+                    raise _err(100, 2207040, "(#100) Invalid user tag: username, and x and y between 0 and 1")
+        if name == "thumb_offset" and not str(value).isdigit():
+            raise _err(100, message="(#100) Param thumb_offset must be a non-negative integer")
+        if name == "share_to_feed" and str(value) not in ("true", "false"):
+            raise _err(100, message="(#100) Param share_to_feed must be a boolean")
+        options[name] = value
+    return options

@@ -66,6 +66,9 @@ class LinkedIn:
         self.posts: dict[str, dict] = {}
         self.images: dict[str, dict] = {}
         self.uploads: dict[str, str] = {}
+        self.documents: dict[str, dict] = {}
+        self.videos: dict[str, dict] = {}
+        self.video_parts: dict[str, tuple[str, int]] = {}  # upload key → (video URN, part index)
         self.daily: dict[str, int] = {}
 
     @staticmethod
@@ -78,6 +81,8 @@ class LinkedIn:
             return self.token(request)
         if path == "/oauth/v2/introspectToken" and method == "POST":
             return self.introspect(request)
+        if path.startswith("/dms-uploads/video-") and method == "PUT":
+            return self.upload_video_part(request)
         if path.startswith("/dms-uploads/") and method in ("PUT", "POST"):
             return self.upload(request)
         if path == "/v2/userinfo":
@@ -98,6 +103,8 @@ class LinkedIn:
         route = {("posts", "POST", False): self.create_post, ("posts", "GET", True): self.get_post,
                  ("posts", "DELETE", True): self.delete_post, ("posts", "GET", False): self.find_posts,
                  ("images", "POST", False): self.initialize_upload, ("images", "GET", True): self.get_image,
+                 ("documents", "POST", False): self.initialize_document, ("documents", "GET", True): self.get_document,
+                 ("videos", "POST", False): self.video_action, ("videos", "GET", True): self.get_video,
                  ("organizationAcls", "GET", False): self.organization_acls}
         handler = route.get((resource, request.method, key is not None))
         if handler is None:
@@ -198,7 +205,8 @@ class LinkedIn:
         self.world.recorder.publish("linkedin", "post", urn, author, commentary,
                                     f"https://www.linkedin.com/feed/update/{urn}/", visibility=body["visibility"],
                                     images=[{k: i[k] for k in ("id", "sha256", "bytes")} for i in images],
-                                    article=(body.get("content") or {}).get("article"))
+                                    article=(body.get("content") or {}).get("article"),
+                                    content=body.get("content"), asset=self.asset_record(body.get("content")))
         return Response.empty(201, [("x-restli-id", urn), ("x-linkedin-id", urn),
                                     ("Location", f"/rest/posts/{quote(urn, safe='')}")])
 
@@ -214,6 +222,23 @@ class LinkedIn:
             refs += [i.get("id") for i in content["multiImage"].get("images") or [] if isinstance(i, dict)]
             if not 2 <= len(refs) <= 20:
                 raise linkedin_error(400, "INVALID_VALUE_FOR_FIELD", "/content/multiImage :: needs 2 to 20 images")
+        article = content.get("article")
+        if isinstance(article, dict):
+            if not isinstance(article.get("source"), str) or not isinstance(article.get("title"), str):
+                raise linkedin_error(400, "MISSING_FIELD", "/content/article/title :: field is required")
+            if "thumbnail" in article:
+                refs.append(article["thumbnail"])
+        media = content.get("media") if isinstance(content.get("media"), dict) else {}
+        ref = str(media.get("id") or "")
+        if ref.startswith(("urn:li:document:", "urn:li:video:")):
+            refs.remove(ref)
+            asset = (self.documents if ref.startswith("urn:li:document:") else self.videos).get(ref)
+            if asset is None or asset["owner"] != author or asset["status"] != "AVAILABLE":
+                raise linkedin_error(400, "INVALID_VALUE_FOR_FIELD", f"/content/media/id :: {ref} is not an AVAILABLE "
+                                     "asset owned by the author")
+            if ref.startswith("urn:li:document:") and not media.get("title"):
+                raise linkedin_error(400, "MISSING_FIELD", "/content/media/title :: a document needs a title")
+            asset["used"] = True
         images = []
         for ref in refs:
             image = self.images.get(str(ref))
@@ -297,7 +322,7 @@ class LinkedIn:
     def upload(self, request: Request) -> Response:
         parts = request.path.split("/")
         urn = self.uploads.get(parts[2] if len(parts) > 2 else "")
-        image = self.images.get(urn or "")
+        image = self.images.get(urn or "") or self.documents.get(urn or "")
         if image is None:
             raise linkedin_error(404, "RESOURCE_NOT_FOUND", "Upload URL not found")
         if self.world.clock.now() > image["expires"]:
@@ -308,6 +333,113 @@ class LinkedIn:
                      content_type=request.header("content-type"),
                      status="PROCESSING" if self.world.settings["linkedin"]["image_processing_polls"] else "AVAILABLE")
         return Response.empty(201)
+
+    # ----- documents and videos ---------------------------------------------------------------------------------
+
+    def asset_record(self, content: Any) -> dict | None:
+        ref = str(((content or {}).get("media") or {}).get("id") or "") if isinstance(content, dict) else ""
+        asset = self.documents.get(ref) or self.videos.get(ref)
+        return {k: asset[k] for k in ("id", "sha256", "bytes")} if asset else None
+
+    def owner_of(self, request: Request, token: Token, version: str, action: str) -> tuple[dict, str]:
+        body = request.json if isinstance(request.json, dict) else {}
+        init = body.get("initializeUploadRequest") if isinstance(body.get("initializeUploadRequest"), dict) else {}
+        owner = init.get("owner")
+        if not owner:
+            raise linkedin_error(400, "MISSING_FIELD", "/initializeUploadRequest/owner :: field is required")
+        if not self.can_act_as(token, owner):
+            raise linkedin_error(403, "ACCESS_DENIED", f"Not enough permissions to access: {action}.{version}01")
+        return init, owner
+
+    def initialize_document(self, request: Request, token: Token, version: str, _key: Any) -> Response:
+        if request.query.get("action") != "initializeUpload":
+            raise linkedin_error(400, "ILLEGAL_ARGUMENT", "Expected action=initializeUpload")
+        _, owner = self.owner_of(request, token, version, "documents.ACTION-initializeUpload")
+        serial = self.world.ids.next("li_document")
+        urn = f"urn:li:document:D4D10AQFake{serial:016d}"
+        key = f"document-{serial}"
+        expires = self.world.clock.now() + self.world.settings["linkedin"]["upload_url_ttl_seconds"]
+        # Uploaded through the same path as images; `upload` finds either by key.
+        self.documents[urn] = {"id": urn, "owner": owner, "status": "WAITING_UPLOAD", "expires": expires, "bytes": 0,
+                               "sha256": None, "polls": 0}
+        self.uploads[key] = urn
+        return Response.json(200, {"value": {"uploadUrlExpiresAt": int(expires * 1000), "document": urn,
+                                             "uploadUrl": f"{request.base_url}/dms-uploads/{key}/uploadedDocument/0"}})
+
+    def get_document(self, request: Request, token: Token, version: str, key: str) -> Response:
+        return self.asset_status(self.documents, "Document", key)
+
+    def asset_status(self, assets: dict, name: str, key: str) -> Response:
+        """`GET /rest/documents/{urn}`, `/rest/videos/{urn}`: the asset's processing status."""
+        asset = assets.get(key)
+        if asset is None:
+            raise linkedin_error(404, "RESOURCE_NOT_FOUND", f"{name} {key} not found")
+        return Response.json(200, {"id": asset["id"], "owner": asset["owner"],
+                                   "status": self.image_status(asset, poll=True)})
+
+    def video_action(self, request: Request, token: Token, version: str, _key: Any) -> Response:
+        action = request.query.get("action")
+        if action == "initializeUpload":
+            return self.initialize_video(request, token, version)
+        if action == "finalizeUpload":
+            return self.finalize_video(request, token, version)
+        raise linkedin_error(400, "ILLEGAL_ARGUMENT", "Expected action=initializeUpload or finalizeUpload")
+
+    def initialize_video(self, request: Request, token: Token, version: str) -> Response:
+        init, owner = self.owner_of(request, token, version, "videos.ACTION-initializeUpload")
+        size = init.get("fileSizeBytes")
+        if not isinstance(size, int) or size <= 0:
+            raise linkedin_error(400, "MISSING_FIELD", "/initializeUploadRequest/fileSizeBytes :: field is required")
+        serial = self.world.ids.next("li_video")
+        urn = f"urn:li:video:D5F10AQFake{serial:016d}"
+        part_size = self.world.settings["linkedin"].get("video_part_bytes", 4 * 1024 * 1024)
+        instructions = []
+        for index, first in enumerate(range(0, size, part_size)):
+            key = f"video-{serial}-{index}"
+            self.video_parts[key] = (urn, index)
+            instructions.append({"uploadUrl": f"{request.base_url}/dms-uploads/{key}/uploadedVideo?sig=fake",
+                                 "firstByte": first, "lastByte": min(first + part_size, size) - 1})
+        token_value = f"fake-upload-token-{serial}"
+        self.videos[urn] = {"id": urn, "owner": owner, "status": "WAITING_UPLOAD", "size": size, "bytes": 0,
+                            "sha256": None, "polls": 0, "parts": {}, "instructions": instructions,
+                            "upload_token": token_value, "expires": self.world.clock.now() + 3600}
+        return Response.json(200, {"value": {"uploadUrlsExpireAt": int((self.world.clock.now() + 3600) * 1000),
+                                             "video": urn, "uploadInstructions": instructions,
+                                             "uploadToken": token_value}})
+
+    def upload_video_part(self, request: Request) -> Response:
+        key = request.path.split("/")[2]
+        if key not in self.video_parts:
+            raise linkedin_error(404, "RESOURCE_NOT_FOUND", "Upload URL not found")
+        urn, index = self.video_parts[key]
+        video = self.videos[urn]
+        expected = video["instructions"][index]
+        if len(request.body) != expected["lastByte"] - expected["firstByte"] + 1:
+            raise linkedin_error(400, message="The part's length does not match its byte range")
+        etag = '"' + hashlib.md5(request.body).hexdigest() + '"'
+        video["parts"][index] = (etag, bytes(request.body))
+        return Response.empty(200, [("ETag", etag)])
+
+    def finalize_video(self, request: Request, token: Token, version: str) -> Response:
+        body = request.json if isinstance(request.json, dict) else {}
+        final = body.get("finalizeUploadRequest") if isinstance(body.get("finalizeUploadRequest"), dict) else {}
+        video = self.videos.get(str(final.get("video")))
+        if video is None or not self.can_act_as(token, video["owner"]):
+            raise linkedin_error(404, "RESOURCE_NOT_FOUND", "Video not found")
+        if final.get("uploadToken", "") != video["upload_token"]:
+            raise linkedin_error(400, "INVALID_VALUE_FOR_FIELD", "/finalizeUploadRequest/uploadToken :: mismatch")
+        parts = video["parts"]
+        expected = [parts[i][0] if i in parts else None for i in range(len(video["instructions"]))]
+        if final.get("uploadedPartIds") != expected:
+            raise linkedin_error(400, "INVALID_VALUE_FOR_FIELD", "/finalizeUploadRequest/uploadedPartIds :: the parts "
+                                 "uploaded do not match, in order")
+        data = b"".join(parts[i][1] for i in range(len(expected)))
+        video.update(bytes=len(data), sha256=hashlib.sha256(data).hexdigest(), parts={},
+                     status="PROCESSING" if self.world.settings["linkedin"]["image_processing_polls"] else "AVAILABLE")
+        return Response.empty(200)
+
+    def get_video(self, request: Request, token: Token, version: str, key: str) -> Response:
+        return self.asset_status(self.videos, "Video", key)
 
     def image_status(self, image: dict, poll: bool) -> str:
         if image["status"] == "PROCESSING":

@@ -18,6 +18,10 @@ from .wire import Request, Response
 
 UPLOAD_SCOPES = {"https://www.googleapis.com/auth/youtube.upload", "https://www.googleapis.com/auth/youtube",
                  "https://www.googleapis.com/auth/youtube.force-ssl"}
+# playlistItems.insert needs a scope that manages the account; youtube.upload is not one.
+MANAGE_SCOPES = {"https://www.googleapis.com/auth/youtube", "https://www.googleapis.com/auth/youtube.force-ssl",
+                 "https://www.googleapis.com/auth/youtubepartner"}
+THUMBNAIL_TYPES = ("image/jpeg", "image/png", "application/octet-stream")
 READ_SCOPES = {"https://www.googleapis.com/auth/youtube", "https://www.googleapis.com/auth/youtube.readonly",
                "https://www.googleapis.com/auth/youtube.force-ssl", "https://www.googleapis.com/auth/youtubepartner"}
 QUOTA_MESSAGE = ('The request cannot be completed because you have exceeded your <a href="/youtube/v3/getting-started'
@@ -48,6 +52,16 @@ REASONS = {  # reason → (HTTP status, domain, message, status text)
                                  "forUsername, managedByMe, categoryId", None),
     "unknownPart": (400, "youtube.part", "The request specifies an unknown part.", None),
     "notFound": (404, "global", "Not Found", "NOT_FOUND"),
+    "videoNotFound": (404, "youtube.video", "The video that you are trying to update cannot be found.", None),
+    "playlistNotFound": (404, "youtube.playlistItem", "The playlist identified with the request's playlistId "
+                         "parameter cannot be found.", None),
+    "invalidResourceId": (400, "youtube.playlistItem", "The resource ID specified in the request is invalid.", None),
+    "playlistOperationUnsupported": (400, "youtube.playlistItem", "The API does not support the ability to list "
+                                     "videos in the specified playlist.", None),
+    "invalidImage": (400, "youtube.thumbnail", "The provided image content is invalid.", None),
+    "mediaBodyRequired": (400, "youtube.thumbnail", "The request does not include the image content.", None),
+    "mediaTooLarge": (413, "global", "Media is too large.", None),
+    "invalidParameter": (400, "global", "Invalid value.", "INVALID_ARGUMENT"),
     "backendError": (503, "global", "Backend Error", "UNAVAILABLE"),
     "internalError": (500, "global", "Internal Error", "INTERNAL"),
 }
@@ -90,6 +104,7 @@ class YouTube:
         self.sessions: dict[str, dict] = {}
         self.videos: dict[str, dict] = {}
         self.quota: dict[str, float] = {}
+        self.playlists: dict[str, dict] = {D.YT_PLAYLIST_ID: {"channel": D.YT_CHANNEL_ID, "items": []}}
 
     @staticmethod
     def owns(path: str) -> bool:
@@ -110,6 +125,10 @@ class YouTube:
             return self.list_playlist_items(request)
         if path == "/youtube/v3/videos" and method == "GET":
             return self.list_videos(request)
+        if path == "/upload/youtube/v3/thumbnails/set" and method == "POST":
+            return self.set_thumbnail(request)
+        if path == "/youtube/v3/playlistItems" and method == "POST":
+            return self.insert_playlist_item(request)
         if path == "/upload/youtube/v3/videos" and method == "POST" and "upload_id" not in request.query:
             return self.start_session(request)
         if path == "/upload/youtube/v3/videos" and method in ("PUT", "POST") and "upload_id" in request.query:
@@ -341,6 +360,60 @@ class YouTube:
         resource.update({p: full[p] for p in parts if p in full})
         return resource
 
+    # ----- thumbnails.set and playlistItems.insert (50 units each) -----------------------------------------------
+
+    def owned_video(self, token: Token, video_id: str | None) -> dict:
+        video = self.videos.get(video_id or "")
+        if video is None:
+            raise youtube_error("videoNotFound", status=404)
+        if video["owner"] != token.subject:
+            raise youtube_error("forbidden", status=403)
+        return video
+
+    def set_thumbnail(self, request: Request) -> Response:
+        token = self.authenticate(request, UPLOAD_SCOPES | MANAGE_SCOPES)
+        if request.query.get("uploadType", "media") != "media":
+            raise youtube_error("badRequest", "thumbnails.set takes uploadType=media", location="uploadType")
+        video = self.owned_video(token, request.query.get("videoId"))
+        media_type = (request.header("content-type") or "").split(";")[0].strip().lower()
+        if media_type not in THUMBNAIL_TYPES:
+            raise youtube_error("invalidImage", f"Media type '{media_type}' is not supported.")
+        if not request.body:
+            raise youtube_error("mediaBodyRequired")
+        if len(request.body) > 2 * 1024 * 1024:
+            raise youtube_error("mediaTooLarge", status=413)
+        self.charge_units(50)
+        video["thumbnail"] = {"bytes": len(request.body), "sha256": hashlib.sha256(request.body).hexdigest(),
+                              "type": media_type}
+        url = f"https://i.ytimg.com/vi/{video['id']}/custom.jpg"
+        return Response.json(200, {"kind": "youtube#thumbnailSetResponse", "etag": etag("thumb", video["id"]),
+                                   "items": [{"default": {"url": url, "width": 120, "height": 90}}]})
+
+    def insert_playlist_item(self, request: Request) -> Response:
+        token = self.authenticate(request, MANAGE_SCOPES)
+        parts = self.parts(request, {"id", "snippet", "contentDetails", "status"})
+        body = request.json if isinstance(request.json, dict) else {}
+        snippet = body.get("snippet") if isinstance(body.get("snippet"), dict) else {}
+        resource = snippet.get("resourceId") if isinstance(snippet.get("resourceId"), dict) else {}
+        playlist = self.playlists.get(snippet.get("playlistId") or "")
+        if playlist is None:
+            raise youtube_error("playlistNotFound", status=404)
+        if resource.get("kind") != "youtube#video":
+            raise youtube_error("invalidResourceId", status=400)
+        video = self.owned_video(token, resource.get("videoId"))
+        if playlist["channel"] != video["channel"]:
+            raise youtube_error("playlistOperationUnsupported", status=400)
+        self.charge_units(50)
+        item_id = base64.urlsafe_b64encode(f"{snippet['playlistId']}:{video['id']}:{len(playlist['items'])}"
+                                           .encode()).decode().rstrip("=")
+        playlist["items"].append(video["id"])
+        full = {"snippet": {"playlistId": snippet["playlistId"], "position": len(playlist["items"]) - 1,
+                            "resourceId": {"kind": "youtube#video", "videoId": video["id"]},
+                            "channelId": video["channel"], "title": video["snippet"]["title"]}}
+        item = {"kind": "youtube#playlistItem", "etag": etag("item", item_id), "id": item_id}
+        item.update({p: full[p] for p in parts if p in full})
+        return Response.json(200, item)
+
     # ----- resumable upload ------------------------------------------------------------------------------------
 
     def start_session(self, request: Request) -> Response:
@@ -348,6 +421,10 @@ class YouTube:
         if request.query.get("uploadType") != "resumable":
             raise youtube_error("badRequest", "The fake only implements uploadType=resumable", location="uploadType")
         parts = self.parts(request, VIDEO_PARTS)
+        notify = request.query.get("notifySubscribers", "true")
+        if notify not in ("true", "false"):
+            raise youtube_error("invalidParameter", f"Invalid value '{notify}'. Values must match the following "
+                                "regular expression: 'true|false'", location="notifySubscribers")
         length_text = request.header("x-upload-content-length")
         total = None
         if length_text is not None:
@@ -374,7 +451,8 @@ class YouTube:
         self.sessions[upload_id] = {"id": upload_id, "owner": token.subject, "channel": channel, "total": total,
                                     "media_type": media_type or None, "received": bytearray(),
                                     "snippet": snippet, "status": status, "parts": parts,
-                                    "created": self.world.clock.now(), "video": None}
+                                    "created": self.world.clock.now(), "video": None,
+                                    "notify_subscribers": notify == "true"}
         location = (f"{request.base_url}/upload/youtube/v3/videos?uploadType=resumable&upload_id={upload_id}"
                     f"&part={','.join(parts)}")
         return Response.empty(200, [("Location", location), ("X-GUploader-UploadID", upload_id),
@@ -443,7 +521,9 @@ class YouTube:
         self.world.recorder.publish("youtube", "video", video_id, channel["id"], session["snippet"]["title"],
                                     f"https://www.youtube.com/watch?v={video_id}",
                                     description=session["snippet"].get("description", ""), bytes=len(data),
-                                    sha256=video["sha256"], privacy_status=session["status"].get("privacyStatus"))
+                                    sha256=video["sha256"], privacy_status=session["status"].get("privacyStatus"),
+                                    notify_subscribers=session["notify_subscribers"], status=session["status"],
+                                    default_language=session["snippet"].get("defaultLanguage"))
         return Response.json(201, self.video_resource(video, session["parts"]))
 
 
@@ -464,6 +544,13 @@ def validate_metadata(metadata: dict) -> tuple[dict, dict]:
     privacy = status.get("privacyStatus", "public")
     if privacy not in ("private", "unlisted", "public"):
         raise youtube_error("invalidVideoMetadata", "The request metadata specifies an invalid privacy status.")
+    if status.get("license", "youtube") not in ("youtube", "creativeCommon"):
+        raise youtube_error("invalidVideoMetadata", "The request metadata specifies an invalid license.")
+    for flag in ("embeddable", "containsSyntheticMedia", "selfDeclaredMadeForKids"):
+        if flag in status and not isinstance(status[flag], bool):
+            raise youtube_error("invalidVideoMetadata", f"status.{flag} must be a boolean.")
+    if "defaultLanguage" in snippet and not re.fullmatch(r"[A-Za-z0-9-]{1,35}", str(snippet["defaultLanguage"])):
+        raise youtube_error("invalidVideoMetadata", "The request metadata specifies an invalid default language.")
     if status.get("publishAt"):
         if privacy != "private":
             raise youtube_error("invalidPublishAt", "A scheduled publishing time requires privacyStatus private.")

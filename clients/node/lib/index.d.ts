@@ -30,14 +30,33 @@ export interface FacebookPostParams extends PublishParams {
   imageUrls?: string[];
   videoUrl?: string;
   kind?: 'feed' | 'story' | 'reel';
+  /** A single photo post only. */
+  altText?: string;
+  /** A video post only. */
+  videoTitle?: string;
+  /** A local video (absolute path), uploaded in chunks; `kind: feed` only. */
+  videoPath?: string;
 }
 
 export interface InstagramPostParams extends PublishParams {
   caption?: string;
   imageUrl?: string;
   videoUrl?: string;
+  /** A local reel (absolute path); Facebook Login accounts only. */
+  videoPath?: string;
   items?: Array<{ imageUrl: string } | { videoUrl: string }>;
   kind?: 'feed' | 'reel' | 'story' | 'carousel';
+  /** A single feed image only. */
+  altText?: string;
+  /** Feed image: with `x`, `y` (0-1 from the top left); reel: `username` only. */
+  userTags?: Array<{ username: string; x?: number; y?: number }>;
+  /** 1-3 usernames; not on stories. */
+  collaborators?: string[];
+  locationId?: string;
+  /** Reels: a cover image, or the frame at `thumbOffsetMs` (not both). */
+  coverUrl?: string;
+  thumbOffsetMs?: number;
+  shareToFeed?: boolean;
 }
 
 export interface LinkedInPostParams extends PublishParams {
@@ -45,6 +64,22 @@ export interface LinkedInPostParams extends PublishParams {
   imageUrl?: string;
   link?: string;
   visibility?: 'PUBLIC' | 'CONNECTIONS' | 'LOGGED_IN';
+  /** 2-20 images: a multi-image post. */
+  imageUrls?: string[];
+  /** With `imageUrl`. */
+  altText?: string;
+  /** With `link`: the article card. */
+  linkTitle?: string;
+  linkDescription?: string;
+  linkThumbnailUrl?: string;
+  /** PDF, PowerPoint or Word; needs `documentTitle`. */
+  documentUrl?: string;
+  /** A local document (absolute path); needs `documentTitle`. */
+  documentPath?: string;
+  documentTitle?: string;
+  videoUrl?: string;
+  /** A local video (absolute path). */
+  videoPath?: string;
 }
 
 export interface YouTubePostParams extends PublishParams {
@@ -57,14 +92,45 @@ export interface YouTubePostParams extends PublishParams {
   privacyStatus?: 'public' | 'unlisted' | 'private';
   categoryId?: string;
   madeForKids?: boolean;
+  notifySubscribers?: boolean;
+  /** The title and description's language, e.g. `en` or `pt-BR`. */
+  defaultLanguage?: string;
+  containsSyntheticMedia?: boolean;
+  license?: 'youtube' | 'creativeCommon';
+  embeddable?: boolean;
+  /** JPEG or PNG, at most 2 MB; set once the video exists. */
+  thumbnailUrl?: string;
+  /** A local .jpg/.png (absolute path); not with `thumbnailUrl`. */
+  thumbnailPath?: string;
+  /** Added once the video exists; the token needs the `youtube` scope. */
+  playlistId?: string;
 }
+
+export type WhatsAppMediaSource = { url: string; path?: never } | { path: string; url?: never };
 
 export interface WhatsAppSendParams extends PublishParams {
   /** E.164: `+15551234567`. */
   to: string;
   text?: string;
-  image?: { url: string; caption?: string };
+  /** With `text`: show a preview of the first link. */
+  previewUrl?: boolean;
+  /** Media: `url` (WhatsApp fetches it) or `path` (a local file the sidecar uploads; its media id is reused). */
+  image?: WhatsAppMediaSource & { caption?: string };
+  video?: WhatsAppMediaSource & { caption?: string };
+  audio?: WhatsAppMediaSource;
+  document?: WhatsAppMediaSource & { caption?: string; filename?: string };
+  /** No caption: WhatsApp sends stickers alone. */
+  sticker?: WhatsAppMediaSource;
+  location?: { latitude: number; longitude: number; name?: string; address?: string };
+  /** The Cloud API's contact cards; each needs `name.formatted_name`. */
+  contacts?: Array<{ name: { formatted_name: string; [key: string]: Json }; [key: string]: Json }>;
+  /** The Cloud API's interactive object: `type` `button` (1-3 reply buttons) or `list` (up to 10 rows). */
+  interactive?: { type: 'button' | 'list'; body: { text: string }; action: { [key: string]: Json }; header?: { [key: string]: Json }; footer?: { text: string } };
+  /** An empty emoji removes an earlier reaction. */
+  reaction?: { messageId: string; emoji: string };
   template?: { name: string; language: string; components?: Json[] };
+  /** The id of the message this one replies to (not with `reaction`). */
+  replyTo?: string;
 }
 
 export interface PostResult {

@@ -110,6 +110,27 @@ async def run(fake: FakePlatforms) -> int:
         await attempt("linkedin/post  organization text", sidecar.linkedin.post(
             credential_ref="CRED-li-001", text="We are hiring", **common))
 
+        print(f"\n  {DIM}One newer content type per platform.{RESET}")
+        await attempt("facebook/post  photo with alt text", sidecar.facebook.post(
+            credential_ref="CRED-fb-001", text="Our stand", image_url="https://cdn.example.com/stand.jpg",
+            alt_text="A booth with blue banners", **common))
+        await attempt("instagram/post  reel, cover, collaborator", sidecar.instagram.post(
+            credential_ref="CRED-ig-001", video_url="https://cdn.example.com/reel.mp4",
+            cover_url="https://cdn.example.com/cover.jpg", collaborators=["partner_brand"], **common))
+        fake.customer_message("15550003333")  # another customer writes in: their 24-hour window opens
+        await attempt("whatsapp/send  reply buttons", sidecar.whatsapp.send(
+            credential_ref="CRED-wa-001", to="+15550003333", interactive={
+                "type": "button", "body": {"text": "Keep your booking?"},
+                "action": {"buttons": [{"type": "reply", "reply": {"id": "keep", "title": "Keep it"}},
+                                       {"type": "reply", "reply": {"id": "cancel", "title": "Cancel"}}]}},
+            **common))
+        await attempt("youtube/post  video with a custom thumbnail", sidecar.youtube.post(
+            credential_ref="CRED-yt-001", title="Demo with thumbnail", video_url=video,
+            thumbnail_url=fake.media_url("thumb-40k.jpg"), **common))
+        await attempt("linkedin/post  video uploaded in parts", sidecar.linkedin.post(
+            credential_ref="CRED-li-001", text="Watch the launch", video_url=fake.media_url("launch-9m.mp4"),
+            **common))
+
         print(f"\n  {DIM}Facebook answers a publish with a temporary Graph error (code 2): the sidecar looks for the post on the Page first, and sends again only when it is not there.{RESET}")
         fake.script([{"match": {"platform": "facebook", "method": "POST", "path": "/feed$"}, "action": "error",
                       "code": 2, "status": 500, "is_transient": True, "times": 1}])

@@ -115,6 +115,10 @@ def _items(items: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]] | 
     return [{to_camel(str(k)): v for k, v in item.items()} for item in items]
 
 
+def _object(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    return dict(value) if value is not None else None
+
+
 class Facebook(PlatformClient):
     """Facebook Pages: feed posts (text, link, photo, photos, video), stories and reels."""
 
@@ -132,13 +136,17 @@ class Facebook(PlatformClient):
         image_urls: Sequence[str] | None = None,
         video_url: str | None = None,
         kind: str | None = None,
+        video_path: str | None = None,
+        alt_text: str | None = None,
+        video_title: str | None = None,
         correlation_id: str | None = None,
         idempotency_key: str | None = None,
         timeout: float | None = None,
         on_progress: ProgressCallback | None = None,
         extra_params: Mapping[str, Any] | None = None,
     ) -> PostResult:
-        """Publish to the page; ``kind`` is ``feed`` (default), ``story`` or ``reel``."""
+        """Publish to the page; ``kind`` is ``feed`` (default), ``story`` or ``reel``; ``alt_text`` describes a single
+        photo, ``video_title`` names a video post; ``video_path`` uploads a local video in resumable chunks."""
         return await self._publish(
             "post",
             dict(
@@ -155,6 +163,9 @@ class Facebook(PlatformClient):
                 image_urls=list(image_urls) if image_urls is not None else None,
                 video_url=video_url,
                 kind=kind,
+                video_path=video_path,
+                alt_text=alt_text,
+                video_title=video_title,
             ),
             timeout,
             on_progress,
@@ -176,8 +187,16 @@ class Instagram(PlatformClient):
         caption: str | None = None,
         image_url: str | None = None,
         video_url: str | None = None,
+        video_path: str | None = None,
         items: Sequence[Mapping[str, Any]] | None = None,
         kind: str | None = None,
+        alt_text: str | None = None,
+        user_tags: Sequence[Mapping[str, Any]] | None = None,
+        collaborators: Sequence[str] | None = None,
+        location_id: str | None = None,
+        cover_url: str | None = None,
+        thumb_offset_ms: int | None = None,
+        share_to_feed: bool | None = None,
         correlation_id: str | None = None,
         idempotency_key: str | None = None,
         timeout: float | None = None,
@@ -185,7 +204,10 @@ class Instagram(PlatformClient):
         extra_params: Mapping[str, Any] | None = None,
     ) -> PostResult:
         """Publish; ``items`` is a carousel (``[{"image_url": ...}, {"video_url": ...}]``); ``kind`` is inferred when
-        absent (``feed``, ``reel``, ``story``, ``carousel``)."""
+        absent (``feed``, ``reel``, ``story``, ``carousel``). ``alt_text`` (a feed image), ``user_tags``
+        (``[{"username", "x", "y"}]``; reels: username only), ``collaborators`` (1-3 usernames), ``location_id``, and
+        for reels ``cover_url`` or ``thumb_offset_ms``, ``share_to_feed``; ``video_path`` uploads a local reel
+        (Facebook Login accounts)."""
         return await self._publish(
             "post",
             dict(
@@ -195,7 +217,21 @@ class Instagram(PlatformClient):
                 correlation_id=correlation_id,
                 idempotency_key=idempotency_key,
             ),
-            dict(caption=caption, image_url=image_url, video_url=video_url, items=_items(items), kind=kind),
+            dict(
+                caption=caption,
+                image_url=image_url,
+                video_url=video_url,
+                video_path=video_path,
+                items=_items(items),
+                kind=kind,
+                alt_text=alt_text,
+                user_tags=[dict(tag) for tag in user_tags] if user_tags is not None else None,
+                collaborators=list(collaborators) if collaborators is not None else None,
+                location_id=location_id,
+                cover_url=cover_url,
+                thumb_offset_ms=thumb_offset_ms,
+                share_to_feed=share_to_feed,
+            ),
             timeout,
             on_progress,
             extra_params,
@@ -203,7 +239,7 @@ class Instagram(PlatformClient):
 
 
 class LinkedIn(PlatformClient):
-    """LinkedIn organization pages: text, image and link posts."""
+    """LinkedIn organization pages: text, image, multi-image, link, document and video posts."""
 
     name = "linkedin"
 
@@ -217,13 +253,25 @@ class LinkedIn(PlatformClient):
         image_url: str | None = None,
         link: str | None = None,
         visibility: str | None = None,
+        image_urls: Sequence[str] | None = None,
+        alt_text: str | None = None,
+        link_title: str | None = None,
+        link_description: str | None = None,
+        link_thumbnail_url: str | None = None,
+        document_url: str | None = None,
+        document_path: str | None = None,
+        document_title: str | None = None,
+        video_url: str | None = None,
+        video_path: str | None = None,
         correlation_id: str | None = None,
         idempotency_key: str | None = None,
         timeout: float | None = None,
         on_progress: ProgressCallback | None = None,
         extra_params: Mapping[str, Any] | None = None,
     ) -> PostResult:
-        """Publish as the organization; ``visibility`` defaults to ``PUBLIC``."""
+        """Publish as the organization; ``visibility`` defaults to ``PUBLIC``. One attachment at most: ``image_url``
+        (``alt_text``), ``image_urls`` (2-20), ``link`` (``link_title``, ``link_description``, ``link_thumbnail_url``),
+        ``document_url`` or ``document_path`` with ``document_title``, or ``video_url`` or ``video_path``."""
         return await self._publish(
             "post",
             dict(
@@ -233,7 +281,22 @@ class LinkedIn(PlatformClient):
                 correlation_id=correlation_id,
                 idempotency_key=idempotency_key,
             ),
-            dict(text=text, image_url=image_url, link=link, visibility=visibility),
+            dict(
+                text=text,
+                image_url=image_url,
+                link=link,
+                visibility=visibility,
+                image_urls=list(image_urls) if image_urls is not None else None,
+                alt_text=alt_text,
+                link_title=link_title,
+                link_description=link_description,
+                link_thumbnail_url=link_thumbnail_url,
+                document_url=document_url,
+                document_path=document_path,
+                document_title=document_title,
+                video_url=video_url,
+                video_path=video_path,
+            ),
             timeout,
             on_progress,
             extra_params,
@@ -259,6 +322,14 @@ class YouTube(PlatformClient):
         privacy_status: str | None = None,
         category_id: str | None = None,
         made_for_kids: bool | None = None,
+        notify_subscribers: bool | None = None,
+        default_language: str | None = None,
+        contains_synthetic_media: bool | None = None,
+        license: str | None = None,
+        embeddable: bool | None = None,
+        thumbnail_url: str | None = None,
+        thumbnail_path: str | None = None,
+        playlist_id: str | None = None,
         correlation_id: str | None = None,
         idempotency_key: str | None = None,
         timeout: float | None = None,
@@ -266,7 +337,12 @@ class YouTube(PlatformClient):
         extra_params: Mapping[str, Any] | None = None,
     ) -> PostResult:
         """Upload a video from ``video_url`` or ``video_path`` (a file under the ``media.localRoots`` setting, which is
-        empty by default); ``status`` may be ``processing`` on return."""
+        empty by default); ``status`` may be ``processing`` on return.
+
+        ``license`` is ``youtube`` or ``creativeCommon``. ``thumbnail_url`` or ``thumbnail_path`` (JPEG/PNG ≤ 2 MB) and
+        ``playlist_id`` are applied once the video exists; if one fails, the error names the published video (it is not
+        uploaded again).
+        """
         return await self._publish(
             "post",
             dict(
@@ -285,6 +361,14 @@ class YouTube(PlatformClient):
                 privacy_status=privacy_status,
                 category_id=category_id,
                 made_for_kids=made_for_kids,
+                notify_subscribers=notify_subscribers,
+                default_language=default_language,
+                contains_synthetic_media=contains_synthetic_media,
+                license=license,
+                embeddable=embeddable,
+                thumbnail_url=thumbnail_url,
+                thumbnail_path=thumbnail_path,
+                playlist_id=playlist_id,
             ),
             timeout,
             on_progress,
@@ -293,7 +377,8 @@ class YouTube(PlatformClient):
 
 
 class WhatsApp(PlatformClient):
-    """WhatsApp Business Cloud API: text, image and template messages."""
+    """WhatsApp Business Cloud API: text, media (image, video, audio, document, sticker), location, contacts,
+    interactive (reply buttons, lists), reaction and template messages."""
 
     name = "whatsapp"
 
@@ -306,15 +391,30 @@ class WhatsApp(PlatformClient):
         to: str,
         text: str | None = None,
         image: Mapping[str, Any] | None = None,
+        video: Mapping[str, Any] | None = None,
+        audio: Mapping[str, Any] | None = None,
+        document: Mapping[str, Any] | None = None,
+        sticker: Mapping[str, Any] | None = None,
+        location: Mapping[str, Any] | None = None,
+        contacts: Sequence[Mapping[str, Any]] | None = None,
+        interactive: Mapping[str, Any] | None = None,
+        reaction: Mapping[str, Any] | None = None,
         template: Mapping[str, Any] | None = None,
+        reply_to: str | None = None,
+        preview_url: bool | None = None,
         correlation_id: str | None = None,
         idempotency_key: str | None = None,
         timeout: float | None = None,
         on_progress: ProgressCallback | None = None,
         extra_params: Mapping[str, Any] | None = None,
     ) -> PostResult:
-        """Send to ``to`` (E.164) one of ``text``, ``image={"url", "caption"?}`` or
-        ``template={"name", "language", "components"?}`` (passed as is); ``post_url`` is None, ``status`` ``accepted``.
+        """Send to ``to`` (E.164) one of ``text`` (``preview_url`` to show a link preview), ``image``/``video``/
+        ``document`` ``={"url" or "path", "caption"?}`` (``"filename"?`` for a document), ``audio``/``sticker``
+        ``={"url" or "path"}`` (``path``: a local file, uploaded and sent by its id),
+        ``location={"latitude", "longitude", "name"?, "address"?}``, ``contacts`` (the Cloud API's contact cards),
+        ``interactive`` (the Cloud API's reply-buttons or list object), ``reaction={"messageId", "emoji"}`` or
+        ``template={"name", "language", "components"?}``; ``reply_to`` quotes an earlier message id. ``post_url`` is
+        None, ``status`` ``accepted``.
         """
         return await self._publish(
             "send",
@@ -328,8 +428,18 @@ class WhatsApp(PlatformClient):
             dict(
                 to=to,
                 text=text,
-                image=dict(image) if image is not None else None,
-                template=dict(template) if template is not None else None,
+                image=_object(image),
+                video=_object(video),
+                audio=_object(audio),
+                document=_object(document),
+                sticker=_object(sticker),
+                location=_object(location),
+                contacts=[dict(card) for card in contacts] if contacts is not None else None,
+                interactive=_object(interactive),
+                reaction=_object(reaction),
+                template=_object(template),
+                reply_to=reply_to,
+                preview_url=preview_url,
             ),
             timeout,
             on_progress,

@@ -1,0 +1,124 @@
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
+import SidecarHTTP
+import SidecarJSON
+import SidecarResilience
+
+/// The kinds of asset LinkedIn takes by upload, each under `/rest/<kind>s` with the URN under `value.<kind>`.
+enum LinkedInAsset: String, Sendable {
+  case image, document, video
+
+  var path: String { "/rest/\(rawValue)s" }
+
+  /// The largest file LinkedIn documents for the kind: the download cap.
+  var maxBytes: Int64 {
+    switch self {
+    case .image: LinkedInPost.maxImageBytes
+    case .document: 100_000_000
+    case .video: 500_000_000
+    }
+  }
+
+  /// What to try when LinkedIn fails to process one.
+  var formats: String {
+    switch self {
+    case .image: "use a JPG, PNG or GIF"
+    case .document: "use a PDF, PowerPoint or Word file of at most 100 MB and 300 pages"
+    case .video: "use an MP4 of 3 seconds to 30 minutes"
+    }
+  }
+}
+
+extension LinkedInClient {
+  /// A video: initializeUpload names the parts (byte ranges with their own upload URLs); each part is streamed from
+  /// the file and its ETag kept; finalizeUpload lists the ETags in order. A part that fails is sent again on its own
+  /// (parts already sent are not), so a dropped connection costs one part, not the upload.
+  func uploadVideo(_ media: MediaOnDisk, context: OperationContext) async throws(SidecarError) -> String {
+    try await context.withCredential(refresher: oauth.refresher(for: context)) {
+      (credential: Credential) async throws(SidecarError) -> String in
+      try await uploadVideo(media.file, credential: credential, context: context.call)
+    }
+  }
+
+  struct VideoPart: Sendable {
+    var url: URL
+    var firstByte: Int64
+    var lastByte: Int64
+  }
+
+  func uploadVideo(_ file: LocalFile, credential: Credential, context: CallContext) async throws(SidecarError)
+    -> String
+  {
+    let owner = try author(credential, context: context)
+    let classify = classifier(credential)
+    let accept: @Sendable (HTTPResponse) -> PlatformFailure? = { (200..<300).contains($0.status) ? nil : classify($0) }
+    let initialize = HTTPRequest(
+      method: "POST", url: url(LinkedInAsset.video.path, query: "action=initializeUpload"),
+      headers: headers(credential, json: true),
+      body: Encoding.jsonBody([
+        "initializeUploadRequest": [
+          "owner": .string(owner), "fileSizeBytes": .int(Int(file.size)), "uploadCaptions": false,
+          "uploadThumbnail": false,
+        ]
+      ]))
+    let (_, json) = try await http.sendJSON(initialize, step: .idempotent, gates: gates(owner), context: context, classify: accept)
+    let value = json["value"]
+    guard let urn = value?["video"]?.stringValue, !urn.isEmpty, let parts = Self.videoParts(value, size: file.size)
+    else {
+      throw SidecarError(
+        kind: .permanent,
+        message: "LinkedIn's initializeUpload answer for the video lacks its URN or upload parts that cover the file.",
+        platform: platform.rawValue, attempts: context.attempts)
+    }
+    context.progress?.report(message: "Uploading the video", bytesSent: 0, bytesTotal: file.size)
+    var etags: [JSONValue] = []
+    for part in parts {
+      var headers: HTTPHeaders = ["Content-Type": "application/octet-stream"]
+      if trusted(part.url) { headers["Authorization"] = "Bearer \(credential.accessToken)" }
+      let put = HTTPRequest(
+        method: "PUT", url: part.url, headers: headers,
+        body: .file(path: file.path, offset: part.firstByte, length: part.lastByte - part.firstByte + 1))
+      let response = try await http.send(put, step: .idempotent, context: context, classify: accept)
+      guard let etag = response.headers["ETag"], !etag.isEmpty else {
+        throw SidecarError(
+          kind: .permanent, message: "LinkedIn accepted a part of the video but answered no ETag for it.",
+          platform: platform.rawValue, attempts: context.attempts)
+      }
+      etags.append(.string(etag))
+      context.progress?.report(message: "Uploading the video", bytesSent: part.lastByte + 1, bytesTotal: file.size)
+    }
+    let finalize = HTTPRequest(
+      method: "POST", url: url(LinkedInAsset.video.path, query: "action=finalizeUpload"),
+      headers: headers(credential, json: true),
+      body: Encoding.jsonBody([
+        "finalizeUploadRequest": [
+          "video": .string(urn), "uploadToken": .string(value?["uploadToken"]?.stringValue ?? ""),
+          "uploadedPartIds": .array(etags),
+        ]
+      ]))
+    _ = try await http.send(finalize, step: .idempotent, gates: gates(owner), context: context, classify: accept)
+    try await waitUntilAvailable(.video, urn, credential: credential, context: context)
+    return urn
+  }
+
+  /// The upload instructions as parts in order, or nil unless they cover bytes 0 to size-1 with no gap or overlap.
+  static func videoParts(_ value: JSONValue?, size: Int64) -> [VideoPart]? {
+    var parts: [VideoPart] = []
+    for entry in value?["uploadInstructions"]?.arrayValue ?? [] {
+      guard let text = entry["uploadUrl"]?.stringValue, let url = URL(string: text),
+        let first = entry["firstByte"]?.intValue, let last = entry["lastByte"]?.intValue, last >= first
+      else { return nil }
+      parts.append(VideoPart(url: url, firstByte: Int64(first), lastByte: Int64(last)))
+    }
+    parts.sort { $0.firstByte < $1.firstByte }
+    var next: Int64 = 0
+    for part in parts {
+      guard part.firstByte == next else { return nil }
+      next = part.lastByte + 1
+    }
+    return parts.isEmpty || next != size ? nil : parts
+  }
+}
