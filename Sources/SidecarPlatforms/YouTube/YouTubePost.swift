@@ -17,6 +17,8 @@ struct YouTubePost: Sendable, Equatable {
   var categoryId: String?
   var madeForKids: Bool?
   var source: Source
+  /// RFC 3339 time at which YouTube makes the (private) video public; set from `publishAt`.
+  var publishAt: String?
 
   static let known: Set<String> = [
     "title", "description", "videoUrl", "videoPath", "tags", "privacyStatus", "categoryId", "madeForKids",
@@ -74,6 +76,7 @@ struct YouTubePost: Sendable, Equatable {
     if let categoryId { snippet["categoryId"] = .string(categoryId) }
     var status: [String: JSONValue] = ["privacyStatus": .string(privacyStatus)]
     if let madeForKids { status["selfDeclaredMadeForKids"] = .bool(madeForKids) }
+    if let publishAt { status["publishAt"] = .string(publishAt) }
     return ["snippet": .object(snippet), "status": .object(status)]
   }
 
