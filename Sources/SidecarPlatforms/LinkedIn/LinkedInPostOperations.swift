@@ -87,7 +87,9 @@ extension LinkedInClient {
     ) { response in
       (200..<300).contains(response.status) || response.status == 404 ? nil : classify(response)
     }
-    return response.status == 404 ? nil : json
+    // Spelled out: `JSONValue` is nil-literal expressible, so a ternary's `nil` would become `.null`, not "no post".
+    if response.status == 404 { return Optional.none }
+    return json
   }
 
   private func get(_ url: URL, _ credential: Credential, _ context: CallContext) async throws(SidecarError) -> JSONValue {

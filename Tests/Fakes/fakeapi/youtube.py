@@ -20,6 +20,9 @@ UPLOAD_SCOPES = {"https://www.googleapis.com/auth/youtube.upload", "https://www.
                  "https://www.googleapis.com/auth/youtube.force-ssl"}
 READ_SCOPES = {"https://www.googleapis.com/auth/youtube", "https://www.googleapis.com/auth/youtube.readonly",
                "https://www.googleapis.com/auth/youtube.force-ssl", "https://www.googleapis.com/auth/youtubepartner"}
+# videos.delete needs a scope that manages the account's videos; youtube.upload alone does not.
+MANAGE_SCOPES = {"https://www.googleapis.com/auth/youtube", "https://www.googleapis.com/auth/youtube.force-ssl",
+                 "https://www.googleapis.com/auth/youtubepartner"}
 QUOTA_MESSAGE = ('The request cannot be completed because you have exceeded your <a href="/youtube/v3/getting-started'
                  '#quota">quota</a>.')
 REASONS = {  # reason → (HTTP status, domain, message, status text)
@@ -48,6 +51,7 @@ REASONS = {  # reason → (HTTP status, domain, message, status text)
                                  "forUsername, managedByMe, categoryId", None),
     "unknownPart": (400, "youtube.part", "The request specifies an unknown part.", None),
     "notFound": (404, "global", "Not Found", "NOT_FOUND"),
+    "videoNotFound": (404, "youtube.video", "The video that you are trying to delete cannot be found.", None),
     "backendError": (503, "global", "Backend Error", "UNAVAILABLE"),
     "internalError": (500, "global", "Internal Error", "INTERNAL"),
 }
@@ -108,6 +112,8 @@ class YouTube:
             return self.list_channels(request)
         if path == "/youtube/v3/videos" and method == "GET":
             return self.list_videos(request)
+        if path == "/youtube/v3/videos" and method == "DELETE":
+            return self.delete_video(request)
         if path == "/upload/youtube/v3/videos" and method == "POST" and "upload_id" not in request.query:
             return self.start_session(request)
         if path == "/upload/youtube/v3/videos" and method in ("PUT", "POST") and "upload_id" in request.query:
@@ -289,6 +295,16 @@ class YouTube:
                                    "pageInfo": {"totalResults": len(items), "resultsPerPage": len(items)},
                                    "items": items})
 
+    def delete_video(self, request: Request) -> Response:
+        """`videos.delete?id=…`: 204; 404 `videoNotFound` for a video that is gone (or not this channel's)."""
+        token = self.authenticate(request, MANAGE_SCOPES)
+        self.charge_units(self.world.settings["youtube"]["delete_cost"])
+        video = self.videos.get(request.query.get("id", ""))
+        if video is None or video["owner"] != token.subject:
+            raise youtube_error("videoNotFound")
+        del self.videos[video["id"]]
+        return Response.empty(204)
+
     def video_resource(self, video: dict, parts: list[str]) -> dict:
         processed = video["polls"] > self.world.settings["youtube"]["processing_polls"]
         snippet, status = video["snippet"], video["status"]
@@ -305,6 +321,8 @@ class YouTube:
                        "embeddable": True, "publicStatsViewable": True,
                        "selfDeclaredMadeForKids": bool(status.get("selfDeclaredMadeForKids", False))},
             "processingDetails": {"processingStatus": "succeeded" if processed else "processing"},
+            "statistics": {name: str(self.world.engagement.get(video["id"], {}).get(name, 0))
+                           for name in ("viewCount", "likeCount", "dislikeCount", "favoriteCount", "commentCount")},
         }
         if status.get("publishAt"):
             full["status"]["publishAt"] = status["publishAt"]
@@ -414,7 +432,8 @@ class YouTube:
         self.world.recorder.publish("youtube", "video", video_id, channel["id"], session["snippet"]["title"],
                                     f"https://www.youtube.com/watch?v={video_id}",
                                     description=session["snippet"].get("description", ""), bytes=len(data),
-                                    sha256=video["sha256"], privacy_status=session["status"].get("privacyStatus"))
+                                    sha256=video["sha256"], privacy_status=session["status"].get("privacyStatus"),
+                                    publish_at=session["status"].get("publishAt"))
         return Response.json(201, self.video_resource(video, session["parts"]))
 
 
