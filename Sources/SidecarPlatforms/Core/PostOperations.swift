@@ -120,8 +120,9 @@ public enum PublishAt {
   }
 
   private static func describe(_ seconds: TimeInterval) -> String {
+    if seconds < 0 { return "\(describe(-seconds)) before, not after," }
+    if seconds < 120 { return "\(Int(seconds.rounded())) seconds" }
     let minutes = Int((seconds / 60).rounded())
-    if minutes < 0 { return "\(-minutes) minutes before, not after," }
     if minutes < 120 { return "\(minutes) minutes" }
     if minutes < 2880 { return "\(minutes / 60) hours" }
     return "\(minutes / 1440) days"
