@@ -1,5 +1,5 @@
 """Typed per-platform methods: ``sidecar.facebook.post(...)``, ``sidecar.whatsapp.send(...)``, ``.validate``,
-``.refresh``.
+``.refresh``, and on existing posts ``.delete``, ``.insights``, ``.status``.
 
 Keyword arguments are snake_case and become the camelCase wire params of ``protocol/PROTOCOL.md`` §3; ``None`` means
 "not sent". ``extra_params`` passes wire params this version does not name yet, as they are.
@@ -11,9 +11,19 @@ Every method also takes ``timeout`` (seconds: the whole call's budget, sent as `
 
 from __future__ import annotations
 
+import datetime as _dt
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
 
-from .types import PostResult, RefreshResult, ValidationResult, to_camel
+from .types import (
+    DeleteResult,
+    InsightsResult,
+    PostResult,
+    RefreshResult,
+    StatusResult,
+    ValidationResult,
+    to_camel,
+    wire_time,
+)
 
 if TYPE_CHECKING:
     from .client import ProgressCallback, Sidecar
@@ -29,7 +39,8 @@ def _params(values: Mapping[str, Any], extra: Mapping[str, Any] | None) -> dict[
 
 
 class PlatformClient:
-    """Operations every platform offers: ``validate`` and ``refresh``."""
+    """Operations every platform has: ``validate``, ``refresh``, and ``delete``, ``insights``, ``status`` of a post
+    (:class:`~social_sidecar.errors.Unsupported` where the platform's API offers one not; ``supports()`` tells)."""
 
     name: ClassVar[str] = ""
 
@@ -92,6 +103,89 @@ class PlatformClient:
             await self._sidecar.call_platform(f"{self.name}/refresh", params, timeout=timeout, on_progress=on_progress)
         )
 
+    async def delete(
+        self,
+        *,
+        credential_ref: str,
+        customer_id: str,
+        post_id: str,
+        agent_id: str | None = None,
+        correlation_id: str | None = None,
+        idempotency_key: str | None = None,
+        timeout: float | None = None,
+        extra_params: Mapping[str, Any] | None = None,
+    ) -> DeleteResult:
+        """Delete the post ``post_id``; one already gone answers ``deleted=False`` with the ``reason``."""
+        params = _params(
+            dict(
+                credential_ref=credential_ref,
+                customer_id=customer_id,
+                agent_id=agent_id,
+                correlation_id=correlation_id,
+                idempotency_key=idempotency_key,
+                post_id=post_id,
+            ),
+            extra_params,
+        )
+        return DeleteResult.from_wire(
+            await self._sidecar.call_platform(f"{self.name}/delete", params, timeout=timeout)
+        )
+
+    async def insights(
+        self,
+        *,
+        credential_ref: str,
+        customer_id: str,
+        post_id: str,
+        metrics: Sequence[str] | None = None,
+        agent_id: str | None = None,
+        correlation_id: str | None = None,
+        timeout: float | None = None,
+        extra_params: Mapping[str, Any] | None = None,
+    ) -> InsightsResult:
+        """The post's metrics (``views``, ``impressions``, ``reach``, ``likes``, ``comments``, ``shares``, ``saves``,
+        ``clicks``: those the platform reports), narrowed to ``metrics`` when given."""
+        params = _params(
+            dict(
+                credential_ref=credential_ref,
+                customer_id=customer_id,
+                agent_id=agent_id,
+                correlation_id=correlation_id,
+                post_id=post_id,
+                metrics=list(metrics) if metrics is not None else None,
+            ),
+            extra_params,
+        )
+        return InsightsResult.from_wire(
+            await self._sidecar.call_platform(f"{self.name}/insights", params, timeout=timeout)
+        )
+
+    async def status(
+        self,
+        *,
+        credential_ref: str,
+        customer_id: str,
+        post_id: str,
+        agent_id: str | None = None,
+        correlation_id: str | None = None,
+        timeout: float | None = None,
+        extra_params: Mapping[str, Any] | None = None,
+    ) -> StatusResult:
+        """What became of the post: ``processing``, ``published``, ``scheduled``, ``failed`` or ``deleted``."""
+        params = _params(
+            dict(
+                credential_ref=credential_ref,
+                customer_id=customer_id,
+                agent_id=agent_id,
+                correlation_id=correlation_id,
+                post_id=post_id,
+            ),
+            extra_params,
+        )
+        return StatusResult.from_wire(
+            await self._sidecar.call_platform(f"{self.name}/status", params, timeout=timeout)
+        )
+
     async def _publish(
         self,
         operation: str,
@@ -132,13 +226,15 @@ class Facebook(PlatformClient):
         image_urls: Sequence[str] | None = None,
         video_url: str | None = None,
         kind: str | None = None,
+        publish_at: str | _dt.datetime | None = None,
         correlation_id: str | None = None,
         idempotency_key: str | None = None,
         timeout: float | None = None,
         on_progress: ProgressCallback | None = None,
         extra_params: Mapping[str, Any] | None = None,
     ) -> PostResult:
-        """Publish to the page; ``kind`` is ``feed`` (default), ``story`` or ``reel``."""
+        """Publish to the page; ``kind`` is ``feed`` (default), ``story`` or ``reel``. ``publish_at`` (RFC 3339 text or
+        a datetime, 10 minutes to 30 days ahead) schedules a feed post: ``status`` is then ``scheduled``."""
         return await self._publish(
             "post",
             dict(
@@ -155,6 +251,7 @@ class Facebook(PlatformClient):
                 image_urls=list(image_urls) if image_urls is not None else None,
                 video_url=video_url,
                 kind=kind,
+                publish_at=wire_time(publish_at),
             ),
             timeout,
             on_progress,
@@ -259,13 +356,16 @@ class YouTube(PlatformClient):
         privacy_status: str | None = None,
         category_id: str | None = None,
         made_for_kids: bool | None = None,
+        publish_at: str | _dt.datetime | None = None,
         correlation_id: str | None = None,
         idempotency_key: str | None = None,
         timeout: float | None = None,
         on_progress: ProgressCallback | None = None,
         extra_params: Mapping[str, Any] | None = None,
     ) -> PostResult:
-        """Upload a video from ``video_url`` or ``video_path``; ``status`` may be ``processing`` on return."""
+        """Upload a video from ``video_url`` or ``video_path``; ``status`` may be ``processing`` on return.
+        ``publish_at`` (RFC 3339 text or a datetime, in the future) keeps the video private until then: ``status`` is
+        ``scheduled``."""
         return await self._publish(
             "post",
             dict(
@@ -284,6 +384,7 @@ class YouTube(PlatformClient):
                 privacy_status=privacy_status,
                 category_id=category_id,
                 made_for_kids=made_for_kids,
+                publish_at=wire_time(publish_at),
             ),
             timeout,
             on_progress,
