@@ -293,3 +293,22 @@ def test_operations_leave_metric_events_and_prometheus_counts(fake, sidecar_fact
     for operation in ("insights", "status", "delete"):
         assert f'platform="facebook",operation="{operation}"' in text
     assert 'platform="whatsapp",operation="insights"' in text
+
+
+def test_a_spent_upload_limit_does_not_stop_reads(fake, sidecar_factory):
+    sidecar = sidecar_factory()
+    video_id = youtube_video(sidecar, fake)
+    fake.script([{"match": {"platform": "youtube", "method": "POST", "path": "/upload/youtube/v3/videos$"},
+                  "action": "error", "reason": "uploadLimitExceeded"}])
+    refused = failed(sidecar.call("youtube/post", {**YT, "title": "One more", "videoUrl": fake.media_url("video-1m.mp4")},
+                                  timeout=60))
+    assert refused["data"]["kind"] == "quota_exhausted"
+    fake.clear_script()
+    before = len(fake.requests(platform="youtube", method="POST"))
+    again = failed(sidecar.call("youtube/post", {**YT, "title": "And one more",
+                                                 "videoUrl": fake.media_url("video-1m.mp4")}, timeout=60))
+    assert again["data"]["kind"] == "quota_exhausted"  # the channel's upload gate answers without a request
+    assert len(fake.requests(platform="youtube", method="POST")) == before
+    # Reads pass only the app-wide gate: the channel's spent upload allowance does not stop them.
+    assert ok(sidecar.call("youtube/status", {**YT, "postId": video_id}))["state"] in ("processing", "published")
+    assert "views" in ok(sidecar.call("youtube/insights", {**YT, "postId": video_id}))["metrics"]
