@@ -2,7 +2,7 @@
 // One section per target and its test target. Dependencies point one way:
 // SidecarJSON <- SidecarLogging <- SidecarJSONRPC; SidecarJSON <- SidecarMetrics; SidecarResilience (leaf);
 // CCurl <- SidecarHTTP (which dlopens SidecarURLSessionPlugin's library when asked for URLSession);
-// SidecarHTTP + SidecarResilience + SidecarJSON <- SidecarPlatforms;
+// SidecarHTTP + SidecarResilience + SidecarJSON <- SidecarPlatforms; SidecarRedis (leaf);
 // everything <- SidecarServer <- social-sidecar. No package dependencies, by design.
 import PackageDescription
 
@@ -67,11 +67,16 @@ let package = Package(
     .target(name: "SidecarResilience", swiftSettings: strict),
     .testTarget(name: "SidecarResilienceTests", dependencies: ["SidecarResilience"], swiftSettings: strict),
 
+    // SidecarRedis: a small RESP2/RESP3 client on its own thread (the shared-state store's transport); knows nothing else.
+    .target(name: "SidecarRedis", swiftSettings: strict),
+    .testTarget(name: "SidecarRedisTests", dependencies: ["SidecarRedis"], swiftSettings: strict),
+
     // SidecarServer: wires methods to platforms; lifecycle, config, idempotency, metrics emission.
     .target(
       name: "SidecarServer",
       dependencies: [
-        "SidecarJSON", "SidecarJSONRPC", "SidecarLogging", "SidecarMetrics", "SidecarPlatforms", "SidecarResilience",
+        "SidecarJSON", "SidecarJSONRPC", "SidecarLogging", "SidecarMetrics", "SidecarPlatforms", "SidecarRedis",
+        "SidecarResilience",
       ],
       swiftSettings: strict),
     .testTarget(

@@ -11,6 +11,7 @@ public final class CallContext: Sendable {
     var retries = 0
     var rateLimitWaits = 0
     var waited = Duration.zero
+    var publishAnnounced = false
   }
 
   /// No wait, and no new attempt, starts at or after this instant. Nil means no deadline.
@@ -18,10 +19,30 @@ public final class CallContext: Sendable {
   /// Where the call's `$/progress` reports go, when the caller asked for them (`workDoneToken`).
   public let progress: WorkDoneProgress?
   private let counters = Mutex(Counters())
+  /// Runs once, before the first publish-step request may go out (the server records "sending" in the shared store);
+  /// if it throws, nothing is sent and the call ends with its error.
+  private let beforeFirstPublish: (@Sendable () async throws(SidecarError) -> Void)?
 
-  public init(deadline: ClockInstant?, progress: WorkDoneProgress? = nil) {
+  public init(
+    deadline: ClockInstant?, progress: WorkDoneProgress? = nil,
+    beforeFirstPublish: (@Sendable () async throws(SidecarError) -> Void)? = nil
+  ) {
     self.deadline = deadline
     self.progress = progress
+    self.beforeFirstPublish = beforeFirstPublish
+  }
+
+  /// Runs ``beforeFirstPublish`` the first time it is called: the core calls it before it admits a publish-step
+  /// request, and a client whose visible publish runs as idempotent steps (a resumable upload's last chunk creates the
+  /// video) calls it before the first of them.
+  public func announcePublish() async throws(SidecarError) {
+    guard let beforeFirstPublish,
+      counters.withLock({ counters in
+        defer { counters.publishAnnounced = true }
+        return !counters.publishAnnounced
+      })
+    else { return }
+    try await beforeFirstPublish()
   }
 
   /// Tries of the operation: 1 + ``retries`` once any request has been sent, 0 while none has (a call refused by an

@@ -177,6 +177,14 @@ public struct CircuitBreakerStateMachine: Sendable {
     return nil
   }
 
+  /// Opens the breaker until `until` because another sidecar's breaker for the same platform opened (shared state):
+  /// a breaker that is already OPEN at least that long, or disabled, stays as it is.
+  public mutating func adoptOpen(until: ClockInstant, now: ClockInstant) -> BreakerTransition? {
+    guard configuration.enabled, until > now else { return nil }
+    if case .open(let current) = current, current >= until { return nil }
+    return move(to: .open(until: until))
+  }
+
   /// Closes the breaker (`breaker/reset`), keeping the count of opens.
   public mutating func reset() -> BreakerTransition? {
     move(to: .closed(failures: 0))

@@ -133,6 +133,17 @@ public final class RateLimitGates: Sendable {
     }
   }
 
+  /// The blocks in force and their reasons (what sidecars sharing a store tell each other).
+  public func blocks() -> [(key: RateLimitKey, until: ClockInstant, reason: PlatformFailure)] {
+    let now = clock.now()
+    return state.withLock { state in
+      state.entries.compactMap { key, entry in
+        guard let until = entry.blockedUntil, until > now, let reason = entry.reason else { return nil }
+        return (key, until, reason)
+      }
+    }
+  }
+
   /// Keys with state, for tests of the sweep.
   var keyCount: Int { state.withLock { $0.entries.count } }
 

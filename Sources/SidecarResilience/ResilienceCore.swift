@@ -146,6 +146,13 @@ public final class ResilienceCore: Sendable {
     }
   }
 
+  /// Opens a platform's breaker until `until` because another sidecar's opened (see
+  /// ``CircuitBreakerStateMachine/adoptOpen(until:now:)``); the transition is notified like any other.
+  public func adoptOpenBreaker(platform: String, until: ClockInstant) {
+    let now = clock.now()
+    update(platform) { ((), $0.breaker.adoptOpen(until: until, now: now)) }
+  }
+
   /// Closes a platform's breaker (`breaker/reset`).
   public func resetBreaker(platform: String) {
     update(platform) { ((), $0.breaker.reset()) }
@@ -237,6 +244,7 @@ private final class Call {
   /// Waits for the gates and gets a breaker permit for the next request, or throws why no request may be made.
   @inline(never)
   func admit() async throws(SidecarError) -> CircuitBreakerStateMachine.Permit {
+    if step == .publish { try await context.announcePublish() }
     while true {
       switch try admission() {
       case .permit(let permit):

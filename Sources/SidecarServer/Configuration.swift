@@ -1,5 +1,6 @@
 import SidecarJSON
 import SidecarJSONRPC
+import SidecarRedis
 
 /// Everything `initialize.config` can set, with defaults from the environment and the command line.
 ///
@@ -50,6 +51,9 @@ public struct SidecarConfiguration: Sendable, Equatable {
   public var credentialsUpdateTimeoutMs = 5000
   public var shutdownGraceMs = 10000
   public var stateDir: String?
+  /// `redis://[user:password@]host:port[/db]`: the store the sidecars of a deployment share; nil = `stateDir` (local).
+  public var sharedStateURL: String?
+  public var sharedStateKeyPrefix = "social-sidecar:"
 
   public init() {}
 
@@ -123,6 +127,8 @@ public struct SidecarConfiguration: Sendable, Equatable {
       case "credentials.updateTimeoutMs": credentialsUpdateTimeoutMs = try field.int(in: 1...600_000)
       case "shutdown.graceMs": shutdownGraceMs = try field.int(in: 0...600_000)
       case "stateDir": stateDir = try field.string()
+      case "sharedState.url": sharedStateURL = try field.redisURL()
+      case "sharedState.keyPrefix": sharedStateKeyPrefix = try field.keyPrefix()
       default:
         throw .invalidParams(
           "unknown configuration key `\(key)`; see protocol/PROTOCOL.md#configuration for the keys", field: "config.\(key)")
@@ -196,6 +202,26 @@ private struct Field {
       throw .invalidParams("`\(key)` must be an http(s) URL, got \(text)", field: fieldName)
     }
     return text.hasSuffix("/") ? String(text.dropLast()) : text
+  }
+
+  /// A Redis URL; the error names what is wrong without echoing the URL (it may hold a password).
+  func redisURL() throws(JSONRPCError) -> String {
+    let text = try string()
+    do {
+      _ = try RedisConfiguration(url: text)
+    } catch {
+      throw .invalidParams(
+        "`\(key)` must be redis://[user:password@]host:port[/db]: \(error.description)", field: fieldName)
+    }
+    return text
+  }
+
+  func keyPrefix() throws(JSONRPCError) -> String {
+    let text = try string()
+    guard text.utf8.count <= 128, text.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }) else {
+      throw .invalidParams("`\(key)` must be at most 128 printable ASCII characters without spaces", field: fieldName)
+    }
+    return text
   }
 
   func graphVersion() throws(JSONRPCError) -> String {

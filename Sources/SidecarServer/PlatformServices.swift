@@ -6,6 +6,7 @@ import SidecarLogging
 import SidecarMetrics
 import SidecarPlatforms
 import SidecarResilience
+import Synchronization
 
 /// The methods that exist once `initialize` has fixed the configuration: platform operations, metrics, breaker.
 ///
@@ -19,7 +20,8 @@ final class PlatformServices: Sendable {
   let core: ResilienceCore
   let credentials: CredentialStore
   let metrics = MetricsAggregator()
-  let idempotency: IdempotencyStore
+  /// Idempotency records, shared with the other sidecars of the deployment (local journal or Redis).
+  let sharedState: any SharedStateStore
   private let clock: any SidecarClock
 
   init(configuration: SidecarConfiguration, connection: Connection, logger: Logger) throws {
@@ -50,11 +52,18 @@ final class PlatformServices: Sendable {
             "at": .string(RFC3339.string(from: Date())),
           ])
       })
+    let sharedState: any SharedStateStore & RefreshLeases
+    if let url = configuration.sharedStateURL {
+      sharedState = try RedisStateStore(url: url, keyPrefix: configuration.sharedStateKeyPrefix, logger: logger)
+    } else {
+      sharedState = try LocalStateStore(directory: configuration.stateDir, logger: logger)
+    }
+    self.sharedState = sharedState
     credentials = CredentialStore(
       source: ParentCredentials(
         connection: connection, resolveTimeout: .milliseconds(configuration.credentialsResolveTimeoutMs),
         updateTimeout: .milliseconds(configuration.credentialsUpdateTimeoutMs)),
-      clock: clock, logger: logger)
+      clock: clock, logger: logger, fleet: sharedState)
     let transport = Self.makeTransport(configuration, logger: logger)
     let environment = PlatformEnvironment(
       endpoints: configuration.endpoints, transport: transport, core: core,
@@ -62,7 +71,73 @@ final class PlatformServices: Sendable {
       timeout: .milliseconds(configuration.httpTimeoutMs), connectTimeout: .milliseconds(configuration.httpConnectTimeoutMs),
       logger: logger)
     clients = makePlatformClients(environment)
-    idempotency = try IdempotencyStore(directory: configuration.stateDir, logger: logger)
+    if sharedState.isShared {
+      blockSync.withLock { $0 = Task { [weak self] in await self?.shareBlocks() } }
+    }
+  }
+
+  deinit { blockSync.withLock { $0?.cancel() } }
+
+  private let blockSync = Mutex<Task<Void, Never>?>(nil)
+
+  /// Shares open breakers and rate-limit blocks with the other sidecars of the store, twice a second: one that starts
+  /// here is published with the time it ends; one that started elsewhere holds here until then. Each replica then
+  /// probes a breaker on its own timer.
+  private func shareBlocks() async {
+    var known: [String: Date] = [:]
+    while !Task.isCancelled {
+      let (now, wallNow) = (clock.now(), clock.wallNow())
+      for (name, until, detail) in localBlocks(now: now, wallNow: wallNow)
+      where known[name].map({ abs($0.timeIntervalSince(until)) >= 1 }) ?? true {
+        known[name] = until
+        await sharedState.shareBlock(name, until: until, detail: detail)
+      }
+      for (name, block) in await sharedState.sharedBlocks() where block.until > wallNow {
+        if let previous = known[name], previous >= block.until.addingTimeInterval(-1) { continue }
+        known[name] = block.until
+        adopt(name, block, until: now + .milliseconds(Int(block.until.timeIntervalSince(wallNow) * 1000)))
+      }
+      known = known.filter { $0.value > wallNow }
+      try? await Task.sleep(for: .milliseconds(500))
+    }
+  }
+
+  /// Breakers open here (`breaker:<platform>`) and gate blocks here (`gate:<key>`), with wall-clock ends.
+  private func localBlocks(now: ClockInstant, wallNow: Date) -> [(String, Date, JSONValue)] {
+    var blocks: [(String, Date, JSONValue)] = []
+    if configuration.breakerEnabled {
+      for (platform, snapshot) in core.breakerStatus() where snapshot.state == .open {
+        guard let retryAfter = snapshot.retryAfter else { continue }
+        blocks.append(("breaker:\(platform)", wallNow.addingTimeInterval(Double(Self.milliseconds(retryAfter)) / 1000), .null))
+      }
+    }
+    for (key, until, reason) in core.gates.blocks() {
+      let quota = reason.classification == .quotaExhausted
+      blocks.append(
+        (
+          "gate:\(key.raw)", wallNow.addingTimeInterval(Double(Self.milliseconds(now.duration(to: until))) / 1000),
+          ["quota": .bool(quota), "message": .string(reason.message)]
+        ))
+    }
+    return blocks
+  }
+
+  /// Holds here a block another sidecar shared.
+  private func adopt(_ name: String, _ block: SharedBlock, until: ClockInstant) {
+    if name.hasPrefix("breaker:") {
+      let platform = String(name.dropFirst("breaker:".count))
+      guard configuration.breakerEnabled, core.breakerStatus(platform: platform).state != .open else { return }
+      logger.info("circuit breaker opened by another sidecar", ["platform": .string(platform)])
+      core.adoptOpenBreaker(platform: platform, until: until)
+    } else if name.hasPrefix("gate:") {
+      let key = RateLimitKey(String(name.dropFirst("gate:".count)))
+      let quota = block.detail["quota"]?.boolValue == true
+      let reason = PlatformFailure(
+        quota ? .quotaExhausted : .rateLimited(scope: key.isApp ? .app : .account),
+        message: block.detail["message"]?.stringValue ?? "rate limited (seen by another sidecar)",
+        resetsAt: quota ? block.until : nil)
+      core.gates.block(key, until: until, reason: reason)
+    }
   }
 
   private static func makeTransport(_ configuration: SidecarConfiguration, logger: Logger) -> any HTTPTransport {
@@ -88,9 +163,14 @@ final class PlatformServices: Sendable {
     return [
       "platforms": .object(platforms),
       "methods": .array(Self.queryMethods.map { .string($0) }),
-      "idempotency": ["durable": .bool(configuration.stateDir != nil), "retentionHours": 24],
+      "idempotency": [
+        "durable": .bool(configuration.stateDir != nil || configuration.sharedStateURL != nil), "retentionHours": 24,
+      ],
     ]
   }
+
+  /// The store of idempotency records, as `health` reports it.
+  var sharedStateHealth: JSONValue { sharedState.health }
 
   static let queryMethods = ["breaker/reset", "breaker/status", "health", "metrics/prometheus", "metrics/snapshot"]
 
@@ -128,7 +208,7 @@ final class PlatformServices: Sendable {
     -> Result<JSONValue, JSONRPCError>
   {
     let pending: PendingCall
-    switch begin(operation, on: client, params: params, id: id) {
+    switch await begin(operation, on: client, params: params, id: id) {
     case .run(let call): pending = call
     case .answered(let answer): return answer
     }
@@ -142,7 +222,7 @@ final class PlatformServices: Sendable {
     } catch {
       result = .failure(error)
     }
-    return finish(pending, result)
+    return await finish(pending, result)
   }
 
   /// Every operation but a publish, apart so that their results take no room in `perform`'s frame.
@@ -169,7 +249,8 @@ final class PlatformServices: Sendable {
 
   /// Params, the call's context and the idempotency decision.
   @inline(never)
-  private func begin(_ operation: String, on client: any PlatformClient, params: JSONValue?, id: RequestID) -> Start {
+  private func begin(_ operation: String, on client: any PlatformClient, params: JSONValue?, id: RequestID) async -> Start
+  {
     let platform = client.platform
     let started = ContinuousClock.now
     let common: CommonParams
@@ -195,35 +276,48 @@ final class PlatformServices: Sendable {
     } catch {
       return .answered(.failure(.invalidParams(error.reason, field: error.field)))
     }
-    let call = CallContext(
-      deadline: common.deadlineMs.map { clock.now() + .milliseconds($0) },
-      progress: common.workDoneToken.map(progress(token:)))
-    let context = OperationContext(
-      key: CredentialKey(platform: platform, credentialRef: common.credentialRef, customerId: common.customerId),
-      agentId: common.agentId, correlationId: common.correlationId, call: call, credentials: credentials,
-      logger: logger.with(["correlationId": JSONValue(common.correlationId)]))
+    let deadline = common.deadlineMs.map { clock.now() + .milliseconds($0) }
+    let progress = common.workDoneToken.map(progress(token:))
+    func context(_ call: CallContext) -> OperationContext {
+      OperationContext(
+        key: CredentialKey(platform: platform, credentialRef: common.credentialRef, customerId: common.customerId),
+        agentId: common.agentId, correlationId: common.correlationId, call: call, credentials: credentials,
+        logger: logger.with(["correlationId": JSONValue(common.correlationId)]))
+    }
 
     // Idempotency: only writes (publishes, deletes) carry a key that matters; the scope keeps customers apart.
     guard let key = common.idempotencyKey, kind.writes else {
       return .run(
-        PendingCall(operation: operation, id: id, kind: kind, started: started, common: common, context: context))
+        PendingCall(
+          operation: operation, id: id, kind: kind, started: started, common: common,
+          context: context(CallContext(deadline: deadline, progress: progress))))
     }
-    let idempotencyKey = "\(platform)/\(operation)/\(common.customerId)/\(key)"
+    let idempotencyKey = IdempotencyScope.key(
+      platform: platform.rawValue, operation: operation, customerId: common.customerId, idempotencyKey: key)
     var fingerprinted = params?.objectValue ?? [:]
     for name in CommonParams.unfingerprinted { fingerprinted[name] = nil }
     let fingerprint = Fingerprint.of(.object(fingerprinted))
-    let decision: IdempotencyStore.Decision
-    do {
-      decision = try idempotency.begin(key: idempotencyKey, fingerprint: fingerprint)
+    let decision: IdempotencyDecision
+    do throws(SharedStateError) {
+      decision = try await sharedState.claim(key: idempotencyKey, fingerprint: fingerprint)
     } catch {
-      logger.error("idempotency journal write failed", ["error": .string("\(error)")])
-      return .answered(.failure(.internalError("the idempotency journal could not be written; nothing was published")))
+      logger.error("idempotency store failed", ["error": .string(error.description)])
+      return .answered(.failure(Self.applicationError(Self.storeUnavailable(platform))))
     }
     switch decision {
     case .proceed:
+      // The store hears "sending" before the first publish request, so a sidecar that dies after it is never re-sent.
+      let call = CallContext(deadline: deadline, progress: progress) { [sharedState, logger] () async throws(SidecarError) in
+        do throws(SharedStateError) {
+          try await sharedState.markSending(key: idempotencyKey)
+        } catch {
+          logger.error("idempotency store failed before publishing", ["error": .string(error.description)])
+          throw Self.storeUnavailable(platform)
+        }
+      }
       return .run(
         PendingCall(
-          operation: operation, id: id, kind: kind, started: started, common: common, context: context,
+          operation: operation, id: id, kind: kind, started: started, common: common, context: context(call),
           idempotency: (idempotencyKey, fingerprint)))
     case .replay(let response):
       record(
@@ -259,7 +353,8 @@ final class PlatformServices: Sendable {
 
   /// The answer, the idempotency record and the metrics of a call that reached the platform client.
   @inline(never)
-  private func finish(_ pending: PendingCall, _ result: Result<JSONValue, SidecarError>) -> Result<JSONValue, JSONRPCError> {
+  private func finish(_ pending: PendingCall, _ result: Result<JSONValue, SidecarError>) async -> Result<JSONValue, JSONRPCError>
+  {
     let (operation, platform, call) = (pending.operation, pending.context.key.platform, pending.context.call)
     let answer: Result<JSONValue, JSONRPCError>
     switch result {
@@ -268,10 +363,11 @@ final class PlatformServices: Sendable {
       if let (idempotencyKey, fingerprint) = pending.idempotency {
         var stored = value.objectValue ?? [:]
         stored["replayed"] = true
-        do {
-          try idempotency.complete(key: idempotencyKey, fingerprint: fingerprint, response: .object(stored))
+        do throws(SharedStateError) {
+          try await sharedState.complete(key: idempotencyKey, fingerprint: fingerprint, response: .object(stored))
         } catch {
-          logger.error("idempotency journal write failed after publishing", ["error": .string("\(error)")])
+          // The claim stays "sending": replays answer outcome_unknown, never a second post.
+          logger.error("idempotency store failed after publishing", ["error": .string(error.description)])
         }
       }
     case .failure(let error):
@@ -282,7 +378,7 @@ final class PlatformServices: Sendable {
       }
       if let (idempotencyKey, fingerprint) = pending.idempotency, case .failure(let rpcError) = answer {
         if error.kind == .outcomeUnknown {
-          try? idempotency.completeUnknown(key: idempotencyKey, fingerprint: fingerprint, error: rpcError.json)
+          try? await sharedState.completeUnknown(key: idempotencyKey, fingerprint: fingerprint, error: rpcError.json)
         } else if error.isCancellation && call.publishRequests > 0 {
           // Cancelled while the publish request was in flight: it may have gone out, so the key stays taken.
           let unknown = Self.applicationError(
@@ -290,10 +386,10 @@ final class PlatformServices: Sendable {
               kind: .outcomeUnknown,
               message: "the call was cancelled while its publish request was in flight; it may have been published",
               platform: platform.rawValue, attempts: call.attempts))
-          try? idempotency.completeUnknown(key: idempotencyKey, fingerprint: fingerprint, error: unknown.json)
+          try? await sharedState.completeUnknown(key: idempotencyKey, fingerprint: fingerprint, error: unknown.json)
         } else {
           // Refused, invalid, rate limited, breaker open: nothing was published, so the key may be used again.
-          idempotency.release(key: idempotencyKey)
+          await sharedState.release(key: idempotencyKey)
         }
       }
       if error.kind == .circuitOpen { metrics.recordNotPermitted(platform: platform.rawValue, operation: operation) }
@@ -402,6 +498,7 @@ final class PlatformServices: Sendable {
       return .failure(.invalidParams("unknown platform \(name)", field: "platform"))
     }
     core.resetBreaker(platform: platform.rawValue)
+    Task { [sharedState] in await sharedState.shareBlock("breaker:\(platform.rawValue)", until: nil, detail: .null) }
     return .success(["platform": .string(name), "state": .string(BreakerState.closed.rawValue)])
   }
 
@@ -415,6 +512,16 @@ final class PlatformServices: Sendable {
   }
 
   // MARK: Mapping
+
+  /// A keyed publish the store cannot vouch for is refused before anything is sent: running it without the store
+  /// could publish twice.
+  static func storeUnavailable(_ platform: Platform) -> SidecarError {
+    SidecarError(
+      kind: .transientExhausted,
+      message: "the shared idempotency store is unavailable, so a publish with an idempotencyKey cannot be made safely; "
+        + "nothing was published, retry later",
+      platform: platform.rawValue, retryAfter: .seconds(1))
+  }
 
   static func applicationError(_ error: SidecarError, attempts: Int? = nil) -> JSONRPCError {
     var data: [String: JSONValue] = [

@@ -156,11 +156,13 @@ public final class Server: Dispatcher {
   private func health() -> JSONValue {
     let status = phase.withLock({ $0 }) == .shuttingDown ? "shutting_down" : "ok"
     let uptime = environment.now() - started
-    return [
+    var answer: [String: JSONValue] = [
       "status": .string(status), "version": .string(Self.version),
       "uptimeMs": .int(Int(uptime.components.seconds * 1000 + uptime.components.attoseconds / 1_000_000_000_000_000)),
       "inFlight": .int(connection.inFlightCount),
     ]
+    if let services = services.withLock({ $0 }) { answer["sharedState"] = services.sharedStateHealth }
+    return .object(answer)
   }
 
   /// Refuses new work, lets in-flight calls finish within `shutdown.graceMs`, then answers `null`.

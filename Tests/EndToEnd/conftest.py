@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "Tests" / "Fakes"))
 
 from fake_platforms import FakePlatforms  # noqa: E402
+from redis_server import RedisServer  # noqa: E402,F401  (re-exported for the tests)
 
 CREDENTIALS = {
     "CRED-fb-001": {"accessToken": "fake-fb-page-token-1", "accountId": "20000001"},
@@ -123,7 +124,7 @@ class Driver:
         elif message["method"] == "credentials/update":
             if self.ack_updates:
                 self.credentials[params["credentialRef"]].update(
-                    {k: params[k] for k in ("accessToken", "refreshToken") if params.get(k)})
+                    {k: params[k] for k in ("accessToken", "refreshToken", "expiresAt") if params.get(k)})
                 self.send({"jsonrpc": "2.0", "id": message["id"], "result": {}})
 
     # -- calls --------------------------------------------------------------------------------------------------
@@ -221,3 +222,11 @@ def sidecar_factory(fake):
     for driver in started:
         if driver.process.poll() is None:
             driver.close()
+
+
+
+@pytest.fixture
+def redis_server():
+    server = RedisServer()
+    yield server
+    server.stop()

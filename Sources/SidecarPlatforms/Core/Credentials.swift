@@ -79,11 +79,15 @@ public final class CredentialStore: Sendable {
   /// Tokens closer than this to expiry are refreshed before use, where the platform can refresh.
   public let refreshMargin: Duration
   private let updateRetryDelays: [Duration]
+  /// The refresh lease shared with other sidecars, when they share a store.
+  private let fleet: (any RefreshLeases)?
 
   public init(
     source: any CredentialSource, clock: any SidecarClock, logger: Logger, refreshMargin: Duration = .seconds(300),
-    updateRetryDelays: [Duration] = [.milliseconds(200), .seconds(1), .seconds(2), .seconds(5), .seconds(10)]
+    updateRetryDelays: [Duration] = [.milliseconds(200), .seconds(1), .seconds(2), .seconds(5), .seconds(10)],
+    fleet: (any RefreshLeases)? = nil
   ) {
+    self.fleet = fleet
     self.source = source
     self.clock = clock
     self.logger = logger
@@ -140,16 +144,15 @@ public final class CredentialStore: Sendable {
     do {
       return try await refreshing.run(key) { [self] () async throws -> Credential in
         if let cached = cache.withLock({ $0[key] }), cached.accessToken != stale.accessToken { return cached }
-        var fresh = try await refresher(stale)
-        // A rotated refresh token is kept; an absent or empty one never replaces the one we have.
-        if fresh.refreshToken?.isEmpty ?? true { fresh.refreshToken = stale.refreshToken }
-        if fresh.clientId == nil { fresh.clientId = stale.clientId }
-        if fresh.clientSecret == nil { fresh.clientSecret = stale.clientSecret }
-        if fresh.variant == nil { fresh.variant = stale.variant }
-        cache.withLock { $0[key] = fresh }
-        logger.info("credential refreshed", ["credential": .string(key.description)])
-        await persist(key, fresh)
-        return fresh
+        let lease = await fleet?.acquire(key)
+        do {
+          let fresh = try await refreshHolding(lease, key, stale: stale, using: refresher)
+          await lease?.release()
+          return fresh
+        } catch {
+          await lease?.release()
+          throw error
+        }
       }
     } catch let error as SidecarError {
       throw error
@@ -159,6 +162,29 @@ public final class CredentialStore: Sendable {
       throw SidecarError(
         kind: .authFailed, message: "token refresh failed: \(error)", platform: key.platform.rawValue, attempts: 0)
     }
+  }
+
+  /// The refresh proper, with the fleet's lease (if any) held: a replica that held it before us may have refreshed
+  /// already, and the parent then has its token.
+  private func refreshHolding(
+    _ lease: RefreshLease?, _ key: CredentialKey, stale: Credential,
+    using refresher: @escaping @Sendable (Credential) async throws(SidecarError) -> Credential
+  ) async throws -> Credential {
+    if lease != nil, let current = try? await source.resolve(key), current.accessToken != stale.accessToken {
+      cache.withLock { $0[key] = current }
+      logger.info("credential refreshed by another sidecar", ["credential": .string(key.description)])
+      return current
+    }
+    var fresh = try await refresher(stale)
+    // A rotated refresh token is kept; an absent or empty one never replaces the one we have.
+    if fresh.refreshToken?.isEmpty ?? true { fresh.refreshToken = stale.refreshToken }
+    if fresh.clientId == nil { fresh.clientId = stale.clientId }
+    if fresh.clientSecret == nil { fresh.clientSecret = stale.clientSecret }
+    if fresh.variant == nil { fresh.variant = stale.variant }
+    cache.withLock { $0[key] = fresh }
+    logger.info("credential refreshed", ["credential": .string(key.description)])
+    await persist(key, fresh)
+    return fresh
   }
 
   /// Forgets a cached credential (the platform said it is dead, or the parent changed it).

@@ -186,6 +186,9 @@ public final class YouTubeClient: PlatformClient {
   func uploadStep(_ upload: ResumableUpload, credential: Credential, context: CallContext) async throws(SidecarError)
     -> UploadProgress
   {
+    // The chunks are retried like idempotent steps, but the last one creates the video: a shared idempotency store
+    // hears "sending" before the first one goes out.
+    try await context.announcePublish()
     let token = credential.accessToken
     let channel = credential.accountId
     return try await environment.core.run(
