@@ -68,11 +68,7 @@ class PlatformClient:
             ),
             extra_params,
         )
-        return ValidationResult.from_wire(
-            await self._sidecar.call_platform(
-                f"{self.name}/validate", params, timeout=timeout, on_progress=on_progress
-            )
-        )
+        return ValidationResult.from_wire(await self._call("validate", params, timeout, on_progress))
 
     async def refresh(
         self,
@@ -99,9 +95,7 @@ class PlatformClient:
             ),
             extra_params,
         )
-        return RefreshResult.from_wire(
-            await self._sidecar.call_platform(f"{self.name}/refresh", params, timeout=timeout, on_progress=on_progress)
-        )
+        return RefreshResult.from_wire(await self._call("refresh", params, timeout, on_progress))
 
     async def delete(
         self,
@@ -127,9 +121,7 @@ class PlatformClient:
             ),
             extra_params,
         )
-        return DeleteResult.from_wire(
-            await self._sidecar.call_platform(f"{self.name}/delete", params, timeout=timeout)
-        )
+        return DeleteResult.from_wire(await self._call("delete", params, timeout))
 
     async def insights(
         self,
@@ -156,9 +148,7 @@ class PlatformClient:
             ),
             extra_params,
         )
-        return InsightsResult.from_wire(
-            await self._sidecar.call_platform(f"{self.name}/insights", params, timeout=timeout)
-        )
+        return InsightsResult.from_wire(await self._call("insights", params, timeout))
 
     async def status(
         self,
@@ -182,8 +172,14 @@ class PlatformClient:
             ),
             extra_params,
         )
-        return StatusResult.from_wire(
-            await self._sidecar.call_platform(f"{self.name}/status", params, timeout=timeout)
+        return StatusResult.from_wire(await self._call("status", params, timeout))
+
+    async def _call(
+        self, operation: str, params: Mapping[str, Any], timeout: float | None,
+        on_progress: ProgressCallback | None = None,
+    ) -> Any:
+        return await self._sidecar.call_platform(
+            f"{self.name}/{operation}", params, timeout=timeout, on_progress=on_progress
         )
 
     async def _publish(
@@ -196,11 +192,7 @@ class PlatformClient:
         extra: Mapping[str, Any] | None,
     ) -> PostResult:
         params = _params({**common, **content}, extra)
-        return PostResult.from_wire(
-            await self._sidecar.call_platform(
-                f"{self.name}/{operation}", params, timeout=timeout, on_progress=on_progress
-            )
-        )
+        return PostResult.from_wire(await self._call(operation, params, timeout, on_progress))
 
 
 def _items(items: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]] | None:
