@@ -312,3 +312,26 @@ def test_a_spent_upload_limit_does_not_stop_reads(fake, sidecar_factory):
     # Reads pass only the app-wide gate: the channel's spent upload allowance does not stop them.
     assert ok(sidecar.call("youtube/status", {**YT, "postId": video_id}))["state"] in ("processing", "published")
     assert "views" in ok(sidecar.call("youtube/insights", {**YT, "postId": video_id}))["metrics"]
+
+
+def test_answers_match_their_schemas(fake, sidecar_factory):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "protocol" / "conformance"))
+    from check_schemas import SchemaSet
+
+    schemas = SchemaSet()
+    sidecar = sidecar_factory({"metrics": {"enabled": True}})
+    for platform, creds, params in [("facebook", FB, {"text": "schema"}), ("linkedin", LI, {"text": "schema"})]:
+        posted = ok(sidecar.call(f"{platform}/post", {**creds, **params}))
+        for operation in ("insights", "status", "delete", "status"):
+            request = {**creds, "postId": posted["postId"]}
+            assert not schemas.errors(f"{platform}.{operation}.params", request)
+            answer = ok(sidecar.call(f"{platform}/{operation}", request))
+            assert not schemas.errors(f"{platform}.{operation}.result", answer), answer
+    scheduled = ok(sidecar.call("facebook/post", {**FB, "text": "later", "publishAt": rfc3339(timedelta(hours=1))}))
+    assert not schemas.errors("facebook.post.result", scheduled)
+    for event in sidecar.wait_events(11):
+        assert not schemas.errors("metrics.event.params", event), event
+    assert not schemas.errors("metrics.snapshot.result", ok(sidecar.call("metrics/snapshot")))
