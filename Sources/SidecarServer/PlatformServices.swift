@@ -231,7 +231,8 @@ final class PlatformServices: Sendable {
     let context = pending.context
     switch pending.kind {
     case .validate: return json(try await client.validate(context: context))
-    case .refresh, .publish: return json(try await client.refresh(context: context))
+    case .refresh: return json(try await client.refresh(context: context))
+    case .publish: preconditionFailure("perform runs publishes itself")
     case .post(.delete, let postId, _):
       return pending.json(postId, try await client.delete(postId: postId, context: context))
     case .post(.insights, let postId, let metrics):
