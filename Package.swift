@@ -1,8 +1,9 @@
 // swift-tools-version: 6.2
 // One section per target and its test target. Dependencies point one way:
+// SidecarSystem (leaf: POSIX helpers) under SidecarLogging, SidecarJSONRPC, SidecarHTTP, SidecarRedis, SidecarPlatforms;
 // SidecarJSON <- SidecarLogging <- SidecarJSONRPC; SidecarJSON <- SidecarMetrics; SidecarResilience (leaf);
 // CCurl <- SidecarHTTP (which dlopens SidecarURLSessionPlugin's library when asked for URLSession);
-// SidecarHTTP + SidecarResilience + SidecarJSON <- SidecarPlatforms; SidecarRedis (leaf);
+// SidecarHTTP + SidecarResilience + SidecarJSON <- SidecarPlatforms; SidecarSystem <- SidecarRedis;
 // everything <- SidecarServer <- social-sidecar. No package dependencies, by design.
 import PackageDescription
 
@@ -24,7 +25,7 @@ let package = Package(
     .target(name: "CCurl", linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
 
     // SidecarHTTP: the HTTP transport protocol, its libcurl implementation and the bridge to the URLSession plugin.
-    .target(name: "SidecarHTTP", dependencies: ["CCurl"], swiftSettings: strict),
+    .target(name: "SidecarHTTP", dependencies: ["CCurl", "SidecarSystem"], swiftSettings: strict),
     .testTarget(name: "SidecarHTTPTests", dependencies: ["SidecarHTTP"], swiftSettings: strict),
     // transport-soak: load generator that scripts/soak-transport drives (not part of the product).
     .executableTarget(
@@ -34,16 +35,21 @@ let package = Package(
     // so that the executable does not link FoundationNetworking and libcurl's dependencies.
     .target(name: "SidecarURLSessionPlugin", swiftSettings: strict),
 
+    // SidecarSystem: the POSIX calls FoundationEssentials lacks (threads, file sizes) or that names of ours shadow
+    // (write).
+    .target(name: "SidecarSystem", swiftSettings: strict),
+
     // SidecarJSON: a JSON value type with a fast parser and serializer; knows nothing else.
     .target(name: "SidecarJSON", swiftSettings: strict, linkerSettings: [.linkedLibrary("m", .when(platforms: [.linux]))]),
     .testTarget(name: "SidecarJSONTests", dependencies: ["SidecarJSON"], swiftSettings: strict),
 
     // SidecarJSONRPC: LSP framing and JSON-RPC 2.0 connection; knows nothing of platforms.
-    .target(name: "SidecarJSONRPC", dependencies: ["SidecarJSON", "SidecarLogging"], swiftSettings: strict),
+    .target(
+      name: "SidecarJSONRPC", dependencies: ["SidecarJSON", "SidecarLogging", "SidecarSystem"], swiftSettings: strict),
     .testTarget(name: "SidecarJSONRPCTests", dependencies: ["SidecarJSONRPC"], swiftSettings: strict),
 
     // SidecarLogging: structured one-line JSON logs on stderr that never block protocol work.
-    .target(name: "SidecarLogging", dependencies: ["SidecarJSON"], swiftSettings: strict),
+    .target(name: "SidecarLogging", dependencies: ["SidecarJSON", "SidecarSystem"], swiftSettings: strict),
 
     // SidecarMetrics: usage events, aggregation and Prometheus text.
     .target(name: "SidecarMetrics", dependencies: ["SidecarJSON", "SidecarLogging"], swiftSettings: strict),
@@ -57,7 +63,8 @@ let package = Package(
 
     // SidecarPlatforms: the five platform clients, credentials and media, over HTTP and the resilience core.
     .target(
-      name: "SidecarPlatforms", dependencies: ["SidecarHTTP", "SidecarJSON", "SidecarLogging", "SidecarResilience"],
+      name: "SidecarPlatforms",
+      dependencies: ["SidecarHTTP", "SidecarJSON", "SidecarLogging", "SidecarResilience", "SidecarSystem"],
       swiftSettings: strict),
     .testTarget(
       name: "SidecarPlatformsTests", dependencies: ["SidecarPlatforms", "SidecarHTTP", "SidecarResilience"],
@@ -68,7 +75,7 @@ let package = Package(
     .testTarget(name: "SidecarResilienceTests", dependencies: ["SidecarResilience"], swiftSettings: strict),
 
     // SidecarRedis: a small RESP2/RESP3 client on its own thread (the shared-state store's transport); knows nothing else.
-    .target(name: "SidecarRedis", swiftSettings: strict),
+    .target(name: "SidecarRedis", dependencies: ["SidecarSystem"], swiftSettings: strict),
     .testTarget(name: "SidecarRedisTests", dependencies: ["SidecarRedis"], swiftSettings: strict),
 
     // SidecarServer: wires methods to platforms; lifecycle, config, idempotency, metrics emission.
@@ -76,7 +83,7 @@ let package = Package(
       name: "SidecarServer",
       dependencies: [
         "SidecarJSON", "SidecarJSONRPC", "SidecarLogging", "SidecarMetrics", "SidecarPlatforms", "SidecarRedis",
-        "SidecarResilience",
+        "SidecarResilience", "SidecarSystem",
       ],
       swiftSettings: strict),
     .testTarget(

@@ -18,6 +18,7 @@ enum {
   OPT_WRITEFUNCTION = 20011,
   OPT_READFUNCTION = 20012,
   OPT_HTTPHEADER = 10023,
+  OPT_RESOLVE = 10203,
   OPT_HEADERDATA = 10029,
   OPT_HEADERFUNCTION = 20079,
   OPT_NOSIGNAL = 99,
@@ -146,12 +147,28 @@ static void prepare_tls_sharing(void) {
   } while (0)
 
 static void load(void) {
-  static const char *const names[] = {"libcurl.so.4", "libcurl.so", "libcurl.4.dylib", "libcurl.dylib"};
+#ifdef __APPLE__
+  static const char *const names[] = {"libcurl.4.dylib", "libcurl.dylib"};
+#else
+  static const char *const names[] = {"libcurl.so.4", "libcurl.so"};
+#endif
+  // SOCIAL_SIDECAR_LIBCURL names the one library to load instead (a path or a file name).
+  const char *chosen = getenv("SOCIAL_SIDECAR_LIBCURL");
+  const char *const *tried = names;
+  size_t count = sizeof names / sizeof names[0];
+  if (chosen != NULL && *chosen != '\0') {
+    tried = &chosen;
+    count = 1;
+  }
   void *lib = NULL;
-  for (size_t i = 0; i < sizeof names / sizeof names[0] && lib == NULL; i++) lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+  char why[200] = "not found";  // the first name's failure: the one that names the library people install
+  for (size_t i = 0; i < count && lib == NULL; i++) {
+    lib = dlopen(tried[i], RTLD_NOW | RTLD_LOCAL);
+    const char *error = lib == NULL ? dlerror() : NULL;
+    if (i == 0 && error != NULL) snprintf(why, sizeof why, "%s", error);
+  }
   if (lib == NULL) {
-    const char *why = dlerror();
-    snprintf(load_error, sizeof load_error, "cannot load libcurl: %s", why ? why : "not found");
+    snprintf(load_error, sizeof load_error, "cannot load libcurl: %s", why);
     return;
   }
   RESOLVE(easy_init, "curl_easy_init");
@@ -224,6 +241,8 @@ struct ccurl_transfer {
   void *easy;
   uint64_t tag;
   struct curl_slist *headers;
+  // CURLOPT_RESOLVE entries: "host:port:address[,address]" (DNS pinning).
+  struct curl_slist *resolve;
   char error[ERROR_SIZE];
   int flags;
   // At most once: how many times libcurl was about to send the request (see ccurl_transfer_send_at_most_once).
@@ -296,6 +315,8 @@ ccurl_transfer *ccurl_transfer_new(void) {
 static void clear(ccurl_transfer *t) {
   if (t->headers != NULL) api.slist_free_all(t->headers);
   t->headers = NULL;
+  if (t->resolve != NULL) api.slist_free_all(t->resolve);
+  t->resolve = NULL;
   free(t->upload);
   t->upload = NULL;
   if (t->upload_fd >= 0) close(t->upload_fd);
@@ -357,6 +378,13 @@ int ccurl_transfer_add_header(ccurl_transfer *t, const char *line) {
   struct curl_slist *next = api.slist_append(t->headers, line);
   if (next == NULL) return -1;
   t->headers = next;
+  return 0;
+}
+
+int ccurl_transfer_add_resolve(ccurl_transfer *t, const char *entry) {
+  struct curl_slist *next = api.slist_append(t->resolve, entry);
+  if (next == NULL) return -1;
+  t->resolve = next;
   return 0;
 }
 
@@ -508,6 +536,7 @@ int ccurl_transfer_prepare(ccurl_transfer *t) {
   rc |= api.easy_setopt(t->easy, OPT_SEEKFUNCTION, on_seek);
   rc |= api.easy_setopt(t->easy, OPT_SEEKDATA, (void *)t);
   if (t->headers != NULL) rc |= api.easy_setopt(t->easy, OPT_HTTPHEADER, t->headers);
+  if (t->resolve != NULL) rc |= api.easy_setopt(t->easy, OPT_RESOLVE, t->resolve);
   if (t->at_most_once) {
     rc |= api.easy_setopt(t->easy, OPT_PREREQFUNCTION, on_send_start);
     rc |= api.easy_setopt(t->easy, OPT_PREREQDATA, (void *)t);

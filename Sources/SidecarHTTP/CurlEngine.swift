@@ -1,6 +1,17 @@
 internal import CCurl
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
+import SidecarSystem
 import Synchronization
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
 
 /// A libcurl transfer handle (`ccurl_transfer *`).
 ///
@@ -77,9 +88,7 @@ final class CurlEngine: Sendable {
   }
 
   func start() {
-    let thread = Thread { [self] in runLoop() }
-    thread.name = "sidecar-curl"
-    thread.start()
+    startThread { [self] in runLoop() }
   }
 
   /// Stops the loop (failing anything still running) and lets it free libcurl's resources.

@@ -1,5 +1,9 @@
 internal import CCurl
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 
 #if canImport(Glibc)
   import Glibc
@@ -20,8 +24,8 @@ public final class CurlTransport: HTTPTransport {
   private let configuration: HTTPTransportConfiguration
 
   /// Throws `TransportError.Kind.unavailable` when libcurl cannot be loaded (e.g. it is not installed),
-  /// so that the caller can fall back to `URLSessionTransport`.
-  public init(configuration: HTTPTransportConfiguration = HTTPTransportConfiguration()) throws {
+  /// which `makeDefaultTransport` turns into a clear error for every request.
+  public init(configuration: HTTPTransportConfiguration = HTTPTransportConfiguration()) throws(TransportError) {
     var reason = [CChar](repeating: 0, count: 256)
     guard ccurl_load(&reason, reason.count) == 0 else {
       let text = String(decoding: reason.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
@@ -63,10 +67,7 @@ public final class CurlTransport: HTTPTransport {
   }
 
   public func download(_ request: HTTPRequest, to path: String, maxBytes: Int64) async throws -> (HTTPResponse, Int64) {
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else {
-      throw TransportError(.invalidRequest, requestSent: false, message: "cannot create \(path): \(errnoText())")
-    }
+    let fd = try BodyFiles.createForDownload(path)
     do {
       let transfer = try await run(request, sink: .file(descriptor: fd, cap: maxBytes))
       defer { engine.recycle(transfer) }
@@ -191,6 +192,14 @@ public final class CurlTransport: HTTPTransport {
       throw TransportError(.invalidRequest, requestSent: false, message: "invalid method")
     }
     ccurl_transfer_setopt_string(t, CCURLOPT_URL, url.absoluteString)
+    if !request.pinnedAddresses.isEmpty, let host = url.host {
+      // Connect where the caller checked, not where a second DNS answer points (rebinding).
+      let port = url.port ?? (url.scheme?.lowercased() == "https" ? 443 : 80)
+      let addresses = request.pinnedAddresses.map { $0.contains(":") ? "[\($0)]" : $0 }.joined(separator: ",")
+      guard ccurl_transfer_add_resolve(t, "\(host):\(port):\(addresses)") == 0 else {
+        throw TransportError(.other, requestSent: false, message: "out of memory for the pinned addresses")
+      }
+    }
     ccurl_transfer_setopt_string(t, CCURLOPT_PROTOCOLS_STR, "http,https")
     if request.atMostOnce {
       ccurl_transfer_setopt_long(t, CCURLOPT_HTTP_VERSION, Int(CCURL_HTTP_VERSION_1_1))
@@ -261,16 +270,7 @@ public final class CurlTransport: HTTPTransport {
   }
 
   private func attachFile(_ path: String, offset: Int64, length: Int64, to t: OpaquePointer) throws(TransportError) {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else {
-      throw TransportError(.invalidRequest, requestSent: false, message: "cannot open \(path): \(errnoText())")
-    }
-    var info = stat()
-    guard fstat(fd, &info) == 0, offset >= 0, length >= 0, Int64(info.st_size) >= offset + length else {
-      close(fd)
-      throw TransportError(
-        .invalidRequest, requestSent: false, message: "\(path) holds fewer than \(offset + length) bytes")
-    }
+    let fd = try BodyFiles.openForUpload(path, offset: offset, length: length)
     ccurl_transfer_set_upload_fd(t, fd, offset, length)
   }
 
@@ -368,14 +368,10 @@ public final class CurlTransport: HTTPTransport {
 
   /// libcurl's texts name hosts and ports, not URLs; strip the query anyway should one ever appear.
   private static func scrub(_ text: String, of url: URL) -> String {
-    var text = text.replacingOccurrences(of: url.absoluteString, with: url.redactedForLogs)
-    if let query = url.query, !query.isEmpty { text = text.replacingOccurrences(of: query, with: "…") }
+    var text = text.replacing(url.absoluteString, with: url.redactedForLogs)
+    if let query = url.query, !query.isEmpty { text = text.replacing(query, with: "…") }
     return text
   }
-}
-
-private func errnoText() -> String {
-  String(cString: strerror(errno))
 }
 
 extension Duration {

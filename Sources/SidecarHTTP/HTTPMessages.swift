@@ -1,4 +1,8 @@
-public import Foundation
+#if canImport(FoundationEssentials)
+  public import FoundationEssentials
+#else
+  public import Foundation
+#endif
 
 /// A request body. `file` is streamed from disk in chunks so that uploading a large video does not
 /// hold it in memory.
@@ -9,13 +13,6 @@ public enum HTTPBody: Sendable, Equatable {
   case file(path: String, offset: Int64, length: Int64)
 
   public static func bytes(_ bytes: [UInt8]) -> HTTPBody { .bytes(Data(bytes)) }
-
-  /// The file from `offset` to its end (its size read now).
-  public static func file(path: String, offset: Int64 = 0) throws -> HTTPBody {
-    let attributes = try FileManager.default.attributesOfItem(atPath: path)
-    let size = (attributes[.size] as? NSNumber)?.int64Value ?? 0
-    return .file(path: path, offset: offset, length: max(0, size - offset))
-  }
 
   /// The bytes of an in-memory body (none for `.empty` and `.file`).
   var bytes: Data {
@@ -52,6 +49,10 @@ public struct HTTPRequest: Sendable {
   /// the same way) and reuses only recently used connections (`atMostOnceMaxIdle`). URLSession offers no such
   /// control, one more reason it is only the fallback.
   public var atMostOnce = false
+  /// The addresses to connect to for the URL's host instead of resolving it again (IPv4 dotted or IPv6 text): the ones
+  /// a caller checked, so that a DNS answer changed since (rebinding) cannot send the request elsewhere. Empty: resolve
+  /// as usual. Only `CurlTransport` honours it (libcurl's resolve override).
+  public var pinnedAddresses: [String] = []
 
   public static let defaultMaxResponseBytes = 16 << 20
 

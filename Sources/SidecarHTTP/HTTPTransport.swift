@@ -45,10 +45,10 @@ public struct HTTPTransportConfiguration: Sendable {
   }
 }
 
-/// The transport to use in production, built on its first request (see `LazyTransport`): libcurl when
-/// `preferred` is "curl" (the default) and libcurl loads, otherwise URLSession through its plugin. If neither
-/// can be loaded, every request fails with `TransportError.Kind.unavailable` saying where it looked.
-/// `onBuild` hears once which transport was built and why, and whether it can send at all.
+/// The transport to use in production, built on its first request (see `LazyTransport`): libcurl, or URLSession
+/// through its plugin when `preferred` is "urlsession". If it cannot be loaded, every request fails at once with
+/// `TransportError.Kind.unavailable` saying what to install. `onBuild` hears once what was built (or why nothing
+/// could be), and whether it can send at all.
 public func makeDefaultTransport(
   _ configuration: HTTPTransportConfiguration, preferred: String = "curl",
   onBuild: @escaping @Sendable (_ description: String, _ usable: Bool) -> Void = { _, _ in }
@@ -60,25 +60,24 @@ public func makeDefaultTransport(
   }
 }
 
-/// The choice `makeDefaultTransport` makes on first use, with a sentence saying what it chose.
+/// The choice `makeDefaultTransport` makes on first use, with a sentence saying what it chose or why nothing works.
+/// There is no fallback from libcurl to URLSession: on Linux, FoundationNetworking is built on libcurl too.
 func buildTransport(
   _ configuration: HTTPTransportConfiguration, preferred: String, pluginPath: String
 ) -> (any HTTPTransport, String) {
-  var curlFailure: TransportError?
-  if preferred != "urlsession" {
-    do {
-      return (try CurlTransport(configuration: configuration), "libcurl (\(CurlTransport.libraryVersion ?? "?"))")
-    } catch {
-      curlFailure = error as? TransportError
+  do throws(TransportError) {
+    if preferred == "urlsession" {
+      return (
+        try URLSessionPluginTransport(configuration: configuration, pluginPath: pluginPath),
+        "URLSession (plugin \(pluginPath))"
+      )
     }
-  }
-  let fallback = curlFailure.map { "; libcurl unavailable: \($0.message)" } ?? ""
-  do {
-    let transport = try URLSessionPluginTransport(configuration: configuration, pluginPath: pluginPath)
-    return (transport, "URLSession (plugin \(pluginPath))" + fallback)
+    // libcurl's version and TLS library ("libcurl/7.88.1 OpenSSL/3.0.22"), not its whole feature list.
+    let version = (CurlTransport.libraryVersion ?? "?").split(separator: " ").prefix(2).joined(separator: " ")
+    return (try CurlTransport(configuration: configuration), "libcurl (\(version))")
   } catch {
     var failure = error
-    failure.message += fallback
-    return (UnavailableTransport(error: failure), "none: \(failure.message)")
+    if preferred != "urlsession" { failure.message += ". \(TransportError.installLibcurl)" }
+    return (UnavailableTransport(error: failure), failure.message)
   }
 }

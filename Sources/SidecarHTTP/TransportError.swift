@@ -34,7 +34,12 @@ public struct TransportError: Error, Sendable, CustomStringConvertible {
     /// Anything else: connection reset, protocol error, local I/O error.
     public static let other = Kind(.other)
 
-    public var description: String { code.rawValue }
+    /// What a person does about a missing or broken libcurl.
+  public static let installLibcurl =
+    "Install libcurl: the libcurl4 package on Debian and Ubuntu (apt-get install libcurl4 ca-certificates), "
+    + "libcurl on Fedora (dnf install libcurl) and Alpine (apk add libcurl)"
+
+  public var description: String { code.rawValue }
   }
 
   public var kind: Kind
@@ -49,6 +54,11 @@ public struct TransportError: Error, Sendable, CustomStringConvertible {
     self.requestSent = requestSent
     self.message = message
   }
+
+  /// What a person does about a missing or broken libcurl.
+  public static let installLibcurl =
+    "Install libcurl: the libcurl4 package on Debian and Ubuntu (apt-get install libcurl4 ca-certificates), "
+    + "libcurl on Fedora (dnf install libcurl) and Alpine (apk add libcurl)"
 
   public var description: String { "\(kind): \(message)" + (requestSent ? " (request may have been sent)" : "") }
 }

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import Synchronization
 
 #if canImport(Glibc)
@@ -56,11 +60,7 @@ public final class URLSessionPluginTransport: HTTPTransport {
   }
 
   public func download(_ request: HTTPRequest, to path: String, maxBytes: Int64) async throws -> (HTTPResponse, Int64) {
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else {
-      throw TransportError(
-        .invalidRequest, requestSent: false, message: "cannot create \(path): \(String(cString: strerror(errno)))")
-    }
+    let fd = try BodyFiles.createForDownload(path)
     do {
       return try await run(request, download: fd, cap: maxBytes)
     } catch {
@@ -137,6 +137,12 @@ public final class URLSessionPluginTransport: HTTPTransport {
       throw TransportError(.invalidURL, requestSent: false, message: "not an absolute http(s) URL: \(url.redactedForLogs)")
     }
     var headers: [[String]] = []
+    guard request.pinnedAddresses.isEmpty else {
+      // URLSession resolves names itself: connecting to other addresses than the checked ones is not acceptable.
+      throw TransportError(
+        .invalidRequest, requestSent: false,
+        message: "the URLSession transport cannot pin the checked addresses of \(url.redactedForLogs); use libcurl")
+    }
     for (name, value) in request.headers {
       guard !value.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0 }) else {
         throw TransportError(.invalidRequest, requestSent: false, message: "line break in the value of header \(name)")
@@ -147,6 +153,8 @@ public final class URLSessionPluginTransport: HTTPTransport {
       method: request.method, url: url.absoluteString, target: "\(request.method) \(url.redactedForLogs)",
       headers: headers, timeoutMs: request.timeout.map { Int64($0.wholeMilliseconds) }, maxBytes: cap, download: download)
     if case .file(let path, let offset, let length) = request.body {
+      // The plugin opens the path itself; it must be a regular file now (see `BodyFiles.openForUpload`).
+      close(try BodyFiles.openForUpload(path, offset: offset, length: length))
       wire.file = WireRequest.FileRange(path: path, offset: offset, length: length)
     }
     do {
@@ -268,7 +276,7 @@ struct URLSessionPlugin: @unchecked Sendable {  // C function pointers into a li
     executable: String? = executablePath()
   ) -> String {
     if let environment, !environment.isEmpty { return environment }
-    let directory = executable.map { ($0 as NSString).deletingLastPathComponent } ?? "."
+    let directory = executable.map { URL(fileURLWithPath: $0).deletingLastPathComponent().path } ?? "."
     return (directory.isEmpty ? "." : directory) + "/" + fileName
   }
 

@@ -1,7 +1,19 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
+import Dispatch
 import SidecarJSON
 import SidecarLogging
+import SidecarSystem
 import Synchronization
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
 
 /// How a request is run, decided by the dispatcher on the reader thread.
 public enum Route: Sendable {
@@ -76,10 +88,7 @@ public final class Connection: Sendable {
   /// Starts the reader thread. Messages are handed to `dispatcher` until the input ends.
   public func start(dispatcher: any Dispatcher) {
     self.dispatcher.withLock { $0 = dispatcher }
-    let thread = Thread { [self] in self.readLoop() }
-    thread.name = "social-sidecar.reader"
-    thread.stackSize = 4 << 20
-    thread.start()
+    startThread(stackSize: 4 << 20) { [self] in self.readLoop() }
   }
 
   public var inFlightCount: Int { inFlight.withLock { $0.count } }

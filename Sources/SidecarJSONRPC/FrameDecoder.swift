@@ -1,3 +1,5 @@
+import SidecarJSON
+
 /// A framing problem and whether the decoder could find its way back to a frame boundary.
 public struct FramingError: Error, Sendable, Equatable, CustomStringConvertible {
   public enum Kind: Sendable, Equatable {
@@ -287,15 +289,3 @@ public struct FrameDecoder: Sendable {
     return true
   }
 }
-
-extension StringProtocol {
-
-  func trimmingCharacters(in set: String) -> String {
-    let characters = Set(set)
-    var slice = Substring(self)
-    while let first = slice.first, characters.contains(first) { slice.removeFirst() }
-    while let last = slice.last, characters.contains(last) { slice.removeLast() }
-    return String(slice)
-  }
-}
-

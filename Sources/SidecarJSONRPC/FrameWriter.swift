@@ -1,6 +1,17 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarJSON
+import SidecarSystem
 import Synchronization
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
 
 /// Writes whole frames to a file descriptor; frames never interleave.
 ///
@@ -50,7 +61,7 @@ public final class FrameWriter: Sendable {
       let ok = frame.withUnsafeBytes { raw -> Bool in
         var offset = 0
         while offset < raw.count {
-          let written = Foundation.write(fd, raw.baseAddress! + offset, raw.count - offset)
+          let written = systemWrite(fd, raw.baseAddress! + offset, raw.count - offset)
           if written < 0 {
             if errno == EINTR || errno == EAGAIN { continue }
             return false

@@ -86,7 +86,7 @@ public struct JSONRPCError: Error, Sendable, Equatable, CustomStringConvertible 
 enum MessageEncoding {
   static func response(id: RequestID?, result: JSONValue) -> [UInt8] {
     var bytes: [UInt8] = []
-    bytes.reserveCapacity(96)
+    bytes.reserveCapacity(192)  // a `health` answer, the most frequent, fits without growing
     bytes.append(contentsOf: #"{"jsonrpc":"2.0","id":"#.utf8)
     (id?.json ?? .null).write(to: &bytes)
     bytes.append(contentsOf: #","result":"#.utf8)

@@ -1,6 +1,18 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
+import Dispatch
 import SidecarJSON
+import SidecarSystem
 import Synchronization
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
 
 /// Severity, ordered so that a configured level admits itself and everything more severe.
 public enum LogLevel: Int, Sendable, Comparable, CaseIterable {
@@ -126,9 +138,7 @@ public final class AsyncFileLogSink: LogSink {
   public init(fd: Int32, capacityBytes: Int = 1 << 20) {
     self.fd = fd
     self.capacityBytes = capacityBytes
-    let thread = Thread { [self] in self.run() }
-    thread.name = "social-sidecar.log"
-    thread.start()
+    startThread { [self] in self.run() }
   }
 
   public func write(line: [UInt8]) {
@@ -178,7 +188,7 @@ public final class AsyncFileLogSink: LogSink {
     bytes.withUnsafeBytes { raw in
       var offset = 0
       while offset < raw.count {
-        let written = Foundation.write(fd, raw.baseAddress! + offset, raw.count - offset)
+        let written = systemWrite(fd, raw.baseAddress! + offset, raw.count - offset)
         if written < 0 {
           if errno == EINTR { continue }
           return

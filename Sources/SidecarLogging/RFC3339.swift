@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 
 /// RFC 3339 UTC timestamps with milliseconds (`2026-11-25T20:01:19.123Z`), as events and snapshots carry them.
 ///

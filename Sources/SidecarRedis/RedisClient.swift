@@ -3,6 +3,7 @@
 #elseif canImport(Darwin)
   import Darwin
 #endif
+import SidecarSystem
 import Synchronization
 
 public enum RedisError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -417,21 +418,4 @@ private final class ConnectionLoop: @unchecked Sendable {
       if ready < 0 && errno != EINTR { return false }
     }
   }
-}
-
-/// Runs `body` on a new detached thread (POSIX threads: the connection's blocking `poll` stays off the task pool).
-private func startThread(_ body: @escaping @Sendable () -> Void) {
-  final class Box {
-    let body: @Sendable () -> Void
-    init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-  }
-  var thread = pthread_t()
-  let context = Unmanaged.passRetained(Box(body)).toOpaque()
-  let created = pthread_create(
-    &thread, nil,
-    { raw in
-      Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().body()
-      return nil
-    }, context)
-  if created == 0 { pthread_detach(thread) } else { Unmanaged<Box>.fromOpaque(context).release() }
 }

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 
 /// A platform's own error code: Meta and LinkedIn use numbers (`190`), Google uses reasons (`"quotaExceeded"`).
 public enum PlatformCode: Sendable, Hashable, CustomStringConvertible, ExpressibleByIntegerLiteral,

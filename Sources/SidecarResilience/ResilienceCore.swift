@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import Synchronization
 
 /// The one place every platform request goes through: retry with backoff, circuit breaker, rate-limit gates, retry
@@ -86,20 +90,22 @@ public final class ResilienceCore: Sendable {
   /// `CancellationError`.
   ///
   /// - Parameters:
-  ///   - platform: the breaker and budget key, e.g. `"facebook"`. Use a separate name for third-party hosts (media
-  ///     fetches) so their failures do not open a platform's breaker.
+  ///   - platform: the breaker and budget key, e.g. `"facebook"`.
   ///   - gates: rate-limit keys to honour before each attempt; include ``RateLimitKey/app(_:)`` to respect app-wide
   ///     blocks.
+  ///   - breaker: false for hosts that are not the platform's but the caller's choice (media fetches): their failures
+  ///     must open no breaker that other callers share.
   public func run<T: Sendable>(
     platform: String,
     step: StepSafety,
     gates keys: [RateLimitKey] = [],
+    breaker: Bool = true,
     context: CallContext,
     _ attempt: @Sendable () async throws -> T
   ) async throws(SidecarError) -> T {
     // The decisions are synchronous methods of `call`: only it and the permit live across the awaits, which keeps
     // this function's async frame (held by every call in flight) small.
-    let call = Call(core: self, platform: platform, step: step, gates: keys, context: context)
+    let call = Call(core: self, platform: platform, step: step, gates: keys, breaker: breaker, context: context)
     defer { call.finish() }
     while true {
       let permit = try await call.admit()
@@ -212,6 +218,8 @@ private final class Call {
   let platform: String
   let step: StepSafety
   let keys: [RateLimitKey]
+  /// False: the breaker is neither consulted nor told (see `breaker` of ``ResilienceCore/run``).
+  let usesBreaker: Bool
   let context: CallContext
   /// Requests made by this step so far.
   private var attemptsInStep = 0
@@ -221,11 +229,15 @@ private final class Call {
   private var holdsRetry = false
 
   @inline(never)
-  init(core: ResilienceCore, platform: String, step: StepSafety, gates keys: [RateLimitKey], context: CallContext) {
+  init(
+    core: ResilienceCore, platform: String, step: StepSafety, gates keys: [RateLimitKey], breaker: Bool,
+    context: CallContext
+  ) {
     self.core = core
     self.platform = platform
     self.step = step
     self.keys = keys
+    self.usesBreaker = breaker
     self.context = context
     core.update(platform) { ($0.activeCalls += 1, nil) }
   }
@@ -339,7 +351,8 @@ private final class Call {
   }
 
   func admitBreaker(now: ClockInstant) -> CircuitBreakerStateMachine.AdmitAction {
-    core.update(platform) { entry in
+    guard usesBreaker else { return .permit(CircuitBreakerStateMachine.Permit(isProbe: false, generation: 0), transition: nil) }
+    return core.update(platform) { entry in
       let action = entry.breaker.admit(now: now)
       guard case .permit(_, let transition) = action else { return (action, nil) }
       return (action, transition)
@@ -435,6 +448,7 @@ private final class Call {
 
   @inline(never)
   func record(_ outcome: CircuitBreakerStateMachine.Outcome, _ permit: CircuitBreakerStateMachine.Permit) {
+    guard usesBreaker else { return }
     let now = core.clock.now()
     core.update(platform) { ((), $0.breaker.record(outcome, for: permit, now: now)) }
   }

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 
 /// The HTTP `Retry-After` header (RFC 9110 §10.2.3).
 public enum RetryAfter {
@@ -9,7 +13,8 @@ public enum RetryAfter {
   /// Returns nil for anything else, including negative numbers and dates already past, so that the caller falls back to
   /// its own backoff. Parsed by hand: no formatter, no locale, no allocation of shared state.
   public static func parse(_ header: String, now: Date) -> Duration? {
-    let value = header.trimmingCharacters(in: .whitespaces)
+    // Without the whitespace around it (runs inside collapse to one space, which every accepted form allows).
+    let value = header.split(whereSeparator: \.isWhitespace).joined(separator: " ")
     guard let first = value.utf8.first else { return nil }
     if (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) {
       guard value.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
@@ -81,7 +86,7 @@ public enum RetryAfter {
       (0...60).contains(second),
       (1...12).contains(month), (1...daysIn(month: month, year: year)).contains(day)
     else { return nil }
-    let days = daysFromCivil(year: year, month: month, day: day)
+    let days = CivilDate.days(year: year, month: month, day: day)
     return Double(days * 86_400 + hour * 3_600 + minute * 60 + second)
   }
 
@@ -91,15 +96,5 @@ public enum RetryAfter {
     case 4, 6, 9, 11: 30
     default: 31
     }
-  }
-
-  /// Days from 1970-01-01 to a Gregorian date (Howard Hinnant's `days_from_civil`).
-  private static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
-    let y = month <= 2 ? year - 1 : year
-    let era = (y >= 0 ? y : y - 399) / 400
-    let yearOfEra = y - era * 400
-    let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
-    let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-    return era * 146_097 + dayOfEra - 719_468
   }
 }

@@ -1,6 +1,14 @@
+import Foundation
 import SidecarJSON
 import SidecarJSONRPC
+import SidecarPlatforms
 import SidecarRedis
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
 
 /// Everything `initialize.config` can set, with defaults from the environment and the command line.
 ///
@@ -10,17 +18,19 @@ public struct SidecarConfiguration: Sendable, Equatable {
   public struct Platform: Sendable, Equatable {
     public var baseURL: String
     public var apiVersion: String
+    /// Meta only: the app secret that signs every Graph call (`appsecret_proof`). Never logged.
+    public var appSecret: String?
   }
 
-  public var facebook = Platform(baseURL: "https://graph.facebook.com", apiVersion: "v23.0")
-  public var instagram = Platform(baseURL: "https://graph.facebook.com", apiVersion: "v23.0")
+  public var facebook = Platform(baseURL: "https://graph.facebook.com", apiVersion: PlatformEndpoints.defaultGraphVersion)
+  public var instagram = Platform(baseURL: "https://graph.facebook.com", apiVersion: PlatformEndpoints.defaultGraphVersion)
   /// Host of the "Instagram API with Instagram Login" variant (tokens refreshed via `refresh_access_token`).
   public var instagramLoginBaseURL = "https://graph.instagram.com"
-  public var whatsapp = Platform(baseURL: "https://graph.facebook.com", apiVersion: "v23.0")
+  public var whatsapp = Platform(baseURL: "https://graph.facebook.com", apiVersion: PlatformEndpoints.defaultGraphVersion)
   public var youtube = Platform(baseURL: "https://www.googleapis.com", apiVersion: "v3")
   public var youtubeUploadURL = "https://www.googleapis.com/upload/youtube/v3/videos"
   public var youtubeTokenURL = "https://oauth2.googleapis.com/token"
-  public var linkedin = Platform(baseURL: "https://api.linkedin.com", apiVersion: "202510")
+  public var linkedin = Platform(baseURL: "https://api.linkedin.com", apiVersion: PlatformEndpoints.defaultLinkedInVersion)
   public var linkedinTokenURL = "https://www.linkedin.com/oauth/v2/accessToken"
 
   public var retryMaxAttempts = 5
@@ -47,6 +57,10 @@ public struct SidecarConfiguration: Sendable, Equatable {
   public var maxFrameBytes = 8 << 20
 
   public var allowPrivateNetworks = false
+  /// Real paths of the directories `videoPath` may name files under; empty (the default) refuses local paths.
+  public var mediaLocalRoots: [String] = []
+  /// Replaces every media kind's documented size limit as the download cap when set.
+  public var mediaMaxBytes: Int64?
   public var credentialsResolveTimeoutMs = 10000
   public var credentialsUpdateTimeoutMs = 5000
   public var shutdownGraceMs = 10000
@@ -57,9 +71,16 @@ public struct SidecarConfiguration: Sendable, Equatable {
 
   public init() {}
 
-  /// Defaults that the environment may change (`ENABLE_CIRCUIT_BREAKER`, `ENABLE_METRICS_COLLECTION`).
+  /// Defaults that the environment may change (`ENABLE_CIRCUIT_BREAKER`, `ENABLE_METRICS_COLLECTION`, Meta app
+  /// secrets: `META_APP_SECRET` for all three Graph platforms, `FACEBOOK_APP_SECRET`, `INSTAGRAM_APP_SECRET`,
+  /// `WHATSAPP_APP_SECRET` for one).
   public static func fromEnvironment(_ environment: [String: String], stateDir: String?) -> SidecarConfiguration {
     var configuration = SidecarConfiguration()
+    let shared = environment["META_APP_SECRET"].flatMap { $0.isEmpty ? nil : $0 }
+    func secret(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } ?? shared }
+    configuration.facebook.appSecret = secret("FACEBOOK_APP_SECRET")
+    configuration.instagram.appSecret = secret("INSTAGRAM_APP_SECRET")
+    configuration.whatsapp.appSecret = secret("WHATSAPP_APP_SECRET")
     if let value = environment["ENABLE_CIRCUIT_BREAKER"].flatMap(Self.parseFlag) { configuration.breakerEnabled = value }
     if let value = environment["ENABLE_METRICS_COLLECTION"].flatMap(Self.parseFlag) { configuration.metricsEnabled = value }
     configuration.stateDir = stateDir
@@ -95,6 +116,9 @@ public struct SidecarConfiguration: Sendable, Equatable {
       switch key {
       case "platforms.facebook.baseUrl": facebook.baseURL = try field.url()
       case "platforms.facebook.apiVersion": facebook.apiVersion = try field.graphVersion()
+      case "platforms.facebook.appSecret": facebook.appSecret = try field.string()
+      case "platforms.instagram.appSecret": instagram.appSecret = try field.string()
+      case "platforms.whatsapp.appSecret": whatsapp.appSecret = try field.string()
       case "platforms.instagram.baseUrl": instagram.baseURL = try field.url()
       case "platforms.instagram.apiVersion": instagram.apiVersion = try field.graphVersion()
       case "platforms.instagram.loginBaseUrl": instagramLoginBaseURL = try field.url()
@@ -123,6 +147,8 @@ public struct SidecarConfiguration: Sendable, Equatable {
       case "limits.maxInFlight": maxInFlight = try field.int(in: 1...1_000_000)
       case "limits.maxFrameBytes": maxFrameBytes = try field.int(in: 1024...(1 << 30))
       case "media.allowPrivateNetworks": allowPrivateNetworks = try field.bool()
+      case "media.localRoots": mediaLocalRoots = try field.directories()
+      case "media.maxBytes": mediaMaxBytes = Int64(try field.int(in: 1...(1 << 40)))
       case "credentials.resolveTimeoutMs": credentialsResolveTimeoutMs = try field.int(in: 1...600_000)
       case "credentials.updateTimeoutMs": credentialsUpdateTimeoutMs = try field.int(in: 1...600_000)
       case "shutdown.graceMs": shutdownGraceMs = try field.int(in: 0...600_000)
@@ -196,12 +222,24 @@ private struct Field {
     return text
   }
 
+  /// An absolute http(s) URL with a host, that still parses with a path appended (platform clients build request
+  /// URLs from it), and without user info, query or fragment. Checked here so that no request can ever be built from a
+  /// URL that does not parse.
   func url() throws(JSONRPCError) -> String {
-    let text = try string()
-    guard text.hasPrefix("https://") || text.hasPrefix("http://") else {
-      throw .invalidParams("`\(key)` must be an http(s) URL, got \(text)", field: fieldName)
+    let given = try string()
+    var text = given
+    while text.hasSuffix("/") { text.removeLast() }
+    let printable = text.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
+    guard printable, text.hasPrefix("https://") || text.hasPrefix("http://"), let url = URL(string: text),
+      let host = url.host, !host.isEmpty, URL(string: text + "/v1/x?y=z") != nil
+    else {
+      throw .invalidParams(
+        "`\(key)` must be an absolute http(s) URL with a host (printable ASCII, no spaces), got \(given)", field: fieldName)
     }
-    return text.hasSuffix("/") ? String(text.dropLast()) : text
+    guard url.user == nil, url.password == nil, url.query == nil, url.fragment == nil else {
+      throw .invalidParams("`\(key)` must not carry user info, a query or a fragment, got \(given)", field: fieldName)
+    }
+    return text
   }
 
   /// A Redis URL; the error names what is wrong without echoing the URL (it may hold a password).
@@ -224,20 +262,50 @@ private struct Field {
     return text
   }
 
+  /// A Graph API version: `v`, digits, a dot, digits (`v23.0`), ASCII only.
   func graphVersion() throws(JSONRPCError) -> String {
     let text = try string()
-    let parts = text.dropFirst().split(separator: ".")
-    guard text.first == "v", parts.count == 2, parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isNumber) }) else {
-      throw .invalidParams("`\(key)` must look like v23.0, got \(text)", field: fieldName)
+    let parts = text.dropFirst().split(separator: ".", omittingEmptySubsequences: false)
+    guard text.first == "v", parts.count == 2, parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCIIDigit) })
+    else {
+      throw .invalidParams("`\(key)` must be a Graph API version such as v23.0, got \(text)", field: fieldName)
     }
     return text
   }
 
+  /// A LinkedIn version: `YYYYMM`, six ASCII digits with a month from 01 to 12.
   func linkedInVersion() throws(JSONRPCError) -> String {
     let text = try string()
-    guard (text.count == 6 || text.count == 9), text.prefix(6).allSatisfy(\.isNumber) else {
-      throw .invalidParams("`\(key)` must be a LinkedIn version such as 202510, got \(text)", field: fieldName)
+    guard text.count == 6, text.allSatisfy(\.isASCIIDigit), let month = Int(text.suffix(2)), (1...12).contains(month)
+    else {
+      throw .invalidParams("`\(key)` must be a LinkedIn version YYYYMM such as 202510, got \(text)", field: fieldName)
     }
     return text
   }
+
+  /// A list of absolute paths of existing directories, each returned as its real path (symlinks resolved).
+  func directories() throws(JSONRPCError) -> [String] {
+    guard case .array(let items) = value else { throw fail("an array of absolute directory paths") }
+    var roots: [String] = []
+    for (index, item) in items.enumerated() {
+      guard let path = item.stringValue, path.hasPrefix("/"), !path.utf8.contains(0) else {
+        throw .invalidParams("`\(key)[\(index)]` must be an absolute directory path", field: "\(fieldName)[\(index)]")
+      }
+      var info = stat()
+      guard let resolved = realpath(path, nil) else {
+        throw .invalidParams("`\(key)[\(index)]` names no directory: \(path)", field: "\(fieldName)[\(index)]")
+      }
+      let real = String(cString: resolved)
+      free(resolved)
+      guard stat(real, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
+        throw .invalidParams("`\(key)[\(index)]` is not a directory: \(path)", field: "\(fieldName)[\(index)]")
+      }
+      roots.append(real)
+    }
+    return roots
+  }
+}
+
+extension Character {
+  fileprivate var isASCIIDigit: Bool { ("0"..."9").contains(self) }
 }

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarJSON
 import SidecarJSONRPC
 import SidecarLogging
@@ -41,7 +45,7 @@ struct ParentCredentials: CredentialSource {
       accessToken: token, refreshToken: answer["refreshToken"]?.stringValue,
       expiresAt: answer["expiresAt"].flatMap(Self.date), accountId: accountId,
       clientId: answer["clientId"]?.stringValue, clientSecret: answer["clientSecret"]?.stringValue,
-      variant: answer["variant"]?.stringValue)
+      variant: answer["variant"]?.stringValue, appSecret: answer["appSecret"]?.stringValue)
   }
 
   func update(_ key: CredentialKey, credential: Credential) async throws {

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarHTTP
 import SidecarJSON
 import SidecarJSONRPC
@@ -23,6 +27,7 @@ final class PlatformServices: Sendable {
   /// Idempotency records, shared with the other sidecars of the deployment (local journal or Redis).
   let sharedState: any SharedStateStore
   private let clock: any SidecarClock
+  private let http = HTTPTransportStatus()
 
   init(configuration: SidecarConfiguration, connection: Connection, logger: Logger) throws {
     self.configuration = configuration
@@ -64,12 +69,14 @@ final class PlatformServices: Sendable {
         connection: connection, resolveTimeout: .milliseconds(configuration.credentialsResolveTimeoutMs),
         updateTimeout: .milliseconds(configuration.credentialsUpdateTimeoutMs)),
       clock: clock, logger: logger, fleet: sharedState)
-    let transport = Self.makeTransport(configuration, logger: logger)
+    let transport = Self.makeTransport(configuration, logger: logger, status: http)
     let environment = PlatformEnvironment(
       endpoints: configuration.endpoints, transport: transport, core: core,
-      media: MediaPolicy(allowPrivateNetworks: configuration.allowPrivateNetworks),
+      media: MediaPolicy(
+        allowPrivateNetworks: configuration.allowPrivateNetworks, localRoots: configuration.mediaLocalRoots,
+        maxBytes: configuration.mediaMaxBytes),
       timeout: .milliseconds(configuration.httpTimeoutMs), connectTimeout: .milliseconds(configuration.httpConnectTimeoutMs),
-      logger: logger)
+      logger: logger, appSecrets: configuration.appSecrets)
     clients = makePlatformClients(environment)
     if sharedState.isShared {
       blockSync.withLock { $0 = Task { [weak self] in await self?.shareBlocks() } }
@@ -140,12 +147,17 @@ final class PlatformServices: Sendable {
     }
   }
 
-  private static func makeTransport(_ configuration: SidecarConfiguration, logger: Logger) -> any HTTPTransport {
+  private static func makeTransport(
+    _ configuration: SidecarConfiguration, logger: Logger, status: HTTPTransportStatus
+  ) -> any HTTPTransport {
     let settings = HTTPTransportConfiguration(
       maxConnectionsPerHost: max(64, min(configuration.maxInFlight, 1024)), caBundlePath: configuration.httpCABundle,
       userAgent: "social-sidecar/\(Server.version)")
+    let name = configuration.httpTransport
+    status.set(name, state: "pending", detail: nil)
     // Built on the first platform call, so that `initialize` loads neither libcurl nor URLSession.
-    return makeDefaultTransport(settings, preferred: configuration.httpTransport) { [logger] chosen, usable in
+    return makeDefaultTransport(settings, preferred: name) { [logger] chosen, usable in
+      status.set(name, state: usable ? "ready" : "unavailable", detail: chosen)
       if usable {
         logger.debug("http transport ready", ["transport": .string(chosen)])
       } else {
@@ -153,6 +165,9 @@ final class PlatformServices: Sendable {
       }
     }
   }
+
+  /// `health.http` and `capabilities.http` (see `HTTPTransportStatus`), and whether no transport can run.
+  var httpTransport: (json: JSONValue, unavailable: Bool) { http.value }
 
   var capabilities: JSONValue {
     var platforms: [String: JSONValue] = [:]
@@ -166,6 +181,7 @@ final class PlatformServices: Sendable {
       "idempotency": [
         "durable": .bool(configuration.stateDir != nil || configuration.sharedStateURL != nil), "retentionHours": 24,
       ],
+      "http": httpTransport.json,
     ]
   }
 
@@ -357,6 +373,8 @@ final class PlatformServices: Sendable {
   private func finish(_ pending: PendingCall, _ result: Result<JSONValue, SidecarError>) async -> Result<JSONValue, JSONRPCError>
   {
     let (operation, platform, call) = (pending.operation, pending.context.key.platform, pending.context.call)
+    // Before the error is answered, journaled or sent as an event: no platform's error text may carry a secret.
+    let result = result.mapError(pending.context.redacted)
     let answer: Result<JSONValue, JSONRPCError>
     switch result {
     case .success(let value):
@@ -559,6 +577,7 @@ final class PlatformServices: Sendable {
     if let missing = validation.missing { object["missing"] = .array(missing.map { .string($0) }) }
     if let expiresAt = validation.expiresAt { object["expiresAt"] = .string(RFC3339.string(from: expiresAt)) }
     if let problems = validation.problems { object["problems"] = .array(problems.map { .string($0) }) }
+    if let warnings = validation.warnings { object["warnings"] = .array(warnings.map { .string($0) }) }
     if let quota = validation.quota {
       object["quota"] = [
         "used": .int(quota.used), "total": .int(quota.total), "windowSeconds": JSONValue(quota.windowSeconds),
@@ -662,12 +681,15 @@ private final class PendingCall: Sendable {
   /// The answer to a publish.
   @inline(never)
   func json(_ post: PostResult) -> JSONValue {
-    [
+    var object: [String: JSONValue] = [
       "platform": .string(context.key.platform.rawValue), "postId": .string(post.postId), "postUrl": JSONValue(post.postUrl),
       "status": .string(post.status.rawValue), "attempts": .int(max(1, context.call.attempts)),
       "durationMs": .int(PlatformServices.milliseconds(since: started)), "replayed": false,
       "waitedMs": .int(PlatformServices.milliseconds(context.call.waited)),
     ]
+    if let privacy = post.privacyStatus { object["privacyStatus"] = .string(privacy) }
+    if !post.warnings.isEmpty { object["warnings"] = .array(post.warnings.map(JSONValue.string)) }
+    return .object(object)
   }
 }
 
@@ -727,5 +749,27 @@ extension SidecarConfiguration {
     endpoints.linkedinVersion = linkedin.apiVersion
     endpoints.linkedinTokenURL = linkedinTokenURL
     return endpoints
+  }
+
+  var appSecrets: [SidecarPlatforms.Platform: String] {
+    [.facebook: facebook.appSecret, .instagram: instagram.appSecret, .whatsapp: whatsapp.appSecret]
+      .compactMapValues { $0 }
+  }
+}
+
+/// What `health.http` and `capabilities.http` say: the configured transport, whether it is `pending` (loaded on the
+/// first platform call), `ready` or `unavailable`, and then its version or the reason it cannot run. Kept small:
+/// `health` is answered at any rate.
+final class HTTPTransportStatus: Sendable {
+  private let status = Mutex<(json: JSONValue, unavailable: Bool)>((.null, false))
+
+  var value: (json: JSONValue, unavailable: Bool) { status.withLock { $0 } }
+
+  func set(_ configured: String, state: String, detail: String?) {
+    var json: [String: JSONValue] = [
+      "transport": .string(configured == "urlsession" ? "urlsession" : "libcurl"), "state": .string(state),
+    ]
+    json["detail"] = detail.map(JSONValue.string)
+    status.withLock { $0 = (.object(json), state == "unavailable") }
   }
 }

@@ -1,7 +1,12 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarJSON
 import SidecarJSONRPC
 import SidecarLogging
+import SidecarPlatforms
 import Synchronization
 
 /// The sidecar's JSON-RPC surface: lifecycle, queries, and the platform methods.
@@ -24,9 +29,15 @@ public final class Server: Dispatcher {
   public struct Environment: Sendable {
     public var exit: @Sendable (Int32) -> Void
     public var now: @Sendable () -> ContinuousClock.Instant
-    public init(exit: @escaping @Sendable (Int32) -> Void, now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
+    /// The calendar date, for warnings that depend on it (a LinkedIn version's age).
+    public var wallNow: @Sendable () -> Date
+    public init(
+      exit: @escaping @Sendable (Int32) -> Void, now: @escaping @Sendable () -> ContinuousClock.Instant = { .now },
+      wallNow: @escaping @Sendable () -> Date = { Date() }
+    ) {
       self.exit = exit
       self.now = now
+      self.wallNow = wallNow
     }
   }
 
@@ -154,14 +165,23 @@ public final class Server: Dispatcher {
   }
 
   private func health() -> JSONValue {
-    let status = phase.withLock({ $0 }) == .shuttingDown ? "shutting_down" : "ok"
+    let services = services.withLock { $0 }
+    let http = services?.httpTransport
+    let status =
+      phase.withLock({ $0 }) == .shuttingDown ? "shutting_down" : http?.unavailable == true ? "degraded" : "ok"
     let uptime = environment.now() - started
+    // The usual keys in one literal (`health` is answered at any rate, and a dictionary grown key by key is rebuilt);
+    // a warning is rare. Both objects exist once `initialize` has answered, which `health` waits for.
     var answer: [String: JSONValue] = [
       "status": .string(status), "version": .string(Self.version),
       "uptimeMs": .int(Int(uptime.components.seconds * 1000 + uptime.components.attoseconds / 1_000_000_000_000_000)),
-      "inFlight": .int(connection.inFlightCount),
+      "inFlight": .int(connection.inFlightCount), "http": http?.json ?? .null,
+      "sharedState": services?.sharedStateHealth ?? .null,
     ]
-    if let services = services.withLock({ $0 }) { answer["sharedState"] = services.sharedStateHealth }
+    let linkedInVersion = configuration.withLock { $0.linkedin.apiVersion }
+    if let warning = LinkedInClient.versionWarning(linkedInVersion, now: environment.wallNow()) {
+      answer["warnings"] = [.string(warning)]
+    }
     return .object(answer)
   }
 

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarJSON
 
 /// What the sidecars of one deployment share, so that a guarantee holds across processes and not just inside one:

@@ -1,5 +1,16 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
+import SidecarSystem
 import Synchronization
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
 
 /// Turns SIGTERM and SIGINT into a callback on a dedicated thread (the self-pipe trick).
 ///
@@ -18,7 +29,7 @@ public enum SignalHandling {
       action.sa_flags = SA_RESTART
       sigaction(number, &action, nil)
     }
-    let thread = Thread {
+    startThread {
       var byte: UInt8 = 0
       while true {
         let count = read(readFD, &byte, 1)
@@ -31,8 +42,6 @@ public enum SignalHandling {
         }
       }
     }
-    thread.name = "social-sidecar.signals"
-    thread.start()
   }
 }
 

@@ -1,8 +1,19 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
+import Dispatch
 import SidecarJSON
 import SidecarJSONRPC
 import SidecarLogging
 import SidecarServer
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
 
 // stdout carries protocol frames only: keep the real stdout for frames and point fd 1 at stderr, so a stray print
 // cannot corrupt a frame (sourcekit-lsp does the same). A closed pipe must be an error, not a silent death.

@@ -47,7 +47,7 @@ def binary() -> str:
     for candidate in (ROOT / ".build/release/social-sidecar", ROOT / ".build/debug/social-sidecar"):
         if candidate.exists():
             return str(candidate)
-    pytest.fail("no social-sidecar binary: run `swift build -c release` (scripts/test does)")
+    pytest.fail("no social-sidecar binary: run `scripts/build-release` (scripts/test does)")
 
 
 class Driver:

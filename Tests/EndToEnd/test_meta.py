@@ -6,11 +6,12 @@ import json
 import time
 
 import pytest
+from fakeapi.contracts import graph_version
 
 PAGE = "20000001"
 IG_USER = "17841400000000001"
 PHONE = "30000001"
-VERSION_PREFIX = "/v23.0/"
+VERSION_PREFIX = f"/{graph_version()}/"
 FB = {"credentialRef": "CRED-fb-001", "customerId": "CUST-1", "agentId": "AGENT-1"}
 IG = {"credentialRef": "CRED-ig-001", "customerId": "CUST-1", "agentId": "AGENT-1"}
 WA = {"credentialRef": "CRED-wa-001", "customerId": "CUST-1", "agentId": "AGENT-1"}
@@ -99,7 +100,7 @@ def test_facebook_reel(fake, sidecar_factory):
     assert reels[1]["body"] == {"upload_phase": "finish", "video_id": video, "video_state": "PUBLISHED",
                                 "description": "A reel"}
     [upload] = graph_requests(fake, "facebook", "POST", "^/video-upload/")
-    assert upload["path"] == f"/video-upload/v23.0/{video}"
+    assert upload["path"] == f"/video-upload/{graph_version()}/{video}"
     assert upload["headers"]["file_url"] == VIDEO
     assert_graph_auth(upload, "fake-fb-page-token-1", scheme="OAuth")
     assert graph_requests(fake, "facebook", "GET", f"/{video}$"), "the upload is confirmed before finishing"
@@ -139,7 +140,7 @@ def test_facebook_lost_response_is_reconciled_from_the_feed(fake, sidecar_factor
     assert answer["postId"] == published["id"]
     assert len(graph_requests(fake, "facebook", "POST", "/feed$")) == 1, "never posted twice"
     [lookup] = graph_requests(fake, "facebook", "GET", "/feed$")
-    assert lookup["query"] == {"fields": "id,message,created_time,permalink_url", "limit": "10"}
+    assert lookup["query"] == {"fields": "id,message,created_time,permalink_url", "limit": "100"}
 
 
 def test_facebook_app_usage_at_100_percent_fails_fast(fake, sidecar_factory):

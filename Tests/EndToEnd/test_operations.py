@@ -26,6 +26,10 @@ def failed(answer: dict) -> dict:
     return answer["error"]
 
 
+def graph_version(fake) -> str:
+    return fake.sidecar_config()["platforms"]["facebook"]["apiVersion"]
+
+
 def rfc3339(delta: timedelta) -> str:
     return (datetime.now(timezone.utc) + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -62,7 +66,7 @@ def test_facebook_delete_then_delete_again_answers_not_deleted(fake, sidecar_fac
     deleted = ok(sidecar.call("facebook/delete", {**FB, "postId": post_id}))
     assert deleted.items() >= {"platform": "facebook", "postId": post_id, "deleted": True}.items()
     [delete] = fake.requests(platform="facebook", method="DELETE")
-    assert delete["path"] == f"/v23.0/{post_id}"
+    assert delete["path"] == f"/{graph_version(fake)}/{post_id}"
     again = ok(sidecar.call("facebook/delete", {**FB, "postId": post_id}))
     assert again["deleted"] is False and post_id in again["reason"]
     status = ok(sidecar.call("facebook/status", {**FB, "postId": post_id}))
@@ -162,7 +166,7 @@ def test_instagram_insights_and_status(fake, sidecar_factory):
     answer = ok(sidecar.call("instagram/insights", {**IG, "postId": media_id}))
     assert answer["metrics"] == {"reach": 50, "views": 90, "likes": 9, "comments": 4, "shares": 1, "saves": 6}
     [insights] = fake.requests(platform="instagram", method="GET", path="/insights$")
-    assert insights["path"] == f"/v23.0/{media_id}/insights"
+    assert insights["path"] == f"/{graph_version(fake)}/{media_id}/insights"
     status = ok(sidecar.call("instagram/status", {**IG, "postId": media_id}))
     assert status["state"] == "published" and status["postUrl"].startswith("https://www.instagram.com/")
     gone = ok(sidecar.call("instagram/status", {**IG, "postId": "17950000000099999"}))

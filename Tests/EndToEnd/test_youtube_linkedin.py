@@ -96,7 +96,7 @@ def test_a_200_mb_upload_reports_monotonic_progress_to_its_work_done_token(fake,
     video = tmp_path / "large.mp4"
     with video.open("wb") as file:
         file.truncate(200 * 1024 * 1024)  # sparse: nothing written to disk
-    sidecar = start(sidecar_factory)
+    sidecar = start(sidecar_factory, {"media.localRoots": [str(tmp_path.resolve())]})
     answer = sidecar.call("youtube/post", {**YT, "title": "Large upload", "videoPath": str(video),
                                            "privacyStatus": "private", "workDoneToken": 42}, timeout=300)
     assert "result" in answer, answer

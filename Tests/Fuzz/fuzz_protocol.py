@@ -101,7 +101,7 @@ def binary() -> str:
                       ROOT / ".build/debug/social-sidecar"):
         if candidate and Path(candidate).exists():
             return str(candidate)
-    raise SystemExit("no social-sidecar binary: run `swift build -c release`")
+    raise SystemExit("no social-sidecar binary: run `scripts/build-release`")
 
 
 class Target:

@@ -124,11 +124,12 @@ struct LinkedInClientTests {
     #expect(transport.requests[2].headers["Authorization"] == nil)
   }
 
-  @Test("a 422 saying the content duplicates a post answers with that post")
+  @Test("a 422 saying the content duplicates a post answers with that post once a read shows it exists")
   func duplicate() async throws {
     let transport = ScriptedTransport([
       ScriptedTransport.json(
-        422, #"{"status":422,"code":"DUPLICATE_POST","message":"Content is a duplicate of urn:li:share:7243000000000000001"}"#)
+        422, #"{"status":422,"code":"DUPLICATE_POST","message":"Content is a duplicate of urn:li:share:7243000000000000001"}"#),
+      ScriptedTransport.json(200, #"{"id":"urn:li:share:7243000000000000001"}"#),
     ])
     let harness = TestHarness(transport: transport, credentials: [Self.key: Self.credential()])
     let result = try await post(harness, ["text": "Same again"])
@@ -194,13 +195,29 @@ struct LinkedInClientTests {
     #expect(error.kind == .rateLimited)
   }
 
-  @Test("a 5xx on the publish is outcome_unknown, not retried into a duplicate")
+  @Test("a 5xx on the publish is re-sent only after a read shows no such post, once; then outcome_unknown")
   func ambiguousPublish() async throws {
-    let transport = ScriptedTransport([.response(HTTPResponse(status: 504)), Self.created("urn:li:share:10")])
+    let other = ScriptedTransport.json(200, #"{"elements":[{"id":"urn:li:share:9","commentary":"Older","createdAt":1}]}"#)
+    let transport = ScriptedTransport([.response(HTTPResponse(status: 504)), other, .response(HTTPResponse(status: 504)), other])
     let harness = TestHarness(transport: transport, credentials: [Self.key: Self.credential()])
     let error = try await #require(throws: SidecarError.self) { try await post(harness, ["text": "Hi"]) }
     #expect(error.kind == .outcomeUnknown)
-    #expect(transport.requests.count == 1)
+    #expect(error.message.contains("100 newest posts showed no such post after it was sent a second time"))
+    #expect(transport.requests.map(\.method) == ["POST", "GET", "POST", "GET"])
+    #expect(transport.requests[1].url.query?.hasPrefix("q=author&author=urn%3Ali%3Aorganization%3A2414183") == true)
+  }
+
+  @Test("a lost LinkedIn answer is reconciled: the author's post with this text made since the call is the answer")
+  func reconciledPublish() async throws {
+    let now = Int(Date().timeIntervalSince1970 * 1000)
+    let transport = ScriptedTransport([
+      .failure(TransportError(.timedOut, requestSent: true, message: "timed out")),
+      ScriptedTransport.json(200, #"{"elements":[{"id":"urn:li:share:11","commentary":"Hi","createdAt":\#(now)}]}"#),
+    ])
+    let harness = TestHarness(transport: transport, credentials: [Self.key: Self.credential()])
+    let result = try await post(harness, ["text": "Hi"])
+    #expect(result.postId == "urn:li:share:11")
+    #expect(transport.requests.filter { $0.method == "POST" }.count == 1)
   }
 
   @Test(

@@ -58,7 +58,8 @@ struct MediaGuardTests {
     let transport = ScriptedTransport([.response(HTTPResponse(status: 302, headers: ["Location": location]))])
     let media = fetcher(transport, policy: strict)
     await #expect(throws: SidecarError.self) {
-      _ = try await media.fetch(URL(string: "https://93.184.216.34/v.mp4")!, field: "videoUrl", context: CallContext(deadline: nil))
+      _ = try await media.fetch(
+        URL(string: "https://93.184.216.34/v.mp4")!, field: "videoUrl", limit: 1 << 20, context: CallContext(deadline: nil))
     }
     #expect(transport.requests.count == 1, "only the first hop may be requested")
   }
@@ -71,7 +72,7 @@ struct MediaGuardTests {
     ])
     let media = fetcher(transport, policy: MediaPolicy(allowPrivateNetworks: true))
     let fetched = try await media.fetch(
-      URL(string: "http://127.0.0.1:8/v.mp4")!, field: "videoUrl", context: CallContext(deadline: nil))
+      URL(string: "http://127.0.0.1:8/v.mp4")!, field: "videoUrl", limit: 1 << 20, context: CallContext(deadline: nil))
     defer { fetched.remove() }
     #expect(fetched.byteCount == 3 && fetched.contentType == "video/mp4")
     #expect(transport.requests.map(\.url.absoluteString) == ["http://127.0.0.1:8/v.mp4", "http://127.0.0.1:9/v.mp4"])

@@ -33,11 +33,22 @@ struct MetaFacebookPublishTests {
     #expect(requests.count == 1)
     #expect(request.method == "POST")
     #expect(request.url.host == "graph.facebook.com")
-    #expect(request.path == "/v23.0/111/feed")
+    #expect(request.path == "/v26.0/111/feed")
     #expect(request.query == ["fields": "id,permalink_url"])
     #expect(request.headers["Authorization"] == "Bearer \(MetaTest.pageToken)")
     #expect(request.headers["Content-Type"] == "application/x-www-form-urlencoded")
     #expect(request.form == ["message": "Hello world", "link": "https://example.com/a"])
+  }
+
+  @Test("no HTTP transport (libcurl missing) is permanent at the first attempt: nothing to retry, no breaker count")
+  func noTransport() async throws {
+    let missing = TransportError(.unavailable, requestSent: false, message: "cannot load libcurl: not found")
+    let (result, requests) = try await post(["text": "Hi"], [.failure(missing)])
+    let error = try #require(result.error)
+    #expect(error.kind == .permanent)
+    #expect(error.attempts == 1 && requests.count == 1)
+    #expect(error.message.contains("no HTTP transport: cannot load libcurl"))
+    #expect(error.failure?.classification == .permanent)
   }
 
   @Test("without permalink_url the post URL is built from the post id")
@@ -53,7 +64,7 @@ struct MetaFacebookPublishTests {
     #expect(
       try result.get() == PostResult(postId: "111_556", postUrl: "https://www.facebook.com/111_556", status: .published)
     )
-    #expect(requests.map(\.summary) == ["POST /v23.0/111/photos"])
+    #expect(requests.map(\.summary) == ["POST /v26.0/111/photos"])
     #expect(requests[0].form == ["url": "https://cdn.example/a.jpg", "caption": "Look"])
   }
 
@@ -63,7 +74,7 @@ struct MetaFacebookPublishTests {
       ["text": "Album", "imageUrls": ["https://cdn.example/1.jpg", "https://cdn.example/2.jpg"]],
       [MetaTest.ok(#"{"id":"701"}"#), MetaTest.ok(#"{"id":"702"}"#), MetaTest.ok(#"{"id":"111_800"}"#)])
     #expect(try result.get().postId == "111_800")
-    #expect(requests.map(\.summary) == ["POST /v23.0/111/photos", "POST /v23.0/111/photos", "POST /v23.0/111/feed"])
+    #expect(requests.map(\.summary) == ["POST /v26.0/111/photos", "POST /v26.0/111/photos", "POST /v26.0/111/feed"])
     #expect(requests[0].form == ["url": "https://cdn.example/1.jpg", "published": "false"])
     #expect(requests[1].form == ["url": "https://cdn.example/2.jpg", "published": "false"])
     #expect(
@@ -94,7 +105,7 @@ struct MetaFacebookPublishTests {
       try result.get()
         == PostResult(postId: "9001", postUrl: "https://www.facebook.com/111/videos/9001", status: .processing))
     #expect(requests[0].url.host == "graph-video.facebook.com")
-    #expect(requests[0].path == "/v23.0/111/videos")
+    #expect(requests[0].path == "/v26.0/111/videos")
     #expect(requests[0].form == ["file_url": "https://cdn.example/v.mp4", "description": "Clip"])
   }
 
@@ -103,7 +114,7 @@ struct MetaFacebookPublishTests {
     let (result, requests) = try await post(
       ["kind": "reel", "text": "Reel!", "videoUrl": "https://cdn.example/r.mp4"],
       [
-        MetaTest.ok(#"{"video_id":"777","upload_url":"https://rupload.facebook.com/video-upload/v23.0/777"}"#),
+        MetaTest.ok(#"{"video_id":"777","upload_url":"https://rupload.facebook.com/video-upload/v26.0/777"}"#),
         MetaTest.ok(#"{"success":true}"#),
         MetaTest.ok(#"{"id":"777","status":{"video_status":"processing","uploading_phase":{"status":"in_progress"}}}"#),
         MetaTest.ok(
@@ -114,8 +125,8 @@ struct MetaFacebookPublishTests {
       try result.get() == PostResult(postId: "777", postUrl: "https://www.facebook.com/reel/777", status: .processing))
     #expect(
       requests.map(\.summary) == [
-        "POST /v23.0/111/video_reels", "POST /video-upload/v23.0/777", "GET /v23.0/777", "GET /v23.0/777",
-        "POST /v23.0/111/video_reels",
+        "POST /v26.0/111/video_reels", "POST /video-upload/v26.0/777", "GET /v26.0/777", "GET /v26.0/777",
+        "POST /v26.0/111/video_reels",
       ])
     #expect(requests[0].form == ["upload_phase": "start"])
     #expect(requests[1].headers["Authorization"] == "OAuth \(MetaTest.pageToken)")
@@ -143,7 +154,7 @@ struct MetaFacebookPublishTests {
       ["kind": "story", "imageUrl": "https://cdn.example/s.jpg"],
       [MetaTest.ok(#"{"id":"601"}"#), MetaTest.ok(#"{"success":true,"post_id":"7001"}"#)])
     #expect(try result.get() == PostResult(postId: "7001", postUrl: nil, status: .published))
-    #expect(requests.map(\.summary) == ["POST /v23.0/111/photos", "POST /v23.0/111/photo_stories"])
+    #expect(requests.map(\.summary) == ["POST /v26.0/111/photos", "POST /v26.0/111/photo_stories"])
     #expect(requests[0].form == ["url": "https://cdn.example/s.jpg", "published": "false"])
     #expect(requests[1].form == ["photo_id": "601"])
   }
@@ -153,14 +164,14 @@ struct MetaFacebookPublishTests {
     let (result, requests) = try await post(
       ["kind": "story", "videoUrl": "https://cdn.example/s.mp4"],
       [
-        MetaTest.ok(#"{"video_id":"778","upload_url":"https://rupload.facebook.com/video-upload/v23.0/778"}"#),
+        MetaTest.ok(#"{"video_id":"778","upload_url":"https://rupload.facebook.com/video-upload/v26.0/778"}"#),
         MetaTest.ok(#"{"success":true}"#),
         MetaTest.ok(
           #"{"id":"778","status":{"video_status":"upload_complete","uploading_phase":{"status":"complete"}}}"#),
         MetaTest.ok(#"{"success":true,"post_id":"7002"}"#),
       ])
     #expect(try result.get() == PostResult(postId: "7002", postUrl: nil, status: .published))
-    #expect(requests.last?.path == "/v23.0/111/video_stories")
+    #expect(requests.last?.path == "/v26.0/111/video_stories")
     #expect(requests.last?.form == ["upload_phase": "finish", "video_id": "778"])
   }
 
@@ -178,22 +189,53 @@ struct MetaFacebookPublishTests {
     #expect(
       try result.get()
         == PostResult(postId: "111_6", postUrl: "https://www.facebook.com/111/posts/6", status: .published))
-    #expect(requests.map(\.summary) == ["POST /v23.0/111/feed", "GET /v23.0/111/feed"])
-    #expect(requests[1].query == ["fields": "id,message,created_time,permalink_url", "limit": "10"])
+    #expect(requests.map(\.summary) == ["POST /v26.0/111/feed", "GET /v26.0/111/feed"])
+    #expect(requests[1].query == ["fields": "id,message,created_time,permalink_url", "limit": "100"])
   }
 
-  @Test("a lost publish whose text is not in the feed (or only in an old post) ends outcome_unknown")
+  @Test("an unknown error whose text is not in the feed (or only in an old post) is sent once more")
+  func feedNotFoundResent() async throws {
+    let oldPost = MetaTest.ok(#"{"data":[{"id":"111_1","message":"Exactly this","created_time":"2020-01-01T00:00:00+0000"}]}"#)
+    let (result, requests) = try await post(
+      ["text": "Exactly this"],
+      [MetaTest.error(1, message: "An unknown error occurred", status: 500), oldPost, MetaTest.ok(#"{"id":"111_7"}"#)])
+    #expect(try result.get().postId == "111_7")
+    #expect(requests.map(\.summary) == ["POST /v26.0/111/feed", "GET /v26.0/111/feed", "POST /v26.0/111/feed"])
+  }
+
+  @Test("a publish not found after its second unknown outcome ends outcome_unknown, saying what was checked")
   func feedNotFound() async throws {
+    let empty = MetaTest.ok(#"{"data":[]}"#)
+    let (result, requests) = try await post(
+      ["text": "Exactly this"],
+      [MetaTest.error(1, message: "An unknown error occurred", status: 500), empty, MetaTest.lostResponse, empty])
+    let error = try #require(result.error)
+    #expect(error.kind == .outcomeUnknown)
+    #expect(error.message.contains("The Page's 100 newest feed posts showed no such post after it was sent a second time"))
+    #expect(requests.map(\.summary) == ["POST /v26.0/111/feed", "GET /v26.0/111/feed", "POST /v26.0/111/feed", "GET /v26.0/111/feed"])
+  }
+
+  @Test("a second send refused as a duplicate (506) proves the first landed: the post found then is the answer")
+  func resentDuplicate() async throws {
+    let now = GraphTimeFixture.now()
     let (result, requests) = try await post(
       ["text": "Exactly this"],
       [
-        MetaTest.error(1, message: "An unknown error occurred", status: 500),
-        MetaTest.ok(#"{"data":[{"id":"111_1","message":"Exactly this","created_time":"2020-01-01T00:00:00+0000"}]}"#),
+        MetaTest.lostResponse, MetaTest.ok(#"{"data":[]}"#),
+        MetaTest.error(506, message: "(#506) Duplicate status message"),
+        MetaTest.ok(#"{"data":[{"id":"111_8","message":"Exactly this","created_time":"\#(now)"}]}"#),
       ])
-    let error = try #require(result.error)
-    #expect(error.kind == .outcomeUnknown)
-    #expect(error.message.contains("check the Page"))
-    #expect(requests.map(\.summary) == ["POST /v23.0/111/feed", "GET /v23.0/111/feed"])
+    #expect(try result.get().postId == "111_8")
+    #expect(requests.filter { $0.method == "POST" }.count == 2)
+  }
+
+  @Test("a feed post accepted with an unreadable answer is looked for, never sent again")
+  func acceptedNotResent() async throws {
+    let (result, requests) = try await post(
+      ["text": "Exactly this"],
+      [ScriptedTransport.json(200, #"{"id":"111_"#), MetaTest.ok(#"{"data":[]}"#)])
+    #expect(result.error?.kind == .outcomeUnknown)
+    #expect(requests.map(\.summary) == ["POST /v26.0/111/feed", "GET /v26.0/111/feed"])
   }
 
   @Test("a lost reel finish is confirmed by the video's publishing phase")
@@ -201,14 +243,14 @@ struct MetaFacebookPublishTests {
     let (result, requests) = try await post(
       ["kind": "reel", "videoUrl": "https://cdn.example/r.mp4"],
       [
-        MetaTest.ok(#"{"video_id":"777","upload_url":"https://rupload.facebook.com/video-upload/v23.0/777"}"#),
+        MetaTest.ok(#"{"video_id":"777","upload_url":"https://rupload.facebook.com/video-upload/v26.0/777"}"#),
         MetaTest.ok(#"{"success":true}"#),
         MetaTest.ok(#"{"status":{"uploading_phase":{"status":"complete"}}}"#),
         MetaTest.lostResponse,
         MetaTest.ok(#"{"status":{"publishing_phase":{"status":"complete","publish_status":"published"}}}"#),
       ])
     #expect(try result.get().postId == "777")
-    #expect(requests.filter { $0.path == "/v23.0/111/video_reels" }.count == 2)
+    #expect(requests.filter { $0.path == "/v26.0/111/video_reels" }.count == 2)
   }
 
   @Test("a lost photo story cannot be looked up: outcome_unknown after one publish")
@@ -305,7 +347,7 @@ struct MetaFacebookOtherTests {
           valid: true, accountId: "111", accountName: "Acme Page",
           scopes: ["pages_manage_posts", "pages_read_engagement", "publish_video"]))
     let requests = harness.transport.requests
-    #expect(requests.map(\.summary) == ["GET /v23.0/debug_token", "GET /v23.0/111"])
+    #expect(requests.map(\.summary) == ["GET /v26.0/debug_token", "GET /v26.0/111"])
     #expect(requests[0].query == ["input_token": MetaTest.pageToken])
     #expect(requests[1].query == ["fields": "id,name,link"])
   }
@@ -340,7 +382,7 @@ struct MetaFacebookOtherTests {
     #expect(!result.valid)
     #expect(result.missing == ["CREATE_CONTENT"])
     #expect(result.expiresAt == Date(timeIntervalSince1970: 1_900_000_000))
-    #expect(harness.transport.requests.last?.path == "/v23.0/me/accounts")
+    #expect(harness.transport.requests.last?.path == "/v26.0/me/accounts")
   }
 
   @Test("validate with a dead token answers valid: false with the reconnect sentence")

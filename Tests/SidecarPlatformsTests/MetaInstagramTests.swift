@@ -38,8 +38,8 @@ struct MetaInstagramPublishTests {
     )
     #expect(
       requests.map(\.summary) == [
-        "POST /v23.0/178414/media", "GET /v23.0/c1", "GET /v23.0/c1", "POST /v23.0/178414/media_publish",
-        "GET /v23.0/1790",
+        "POST /v26.0/178414/media", "GET /v26.0/c1", "GET /v26.0/c1", "POST /v26.0/178414/media_publish",
+        "GET /v26.0/1790",
       ])
     #expect(requests.allSatisfy { $0.headers["Authorization"] == "Bearer \(MetaTest.igToken)" })
     #expect(requests.allSatisfy { $0.url.host == "graph.facebook.com" })
@@ -114,8 +114,8 @@ struct MetaInstagramPublishTests {
     #expect(try result.get().postId == "1793")
     #expect(
       requests.map(\.summary) == [
-        "POST /v23.0/178414/media", "POST /v23.0/178414/media", "GET /v23.0/k1", "GET /v23.0/k2",
-        "POST /v23.0/178414/media", "GET /v23.0/p1", "POST /v23.0/178414/media_publish", "GET /v23.0/1793",
+        "POST /v26.0/178414/media", "POST /v26.0/178414/media", "GET /v26.0/k1", "GET /v26.0/k2",
+        "POST /v26.0/178414/media", "GET /v26.0/p1", "POST /v26.0/178414/media_publish", "GET /v26.0/1793",
       ])
     #expect(requests[0].form == ["is_carousel_item": "true", "image_url": "https://cdn.example/1.jpg"])
     #expect(
@@ -152,7 +152,7 @@ struct MetaInstagramPublishTests {
       try result.get() == PostResult(postId: "1799", postUrl: "https://www.instagram.com/p/Once/", status: .published))
     #expect(requests.filter { $0.path.hasSuffix("media_publish") }.count == 1)
     #expect(
-      requests.suffix(2).map(\.summary) == ["GET /v23.0/c1", "GET /v23.0/178414/media"])
+      requests.suffix(2).map(\.summary) == ["GET /v26.0/c1", "GET /v26.0/178414/media"])
     #expect(requests[4].query == ["fields": "id,caption,timestamp,permalink", "limit": "10"])
   }
 
@@ -232,7 +232,7 @@ struct MetaInstagramPublishTests {
       ],
       credential: credential)
     #expect(try result.get().postId == "1804")
-    #expect(requests.allSatisfy { $0.url.host == "graph.instagram.com" && $0.path.hasPrefix("/v23.0/") })
+    #expect(requests.allSatisfy { $0.url.host == "graph.instagram.com" && $0.path.hasPrefix("/v26.0/") })
   }
 
   @Test("an Instagram Login token about to expire is refreshed once before posting, and the parent gets it")
@@ -377,7 +377,7 @@ struct MetaInstagramOtherTests {
     let requests = harness.transport.requests
     #expect(
       requests.map(\.summary) == [
-        "GET /v23.0/debug_token", "GET /v23.0/178414", "GET /v23.0/178414/content_publishing_limit",
+        "GET /v26.0/debug_token", "GET /v26.0/178414", "GET /v26.0/178414/content_publishing_limit",
       ])
     #expect(requests[2].query == ["fields": "config,quota_usage"])
   }
@@ -399,6 +399,6 @@ struct MetaInstagramOtherTests {
     #expect(result.problems?.first?.contains("professional") == true)
     #expect(
       harness.transport.requests.first?.url.absoluteString
-        == "https://graph.instagram.com/v23.0/me?fields=user_id%2Cusername%2Caccount_type")
+        == "https://graph.instagram.com/v26.0/me?fields=user_id%2Cusername%2Caccount_type")
   }
 }

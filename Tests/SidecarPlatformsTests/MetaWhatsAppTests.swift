@@ -29,7 +29,7 @@ struct MetaWhatsAppSendTests {
     let (result, requests) = try await send(["to": "+15551234567", "text": "Hello"], [Self.accepted])
     #expect(try result.get() == PostResult(postId: "wamid.HBgLMTU1", postUrl: nil, status: .accepted))
     let request = try #require(requests.first)
-    #expect(request.summary == "POST /v23.0/30001/messages")
+    #expect(request.summary == "POST /v26.0/30001/messages")
     #expect(request.headers["Authorization"] == "Bearer \(MetaTest.waToken)")
     #expect(request.headers["Content-Type"] == "application/json")
     #expect(

@@ -18,6 +18,8 @@ final class ScriptedTransport: HTTPTransport {
     var url: URL
     var headers: HTTPHeaders
     var body: Data
+    var timeout: Duration?
+    var pinnedAddresses: [String] = []
 
     var text: String { String(decoding: body, as: UTF8.self) }
     var json: JSONValue? { try? JSONParser.parse(body) }
@@ -55,7 +57,10 @@ final class ScriptedTransport: HTTPTransport {
       try handle.close()
     }
     let reply = state.withLock { state -> Reply? in
-      state.recorded.append(Recorded(method: request.method, url: request.url, headers: request.headers, body: body))
+      state.recorded.append(
+        Recorded(
+          method: request.method, url: request.url, headers: request.headers, body: body, timeout: request.timeout,
+          pinnedAddresses: request.pinnedAddresses))
       return state.replies.isEmpty ? nil : state.replies.removeFirst()
     }
     guard let reply = reply ?? fallback?(request) else {
@@ -69,7 +74,10 @@ final class ScriptedTransport: HTTPTransport {
 
   func download(_ request: HTTPRequest, to path: String, maxBytes: Int64) async throws -> (HTTPResponse, Int64) {
     let response = try await send(request)
-    _ = FileManager.default.createFile(atPath: path, contents: response.body)
+    guard response.body.count <= maxBytes else {
+      throw TransportError(.tooLarge, requestSent: true, message: "response body over the size cap")
+    }
+    _ = FileManager.default.createFile(atPath: path, contents: response.body, attributes: [.posixPermissions: 0o600])
     return (HTTPResponse(status: response.status, headers: response.headers), Int64(response.body.count))
   }
 }
@@ -119,12 +127,21 @@ struct TestHarness {
     let core = ResilienceCore(
       retry: retry, breaker: BreakerConfiguration(), budget: RetryBudgetConfiguration(), clock: clock,
       random: SeededRandom(seed: 1), onBreakerTransition: { _, _, _ in })
+    // A short per-attempt timeout: the scripted transport never waits, and a lost answer's settle time is this long.
     environment = PlatformEnvironment(
-      endpoints: PlatformEndpoints(), transport: transport, core: core, media: MediaPolicy(allowPrivateNetworks: false),
-      logger: logger)
+      endpoints: PlatformEndpoints(), transport: transport, core: core,
+      media: MediaPolicy(allowPrivateNetworks: false, localRoots: [Self.temporaryRoot]),
+      timeout: .milliseconds(20), logger: logger)
     self.credentials = FixedCredentials(credentials)
     store = CredentialStore(source: self.credentials, clock: clock, logger: logger)
   }
+
+  /// The real path of the temporary directory, where tests put local videos: the harness's `media.localRoots`.
+  static let temporaryRoot: String = {
+    let resolved = realpath(NSTemporaryDirectory(), nil)!
+    defer { free(resolved) }
+    return String(cString: resolved)
+  }()
 
   func context(_ key: CredentialKey, deadline: Duration? = nil, progress: WorkDoneProgress? = nil) -> OperationContext {
     let clock = environment.clock

@@ -168,11 +168,15 @@ struct YouTubeClientTests {
     #expect(session.headers["X-Upload-Content-Length"] == "1000")
     #expect(session.headers["X-Upload-Content-Type"] == "video/mp4")
     #expect(session.headers["Content-Type"] == "application/json; charset=UTF-8")
+    // The last tag is this upload's marker, which finds it among the channel's uploads if the answer is lost.
+    let marker = try #require(session.json?["snippet"]?["tags"]?.arrayValue?.last?.stringValue)
+    #expect(marker.hasPrefix("sidecar-") && marker.count == "sidecar-".count + 16)
     #expect(
       session.json
         == [
           "snippet": [
-            "title": "Launch day", "description": "Our new thing", "tags": ["launch", "news day"], "categoryId": "28",
+            "title": "Launch day", "description": "Our new thing", "tags": ["launch", "news day", .string(marker)],
+            "categoryId": "28",
           ],
           "status": ["privacyStatus": "unlisted", "selfDeclaredMadeForKids": false],
         ])
@@ -182,7 +186,9 @@ struct YouTubeClientTests {
     #expect(upload.headers["Content-Range"] == "bytes 0-999/1000")
     #expect(upload.headers["Content-Type"] == "video/mp4")
     #expect(transport.requests.count == 2)
-    #expect(result == PostResult(postId: "dQw4w9WgXcQ", postUrl: "https://www.youtube.com/watch?v=dQw4w9WgXcQ", status: .processing))
+    #expect(result.postId == "dQw4w9WgXcQ" && result.status == .processing)
+    // The simulator answers public: what YouTube did is reported, not what was asked.
+    #expect(result.privacyStatus == "public" && result.warnings.count == 1)
   }
 
   @Test("a multi-chunk upload sends every byte once, in 256 KiB multiples, and the bytes arrive intact")
@@ -313,32 +319,40 @@ struct YouTubeClientTests {
     #expect(updates.first?.1.refreshToken == "1//refresh-secret")
   }
 
-  @Test("a spent quota is quota_exhausted until midnight Pacific, and the next call fails without a request")
-  func quota() async throws {
-    // 2025-07-01 12:00 UTC is 05:00 PDT; the quota resets at 2025-07-02 00:00 PDT = 07:00 UTC.
+  @Test(
+    "a spent quota is quota_exhausted until it resets (the project's at midnight Pacific, the channel's upload limit 24 hours later), and calls until then fail without a request",
+    arguments: [("quotaExceeded", 68_400), ("uploadLimitExceeded", 86_400)])
+  func quota(reason: String, resetSeconds: Int64) async throws {
+    // 2025-07-01 12:00 UTC is 05:00 PDT; the quota resets at 2025-07-02 00:00 PDT = 07:00 UTC, 19 hours later.
     let clock = ManualClock(wallNow: Date(timeIntervalSince1970: 1_751_371_200))
     let path = try Self.videoFile(size: 100)
     let transport = ScriptedTransport([
       ScriptedTransport.json(
         403,
-        #"{"error":{"code":403,"message":"The request cannot be completed because you have exceeded your <a href=\"/youtube/v3/getting-started#quota\">quota</a>.","errors":[{"message":"quota","domain":"youtube.quota","reason":"quotaExceeded"}]}}"#
+        #"{"error":{"code":403,"message":"The request cannot be completed because you have exceeded your <a href=\"/youtube/v3/getting-started#quota\">quota</a>.","errors":[{"message":"quota","domain":"youtube.quota","reason":"\#(reason)"}]}}"#
       )
     ])
-    let credential = Self.credential(expiresAt: clock.wallNow().addingTimeInterval(3600))
+    let credential = Self.credential(expiresAt: clock.wallNow().addingTimeInterval(200_000))
     let harness = TestHarness(transport: transport, credentials: [Self.key: credential], clock: clock)
     let client = YouTubeClient(environment: harness.environment, chunkSize: Self.chunk)
     let error = try await #require(throws: SidecarError.self) {
       try await post(client, harness, ["title": "Quota", "videoPath": .string(path)])
     }
     #expect(error.kind == .quotaExhausted)
-    #expect(error.failure?.resetsAt == Date(timeIntervalSince1970: 1_751_439_600))
-    #expect(error.retryAfter == .seconds(68_400))
-    #expect(error.failure?.platformCode == "quotaExceeded")
+    #expect(error.failure?.resetsAt == Date(timeIntervalSince1970: 1_751_371_200 + TimeInterval(resetSeconds)))
+    #expect(error.retryAfter == .seconds(resetSeconds))
+    #expect(error.failure?.platformCode == .string(reason))
 
     let again = try await #require(throws: SidecarError.self) {
       try await post(client, harness, ["title": "Quota", "videoPath": .string(path)])
     }
     #expect(again.kind == .quotaExhausted)
+    // An hour before it resets (for the upload limit: well past midnight Pacific) the gate is still closed.
+    clock.advance(by: .seconds(resetSeconds - 3600))
+    let later = try await #require(throws: SidecarError.self) {
+      try await post(client, harness, ["title": "Quota", "videoPath": .string(path)])
+    }
+    #expect(later.kind == .quotaExhausted)
     #expect(transport.requests.count == 1)
   }
 
@@ -349,6 +363,10 @@ struct YouTubeClientTests {
       (1_741_514_400.0, 1_741_590_000.0),  // 2025-03-09 10:00 UTC, just after the switch to PDT → 03-10 07:00 UTC
       (1_751_371_200.0, 1_751_439_600.0),  // 2025-07-01 12:00 UTC (05:00 PDT) → 2025-07-02 07:00 UTC
       (1_751_439_599.0, 1_751_439_600.0),  // one second before midnight PDT
+      (1_710_064_799.0, 1_710_140_400.0),  // 2024-03-10 01:59:59 PST, the last second before the switch → 03-11 07:00
+      (1_762_066_799.0, 1_762_066_800.0),  // 2025-11-01 23:59:59 PDT → 2025-11-02 00:00 PDT (07:00 UTC)
+      (1_762_072_200.0, 1_762_156_800.0),  // 2025-11-02 01:30 PDT, before the switch back → 11-03 00:00 PST (08:00 UTC)
+      (1_767_223_800.0, 1_767_254_400.0),  // 2025-12-31 23:30 UTC (15:30 PST) → 2026-01-01 08:00 UTC
     ])
   func pacificMidnight(now: Double, reset: Double) {
     let harness = TestHarness(

@@ -9,7 +9,7 @@ published against what the sidecar answered:
   duplicates             content published more than once                        (must be 0)
   lost                   answered as published, but not on the platform          (must be 0)
   silently published     answered as NOT published, yet on the platform          (must be 0)
-  unknown                answered outcome_unknown (reported, allowed)
+  unknown                answered outcome_unknown (reported, allowed; by platform too)
 Prints the counts; exits non-zero if any must-be-zero count is not zero.
 
   scripts/soak-publishing           # 2,000 posts, concurrency 32, 3 kills
@@ -146,6 +146,9 @@ def reconcile(posts: int, outcome: dict[tuple[str, int], str], published: list[d
     kinds = collections.Counter(r for r in outcome.values() if r.startswith("failed") or r == "gave-up")
     if kinds:
         print("  failures by kind     " + ", ".join(f"{k}: {v}" for k, v in kinds.most_common()))
+    unknown_by_platform = collections.Counter(platform for (platform, _), r in outcome.items() if r == "unknown")
+    if unknown_by_platform:
+        print("  unknown by platform  " + ", ".join(f"{k}: {v}" for k, v in unknown_by_platform.most_common()))
     by_platform = collections.Counter(platform for (platform, _), r in outcome.items() if r.startswith("failed"))
     if by_platform:
         print("  failures by platform " + ", ".join(f"{k}: {v}" for k, v in by_platform.most_common()))

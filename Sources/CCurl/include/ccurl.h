@@ -110,6 +110,9 @@ int ccurl_transfer_setopt_off(ccurl_transfer *transfer, int option, int64_t valu
 int ccurl_transfer_trust(ccurl_transfer *transfer, const char *ca_file);
 /// Appends a "Name: value" request header line (copied).
 int ccurl_transfer_add_header(ccurl_transfer *transfer, const char *line);
+/// Pins a host's addresses for this transfer ("host:port:address[,address]", IPv6 in brackets; CURLOPT_RESOLVE):
+/// libcurl connects to them rather than resolving the name again.
+int ccurl_transfer_add_resolve(ccurl_transfer *transfer, const char *entry);
 /// An in-memory request body (copied), sent as POSTFIELDS: libcurl needs no upload buffer for it, and a body under
 /// 64 KiB leaves in the same write as the headers. Makes the request a POST unless CUSTOMREQUEST says otherwise.
 int ccurl_transfer_set_body_bytes(ccurl_transfer *transfer, const void *bytes, size_t length);

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarJSON
 import SidecarLogging
 import SidecarResilience
@@ -32,10 +36,12 @@ public struct Credential: Sendable, Equatable, CustomStringConvertible {
   /// Which login produced the token where a platform has several; `instagram_login` selects the Instagram API
   /// with Instagram Login (graph.instagram.com), which can refresh its tokens.
   public var variant: String?
+  /// Meta only: the app secret that signs every Graph call (`appsecret_proof`); overrides the configured one.
+  public var appSecret: String?
 
   public init(
     accessToken: String, refreshToken: String? = nil, expiresAt: Date? = nil, accountId: String, clientId: String? = nil,
-    clientSecret: String? = nil, variant: String? = nil
+    clientSecret: String? = nil, variant: String? = nil, appSecret: String? = nil
   ) {
     self.accessToken = accessToken
     self.refreshToken = refreshToken
@@ -44,6 +50,7 @@ public struct Credential: Sendable, Equatable, CustomStringConvertible {
     self.clientId = clientId
     self.clientSecret = clientSecret
     self.variant = variant
+    self.appSecret = appSecret
   }
 
   public var description: String {
@@ -51,7 +58,7 @@ public struct Credential: Sendable, Equatable, CustomStringConvertible {
   }
 
   /// Every secret this credential holds, for tests and redaction.
-  public var secrets: [String] { [accessToken, refreshToken, clientSecret].compactMap { $0 }.filter { !$0.isEmpty } }
+  public var secrets: [String] { [accessToken, refreshToken, clientSecret, appSecret].compactMap { $0 }.filter { !$0.isEmpty } }
 }
 
 /// Where credentials come from and where refreshed ones go: the parent process, in production.
@@ -65,6 +72,10 @@ public protocol CredentialSource: Sendable {
 /// Caches resolved credentials until they expire, shares resolution and refresh between concurrent calls, and makes
 /// sure every refreshed token reaches the parent.
 ///
+/// The cache is bounded twice: an entry lives at most `cacheLifetime` (a credential without `expiresAt` would otherwise
+/// stay forever, and the parent could never revoke it), and at most `cacheCapacity` entries are kept (the oldest goes
+/// first), so memory does not grow with the number of customers ever seen.
+///
 /// A refreshed token must never be lost: rotating refresh tokens (Google, LinkedIn, Instagram) make the old one
 /// useless, so the new one is handed to the parent with `credentials/update` and retried until acknowledged. Shutdown
 /// waits for those updates (``flushUpdates(timeout:)``).
@@ -72,18 +83,29 @@ public final class CredentialStore: Sendable {
   private let source: any CredentialSource
   private let clock: any SidecarClock
   private let logger: Logger
-  private let cache = Mutex<[CredentialKey: Credential]>([:])
+  private let cache = Mutex<[CredentialKey: Cached]>([:])
   private let resolving = SingleFlight<CredentialKey, Credential>()
   private let refreshing = SingleFlight<CredentialKey, Credential>()
   private let pendingUpdates = Mutex<[CredentialKey: Task<Void, Never>]>([:])
   /// Tokens closer than this to expiry are refreshed before use, where the platform can refresh.
   public let refreshMargin: Duration
+  /// The longest a credential is used before the parent is asked again, whatever its `expiresAt`.
+  public let cacheLifetime: Duration
+  /// The most credentials kept at once.
+  public let cacheCapacity: Int
   private let updateRetryDelays: [Duration]
   /// The refresh lease shared with other sidecars, when they share a store.
   private let fleet: (any RefreshLeases)?
 
+  private struct Cached {
+    var credential: Credential
+    /// When it entered the cache (the clock's monotonic time).
+    var since: ClockInstant
+  }
+
   public init(
     source: any CredentialSource, clock: any SidecarClock, logger: Logger, refreshMargin: Duration = .seconds(300),
+    cacheLifetime: Duration = .seconds(3600), cacheCapacity: Int = 10_000,
     updateRetryDelays: [Duration] = [.milliseconds(200), .seconds(1), .seconds(2), .seconds(5), .seconds(10)],
     fleet: (any RefreshLeases)? = nil
   ) {
@@ -92,13 +114,40 @@ public final class CredentialStore: Sendable {
     self.clock = clock
     self.logger = logger
     self.refreshMargin = refreshMargin
+    self.cacheLifetime = cacheLifetime
+    self.cacheCapacity = max(1, cacheCapacity)
     self.updateRetryDelays = updateRetryDelays
+  }
+
+  /// Credentials cached now (expired ones included until they are looked up or pushed out).
+  public var cachedCount: Int { cache.withLock { $0.count } }
+
+  /// The cached credential for `key` while it is unexpired and younger than `cacheLifetime`.
+  private func cached(_ key: CredentialKey) -> Credential? {
+    let (now, wallNow) = (clock.now(), clock.wallNow())
+    return cache.withLock { cache in
+      guard let entry = cache[key] else { return nil }
+      guard !entry.credential.isExpired(at: wallNow), entry.since.duration(to: now) < cacheLifetime else {
+        cache[key] = nil
+        return nil
+      }
+      return entry.credential
+    }
+  }
+
+  /// Caches `credential`, pushing out the oldest entry when the cache is full.
+  private func store(_ credential: Credential, for key: CredentialKey, in cache: inout [CredentialKey: Cached]) {
+    if cache[key] == nil && cache.count >= cacheCapacity,
+      let oldest = cache.min(by: { $0.value.since < $1.value.since })?.key
+    {
+      cache[oldest] = nil
+    }
+    cache[key] = Cached(credential: credential, since: clock.now())
   }
 
   /// The credential for `key`: cached while unexpired, otherwise resolved once however many calls ask.
   public func credential(_ key: CredentialKey) async throws(SidecarError) -> Credential {
-    let now = clock.wallNow()
-    if let cached = cache.withLock({ $0[key] }), !cached.isExpired(at: now) { return cached }
+    if let cached = cached(key) { return cached }
     do {
       let credential = try await resolving.run(key) { [source] () async throws -> Credential in
         try await source.resolve(key)
@@ -107,10 +156,12 @@ public final class CredentialStore: Sendable {
       // the update: keep it, rather than go back to the expired token and refresh a second time.
       let now = clock.wallNow()
       return cache.withLock { cache in
-        if let current = cache[key], !current.isExpired(at: now), current.accessToken != credential.accessToken {
+        if let current = cache[key]?.credential, !current.isExpired(at: now),
+          current.accessToken != credential.accessToken
+        {
           return current
         }
-        cache[key] = credential
+        store(credential, for: key, in: &cache)
         return credential
       }
     } catch let error as SidecarError {
@@ -140,10 +191,10 @@ public final class CredentialStore: Sendable {
     _ key: CredentialKey, stale: Credential,
     using refresher: @escaping @Sendable (Credential) async throws(SidecarError) -> Credential
   ) async throws(SidecarError) -> Credential {
-    if let cached = cache.withLock({ $0[key] }), cached.accessToken != stale.accessToken { return cached }
+    if let cached = cached(key), cached.accessToken != stale.accessToken { return cached }
     do {
       return try await refreshing.run(key) { [self] () async throws -> Credential in
-        if let cached = cache.withLock({ $0[key] }), cached.accessToken != stale.accessToken { return cached }
+        if let cached = cached(key), cached.accessToken != stale.accessToken { return cached }
         let lease = await fleet?.acquire(key)
         do {
           let fresh = try await refreshHolding(lease, key, stale: stale, using: refresher)
@@ -171,7 +222,7 @@ public final class CredentialStore: Sendable {
     using refresher: @escaping @Sendable (Credential) async throws(SidecarError) -> Credential
   ) async throws -> Credential {
     if lease != nil, let current = try? await source.resolve(key), current.accessToken != stale.accessToken {
-      cache.withLock { $0[key] = current }
+      cache.withLock { store(current, for: key, in: &$0) }
       logger.info("credential refreshed by another sidecar", ["credential": .string(key.description)])
       return current
     }
@@ -181,7 +232,8 @@ public final class CredentialStore: Sendable {
     if fresh.clientId == nil { fresh.clientId = stale.clientId }
     if fresh.clientSecret == nil { fresh.clientSecret = stale.clientSecret }
     if fresh.variant == nil { fresh.variant = stale.variant }
-    cache.withLock { $0[key] = fresh }
+    if fresh.appSecret == nil { fresh.appSecret = stale.appSecret }
+    cache.withLock { store(fresh, for: key, in: &$0) }
     logger.info("credential refreshed", ["credential": .string(key.description)])
     await persist(key, fresh)
     return fresh

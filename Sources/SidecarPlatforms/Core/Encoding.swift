@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarHTTP
 import SidecarJSON
 
@@ -32,7 +36,24 @@ public enum Encoding {
   public static func url(_ base: String, _ path: String, query: [(String, String)] = []) -> URL {
     var text = base + path
     if !query.isEmpty { text += (text.contains("?") ? "&" : "?") + form(query) }
-    return URL(string: text)!
+    return parse(text)
+  }
+
+  /// A URL built from configuration and encoded pieces. `initialize` checks every configured URL still parses with a
+  /// path and query appended, so this cannot fail; were it ever to, the result is a URL every transport refuses as a
+  /// local error (permanent, never retried), never a crash.
+  public static func parse(_ text: String) -> URL {
+    URL(string: text) ?? unusable
+  }
+
+  /// Not http(s): the transports refuse it before sending anything.
+  static let unusable = URL(fileURLWithPath: "/")
+
+  /// One path segment, percent-encoded; `.` and `..` are encoded too (`%2E`), so that an id cannot become a dot
+  /// segment and move the request to another path.
+  public static func pathSegment(_ text: String) -> String {
+    let encoded = percentEncode(text)
+    return encoded.allSatisfy({ $0 == "." }) ? String(repeating: "%2E", count: encoded.count) : encoded
   }
 
   public static func jsonBody(_ value: JSONValue) -> HTTPBody { .bytes(value.serialized()) }

@@ -1,6 +1,18 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
+import Dispatch
 import SidecarHTTP
+import SidecarJSON
 import SidecarResilience
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
 
 /// Rules for media URLs, kept in one place so every platform applies them the same way.
 ///
@@ -8,10 +20,52 @@ import SidecarResilience
 /// private networks or a cloud metadata endpoint (SSRF): such URLs must be https and resolve to public addresses,
 /// on every redirect hop, unless `media.allowPrivateNetworks` (tests). Media handed to Meta to fetch is checked for
 /// https only, since Meta's servers fetch it.
+///
+/// Local files (`videoPath`) are another door an end user's content could open (an agent writing a post chooses the
+/// path): only regular files under `media.localRoots` are read, see ``localFile(_:field:)``.
 public struct MediaPolicy: Sendable, Equatable {
   public var allowPrivateNetworks: Bool
+  /// Real paths (symlinks resolved) of the directories local media may come from; empty refuses every local path.
+  public var localRoots: [String]
+  /// `media.maxBytes`: replaces each media kind's documented limit as the download cap when set.
+  public var maxBytes: Int64?
 
-  public init(allowPrivateNetworks: Bool) { self.allowPrivateNetworks = allowPrivateNetworks }
+  public init(allowPrivateNetworks: Bool, localRoots: [String] = [], maxBytes: Int64? = nil) {
+    self.allowPrivateNetworks = allowPrivateNetworks
+    self.localRoots = localRoots
+    self.maxBytes = maxBytes
+  }
+
+  /// The download cap for media whose platform documents `limit` bytes as its largest.
+  public func cap(documented limit: Int64) -> Int64 { maxBytes ?? limit }
+
+  /// A local file the sidecar may upload: checked by ``LocalFile/examine(_:field:)`` and under one of ``localRoots``.
+  ///
+  /// The path is resolved to its real path once (so a symlink cannot point the upload elsewhere later), then opened
+  /// without following links and without blocking (a FIFO would otherwise hold a thread forever), and the opened
+  /// descriptor must be a regular file; its size comes from that descriptor.
+  public func localFile(_ path: String, field: String) throws(InvalidParams) -> LocalFile {
+    guard path.hasPrefix("/") else { throw InvalidParams("`\(field)` must be an absolute path, got \(path)", field: field) }
+    guard !path.utf8.contains(0) else { throw InvalidParams("`\(field)` must not contain a NUL byte", field: field) }
+    guard !path.split(separator: "/").contains("..") else {
+      throw InvalidParams("`\(field)` must not contain `..` segments, got \(path)", field: field)
+    }
+    guard !localRoots.isEmpty else {
+      throw InvalidParams(
+        "`\(field)` is refused: local files are read only from the directories listed in the `media.localRoots` "
+          + "setting, which is empty; list the directory in `initialize` config, or give a URL instead", field: field)
+    }
+    guard let real = LocalFile.realPath(path) else {
+      throw InvalidParams("`\(field)` names no file: \(path)", field: field)
+    }
+    guard localRoots.contains(where: { real.hasPrefix($0 == "/" ? "/" : $0 + "/") }) else {
+      throw InvalidParams(
+        "`\(field)` is outside the directories listed in `media.localRoots`: \(path)", field: field)
+    }
+    let file = try LocalFile.examine(real, field: field)
+    guard file.size > 0 else { throw InvalidParams("`\(field)` is an empty file: \(path)", field: field) }
+    return file
+  }
 
   /// A URL handed to the platform to fetch: it must be absolute https.
   public func platformFetchedURL(_ text: String, field: String) throws(InvalidParams) -> URL {
@@ -37,7 +91,7 @@ public struct MediaPolicy: Sendable, Equatable {
   func refusal(scheme: String, host: String, addresses: [AddressCheck.Address]) -> String? {
     if allowPrivateNetworks { return scheme == "https" || scheme == "http" ? nil : "must be an http(s) URL" }
     guard scheme == "https" else { return "must be https (plain http is allowed only with media.allowPrivateNetworks)" }
-    let name = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]."))
+    let name = host.lowercased().trimmingCharacters(in: "[].")
     if name == "localhost" || name.hasSuffix(".localhost") || name == "metadata.google.internal" {
       return "points at a local or metadata host, which is refused (media.allowPrivateNetworks)"
     }
@@ -45,6 +99,42 @@ public struct MediaPolicy: Sendable, Equatable {
       return "resolves to a non-public address (\(blocked.text)), which is refused (media.allowPrivateNetworks)"
     }
     return nil
+  }
+}
+
+/// A regular file on this machine, by its real path, and its size when it was checked.
+public struct LocalFile: Sendable, Equatable {
+  public var path: String
+  public var size: Int64
+
+  /// Opens `path` with `O_NOFOLLOW | O_NONBLOCK` (neither a link swapped in nor a FIFO can hold the caller) and sizes
+  /// the opened descriptor, which must be a regular file. Every call is non-blocking, so it may run on the
+  /// cooperative pool.
+  public static func examine(_ path: String, field: String) throws(InvalidParams) -> LocalFile {
+    let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+    guard fd >= 0 else {
+      let reason =
+        switch errno {
+        case ENOENT, ENOTDIR: "names no file"
+        case ELOOP: "is a symbolic link (it changed while it was being checked)"
+        case EACCES, EPERM: "is not readable by the sidecar"
+        default: "cannot be opened (\(String(cString: strerror(errno))))"
+        }
+      throw InvalidParams("`\(field)` \(reason): \(path)", field: field)
+    }
+    defer { close(fd) }
+    var info = stat()
+    guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+      throw InvalidParams("`\(field)` is not a regular file (a device, FIFO or directory is refused): \(path)", field: field)
+    }
+    return LocalFile(path: path, size: Int64(info.st_size))
+  }
+
+  /// `path` with every symlink, `.` and `..` resolved, or nil when it names nothing.
+  static func realPath(_ path: String) -> String? {
+    guard let resolved = realpath(path, nil) else { return nil }
+    defer { free(resolved) }
+    return String(cString: resolved)
   }
 }
 
@@ -58,11 +148,16 @@ public enum AddressCheck {
     public var isPublic: Bool {
       if bytes.count == 4 { return Self.isPublicV4(bytes) }
       guard bytes.count == 16 else { return false }
-      // IPv4-mapped (::ffff:a.b.c.d) and IPv4-compatible forms are judged as IPv4.
-      if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF {
+      // Forms that carry an IPv4 address are judged as that address: IPv4-mapped ::ffff:0:0/96, IPv4-compatible ::/96
+      // (which holds :: and ::1 too), IPv4-translated ::ffff:0:0:0/96 and 6to4 2002::/16.
+      let zeroPrefix = bytes[0..<8].allSatisfy { $0 == 0 }
+      if zeroPrefix && bytes[8] == 0 && bytes[9] == 0 && (bytes[10..<12] == [0xFF, 0xFF] || bytes[10..<12] == [0, 0]) {
         return Self.isPublicV4(Array(bytes[12..<16]))
       }
-      if bytes[0..<15].allSatisfy({ $0 == 0 }) { return false }  // :: and ::1
+      if zeroPrefix && bytes[8] == 0xFF && bytes[9] == 0xFF && bytes[10] == 0 && bytes[11] == 0 {
+        return Self.isPublicV4(Array(bytes[12..<16]))
+      }
+      if bytes[0] == 0x20 && bytes[1] == 0x02 { return Self.isPublicV4(Array(bytes[2..<6])) }
       if bytes[0] & 0xFE == 0xFC { return false }  // fc00::/7 unique local (incl. fd00:ec2::254 metadata)
       if bytes[0] == 0xFE && bytes[1] & 0xC0 == 0x80 { return false }  // fe80::/10 link-local
       if bytes[0] == 0xFF { return false }  // multicast
@@ -90,7 +185,7 @@ public enum AddressCheck {
 
   /// The address when `host` is a literal IPv4 or IPv6 address.
   public static func literal(_ host: String) -> Address? {
-    let trimmed = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+    let trimmed = host.trimmingCharacters(in: "[]")
     var v4 = in_addr()
     if inet_pton(AF_INET, trimmed, &v4) == 1 {
       return Address(bytes: withUnsafeBytes(of: &v4) { Array($0) }, text: trimmed)
@@ -130,82 +225,172 @@ public enum AddressCheck {
   }
 }
 
-/// Media downloaded to a temporary file; remove it when done.
+/// Media downloaded to a temporary file in a private directory; remove both when done.
 public struct FetchedMedia: Sendable {
-  public var path: String
+  /// The private directory holding the file (``MediaFetcher/scratchFile`` inside it).
+  let directory: String
   public var byteCount: Int64
   public var contentType: String?
 
-  public func remove() { try? FileManager.default.removeItem(atPath: path) }
+  public var path: String { directory + MediaFetcher.scratchFile }
+
+  /// Removes the file and the private directory it was downloaded into.
+  public func remove() { MediaFetcher.removeScratch(directory) }
 }
 
 /// Downloads media the sidecar uploads itself, to disk in chunks (memory does not grow with size), checking the
-/// SSRF policy on every redirect hop and retrying through the resilience core.
+/// SSRF policy on every redirect hop, connecting only to the addresses it checked, and retrying through the resilience
+/// core within the call's deadline.
+///
+/// Each download goes into its own directory (mode 0700, file 0600) under `directory`, removed with it, and stops at
+/// the cap the caller names (the platform's documented limit for that kind of media, or `media.maxBytes`).
 public struct MediaFetcher: Sendable {
   public let http: PlatformHTTP
   public let policy: MediaPolicy
-  public let maxBytes: Int64
   public let directory: String
+  /// Every address a host name resolves to (blocking; run off the cooperative pool). Tests inject answers.
+  let resolve: @Sendable (String) -> [AddressCheck.Address]
 
-  public init(http: PlatformHTTP, policy: MediaPolicy, maxBytes: Int64 = 256 << 30, directory: String = NSTemporaryDirectory()) {
-    self.http = http
-    self.policy = policy
-    self.maxBytes = maxBytes
-    self.directory = directory
+  public init(http: PlatformHTTP, policy: MediaPolicy, directory: String = FileManager.default.temporaryDirectory.path) {
+    self.init(http: http, policy: policy, directory: directory, resolve: AddressCheck.resolve)
   }
 
-  public func fetch(_ url: URL, field: String, context: CallContext) async throws(SidecarError) -> FetchedMedia {
+  init(
+    http: PlatformHTTP, policy: MediaPolicy, directory: String,
+    resolve: @escaping @Sendable (String) -> [AddressCheck.Address]
+  ) {
+    self.http = http
+    self.policy = policy
+    self.directory = directory
+    self.resolve = resolve
+  }
+
+  /// - Parameters:
+  ///   - limit: the largest file of this kind the platform documents; ``MediaPolicy/maxBytes`` replaces it when set.
+  public func fetch(_ url: URL, field: String, limit: Int64, context: CallContext) async throws(SidecarError)
+    -> FetchedMedia
+  {
+    let scratch = try makeScratch(field: field)
+    // A download may fill at most half the free space left, so that an endless body cannot fill the disk the journal
+    // and other uploads need.
+    let room = Self.halfTheFreeSpace(at: scratch)
+    let cap = Cap(
+      bytes: min(policy.cap(documented: limit), room),
+      reason: room < policy.cap(documented: limit)
+        ? "half the free disk space in \(directory)" : "the most the sidecar downloads for it")
+    do throws(SidecarError) {
+      return try await download(url, field: field, cap: cap, into: scratch, context: context)
+    } catch {
+      Self.removeScratch(scratch)
+      throw error
+    }
+  }
+
+  /// A download's size limit and why it is that.
+  struct Cap {
+    var bytes: Int64
+    var reason: String
+  }
+
+  private func download(_ url: URL, field: String, cap: Cap, into scratch: String, context: CallContext)
+    async throws(SidecarError) -> FetchedMedia
+  {
+    let path = scratch + Self.scratchFile
     var current = url
     for _ in 0..<6 {
-      try await check(current, field: field, context: context)
-      let path = (directory as NSString).appendingPathComponent("social-sidecar-media-\(UUID().uuidString)")
-      let hop = current
-      // Media hosts are third parties: their failures get their own breaker, never the platform's.
-      let (response, count) = try await http.core.run(
-        platform: "\(http.platform.rawValue)-media", step: .idempotent, context: context
-      ) { () async throws -> (HTTPResponse, Int64) in
-        do {
-          let (response, count) = try await http.transport.download(
-            HTTPRequest(url: hop, timeout: http.timeout, connectTimeout: http.connectTimeout), to: path, maxBytes: maxBytes)
-          if response.status >= 500 || response.status == 429 || response.status == 408 {
-            try? FileManager.default.removeItem(atPath: path)
-            throw PlatformFailure(.transient, message: "media host answered HTTP \(response.status)", httpStatus: response.status)
-          }
-          return (response, count)
-        } catch let error as TransportError {
-          if error.kind == .cancelled { throw CancellationError() }
-          if error.kind == .tooLarge {
-            throw PlatformFailure(.permanent, message: "`\(field)` is larger than \(maxBytes) bytes")
-          }
-          throw PlatformFailure.transport(error)
-        }
-      }
+      let pinned = try await check(current, field: field, context: context)
+      let request = HTTPRequest(url: current, timeout: http.timeout, connectTimeout: http.connectTimeout)
+      let (response, count) = try await attempt(request, pinned: pinned, to: path, cap: cap, field: field, context: context)
       if (300..<400).contains(response.status), let location = response.headers["Location"],
-        let next = URL(string: location, relativeTo: hop)?.absoluteURL
+        let next = URL(string: location, relativeTo: current)?.absoluteURL
       {
-        try? FileManager.default.removeItem(atPath: path)
         current = next
         continue
       }
       guard (200..<300).contains(response.status) else {
-        try? FileManager.default.removeItem(atPath: path)
         throw SidecarError(
           kind: .permanent, message: "could not fetch `\(field)`: the media host answered HTTP \(response.status)",
           platform: http.platform.rawValue, attempts: context.attempts,
           failure: PlatformFailure(.permanent, message: "media fetch failed", httpStatus: response.status))
       }
-      return FetchedMedia(path: path, byteCount: count, contentType: response.headers["Content-Type"])
+      return FetchedMedia(directory: scratch, byteCount: count, contentType: response.headers["Content-Type"])
     }
     throw SidecarError(
       kind: .permanent, message: "could not fetch `\(field)`: more than 5 redirects", platform: http.platform.rawValue,
       attempts: context.attempts)
   }
 
-  private func check(_ url: URL, field: String, context: CallContext) async throws(SidecarError) {
+  /// One hop, retried through the core. A media host is a third party the post chose: its failures are retried but
+  /// open no breaker, so that one customer's bad URL cannot refuse another customer's upload or the platform's calls.
+  private func attempt(
+    _ request: HTTPRequest, pinned: [AddressCheck.Address], to path: String, cap: Cap, field: String,
+    context: CallContext
+  ) async throws(SidecarError) -> (HTTPResponse, Int64) {
+    let clock = http.core.clock
+    let transport = http.transport
+    return try await http.core.run(
+      platform: "\(http.platform.rawValue)-media", step: .idempotent, breaker: false, context: context
+    ) { () async throws -> (HTTPResponse, Int64) in
+      var hop = request
+      hop.pinnedAddresses = pinned.map(\.text)
+      if let deadline = context.deadline {
+        let remaining = clock.now().duration(to: deadline)
+        if remaining <= .zero { throw CancellationError() }
+        hop.timeout = min(hop.timeout ?? remaining, remaining)
+      }
+      do {
+        let (response, count) = try await transport.download(hop, to: path, maxBytes: cap.bytes)
+        if response.status >= 500 || response.status == 429 || response.status == 408 {
+          throw PlatformFailure(.transient, message: "media host answered HTTP \(response.status)", httpStatus: response.status)
+        }
+        return (response, count)
+      } catch let error as TransportError {
+        if error.kind == .cancelled { throw CancellationError() }
+        if error.kind == .tooLarge {
+          throw PlatformFailure(
+            .permanent,
+            message: "`\(field)` is larger than \(cap.bytes) bytes, \(cap.reason); the download was stopped and "
+              + "removed")
+        }
+        throw PlatformFailure.transport(error)
+      }
+    }
+  }
+
+  /// A new directory only this process's user can enter, for one download.
+  private func makeScratch(field: String) throws(SidecarError) -> String {
+    var template = Array((directory.hasSuffix("/") ? directory : directory + "/").utf8CString.dropLast())
+    template += Array("social-sidecar-media-XXXXXX".utf8CString)
+    guard let made = mkdtemp(&template) else {
+      throw SidecarError(
+        kind: .permanent, message: "cannot create a private directory for `\(field)` in \(directory): "
+          + String(cString: strerror(errno)), platform: http.platform.rawValue)
+    }
+    return String(cString: made)
+  }
+
+  static func halfTheFreeSpace(at path: String) -> Int64 {
+    var info = statvfs()
+    guard statvfs(path, &info) == 0 else { return .max }
+    let (free, overflow) = Int64(clamping: info.f_bavail).multipliedReportingOverflow(by: Int64(clamping: info.f_frsize))
+    return overflow ? .max : free / 2
+  }
+
+  /// The download's name inside its private directory.
+  static let scratchFile = "/media"
+
+  static func removeScratch(_ scratch: String) {
+    unlink(scratch + scratchFile)
+    rmdir(scratch)
+  }
+
+  /// Refuses a hop the policy forbids; returns the addresses it checked, which the transport must connect to (a name
+  /// resolved again could answer differently: DNS rebinding). Empty when private networks are allowed.
+  private func check(_ url: URL, field: String, context: CallContext) async throws(SidecarError) -> [AddressCheck.Address] {
     guard let host = url.host, let scheme = url.scheme?.lowercased() else {
       throw SidecarError(kind: .permanent, message: "`\(field)` redirected to an invalid URL", platform: http.platform.rawValue)
     }
-    let addresses = policy.allowPrivateNetworks ? [] : await Self.resolveOffPool(host)
+    let addresses = policy.allowPrivateNetworks ? [] : await resolveOffPool(host)
     if !policy.allowPrivateNetworks && addresses.isEmpty && AddressCheck.literal(host) == nil {
       throw SidecarError(
         kind: .permanent, message: "could not fetch `\(field)`: its host does not resolve", platform: http.platform.rawValue,
@@ -217,11 +402,13 @@ public struct MediaFetcher: Sendable {
         kind: .permanent, message: "refused to fetch `\(field)` (\(hop)): it \(reason)", platform: http.platform.rawValue,
         attempts: context.attempts)
     }
+    return AddressCheck.literal(host) == nil ? addresses : []  // a literal address is connected to as it is
   }
 
-  private static func resolveOffPool(_ host: String) async -> [AddressCheck.Address] {
-    await withCheckedContinuation { continuation in
-      DispatchQueue.global().async { continuation.resume(returning: AddressCheck.resolve(host)) }
+  private func resolveOffPool(_ host: String) async -> [AddressCheck.Address] {
+    let resolve = self.resolve
+    return await withCheckedContinuation { continuation in
+      DispatchQueue.global().async { continuation.resume(returning: resolve(host)) }
     }
   }
 }

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 
 /// The five networks the sidecar publishes to. Raw values are the method prefixes on the wire.
 public enum Platform: String, Sendable, CaseIterable, CustomStringConvertible {
@@ -14,17 +18,25 @@ public enum Platform: String, Sendable, CaseIterable, CustomStringConvertible {
 
 /// Where each platform's API lives. Defaults are the real hosts; tests point them at local fakes.
 public struct PlatformEndpoints: Sendable, Equatable {
+  /// The Graph API version the official Meta business SDK of the same release targets (docs/platforms/meta.md); the
+  /// only place the default is written.
+  public static let defaultGraphVersion = "v26.0"
+  /// A LinkedIn Marketing version well inside LinkedIn's one-year support window (docs/platforms/linkedin.md).
+  public static let defaultLinkedInVersion = "202610"
+
   public var graphBaseURL: [Platform: String] = [
     .facebook: "https://graph.facebook.com", .instagram: "https://graph.facebook.com",
     .whatsapp: "https://graph.facebook.com",
   ]
-  public var graphVersion: [Platform: String] = [.facebook: "v23.0", .instagram: "v23.0", .whatsapp: "v23.0"]
+  public var graphVersion: [Platform: String] = [
+    .facebook: defaultGraphVersion, .instagram: defaultGraphVersion, .whatsapp: defaultGraphVersion,
+  ]
   public var instagramLoginBaseURL = "https://graph.instagram.com"
   public var youtubeBaseURL = "https://www.googleapis.com"
   public var youtubeUploadURL = "https://www.googleapis.com/upload/youtube/v3/videos"
   public var googleTokenURL = "https://oauth2.googleapis.com/token"
   public var linkedinBaseURL = "https://api.linkedin.com"
-  public var linkedinVersion = "202510"
+  public var linkedinVersion = defaultLinkedInVersion
   public var linkedinTokenURL = "https://www.linkedin.com/oauth/v2/accessToken"
 
   public init() {}
@@ -46,11 +58,17 @@ public struct PostResult: Sendable, Equatable {
   public var postId: String
   public var postUrl: String?
   public var status: Status
+  /// Who can see the post as the platform set it, where it may differ from what was asked (YouTube).
+  public var privacyStatus: String?
+  /// Sentences about what the platform did differently from what was asked.
+  public var warnings: [String]
 
-  public init(postId: String, postUrl: String?, status: Status) {
+  public init(postId: String, postUrl: String?, status: Status, privacyStatus: String? = nil, warnings: [String] = []) {
     self.postId = postId
     self.postUrl = postUrl
     self.status = status
+    self.privacyStatus = privacyStatus
+    self.warnings = warnings
   }
 }
 
@@ -77,12 +95,15 @@ public struct ValidationResult: Sendable, Equatable {
   public var expiresAt: Date?
   public var problems: [String]?
   public var quota: Quota?
+  /// Sentences about what still works now but will not for long (a LinkedIn version close to its sunset).
+  public var warnings: [String]?
 
   public init(
     valid: Bool, accountId: String, accountName: String? = nil, scopes: [String]? = nil, missing: [String]? = nil,
-    expiresAt: Date? = nil, problems: [String]? = nil, quota: Quota? = nil
+    expiresAt: Date? = nil, problems: [String]? = nil, quota: Quota? = nil, warnings: [String]? = nil
   ) {
     self.quota = quota
+    self.warnings = warnings
     self.valid = valid
     self.accountId = accountId
     self.accountName = accountName

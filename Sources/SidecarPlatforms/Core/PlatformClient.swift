@@ -1,7 +1,12 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarJSON
 import SidecarLogging
 import SidecarResilience
+import Synchronization
 
 /// Everything one platform operation needs to know about its caller.
 public struct OperationContext: Sendable {
@@ -11,7 +16,8 @@ public struct OperationContext: Sendable {
   public let correlationId: String?
   /// The whole call's deadline and counters (attempts, retries).
   public let call: CallContext
-  public let credentials: CredentialStore
+  /// The credential store, through a view that remembers every secret this operation was handed (see ``redacted(_:)``).
+  public let credentials: OperationCredentials
   public let logger: Logger
 
   public init(
@@ -23,8 +29,16 @@ public struct OperationContext: Sendable {
     self.agentId = agentId
     self.correlationId = correlationId
     self.call = call
-    self.credentials = credentials
+    self.credentials = OperationCredentials(credentials)
     self.logger = logger
+  }
+
+  /// The one redaction step every platform's errors pass through before they are answered, journaled, logged or
+  /// sent as events: every secret of every credential this operation saw (access and refresh tokens, client secrets)
+  /// is replaced by `[redacted]` in the message and in the platform's own code and message, since a platform's error
+  /// body may echo what it was sent.
+  public func redacted(_ error: SidecarError) -> SidecarError {
+    Redaction.scrub(error, secrets: credentials.secretsSeen)
   }
 
   /// Runs `body` with the credential, refreshing it first when it is about to expire and once more after an auth
@@ -77,6 +91,38 @@ public struct OperationContext: Sendable {
   @inline(never)
   private func refreshCures(_ error: SidecarError) -> Bool {
     error.kind == .authFailed && error.failure?.classification == .auth(refreshable: true)
+  }
+}
+
+/// The credential store as one operation uses it: it passes calls through and remembers the secrets of every
+/// credential it handed out (resolved or refreshed), for ``OperationContext/redacted(_:)``.
+public final class OperationCredentials: Sendable {
+  public let store: CredentialStore
+  private let seen = Mutex<Set<String>>([])
+
+  init(_ store: CredentialStore) { self.store = store }
+
+  public func credential(_ key: CredentialKey) async throws(SidecarError) -> Credential {
+    noting(try await store.credential(key))
+  }
+
+  public func refresh(
+    _ key: CredentialKey, stale: Credential,
+    using refresher: @escaping @Sendable (Credential) async throws(SidecarError) -> Credential
+  ) async throws(SidecarError) -> Credential {
+    _ = noting(stale)
+    return noting(try await store.refresh(key, stale: stale, using: refresher))
+  }
+
+  public func invalidate(_ key: CredentialKey) { store.invalidate(key) }
+  public func needsRefresh(_ credential: Credential) -> Bool { store.needsRefresh(credential) }
+
+  /// Every secret handed out through this view so far.
+  public var secretsSeen: Set<String> { seen.withLock { $0 } }
+
+  private func noting(_ credential: Credential) -> Credential {
+    seen.withLock { $0.formUnion(credential.secrets) }
+    return credential
   }
 }
 

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarHTTP
 import SidecarJSON
 import SidecarLogging
@@ -13,10 +17,14 @@ public struct PlatformEnvironment: Sendable {
   public let timeout: Duration
   public let connectTimeout: Duration
   public let logger: Logger
+  /// Meta app secrets per Graph platform (`platforms.<platform>.appSecret`), for `appsecret_proof`; a credential's
+  /// own `appSecret` overrides them.
+  public let appSecrets: [Platform: String]
 
   public init(
     endpoints: PlatformEndpoints, transport: any HTTPTransport, core: ResilienceCore, media: MediaPolicy,
-    timeout: Duration = .seconds(30), connectTimeout: Duration = .seconds(10), logger: Logger
+    timeout: Duration = .seconds(30), connectTimeout: Duration = .seconds(10), logger: Logger,
+    appSecrets: [Platform: String] = [:]
   ) {
     self.endpoints = endpoints
     self.transport = transport
@@ -25,6 +33,7 @@ public struct PlatformEnvironment: Sendable {
     self.timeout = timeout
     self.connectTimeout = connectTimeout
     self.logger = logger
+    self.appSecrets = appSecrets
   }
 
   public var clock: any SidecarClock { core.clock }

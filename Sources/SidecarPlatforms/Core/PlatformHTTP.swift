@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarHTTP
 import SidecarJSON
 import SidecarLogging
@@ -137,8 +141,22 @@ public final class PlatformHTTP: Sendable {
 
 extension PlatformFailure {
   /// A transport failure: transient, and ambiguous for a publish when the request may have left.
+  ///
+  /// A request that could not be built or sent from here (a line break in a token, a URL the configuration made
+  /// unusable, a body file that is not a regular file) is a local failure, and a transport that cannot run here
+  /// (libcurl missing) is the deployment's: both permanent, never retried, and not evidence against the platform, so
+  /// no breaker counts them.
   public static func transport(_ error: TransportError) -> PlatformFailure {
-    PlatformFailure(
+    if error.kind == .unavailable {
+      return PlatformFailure(
+        .permanent, message: "no HTTP transport: \(error.message)", requestMayHaveReachedPlatform: false)
+    }
+    if [.invalidRequest, .invalidURL].contains(error.kind) {
+      return PlatformFailure(
+        .permanent, message: "the request could not be sent from here: \(error.message)",
+        requestMayHaveReachedPlatform: false)
+    }
+    return PlatformFailure(
       .transient,
       message: "network error: \(error.message)",
       requestMayHaveReachedPlatform: error.requestSent)
@@ -163,6 +181,36 @@ extension PlatformFailure {
 
 /// Keeps secrets out of anything logged or returned.
 public enum Redaction {
+  /// Secrets shorter than this are not searched for: replacing two or three letters would garble messages and protect
+  /// nothing.
+  static let shortestSecret = 4
+
+  /// `text` with every secret (as sent, and percent-encoded as in a form or query) replaced by `[redacted]`.
+  public static func scrub(_ text: String, secrets: Set<String>) -> String {
+    var text = text
+    // Longest first, so that a secret containing another is replaced whole.
+    for secret in secrets.sorted(by: { $0.count > $1.count }) where secret.count >= shortestSecret {
+      for form in Set([secret, Encoding.percentEncode(secret)]) where text.contains(form) {
+        text = text.replacing(form, with: "[redacted]")
+      }
+    }
+    return text
+  }
+
+  /// The error with its message and its platform failure's message and code scrubbed of `secrets`.
+  public static func scrub(_ error: SidecarError, secrets: Set<String>) -> SidecarError {
+    guard !secrets.isEmpty else { return error }
+    var error = error
+    error.message = scrub(error.message, secrets: secrets)
+    if var failure = error.failure {
+      failure.message = scrub(failure.message, secrets: secrets)
+      failure.platformMessage = failure.platformMessage.map { scrub($0, secrets: secrets) }
+      if case .string(let code)? = failure.platformCode { failure.platformCode = .string(scrub(code, secrets: secrets)) }
+      error.failure = failure
+    }
+    return error
+  }
+
   /// `scheme://host[:port]/path`: Meta tokens travel in query strings, so queries never appear.
   public static func url(_ url: URL) -> String {
     var text = (url.scheme ?? "?") + "://" + (url.host ?? "")

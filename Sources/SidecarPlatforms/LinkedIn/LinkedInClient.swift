@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarHTTP
 import SidecarJSON
 import SidecarLogging
@@ -16,7 +20,10 @@ public final class LinkedInClient: PlatformClient {
   let oauth: OAuth2Refresher
 
   /// Organization roles whose holders may post for the organization (with `w_organization_social`).
-  static let postingRoles = ["ADMINISTRATOR", "CONTENT_ADMINISTRATOR", "DIRECT_SPONSORED_CONTENT_POSTER", "RECRUITING_POSTER"]
+  /// (RECRUITING_POSTER may post jobs only, not organization posts.)
+  static let postingRoles = ["ADMINISTRATOR", "CONTENT_ADMINISTRATOR", "DIRECT_SPONSORED_CONTENT_POSTER"]
+  /// LinkedIn serves each monthly version for at least a year; past this age the configured one is close to sunset.
+  static let versionWarningMonths = 10
 
   public init(environment: PlatformEnvironment) {
     self.environment = environment
@@ -57,7 +64,8 @@ public final class LinkedInClient: PlatformClient {
     case .link(let url):
       content = ["article": ["source": .string(url.absoluteString), "title": .string(LinkedInPost.articleTitle(url))]]
     case .image(let url):
-      let image = try await environment.fetcher(for: .linkedin).fetch(url, field: "imageUrl", context: context.call)
+      let image = try await environment.fetcher(for: .linkedin).fetch(
+        url, field: "imageUrl", limit: LinkedInPost.maxImageBytes, context: context.call)
       defer { image.remove() }
       let urn = try await context.withCredential(refresher: refresher) {
         (credential: Credential) async throws(SidecarError) -> String in
@@ -71,13 +79,29 @@ public final class LinkedInClient: PlatformClient {
     }
   }
 
-  /// `POST /rest/posts`: the one visible step. A 422 naming the post this content duplicates is that post.
+  /// `POST /rest/posts`: the one visible step. A 422 naming the post this content duplicates is that post, once a
+  /// read shows it still exists. When the answer is lost, the author's newest posts are searched for this commentary.
   func createPost(_ post: LinkedInPost, content: JSONValue?, credential: Credential, context: CallContext)
     async throws(SidecarError) -> PostResult
   {
     let author = try author(credential, context: context)
+    let commentary = LinkedInPost.commentary(post.text ?? "")
+    let started = environment.clock.wallNow()
+    let reconcile = ReconciledPublish(
+      settle: http.timeout, clock: environment.clock, logger: http.logger, checked: "\(author)'s \(Self.postsWindow) newest posts")
+    return try await reconcile.run(context: context) { () throws(SidecarError) in
+      try await sendPost(post, commentary: commentary, content: content, credential: credential, context: context)
+    } find: { () throws(SidecarError) in
+      try await findPost(author: author, commentary: commentary, since: started, credential: credential, context: context)
+    }
+  }
+
+  private func sendPost(
+    _ post: LinkedInPost, commentary: String, content: JSONValue?, credential: Credential, context: CallContext
+  ) async throws(SidecarError) -> PostResult {
+    let author = try author(credential, context: context)
     var body: [String: JSONValue] = [
-      "author": .string(author), "commentary": .string(LinkedInPost.commentary(post.text ?? "")),
+      "author": .string(author), "commentary": .string(commentary),
       "visibility": .string(post.visibility),
       "distribution": ["feedDistribution": "MAIN_FEED", "targetEntities": [], "thirdPartyDistributionChannels": []],
       "lifecycleState": "PUBLISHED", "isReshareDisabledByAuthor": false,
@@ -91,8 +115,7 @@ public final class LinkedInClient: PlatformClient {
       return classify(response)
     }
     if let original = LinkedInErrors.duplicateOf(response) {
-      http.logger.info("linkedin answered that the post duplicates an existing one; answering with it", ["postId": .string(original)])
-      return PostResult(postId: original, postUrl: Self.postURL(original), status: .published)
+      return try await existingDuplicate(original, credential: credential, context: context)
     }
     guard let urn = response.headers["x-restli-id"] ?? response.headers["x-linkedin-id"], !urn.isEmpty else {
       throw SidecarError(
@@ -101,6 +124,57 @@ public final class LinkedInClient: PlatformClient {
         platform: platform.rawValue, attempts: context.attempts)
     }
     return PostResult(postId: urn, postUrl: Self.postURL(urn), status: .published)
+  }
+
+  /// The post a 422 says this content duplicates, once a read shows it exists (the URN may name a deleted post).
+  private func existingDuplicate(_ urn: String, credential: Credential, context: CallContext) async throws(SidecarError)
+    -> PostResult
+  {
+    let request = HTTPRequest(url: url("/rest/posts/" + Encoding.percentEncode(urn)), headers: headers(credential, json: false))
+    let classify = classifier(credential)
+    let found: Bool
+    do {
+      let response = try await http.send(request, step: .idempotent, context: context) { response in
+        (200..<300).contains(response.status) || response.status == 404 ? nil : classify(response)
+      }
+      found = response.status != 404
+    } catch {
+      found = false
+    }
+    guard found else {
+      throw SidecarError(
+        kind: .permanent,
+        message: "LinkedIn refused the post as a duplicate of \(urn), but that post could not be read back (it may have "
+          + "been deleted); change the text to post it again.",
+        platform: platform.rawValue, attempts: context.attempts,
+        failure: PlatformFailure(.permanent, message: "duplicate", httpStatus: 422, platformCode: .string("DUPLICATE_POST")))
+    }
+    http.logger.info("linkedin answered that the post duplicates an existing one; answering with it", ["postId": .string(urn)])
+    return PostResult(postId: urn, postUrl: Self.postURL(urn), status: .published)
+  }
+
+  /// How many of the author's newest posts are searched after an unknown outcome (the most one read returns).
+  static let postsWindow = 100
+
+  /// The author's post with this commentary made since the call started (allowing for clock skew), from the author's
+  /// newest posts.
+  private func findPost(
+    author: String, commentary: String, since started: Date, credential: Credential, context: CallContext
+  ) async throws(SidecarError) -> PostResult? {
+    let query = "q=author&author=\(Encoding.percentEncode(author))&count=\(Self.postsWindow)&sortBy=CREATED"
+    let request = HTTPRequest(url: url("/rest/posts", query: query), headers: headers(credential, json: false))
+    let classify = classifier(credential)
+    let (_, json) = try await http.sendJSON(request, step: .idempotent, context: context) { response in
+      (200..<300).contains(response.status) ? nil : classify(response)
+    }
+    let earliest = (started.timeIntervalSince1970 - 300) * 1000
+    for element in json["elements"]?.arrayValue ?? [] {
+      guard element["commentary"]?.stringValue == commentary, let id = element["id"]?.stringValue,
+        (element["createdAt"]?.doubleValue ?? 0) >= earliest
+      else { continue }
+      return PostResult(postId: id, postUrl: Self.postURL(id), status: .published)
+    }
+    return nil
   }
 
   /// initializeUpload → PUT the bytes → wait until the image is available; returns the image URN.
@@ -136,7 +210,7 @@ public final class LinkedInClient: PlatformClient {
   /// Polls the image until LinkedIn has processed it (briefly: a post made while it still processes may fail).
   func waitUntilAvailable(_ urn: String, credential: Credential, context: CallContext) async throws(SidecarError) {
     let classify = classifier(credential)
-    let request = HTTPRequest(url: url("/rest/images/" + Encoding.percentEncode(urn)), headers: headers(credential, json: false))
+    let request = HTTPRequest(url: url("/rest/images/" + Encoding.pathSegment(urn)), headers: headers(credential, json: false))
     let clock = environment.clock
     for delay in [1, 1, 2, 2, 4, 4, 8, 8, 0] {
       let (response, json) = try await http.sendJSON(request, step: .idempotent, context: context) { response in
@@ -169,14 +243,23 @@ public final class LinkedInClient: PlatformClient {
     var name: String?
     let token = await introspect(credential, context: context)
     if author.hasPrefix("urn:li:person:") {
-      let (_, me) = try await http.sendJSON(
-        HTTPRequest(url: url("/v2/userinfo"), headers: ["Authorization": "Bearer \(credential.accessToken)"]),
-        step: .idempotent, context: context, classify: { [classify = classifier(credential)] response in
-          (200..<300).contains(response.status) ? nil : classify(response)
-        })
-      name = me["name"]?.stringValue
-      if let sub = me["sub"]?.stringValue, "urn:li:person:\(sub)" != author {
-        problems.append("The token belongs to member urn:li:person:\(sub), not to \(author).")
+      do throws(SidecarError) {
+        let (_, me) = try await http.sendJSON(
+          HTTPRequest(url: url("/v2/userinfo"), headers: ["Authorization": "Bearer \(credential.accessToken)"]),
+          step: .idempotent, context: context, classify: { [classify = classifier(credential)] response in
+            (200..<300).contains(response.status) ? nil : classify(response)
+          })
+        name = me["name"]?.stringValue
+        if let sub = me["sub"]?.stringValue, "urn:li:person:\(sub)" != author {
+          problems.append("The token belongs to member urn:li:person:\(sub), not to \(author).")
+        }
+      } catch {
+        // A token with only w_member_social may post but not say whose it is.
+        guard error.failure?.httpStatus == 403 else { throw error }
+        missing += ["openid", "profile"]
+        problems.append(
+          "The token cannot read the member's profile (it lacks the openid and profile scopes), so it could not be "
+            + "checked that it belongs to \(author); reconnect the account granting openid and profile.")
       }
       if let scopes = token?.scopes, !scopes.contains("w_member_social") { missing.append("w_member_social") }
     } else {
@@ -205,10 +288,26 @@ public final class LinkedInClient: PlatformClient {
     if token?.active == false {
       problems.append("LinkedIn reports the token as no longer active (\(token?.status ?? "inactive")).")
     }
+    let warning = Self.versionWarning(environment.endpoints.linkedinVersion, now: environment.clock.wallNow())
     return ValidationResult(
       valid: problems.isEmpty && missing.isEmpty, accountId: author, accountName: name, scopes: token?.scopes,
       missing: missing.isEmpty ? nil : missing, expiresAt: token?.expiresAt ?? credential.expiresAt,
-      problems: problems.isEmpty ? nil : problems)
+      problems: problems.isEmpty ? nil : problems, warnings: warning.map { [$0] })
+  }
+
+  /// A sentence when `version` (YYYYMM) is more than ``versionWarningMonths`` months old at `now`: LinkedIn retires
+  /// each version about a year after its release and then refuses every call with 426.
+  public static func versionWarning(_ version: String, now: Date) -> String? {
+    let digits = version.prefix(6)
+    guard digits.count == 6, let year = Int(digits.prefix(4)), let month = Int(digits.suffix(2)) else { return nil }
+    let today = Array(RFC3339.string(from: now).utf8)  // YYYY-MM-DDT…
+    guard let nowYear = Int(String(decoding: today[0..<4], as: UTF8.self)),
+      let nowMonth = Int(String(decoding: today[5..<7], as: UTF8.self))
+    else { return nil }
+    let age = (nowYear * 12 + nowMonth) - (year * 12 + month)
+    guard age > versionWarningMonths else { return nil }
+    return "The configured LinkedIn API version \(version) (platforms.linkedin.apiVersion) is \(age) months old; "
+      + "LinkedIn retires versions about a year after release and then refuses every call, so move to a newer one."
   }
 
   /// The member's approved roles on `organization` (`organizationAcls`, roleAssignee finder) and its name.
@@ -282,7 +381,7 @@ public final class LinkedInClient: PlatformClient {
   }
 
   static func authorURN(_ accountId: String) -> String? {
-    let id = accountId.trimmingCharacters(in: .whitespaces)
+    let id = accountId.trimmingWhitespace
     for prefix in ["urn:li:organization:", "urn:li:person:"] where id.hasPrefix(prefix) {
       return id.count > prefix.count ? id : nil
     }
@@ -293,7 +392,7 @@ public final class LinkedInClient: PlatformClient {
   static func postURL(_ urn: String) -> String { "https://www.linkedin.com/feed/update/\(urn)/" }
 
   func url(_ path: String, query: String? = nil) -> URL {
-    URL(string: environment.endpoints.linkedinBaseURL + path + (query.map { "?" + $0 } ?? ""))!
+    Encoding.parse(environment.endpoints.linkedinBaseURL + path + (query.map { "?" + $0 } ?? ""))
   }
 
   /// Authorization, the configured `LinkedIn-Version` and Rest.li 2.0, on every `/rest` call.

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarHTTP
 import SidecarJSON
 import SidecarResilience
@@ -58,7 +62,7 @@ enum LinkedInErrors {
   /// The original post's URN from a 422 "Content is a duplicate of urn:li:share:…", or nil for other 422s.
   static func duplicateOf(_ response: HTTPResponse) -> String? {
     guard response.status == 422, let message = (try? JSONParser.parse(response.body))?["message"]?.stringValue,
-      message.lowercased().contains("duplicate"), let start = message.range(of: "urn:li:")
+      message.lowercased().contains("duplicate"), let start = message.firstRange(of: "urn:li:")
     else { return nil }
     let urn = message[start.lowerBound...].prefix { $0.isLetter || $0.isNumber || $0 == ":" || $0 == "_" || $0 == "-" }
     return urn.count > "urn:li:".count ? String(urn) : nil

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarJSON
 
 /// A `linkedin/post` whose params passed every check LinkedIn would make.
@@ -19,6 +23,9 @@ struct LinkedInPost: Sendable, Equatable {
   static let known: Set<String> = ["text", "imageUrl", "link", "visibility"]
   static let visibilities = ["PUBLIC", "CONNECTIONS", "LOGGED_IN"]
   static let maxCommentary = 3000
+  /// The download cap for `imageUrl`. LinkedIn bounds images by pixels (36,152,320), not bytes; at 4 bytes a pixel
+  /// even an uncompressed image of that size stays under 150 MB.
+  static let maxImageBytes: Int64 = 150_000_000
 
   init(_ params: Params, media: MediaPolicy) throws(InvalidParams) {
     try params.rejectUnknown(Self.known, context: "linkedin/post")
@@ -47,7 +54,7 @@ struct LinkedInPost: Sendable, Equatable {
     case (nil, nil):
       content = .none
     }
-    if content == .none && (text ?? "").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+    if content == .none && (text ?? "").trimmingWhitespace.isEmpty {
       throw InvalidParams("a LinkedIn post needs `text`, `link` or `imageUrl`; there is nothing to publish", field: "text")
     }
   }

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarHTTP
 import SidecarJSON
 import SidecarLogging
@@ -51,7 +55,7 @@ public final class FacebookClient: PlatformClient {
       return try await context.withCredential(refresher: nil) { credential throws(SidecarError) in
         let info = try await graph.inspect(credential, context: context.call)
         let node = try await graph.send(
-          .get(GraphAPI.path(page), fields: "id,name,link"), token: credential.accessToken, accountId: page,
+          .get(GraphAPI.path(page), fields: "id,name,link"), token: graph.token(credential), accountId: page,
           context: context.call)
         var missing = info?.missing(["pages_manage_posts", "pages_read_engagement"], for: page) ?? []
         var problems: [String] = []
@@ -62,7 +66,7 @@ public final class FacebookClient: PlatformClient {
           // A user token can list the person's tasks on the Page; a Page token cannot (it exists only for people
           // with a task on the Page, and posting with it proves CREATE_CONTENT).
           let accounts = try await graph.send(
-            .get("/me/accounts", fields: "id,name,tasks", query: [("limit", "100")]), token: credential.accessToken,
+            .get("/me/accounts", fields: "id,name,tasks", query: [("limit", "100")]), token: graph.token(credential),
             accountId: page, context: context.call)
           let entry = accounts["data"]?.arrayValue?.first { $0["id"]?.graphID == page }
           let tasks = (entry?["tasks"]?.arrayValue ?? []).compactMap(\.stringValue)
@@ -96,14 +100,14 @@ public final class FacebookClient: PlatformClient {
   /// One Page and token for the requests of one publish (a class: every step's frame holds a reference, not a copy).
   private final class PageCall: Sendable {
     let page: String
-    let token: String
+    let token: GraphToken
     let context: OperationContext
     let started: Date
     /// `published=false` and `scheduled_publish_time` for a post scheduled with `publishAt`; empty otherwise.
     let schedule: [(String, String?)]
     var call: CallContext { context.call }
 
-    init(page: String, token: String, context: OperationContext, started: Date, publishAt: Date?) {
+    init(page: String, token: GraphToken, context: OperationContext, started: Date, publishAt: Date?) {
       self.page = page
       self.token = token
       self.context = context
@@ -135,7 +139,7 @@ public final class FacebookClient: PlatformClient {
   @inline(never)
   private func pageCall(_ credential: Credential, _ context: OperationContext, publishAt: Date?) -> PageCall {
     PageCall(
-      page: credential.accountId, token: credential.accessToken, context: context, started: graph.clock.wallNow(),
+      page: credential.accountId, token: graph.token(credential), context: context, started: graph.clock.wallNow(),
       publishAt: publishAt)
   }
 
@@ -159,25 +163,24 @@ public final class FacebookClient: PlatformClient {
     try await (api ?? graph).send(request, token: page.token, accountId: page.page, step: step, context: page.call)
   }
 
-  /// The feed post for text that went out, or the original error.
+  /// A publish with text, reconciled from the Page feed after an unknown outcome (see ``ReconciledPublish``); without
+  /// text there is nothing to look for.
   private func reconciled(
     _ text: String?, _ page: PageCall, _ publish: () async throws(SidecarError) -> PostResult
   ) async throws(SidecarError) -> PostResult {
-    do throws(SidecarError) {
-      return try await publish()
-    } catch  where error.kind == .outcomeUnknown {
-      guard let text, !text.isEmpty else {
-        throw error.appending("Check the Page before posting again.")
+    guard let text, !text.isEmpty else {
+      do throws(SidecarError) {
+        return try await publish()
+      } catch  where error.kind == .outcomeUnknown {
+        throw error.appending("Without text the post cannot be looked for; check the Page before posting again.")
       }
-      guard
-        let found = try? await findFeedPost(
-          text: text, since: page.started, token: page.token, page: page.page, context: page.call)
-      else {
-        throw error.appending(
-          "No post with this text appeared in the Page's feed; check the Page before posting again.")
-      }
-      page.context.logger.info("facebook publish reconciled from the Page feed", ["postId": .string(found.postId)])
-      return found
+    }
+    let reconcile = ReconciledPublish(
+      settle: graph.http.timeout, clock: graph.clock, logger: page.context.logger,
+      checked: "The Page's \(Self.feedWindow) newest feed posts",
+      isDuplicate: { $0.failure?.platformCode == .int(506) })
+    return try await reconcile.run(context: page.call, send: publish) { () throws(SidecarError) in
+      try await findFeedPost(text: text, since: page.started, token: page.token, page: page.page, context: page.call)
     }
   }
 
@@ -287,7 +290,7 @@ public final class FacebookClient: PlatformClient {
 
   /// Uploads a photo that stays invisible until a feed post or story uses it; safe to repeat.
   private func unpublishedPhoto(
-    _ url: URL, page: String, token: String, context: CallContext
+    _ url: URL, page: String, token: GraphToken, context: CallContext
   ) async throws(SidecarError) -> String {
     let json = try await graph.send(
       .post(GraphAPI.path(page, "photos"), form: [("url", url.absoluteString), ("published", "false")]), token: token,
@@ -324,12 +327,18 @@ public final class FacebookClient: PlatformClient {
     }
   }
 
+  /// How many of the Page's newest posts are searched (the most one read returns): a busy Page may publish many while
+  /// a lost answer settles.
+  static let feedWindow = 100
+
   /// The post with exactly `text` published since `since`, from the newest posts of the Page's feed.
   private func findFeedPost(
-    text: String, since: Date, token: String, page: String, context: CallContext
+    text: String, since: Date, token: GraphToken, page: String, context: CallContext
   ) async throws(SidecarError) -> PostResult? {
     let json = try await graph.send(
-      .get(GraphAPI.path(page, "feed"), fields: "id,message,created_time,permalink_url", query: [("limit", "10")]),
+      .get(
+        GraphAPI.path(page, "feed"), fields: "id,message,created_time,permalink_url",
+        query: [("limit", String(Self.feedWindow))]),
       token: token, accountId: page, context: context)
     for post in json["data"]?.arrayValue ?? [] {
       guard post["message"]?.stringValue == text, GraphTime.isRecent(post["created_time"]?.stringValue, since: since),
@@ -343,7 +352,7 @@ public final class FacebookClient: PlatformClient {
 
   /// Starts a reel or video-story session, has Meta fetch the hosted file, and waits until the upload is complete.
   private func uploadHostedVideo(
-    _ url: URL, edge: String, page: String, token: String, context: CallContext
+    _ url: URL, edge: String, page: String, token: GraphToken, context: CallContext
   ) async throws(SidecarError) -> String {
     let start = try await graph.send(
       .post(GraphAPI.path(page, edge), form: [("upload_phase", "start")]), token: token, accountId: page,
@@ -394,7 +403,7 @@ public final class FacebookClient: PlatformClient {
 
   /// After an unknown outcome: true when the video's publishing phase shows it went out.
   private func videoWasPublished(
-    _ video: String, token: String, page: String, context: CallContext
+    _ video: String, token: GraphToken, page: String, context: CallContext
   ) async throws(SidecarError) -> Bool {
     guard
       let json = try? await graph.send(

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 
 /// A Facebook Page post as checked up front; each case is one publishing flow of platform-apis.md §2.3.
 enum FacebookPost: Sendable, Equatable {

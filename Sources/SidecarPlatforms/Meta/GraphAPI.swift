@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarHTTP
 import SidecarJSON
 import SidecarLogging
@@ -46,6 +50,21 @@ struct GraphCall: Sendable {
   }
 }
 
+/// An access token and the app secret that proves it was issued to our app, when the app has one.
+///
+/// Apps with "Require App Secret" on refuse any call without `appsecret_proof` = hex HMAC-SHA256(key: app secret,
+/// message: access token), so every Graph call carries it when a secret is known (docs/platforms/meta.md).
+struct GraphToken: Sendable {
+  let value: String
+  let appSecret: String?
+
+  /// The proof for this token, or nil without an app secret.
+  var proof: String? {
+    guard let appSecret, !appSecret.isEmpty else { return nil }
+    return SHA256.hex(SHA256.hmac(key: Array(appSecret.utf8), message: Array(value.utf8)))
+  }
+}
+
 /// The Graph API as Facebook Pages, Instagram and WhatsApp share it (platform-apis.md §1).
 ///
 /// Builds `{base}/{version}{path}` URLs, sends the token as `Authorization: Bearer` (never in a URL that could be
@@ -58,14 +77,27 @@ final class GraphAPI: Sendable {
   /// Without a trailing slash: `https://graph.facebook.com`.
   let baseURL: String
   let version: String
+  /// The configured app secret (`platforms.<platform>.appSecret`).
+  let appSecret: String?
 
   init(environment: PlatformEnvironment, platform: Platform, baseURL: String? = nil) {
     self.platform = platform
+    appSecret = environment.appSecrets[platform]
     http = environment.http(for: platform)
     var base = baseURL ?? environment.endpoints.graphBaseURL[platform] ?? "https://graph.facebook.com"
     while base.hasSuffix("/") { base.removeLast() }
     self.baseURL = base
-    version = environment.endpoints.graphVersion[platform] ?? "v23.0"
+    version = environment.endpoints.graphVersion[platform] ?? PlatformEndpoints.defaultGraphVersion
+  }
+
+  /// The credential's token with its app secret (the credential's own, else the configured one).
+  func token(_ credential: Credential) -> GraphToken {
+    GraphToken(value: credential.accessToken, appSecret: credential.appSecret ?? appSecret)
+  }
+
+  /// Another token of the same app (an app token `id|secret`, a token from an exchange).
+  func token(_ value: String, like credential: Credential) -> GraphToken {
+    GraphToken(value: value, appSecret: credential.appSecret ?? appSecret)
   }
 
   var clock: any SidecarClock { http.core.clock }
@@ -74,7 +106,7 @@ final class GraphAPI: Sendable {
 
   /// `/a/b/c` from raw segments, each percent-encoded.
   static func path(_ segments: String...) -> String {
-    segments.map { "/" + Encoding.percentEncode($0) }.joined()
+    segments.map { "/" + Encoding.pathSegment($0) }.joined()
   }
 
   func url(_ path: String, query: [(String, String)] = []) -> URL {
@@ -88,16 +120,16 @@ final class GraphAPI: Sendable {
   /// Sends one call through the resilience core and returns its JSON body.
   ///
   /// - Parameters:
-  ///   - token: sent in the `Authorization` header; also scrubbed from any message.
+  ///   - token: sent in the `Authorization` header with its proof in the query (messages are scrubbed of both by
+  ///     ``OperationContext/redacted(_:)``).
   ///   - accountId: the page, Instagram user or phone number the call acts for (its gate).
   ///   - gates: further keys checked before the account's (WhatsApp's recipient pair).
-  ///   - secrets: other strings that must never reach a message (an app secret).
   @inline(never)
   func send(
-    _ call: GraphCall, token: String, accountId: String, step: StepSafety = .idempotent,
-    gates extra: [RateLimitKey] = [], secrets: [String] = [], context: CallContext
+    _ call: GraphCall, token: GraphToken, accountId: String, step: StepSafety = .idempotent,
+    gates extra: [RateLimitKey] = [], context: CallContext
   ) async throws(SidecarError) -> JSONValue {
-    let prepared = prepare(call, token: token, accountId: accountId, gates: extra, secrets: secrets)
+    let prepared = prepare(call, token: token, accountId: accountId, gates: extra)
     return try await http.sendJSON(
       prepared.request, step: step, gates: prepared.gates, context: context, classify: prepared.classify
     ).1
@@ -111,19 +143,21 @@ final class GraphAPI: Sendable {
 
   @inline(never)
   private func prepare(
-    _ call: GraphCall, token: String, accountId: String, gates extra: [RateLimitKey], secrets: [String]
+    _ call: GraphCall, token: GraphToken, accountId: String, gates extra: [RateLimitKey]
   ) -> Prepared {
     let account = accountGate(accountId)
-    let redact = [token] + secrets
     return Prepared(
       request: request(call, token: token), gates: [RateLimitKey.app(platform.rawValue)] + extra + [account],
-      classify: { [self] response in interpret(response, account: account, secrets: redact) })
+      classify: { [self] response in interpret(response, account: account) })
   }
 
-  /// The HTTP request for `call`.
-  private func request(_ call: GraphCall, token: String) -> HTTPRequest {
+  /// The HTTP request for `call`, with `appsecret_proof` in the query of every Graph call when there is a secret
+  /// (Meta's upload host, reached by an absolute `url`, takes no proof).
+  private func request(_ call: GraphCall, token: GraphToken) -> HTTPRequest {
     var headers = call.headers
-    if let scheme = call.scheme { headers["Authorization"] = "\(scheme) \(token)" }
+    if let scheme = call.scheme { headers["Authorization"] = "\(scheme) \(token.value)" }
+    var query = call.query
+    if call.url == nil, let proof = token.proof { query.append(("appsecret_proof", proof)) }
     var body = HTTPBody.empty
     switch call.body {
     case .none:
@@ -136,13 +170,13 @@ final class GraphAPI: Sendable {
       body = Encoding.jsonBody(value)
     }
     return HTTPRequest(
-      method: call.method, url: call.url ?? url(call.path, query: call.query), headers: headers, body: body)
+      method: call.method, url: call.url ?? url(call.path, query: query), headers: headers, body: body)
   }
 
   // MARK: - Responses
 
   /// Records what the usage headers say, then returns nil for a success or what the failure means.
-  func interpret(_ response: HTTPResponse, account: RateLimitKey, secrets: [String]) -> PlatformFailure? {
+  func interpret(_ response: HTTPResponse, account: RateLimitKey) -> PlatformFailure? {
     let usage = recordUsage(response.headers, account: account)
     if (200..<300).contains(response.status) { return nil }
     let headerWait = response.headers["Retry-After"].flatMap { RetryAfter.parse($0, now: clock.wallNow()) }
@@ -159,8 +193,6 @@ final class GraphAPI: Sendable {
         gates.block(account, until: clock.now() + wait, reason: failure)
       }
     }
-    failure.message = Self.redact(failure.message, secrets)
-    failure.platformMessage = failure.platformMessage.map { Self.redact($0, secrets) }
     return failure
   }
 
@@ -249,14 +281,6 @@ final class GraphAPI: Sendable {
     return PlatformFailure(
       classification, message: message, httpStatus: status, retryAfter: retryAfter,
       requestMayHaveReachedPlatform: status >= 500)
-  }
-
-  static func redact(_ text: String, _ secrets: [String]) -> String {
-    var text = text
-    for secret in secrets where secret.count >= 6 {
-      text = text.replacingOccurrences(of: secret, with: "[redacted]")
-    }
-    return text
   }
 }
 

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarJSON
 import SidecarResilience
 
@@ -64,7 +68,7 @@ extension GraphAPI {
   private static func rateLimitScope(_ code: Int) -> PlatformFailure.RateLimitScope? {
     switch code {
     case 4, 341: .app
-    case 17, 32, 613, 80000...80014, 130429, 131048, 131056, 133016: .account
+    case 17, 32, 613, 80000...80014, 130429, 131056, 133016: .account
     default: nil
     }
   }
@@ -130,6 +134,12 @@ extension GraphAPI {
         .rateLimited(scope: .account),
         "This WhatsApp number sent too many messages in a short time (\(codeText)): \(error.text)",
         retryAfter: .seconds(1))
+    case 131048:
+      return make(
+        .permanent,
+        "WhatsApp restricted this number's sending because too many of its messages were reported or blocked as spam "
+          + "(\(codeText)); retrying cannot lift it: improve message quality and wait for the restriction to end: "
+          + error.text)
     case 4 where error.subcode == 2_207_051:
       return make(
         .permanent, "Instagram restricted this account's activity as suspected spam (\(codeText)): \(error.text)")
@@ -173,18 +183,19 @@ extension GraphAPI {
       // "An unknown error occurred": Meta may have acted on the request.
       return make(.transient, "\(name) reported an unknown error (\(codeText)): \(error.text)", reached: true)
     case 2, 131016:
-      // Service down: Meta answered that it did not carry the request out, so even a publish may be retried.
-      return make(.transient, "\(name) is temporarily unavailable (\(codeText)): \(error.text)")
+      // "Temporary issue": Meta does not say the request was not carried out, so a publish is reconciled, never re-sent.
+      return make(.transient, "\(name) is temporarily unavailable (\(codeText)): \(error.text)", reached: true)
     case 9007 where error.subcode == 2_207_027 || error.subcode == nil:
       return make(.transient, "Instagram has not finished processing the media (\(codeText)): \(error.text)")
     default:
       break
     }
+    // A temporary error proves nothing about whether Meta acted: a publish is reconciled, never blindly re-sent.
     if let subcode = error.subcode, transientSubcodes.contains(subcode) {
-      return make(.transient, "\(name) reported a temporary error (\(codeText)): \(error.text)", reached: status >= 500)
+      return make(.transient, "\(name) reported a temporary error (\(codeText)): \(error.text)", reached: true)
     }
     if error.isTransient || (status >= 500 && error.code != 3) {
-      return make(.transient, "\(name) reported a temporary error (\(codeText)): \(error.text)", reached: status >= 500)
+      return make(.transient, "\(name) reported a temporary error (\(codeText)): \(error.text)", reached: true)
     }
     return make(.permanent, "\(name) refused the request (\(codeText)): \(error.text)")
   }

@@ -1,6 +1,16 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarJSON
 import SidecarResilience
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
 
 extension GraphAPI {
   /// Asks `check` until it answers, waiting between asks with the core's backoff (base delay doubling up to the max
@@ -27,7 +37,7 @@ extension GraphAPI {
       let exponent = Double(min(round - 1, 30))
       let base = Double(retry.baseDelay.components.seconds) + Double(retry.baseDelay.components.attoseconds) / 1e18
       let cap = Double(retry.maxDelay.components.seconds) + Double(retry.maxDelay.components.attoseconds) / 1e18
-      let wait = Duration.milliseconds(Int64(max(min(base * pow(2, exponent), cap), 0.001) * 1000))
+      let wait = Duration.milliseconds(Int64(max(min(base * pow(2.0, exponent), cap), 0.001) * 1000))
       let now = clock.now()
       if started.duration(to: now + wait) > limit {
         throw SidecarError(
@@ -58,17 +68,17 @@ extension GraphAPI {
   /// With the app's id and secret in the credential the app token inspects it, which always works; without them the
   /// token inspects itself.
   func inspect(_ credential: Credential, context: CallContext) async throws(SidecarError) -> TokenInfo? {
-    let inspector: String
+    let inspector: GraphToken
     if let id = credential.clientId, let secret = credential.clientSecret, !id.isEmpty, !secret.isEmpty {
-      inspector = "\(id)|\(secret)"
+      inspector = token("\(id)|\(secret)", like: credential)
     } else {
-      inspector = credential.accessToken
+      inspector = token(credential)
     }
     let json: JSONValue
     do {
       json = try await send(
         .get("/debug_token", query: [("input_token", credential.accessToken)]), token: inspector,
-        accountId: credential.accountId, secrets: credential.secrets, context: context)
+        accountId: credential.accountId, context: context)
     } catch  where error.kind == .permanent {
       return nil
     }

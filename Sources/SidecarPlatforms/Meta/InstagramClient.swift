@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarJSON
 import SidecarLogging
 import SidecarResilience
@@ -55,7 +59,7 @@ public final class InstagramClient: PlatformClient {
         instagramLogin.baseURL, "/refresh_access_token",
         query: [("grant_type", "ig_refresh_token"), ("access_token", stale.accessToken)])
       let json = try await instagramLogin.send(
-        GraphCall("GET", "", url: url, scheme: nil), token: stale.accessToken, accountId: stale.accountId,
+        GraphCall("GET", "", url: url, scheme: nil), token: instagramLogin.token(stale), accountId: stale.accountId,
         context: call)
       guard let token = json["access_token"]?.stringValue, !token.isEmpty else {
         throw SidecarError(
@@ -96,7 +100,7 @@ public final class InstagramClient: PlatformClient {
   private func validate(_ credential: Credential, context: CallContext) async throws(SidecarError) -> ValidationResult {
     let graph = graph(for: credential)
     let user = credential.accountId
-    let token = credential.accessToken
+    let token = graph.token(credential)
     let instagramLogin = credential.variant == Self.instagramLoginVariant
     var missing: [String] = []
     var problems: [String] = []
@@ -180,7 +184,7 @@ private final class InstagramPublish: Sendable {
   let post: InstagramPost
   let graph: GraphAPI
   let user: String
-  let token: String
+  let token: GraphToken
   let context: OperationContext
   let started: Date
   var call: CallContext { context.call }
@@ -190,7 +194,7 @@ private final class InstagramPublish: Sendable {
     self.post = post
     self.graph = graph
     self.user = credential.accountId
-    self.token = credential.accessToken
+    self.token = graph.token(credential)
     self.context = context
     self.started = graph.clock.wallNow()
   }

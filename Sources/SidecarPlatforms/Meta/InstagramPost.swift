@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 
 /// An Instagram post as checked up front (platform-apis.md §3.3).
 enum InstagramPost: Sendable, Equatable {

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarJSON
 import SidecarLogging
 import SidecarResilience
@@ -42,7 +46,7 @@ extension FacebookClient {
     try await context.withCredential(refresher: nil) { credential throws(SidecarError) in
       do throws(SidecarError) {
         let json = try await graph.send(
-          GraphCall("DELETE", GraphAPI.path(postId)), token: credential.accessToken, accountId: credential.accountId,
+          GraphCall("DELETE", GraphAPI.path(postId)), token: graph.token(credential), accountId: credential.accountId,
           context: context.call)
         return DeleteResult(deleted: json["success"]?.boolValue ?? true)
       } catch where error.isGraphObjectMissing {
@@ -54,7 +58,7 @@ extension FacebookClient {
 
   public func insights(postId: String, context: OperationContext) async throws(SidecarError) -> InsightsResult {
     try await context.withCredential(refresher: nil) { credential throws(SidecarError) in
-      let (token, page) = (credential.accessToken, credential.accountId)
+      let (token, page) = (graph.token(credential), credential.accountId)
       let video = !Self.isPagePost(postId)
       let insights = try await graph.send(
         video
@@ -88,7 +92,7 @@ extension FacebookClient {
         if Self.isPagePost(postId) {
           let post = try await graph.send(
             .get(GraphAPI.path(postId), fields: "is_published,scheduled_publish_time,permalink_url"),
-            token: credential.accessToken, accountId: credential.accountId, context: context.call)
+            token: graph.token(credential), accountId: credential.accountId, context: context.call)
           let url = post["permalink_url"]?.stringValue
           if post["is_published"]?.boolValue == false {
             guard let time = post["scheduled_publish_time"]?.count else {
@@ -100,7 +104,7 @@ extension FacebookClient {
           return StatusResult(state: .published, postUrl: url)
         }
         let video = try await graph.send(
-          .get(GraphAPI.path(postId), fields: "status,permalink_url"), token: credential.accessToken,
+          .get(GraphAPI.path(postId), fields: "status,permalink_url"), token: graph.token(credential),
           accountId: credential.accountId, context: context.call)
         return Self.videoState(video)
       } catch where error.isGraphObjectMissing {
@@ -141,7 +145,7 @@ extension InstagramClient {
       let graph = graph(for: credential)
       let media = try await graph.send(
         .get(GraphAPI.path(postId), fields: "media_product_type,like_count,comments_count"),
-        token: credential.accessToken, accountId: credential.accountId, context: context.call)
+        token: graph.token(credential), accountId: credential.accountId, context: context.call)
       // Reels and stories take fewer metrics than feed media; asking for one they lack is an error.
       let names: String
       switch media["media_product_type"]?.stringValue {
@@ -150,7 +154,7 @@ extension InstagramClient {
       default: names = "reach,views,likes,comments,shares,saved"
       }
       let insights = try await graph.send(
-        .get(GraphAPI.path(postId, "insights"), query: [("metric", names)]), token: credential.accessToken,
+        .get(GraphAPI.path(postId, "insights"), query: [("metric", names)]), token: graph.token(credential),
         accountId: credential.accountId, context: context.call)
       var metrics = GraphAPI.metrics(
         GraphAPI.insightValues(insights),
@@ -169,12 +173,12 @@ extension InstagramClient {
         // A container has no `permalink` field, so Graph refuses the media read for one (code 100, no subcode 33).
         do throws(SidecarError) {
           let media = try await graph.send(
-            .get(GraphAPI.path(postId), fields: "id,permalink"), token: credential.accessToken,
+            .get(GraphAPI.path(postId), fields: "id,permalink"), token: graph.token(credential),
             accountId: credential.accountId, context: context.call)
           if let url = media["permalink"]?.stringValue { return StatusResult(state: .published, postUrl: url) }
         } catch where error.kind == .permanent && !error.isGraphObjectMissing {}
         let container = try await graph.send(
-          .get(GraphAPI.path(postId), fields: "status_code,status"), token: credential.accessToken,
+          .get(GraphAPI.path(postId), fields: "status_code,status"), token: graph.token(credential),
           accountId: credential.accountId, context: context.call)
         let detail = container["status"]?.stringValue
         switch container["status_code"]?.stringValue {

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarJSON
 import SidecarLogging
 import SidecarResilience
@@ -112,7 +116,7 @@ public final class WhatsAppClient: PlatformClient {
     let json: JSONValue
     do {
       json = try await graph.send(
-        GraphCall("POST", GraphAPI.path(phone, "messages"), body: .json(message.body)), token: credential.accessToken,
+        GraphCall("POST", GraphAPI.path(phone, "messages"), body: .json(message.body)), token: graph.token(credential),
         accountId: phone, step: .publish, gates: [pair], context: context)
     } catch  where error.kind == .outcomeUnknown {
       throw error.appending(
@@ -134,8 +138,8 @@ public final class WhatsAppClient: PlatformClient {
           .get(
             GraphAPI.path(phone),
             fields: "display_phone_number,verified_name,quality_rating,code_verification_status,platform_type,"
-              + "throughput,whatsapp_business_manager_messaging_limit"),
-          token: credential.accessToken, accountId: phone, context: context.call)
+              + "throughput," + messagingLimitField),
+          token: graph.token(credential), accountId: phone, context: context.call)
         let info = try await graph.inspect(credential, context: context.call)
         var problems: [String] = []
         if number["quality_rating"]?.stringValue == "RED" {
@@ -158,6 +162,13 @@ public final class WhatsAppClient: PlatformClient {
     } catch  where error.kind == .authFailed || error.kind == .permanent {
       return ValidationResult(valid: false, accountId: phone, problems: [error.message])
     }
+  }
+
+  /// The phone number's messaging-limit field as the configured Graph version names it: Meta replaced
+  /// `messaging_limit_tier` with `whatsapp_business_manager_messaging_limit` in v24.0.
+  var messagingLimitField: String {
+    let major = Int(graph.version.dropFirst().prefix { $0 != "." }) ?? 0
+    return major >= 24 ? "whatsapp_business_manager_messaging_limit" : "messaging_limit_tier"
   }
 
   public func refresh(context: OperationContext) async throws(SidecarError) -> RefreshResult {

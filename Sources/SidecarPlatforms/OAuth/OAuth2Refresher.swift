@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarHTTP
 import SidecarJSON
 import SidecarResilience
@@ -18,7 +22,7 @@ public struct OAuth2Refresher: Sendable {
   ///   - tokenURL: `platforms.youtube.tokenUrl` or `platforms.linkedin.tokenUrl`.
   public init(platform: Platform, tokenURL: String, http: PlatformHTTP, clock: any SidecarClock) {
     self.platform = platform
-    self.tokenURL = URL(string: tokenURL) ?? URL(string: "invalid:")!
+    self.tokenURL = Encoding.parse(tokenURL)
     self.http = http
     self.clock = clock
   }

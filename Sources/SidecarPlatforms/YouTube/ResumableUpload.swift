@@ -1,5 +1,10 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarHTTP
+import SidecarJSON
 import SidecarResilience
 import Synchronization
 
@@ -94,7 +99,7 @@ final class ResumableUpload: Sendable {
   /// Bytes the session holds according to a `Range: bytes=0-N` header (none without one).
   static func confirmedBytes(range: String?) -> Int64 {
     guard let range, let dash = range.lastIndex(of: "-"), let last = Int64(range[range.index(after: dash)...]
-      .trimmingCharacters(in: .whitespaces))
+      .trimmingWhitespace)
     else { return 0 }
     return last + 1
   }

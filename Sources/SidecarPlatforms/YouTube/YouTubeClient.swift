@@ -1,8 +1,13 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarHTTP
 import SidecarJSON
 import SidecarLogging
 import SidecarResilience
+import SidecarSystem
 
 /// YouTube Data API v3: videos by resumable upload, channel and scope validation, Google token refresh.
 ///
@@ -90,9 +95,10 @@ public final class YouTubeClient: PlatformClient {
     let video = try await localVideo(post.source, context: context.call)
     defer { if video.temporary { try? FileManager.default.removeItem(atPath: video.path) } }
     let refresher = oauth.refresher(for: context)
+    let marker = Self.newMarker()
     let session = try await context.withCredential(refresher: refresher) {
       (credential: Credential) async throws(SidecarError) -> URL in
-      try await startSession(post.metadata, video: video, credential: credential, context: context.call)
+      try await startSession(post.metadata(marker: marker), video: video, credential: credential, context: context.call)
     }
     context.logger.info("youtube upload session started", ["bytes": .int(Int(video.size))])
     let upload = ResumableUpload(session: session, video: video, chunkSize: chunkSize)
@@ -105,14 +111,21 @@ public final class YouTubeClient: PlatformClient {
           try await uploadStep(upload, credential: credential, context: context.call)
         }
       } catch {
-        throw upload.ambiguous(error)
+        let unknown = upload.ambiguous(error)
+        guard unknown.kind == .outcomeUnknown else { throw unknown }
+        let resource = try await context.withCredential(refresher: refresher) {
+          (credential: Credential) async throws(SidecarError) -> JSONValue in
+          try await findUpload(marker: marker, after: unknown, credential: credential, context: context.call)
+        }
+        context.logger.info("youtube upload reconciled from the channel's uploads", ["postId": .string(resource["id"]?.stringValue ?? "")])
+        return try result(resource, asked: post.privacyStatus, attempts: context.call.attempts)
       }
       switch progress {
       case .incomplete(let confirmed):
         context.call.progress?.report(message: "Uploading the video", bytesSent: confirmed, bytesTotal: video.size)
       case .complete(let resource):
         context.call.progress?.report(message: "Uploaded the video", bytesSent: video.size, bytesTotal: video.size)
-        return try result(resource, attempts: context.call.attempts)
+        return try result(resource, asked: post.privacyStatus, attempts: context.call.attempts)
       }
     }
   }
@@ -120,7 +133,8 @@ public final class YouTubeClient: PlatformClient {
   func localVideo(_ source: YouTubePost.Source, context: CallContext) async throws(SidecarError) -> LocalVideo {
     switch source {
     case .url(let url):
-      let media = try await environment.fetcher(for: .youtube).fetch(url, field: "videoUrl", context: context)
+      let media = try await environment.fetcher(for: .youtube).fetch(
+        url, field: "videoUrl", limit: YouTubePost.maxVideoBytes, context: context)
       guard media.byteCount > 0 else {
         media.remove()
         throw SidecarError(
@@ -130,14 +144,72 @@ public final class YouTubeClient: PlatformClient {
       return LocalVideo(
         path: media.path, size: media.byteCount,
         contentType: YouTubePost.contentType(path: url.path, served: media.contentType), temporary: true)
-    case .path(let path, _):
-      // Sized again now: the file may have changed since the params were checked.
-      let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value ?? 0
-      guard size > 0 else {
-        throw SidecarError(
-          kind: .permanent, message: "`videoPath` is missing or empty now: \(path)", platform: platform.rawValue)
+    case .path(let checked):
+      // Examined again now, on the descriptor: the file may have changed since the params were checked.
+      let file: LocalFile
+      do throws(InvalidParams) {
+        file = try LocalFile.examine(checked.path, field: "videoPath")
+      } catch {
+        throw SidecarError(kind: .permanent, message: error.reason, platform: platform.rawValue)
       }
-      return LocalVideo(path: path, size: size, contentType: YouTubePost.contentType(path: path, served: nil), temporary: false)
+      guard file.size > 0 else {
+        throw SidecarError(
+          kind: .permanent, message: "`videoPath` is empty now: \(file.path)", platform: platform.rawValue)
+      }
+      return LocalVideo(
+        path: file.path, size: file.size, contentType: YouTubePost.contentType(path: file.path, served: nil),
+        temporary: false)
+    }
+  }
+
+  /// A tag unique to one upload: `sidecar-` and 16 hex digits.
+  static func newMarker() -> String {
+    var generator = SystemRandomNumberGenerator()
+    return "sidecar-" + SHA256.hex((0..<8).map { _ in UInt8.random(in: 0...255, using: &generator) })
+  }
+
+  /// After an unknown outcome: the channel's newest upload that carries `marker`, or `unknown` saying what was
+  /// checked. The channel's uploads playlist lists new videos within moments; their tags are readable by the owner.
+  func findUpload(marker: String, after unknown: SidecarError, credential: Credential, context: CallContext)
+    async throws(SidecarError) -> JSONValue
+  {
+    let base = environment.endpoints.youtubeBaseURL
+    let channel = credential.accountId
+    func get(_ path: String, _ query: [(String, String)]) async throws(SidecarError) -> JSONValue {
+      let request = HTTPRequest(
+        url: Encoding.url(base, "/youtube/v3" + path, query: query),
+        headers: ["Authorization": "Bearer \(credential.accessToken)"])
+      return try await http.sendJSON(request, step: .idempotent, gates: [.app(platform.rawValue)], context: context) {
+        [self] response in (200..<300).contains(response.status) ? nil : failure(response, channel: channel)
+      }.1
+    }
+    do throws(SidecarError) {
+      let channels = try await get("/channels", [("part", "contentDetails"), ("mine", "true")])
+      guard
+        let uploads = channels["items"]?.arrayValue?.first?["contentDetails"]?["relatedPlaylists"]?["uploads"]?
+          .stringValue
+      else {
+        throw unknown.appending("The channel's uploads playlist could not be found; check the channel before posting again.")
+      }
+      let items = try await get(
+        "/playlistItems", [("part", "contentDetails"), ("playlistId", uploads), ("maxResults", "10")])
+      let ids = (items["items"]?.arrayValue ?? []).compactMap { $0["contentDetails"]?["videoId"]?.stringValue }
+      if !ids.isEmpty {
+        let videos = try await get("/videos", [("part", "snippet,status"), ("id", ids.joined(separator: ","))])
+        for video in videos["items"]?.arrayValue ?? []
+        where (video["snippet"]?["tags"]?.arrayValue ?? []).contains(.string(marker)) {
+          return video
+        }
+      }
+      throw unknown.appending(
+        "None of the channel's \(ids.count) newest uploads carries this upload's marker tag \(marker), so the video was "
+          + "most likely not created; check the channel before posting again.")
+    } catch where error.kind == .outcomeUnknown {
+      throw error
+    } catch {
+      throw unknown.appending(
+        "The channel's uploads could not be read (\(error.message)); check the channel for a video tagged \(marker) "
+          + "before posting again.")
     }
   }
 
@@ -146,7 +218,7 @@ public final class YouTubeClient: PlatformClient {
     async throws(SidecarError) -> URL
   {
     let base = environment.endpoints.youtubeUploadURL
-    let url = URL(string: base + (base.contains("?") ? "&" : "?") + "uploadType=resumable&part=snippet,status")!
+    let url = Encoding.parse(base + (base.contains("?") ? "&" : "?") + "uploadType=resumable&part=snippet,status")
     let request = HTTPRequest(
       method: "POST", url: url,
       headers: [
@@ -260,9 +332,19 @@ public final class YouTubeClient: PlatformClient {
     }
   }
 
-  func result(_ video: JSONValue, attempts: Int) throws(SidecarError) -> PostResult {
+  /// What YouTube did with the upload, from the insert's answer: rejected and failed uploads are errors; a privacy
+  /// other than the one asked (API projects YouTube has not audited are locked to private) is reported with a warning.
+  func result(_ video: JSONValue, asked privacy: String, attempts: Int) throws(SidecarError) -> PostResult {
     let id = video["id"]?.stringValue ?? ""
     let status = video["status"]
+    let actual = status?["privacyStatus"]?.stringValue
+    var warnings: [String] = []
+    if let actual, actual != privacy {
+      warnings.append(
+        "YouTube set the video to \(actual) although \(privacy) was asked: YouTube locks videos uploaded by API projects "
+          + "it has not audited to private. Change the privacy in YouTube Studio, or have the project audited.")
+    }
+    let state: PostResult.Status
     switch status?["uploadStatus"]?.stringValue {
     case let state? where state == "rejected" || state == "failed":
       let reason = status?["rejectionReason"]?.stringValue ?? status?["failureReason"]?.stringValue ?? "no reason given"
@@ -273,10 +355,12 @@ public final class YouTubeClient: PlatformClient {
     case _ where status?["publishAt"]?.stringValue != nil:
       return PostResult(postId: id, postUrl: Self.watchURL(id), status: .scheduled)
     case "processed"?:
-      return PostResult(postId: id, postUrl: Self.watchURL(id), status: .published)
+      state = .published
     default:
-      return PostResult(postId: id, postUrl: Self.watchURL(id), status: .processing)
+      state = .processing
     }
+    return PostResult(
+      postId: id, postUrl: Self.watchURL(id), status: state, privacyStatus: actual ?? privacy, warnings: warnings)
   }
 
   static func watchURL(_ id: String) -> String {

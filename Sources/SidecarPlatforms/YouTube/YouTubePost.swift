@@ -1,13 +1,18 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarJSON
+import SidecarSystem
 
 /// A `youtube/post` whose params passed every check YouTube would make, so that bad content fails before any upload.
 struct YouTubePost: Sendable, Equatable {
   enum Source: Sendable, Equatable {
     /// Fetched over https (SSRF-guarded) to a temporary file first.
     case url(URL)
-    /// A file already on this machine.
-    case path(String, size: Int64)
+    /// A regular file already on this machine, under `media.localRoots`, by its real path.
+    case path(LocalFile)
   }
 
   var title: String
@@ -24,6 +29,8 @@ struct YouTubePost: Sendable, Equatable {
     "title", "description", "videoUrl", "videoPath", "tags", "privacyStatus", "categoryId", "madeForKids",
   ]
   static let privacyStatuses = ["public", "unlisted", "private"]
+  /// YouTube's documented largest upload, 256 GB: the download cap for `videoUrl`.
+  static let maxVideoBytes: Int64 = 256_000_000_000
 
   init(_ params: Params, media: MediaPolicy) throws(InvalidParams) {
     guard params.has("videoUrl") || params.has("videoPath") else {
@@ -45,13 +52,13 @@ struct YouTubePost: Sendable, Equatable {
     tags = try params.stringArray("tags")
     if let tags {
       // YouTube counts the commas between tags, and quotes around a tag with a space, against 500 characters.
-      let length = tags.reduce(max(tags.count - 1, 0)) { $0 + $1.count + ($1.contains(" ") ? 2 : 0) }
+      let length = Self.tagsLength(tags)
       guard length <= 500 else {
         throw InvalidParams(
           "`tags` add up to \(length) characters as YouTube counts them (commas included, quotes around tags with "
             + "spaces); the limit is 500", field: "tags")
       }
-      if let index = tags.firstIndex(where: { $0.trimmingCharacters(in: .whitespaces).isEmpty }) {
+      if let index = tags.firstIndex(where: { $0.trimmingWhitespace.isEmpty }) {
         throw InvalidParams("`tags[\(index)]` is empty", field: "tags[\(index)]")
       }
     }
@@ -64,20 +71,32 @@ struct YouTubePost: Sendable, Equatable {
     if let text = try params.string("videoUrl") {
       source = .url(try media.sidecarFetchedURL(text, field: "videoUrl"))
     } else {
-      source = try Self.localFile(try params.requiredString("videoPath"))
+      source = .path(try media.localFile(try params.requiredString("videoPath"), field: "videoPath"))
     }
   }
 
   /// The `snippet` and `status` parts sent when the upload session starts.
-  var metadata: JSONValue {
+  ///
+  /// - Parameter marker: a tag that finds this upload among the channel's videos when the upload's answer is lost
+  ///   (tags are visible to the channel's owner only); left out when the tags have no room for it.
+  func metadata(marker: String? = nil) -> JSONValue {
     var snippet: [String: JSONValue] = ["title": .string(title)]
     if let description { snippet["description"] = .string(description) }
-    if let tags { snippet["tags"] = .array(tags.map(JSONValue.string)) }
+    var allTags = tags ?? []
+    if let marker, Self.tagsLength(allTags + [marker]) <= Self.maxTagsLength { allTags.append(marker) }
+    if !allTags.isEmpty { snippet["tags"] = .array(allTags.map(JSONValue.string)) }
     if let categoryId { snippet["categoryId"] = .string(categoryId) }
     var status: [String: JSONValue] = ["privacyStatus": .string(privacyStatus)]
     if let madeForKids { status["selfDeclaredMadeForKids"] = .bool(madeForKids) }
     if let publishAt { status["publishAt"] = .string(publishAt) }
     return ["snippet": .object(snippet), "status": .object(status)]
+  }
+
+  static let maxTagsLength = 500
+
+  /// Tags' length as YouTube counts it: commas between tags, and quotes around a tag with a space, count too.
+  static func tagsLength(_ tags: [String]) -> Int {
+    tags.reduce(max(tags.count - 1, 0)) { $0 + $1.count + ($1.contains(" ") ? 2 : 0) }
   }
 
   private static func refuseAngleBrackets(_ text: String, field: String) throws(InvalidParams) {
@@ -96,30 +115,14 @@ struct YouTubePost: Sendable, Equatable {
     return text
   }
 
-  private static func localFile(_ path: String) throws(InvalidParams) -> Source {
-    guard path.hasPrefix("/") else {
-      throw InvalidParams("`videoPath` must be an absolute path, got \(path)", field: "videoPath")
-    }
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
-      throw InvalidParams("`videoPath` names no file: \(path)", field: "videoPath")
-    }
-    guard FileManager.default.isReadableFile(atPath: path) else {
-      throw InvalidParams("`videoPath` is not readable by the sidecar: \(path)", field: "videoPath")
-    }
-    let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value ?? 0
-    guard size > 0 else { throw InvalidParams("`videoPath` is an empty file: \(path)", field: "videoPath") }
-    return .path(path, size: size)
-  }
-
   /// The upload's media type: the download's `Content-Type` when it is a video type, else the file extension's.
   static func contentType(path: String, served: String?) -> String {
-    if let served = served?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased(),
+    if let served = served?.split(separator: ";").first?.trimmingWhitespace.lowercased(),
       served.hasPrefix("video/")
     {
       return served
     }
-    switch (path as NSString).pathExtension.lowercased() {
+    switch URL(fileURLWithPath: path).pathExtension.lowercased() {
     case "mp4", "m4v": return "video/mp4"
     case "mov": return "video/quicktime"
     case "webm": return "video/webm"

@@ -289,6 +289,7 @@ def default_settings() -> dict:
     return {
         "recording": {"max_requests": 100000},
         "graph": {"version_header": "v23.0", "require_appsecret_proof": False},
+        "contracts": {"enforce": True},
         "facebook": {"duplicate_window_seconds": 300, "reels_per_day": 30, "video_polls_until_ready": 1},
         "instagram": {"polls_until_finished": 1, "quota_total": 50, "quota_duration": 86400,
                       "container_ttl_seconds": 86400, "refresh_min_age_seconds": 86400,
@@ -297,7 +298,8 @@ def default_settings() -> dict:
                      "window_open_for_all": False},
         "youtube": {"quota_units_per_day": 10000, "list_cost": 1, "delete_cost": 50, "insert_cost": 1600,
                     "insert_calls_per_day": 100, "session_ttl_seconds": 7 * 86400, "chunk_multiple": 262144,
-                    "access_token_ttl": 3599, "rotate_refresh_tokens": False, "processing_polls": 0},
+                    "access_token_ttl": 3599, "rotate_refresh_tokens": False, "processing_polls": 0,
+                    "unaudited_project": False},
         "linkedin": {"active_versions": None, "duplicate_window_seconds": 3600, "member_daily_limit": 150,
                      "app_daily_limit": 100000, "upload_url_ttl_seconds": 3600, "image_processing_polls": 0,
                      "access_token_ttl": 5183999, "refresh_token_ttl": 31536000,

@@ -14,7 +14,7 @@ from . import defaults as D
 from .core import Reply, Token
 from .wire import Request, Response
 
-POSTING_ROLES = {"ADMINISTRATOR", "CONTENT_ADMINISTRATOR", "DIRECT_SPONSORED_CONTENT_POSTER", "RECRUITING_POSTER"}
+POSTING_ROLES = {"ADMINISTRATOR", "CONTENT_ADMINISTRATOR", "DIRECT_SPONSORED_CONTENT_POSTER"}
 URN = re.compile(r"^urn:li:([A-Za-z]+):(.+)$")
 ERRORS = {  # code → (status, serviceErrorCode, message)
     "VERSION_MISSING": (400, None, "A version must be present. Please specify a version by adding the "
@@ -242,7 +242,7 @@ class LinkedIn:
 
     def get_post(self, request: Request, token: Token, version: str, key: str) -> Response:
         post = self.posts.get(key)
-        if post is None:
+        if post is None or post.get("_deleted"):
             raise linkedin_error(404, "RESOURCE_NOT_FOUND", f"Post {key} not found")
         return Response.json(200, self.public_post(post))
 
@@ -251,7 +251,9 @@ class LinkedIn:
         if post and not self.can_act_as(token, post["author"]):
             raise linkedin_error(403, "ACCESS_DENIED", f"Not enough permissions to access: "
                                  f"partnerApiPostsExternal.DELETE.{version}01")
-        self.posts.pop(key, None)
+        if post:
+            # LinkedIn's duplicate check can still name a deleted post: keep it for that, invisible otherwise.
+            post["_deleted"] = True
         return Response.empty(204)
 
     def social_actions(self, request: Request, token: Token, version: str, key: str) -> Response:
@@ -308,7 +310,8 @@ class LinkedIn:
             raise linkedin_error(400, message="Syntax exception in query parameter author")
         self.require(token, {"r_member_social", "r_organization_social"}, "partnerApiPostsExternal.FINDER-author")
         author = request.query.get("author")
-        posts = sorted((p for p in self.posts.values() if p["author"] == author), key=lambda p: -p["_time"])
+        posts = sorted((p for p in self.posts.values() if p["author"] == author and not p.get("_deleted")),
+                       key=lambda p: -p["_time"])
         start, count = int(request.query.get("start", 0)), int(request.query.get("count", 10))
         page = [self.public_post(p) for p in posts[start:start + count]]
         return Response.json(200, {"paging": {"start": start, "count": count, "links": [], "total": len(posts)},

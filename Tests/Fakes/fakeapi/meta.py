@@ -276,6 +276,7 @@ class Graph:
             if edge:
                 raise graph_error(2500, message=f"Unknown path components: /{edge}", platform=platform)
             raise unsupported(request, head, platform)
+        self.world.contracts.check_graph(request, node.kind, edge, platform)
         context = {"id": head, "fields": parse_fields(request.params.get("fields")), "trace": trace}
         account = None if person else node.account  # BUC headers are for pages, IG users and WABAs
         try:

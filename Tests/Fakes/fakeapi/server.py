@@ -14,6 +14,7 @@ from typing import Any
 
 from . import defaults as D
 from . import media
+from .contracts import Contracts, graph_version as sdk_graph_version
 from .control import Control
 from .core import DAY, Clock, Ids, Recorder, Reply, Script, TokenStore, default_settings
 from .facebook import Facebook
@@ -66,6 +67,7 @@ class World:
         self.youtube = YouTube(self)
         self.linkedin = LinkedIn(self)
         self.control = Control(self)
+        self.contracts = Contracts(self)
 
     def classify(self, request: Request) -> str:
         path = request.path
@@ -85,8 +87,10 @@ class World:
             if request.platform == "media":
                 return media.handle(request)
             if request.platform == "youtube":
+                self.contracts.check_youtube(request)
                 return self.youtube.handle(request)
             if request.platform == "linkedin":
+                self.contracts.check_linkedin(request)
                 return self.linkedin.handle(request)
             return self.graph.handle(request)
         except Reply as reply:
@@ -278,8 +282,9 @@ async def wait_for_close(reader: asyncio.StreamReader, seconds: float | None) ->
         pass
 
 
-def sidecar_config(base_url: str, *, graph_version: str = "v23.0", linkedin_version: str | None = None) -> dict:
-    """`initialize.config` pointing every platform at the fake (design.md §7 keys)."""
+def sidecar_config(base_url: str, *, graph_version: str | None = None, linkedin_version: str | None = None) -> dict:
+    """`initialize.config` pointing every platform at the fake; the Graph version defaults to the installed SDK's."""
+    graph_version = graph_version or sdk_graph_version()
     if linkedin_version is None:
         last_month = dt.datetime.now(dt.timezone.utc).replace(day=1) - dt.timedelta(days=1)
         linkedin_version = last_month.strftime("%Y%m")

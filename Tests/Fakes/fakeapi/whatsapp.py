@@ -37,6 +37,12 @@ class WhatsApp:
         self.inbound[(phone_id, digits(sender))] = self.world.clock.now() - ago
 
     def read_phone(self, request: Request, token: Token, node: Node, context: dict) -> dict:
+        # Meta renamed the messaging-limit field in v24.0: each version knows only its own name.
+        version, _ = self.graph.split(request)
+        gone = "messaging_limit_tier" if float(version[1:]) >= 24 else "whatsapp_business_manager_messaging_limit"
+        if gone in (context["fields"] or {}):
+            raise graph_error(100, message=f"(#100) Tried accessing nonexisting field ({gone}) on node type "
+                              "(WhatsAppBusinessPhoneNumber)", platform="whatsapp")
         view = {k: v for k, v in node.data.items() if k != "waba"}
         return project(view, context["fields"], ("id", "display_phone_number", "verified_name", "quality_rating"))
 

@@ -110,6 +110,8 @@ class YouTube:
             return self.revoke(request)
         if path == "/youtube/v3/channels" and method == "GET":
             return self.list_channels(request)
+        if path == "/youtube/v3/playlistItems" and method == "GET":
+            return self.list_playlist_items(request)
         if path == "/youtube/v3/videos" and method == "GET":
             return self.list_videos(request)
         if path == "/youtube/v3/videos" and method == "DELETE":
@@ -280,6 +282,31 @@ class YouTube:
         resource.update({p: full[p] for p in parts if p in full})
         return resource
 
+    def list_playlist_items(self, request: Request) -> Response:
+        """The channel's uploads playlist (`UU` + the channel id without `UC`), newest first."""
+        token = self.authenticate(request, READ_SCOPES)
+        parts = self.parts(request, {"id", "snippet", "contentDetails", "status"})
+        self.charge_units(self.world.settings["youtube"]["list_cost"])
+        playlist = request.query.get("playlistId", "")
+        channel = self.channels.get(token.subject)
+        if not channel or playlist != "UU" + channel["id"][2:]:
+            raise youtube_error("playlistNotFound", status=404)
+        count = min(int(request.query.get("maxResults", "5")), 50)
+        videos = sorted((v for v in self.videos.values() if v["channel"] == channel["id"]),
+                        key=lambda v: -v["created"])[:count]
+        items = []
+        for video in videos:
+            full = {"snippet": {"title": video["snippet"]["title"], "channelId": channel["id"],
+                                "playlistId": playlist, "resourceId": {"kind": "youtube#video", "videoId": video["id"]}},
+                    "contentDetails": {"videoId": video["id"],
+                                       "videoPublishedAt": iso(video["created"]).replace(".000", "")},
+                    "status": {"privacyStatus": video["status"].get("privacyStatus", "public")}}
+            item = {"kind": "youtube#playlistItem", "etag": etag("item", video["id"]), "id": "PI" + video["id"]}
+            item.update({p: full[p] for p in parts if p in full})
+            items.append(item)
+        return Response.json(200, {"kind": "youtube#playlistItemListResponse", "etag": etag("items", playlist),
+                                   "pageInfo": {"totalResults": len(items), "resultsPerPage": count}, "items": items})
+
     def list_videos(self, request: Request) -> Response:
         token = self.authenticate(request, READ_SCOPES | UPLOAD_SCOPES)
         parts = self.parts(request, VIDEO_PARTS)
@@ -354,6 +381,8 @@ class YouTube:
             raise youtube_error("badRequest", "The request body is not valid JSON")
         metadata = request.json if isinstance(request.json, dict) else {}
         snippet, status = validate_metadata(metadata)
+        if self.world.settings["youtube"]["unaudited_project"]:
+            status = {**status, "privacyStatus": "private"}  # projects YouTube has not audited upload private only
         channel = self.channels.get(token.subject)
         if channel is None:
             raise youtube_error("youtubeSignupRequired")

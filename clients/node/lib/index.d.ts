@@ -53,6 +53,7 @@ export interface YouTubePostParams extends PublishParams {
   title: string;
   description?: string;
   videoUrl?: string;
+  /** A file on the sidecar's machine, under the `media.localRoots` setting (empty by default, which refuses it). */
   videoPath?: string;
   tags?: string[];
   privacyStatus?: 'public' | 'unlisted' | 'private';

@@ -13,11 +13,23 @@ const {
 const PLATFORMS = ['facebook', 'instagram', 'linkedin', 'youtube', 'whatsapp'];
 const VERSION = require('../package.json').version;
 
-/** `binary`, else $SOCIAL_SIDECAR_BIN, else <repo>/.build/{release,debug}/social-sidecar above this package. */
+// Where the package built by scripts/package carries the executable.
+const BUNDLED_BINARY = path.join(__dirname, '..', 'bin', 'social-sidecar');
+
+/**
+ * `binary`, else $SOCIAL_SIDECAR_BIN, else the one bundled in this package (bin/social-sidecar), else
+ * <repo>/.build/{release,debug}/social-sidecar above this package.
+ */
 function findBinary(binary) {
   if (binary) return binary;
   if (process.env.SOCIAL_SIDECAR_BIN) return process.env.SOCIAL_SIDECAR_BIN;
-  const looked = [];
+  const looked = [BUNDLED_BINARY];
+  try {
+    fs.accessSync(BUNDLED_BINARY, fs.constants.X_OK);
+    return BUNDLED_BINARY;
+  } catch {
+    // not a packaged install
+  }
   for (let dir = __dirname; ; dir = path.dirname(dir)) {
     if (fs.existsSync(path.join(dir, 'Package.swift'))) {
       for (const config of ['release', 'debug']) {
@@ -33,8 +45,9 @@ function findBinary(binary) {
     }
     if (path.dirname(dir) === dir) break;
   }
-  const where = looked.join(', ') || 'no repository above this package';
-  throw new SidecarUnavailable(`no social-sidecar binary: pass binary, set SOCIAL_SIDECAR_BIN, or build it (looked at ${where})`);
+  throw new SidecarUnavailable(
+    `no social-sidecar binary: pass binary, set SOCIAL_SIDECAR_BIN, install the packaged build, or build it (looked at ${looked.join(', ')})`,
+  );
 }
 
 const graceMs = (config) => {

@@ -82,8 +82,13 @@ _LEVELS = {
 _END = object()
 
 
+# Where a platform wheel (built by scripts/package) carries the executable.
+_BUNDLED_BINARY = Path(__file__).resolve().parent / "bin" / "social-sidecar"
+
+
 def find_binary(binary: str | os.PathLike[str] | None = None) -> Path:
-    """Where the sidecar executable is: ``binary``, else ``$SOCIAL_SIDECAR_BIN``, else the repository's build folder.
+    """Where the sidecar executable is: ``binary``, else ``$SOCIAL_SIDECAR_BIN``, else the one bundled in this package
+    (``social_sidecar/bin/social-sidecar`` in a platform wheel), else the repository's build folder.
 
     The repository is found upwards from this package (the folder holding ``Package.swift``); release builds win over
     debug ones. Raises :class:`SidecarUnavailable` naming every place looked at.
@@ -93,7 +98,9 @@ def find_binary(binary: str | os.PathLike[str] | None = None) -> Path:
     env = os.environ.get("SOCIAL_SIDECAR_BIN")
     if env:
         return Path(env)
-    looked: list[str] = []
+    if os.access(_BUNDLED_BINARY, os.X_OK):
+        return _BUNDLED_BINARY
+    looked: list[str] = [str(_BUNDLED_BINARY)]
     for parent in Path(__file__).resolve().parents:
         if (parent / "Package.swift").is_file():
             for config in ("release", "debug"):
@@ -103,9 +110,8 @@ def find_binary(binary: str | os.PathLike[str] | None = None) -> Path:
                 looked.append(str(candidate))
             break
     raise SidecarUnavailable(
-        "no social-sidecar binary: pass binary=, set SOCIAL_SIDECAR_BIN, or build it (looked at "
-        + (", ".join(looked) or "no repository above this package")
-        + ")"
+        "no social-sidecar binary: pass binary=, set SOCIAL_SIDECAR_BIN, install the platform wheel, or build it "
+        "(looked at " + ", ".join(looked) + ")"
     )
 
 

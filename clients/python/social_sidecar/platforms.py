@@ -355,9 +355,9 @@ class YouTube(PlatformClient):
         on_progress: ProgressCallback | None = None,
         extra_params: Mapping[str, Any] | None = None,
     ) -> PostResult:
-        """Upload a video from ``video_url`` or ``video_path``; ``status`` may be ``processing`` on return.
-        ``publish_at`` (RFC 3339 text or a datetime, in the future) keeps the video private until then: ``status`` is
-        ``scheduled``."""
+        """Upload a video from ``video_url`` or ``video_path`` (a file under the ``media.localRoots`` setting, which is
+        empty by default); ``status`` may be ``processing`` on return. ``publish_at`` (RFC 3339 text or a datetime, in
+        the future) keeps the video private until then: ``status`` is ``scheduled``."""
         return await self._publish(
             "post",
             dict(

@@ -207,7 +207,8 @@ class StatusResult(_Wire):
 
 @dataclass(frozen=True)
 class Health(_Wire):
-    """The sidecar's cheap liveness answer; ``status`` is ``ok`` or ``shutting_down``."""
+    """The sidecar's cheap liveness answer; ``status`` is ``ok``, ``degraded`` (no HTTP transport can run: see
+    ``raw["http"]``) or ``shutting_down``."""
 
     status: str
     version: str

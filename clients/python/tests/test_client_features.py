@@ -128,7 +128,8 @@ def test_a_200_mb_upload_reports_monotonic_progress_to_on_progress(
     reports: list[ss.Progress] = []
 
     async def body() -> ss.PostResult:
-        async with make(timeout=300.0) as sidecar:
+        # Local files are read only under media.localRoots (real paths).
+        async with make({"media.localRoots": [str(tmp_path.resolve())]}, timeout=300.0) as sidecar:
             require(sidecar, "youtube", "post")
             return await sidecar.youtube.post(
                 credential_ref="CRED-youtube",

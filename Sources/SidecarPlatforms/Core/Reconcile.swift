@@ -1,0 +1,87 @@
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
+import SidecarJSON
+import SidecarLogging
+import SidecarResilience
+
+/// A publish whose outcome can be unknown, with a way to look for the post it would have made.
+///
+/// A publish is never re-sent blindly: after an unknown outcome the post is looked for first. Found → that post is the
+/// answer. Not found → the publish is sent once more only when the look is conclusive: the platform answered with an
+/// error (it was done with the request), or the answer was lost and the request was given `settle` to land before the
+/// look. An answer that accepted the post but could not be read, a second unknown outcome, or no time left before the
+/// deadline end the call with `outcome_unknown`, saying what was checked (docs/platforms/reconciliation.md).
+struct ReconciledPublish: Sendable {
+  /// The longest a lost request may still take to land (the per-attempt HTTP timeout).
+  let settle: Duration
+  let clock: any SidecarClock
+  let logger: Logger
+  /// What `find` reads, for the error ("The Page's 100 newest feed posts").
+  let checked: String
+  /// Whether an error says the platform already has this post (Facebook's 506): after a re-send that proves the first
+  /// send landed, so the post is looked for again instead of the call failing.
+  var isDuplicate: @Sendable (SidecarError) -> Bool = { _ in false }
+
+  func run(
+    context: CallContext,
+    send: () async throws(SidecarError) -> PostResult,
+    find: () async throws(SidecarError) -> PostResult?
+  ) async throws(SidecarError) -> PostResult {
+    var resent: SidecarError?
+    while true {
+      let unknown: SidecarError
+      do {
+        return try await send()
+      } catch where error.kind == .outcomeUnknown {
+        unknown = error
+      } catch {
+        guard let first = resent, isDuplicate(error) else { throw error }
+        return try await lookOnce(
+          first, find: find,
+          then: "The second send was refused as a duplicate, so the first one landed; check before posting again.")
+      }
+      let status = unknown.failure?.httpStatus
+      let refused = status.map { $0 >= 400 } ?? false
+      let accepted = status.map { (200..<300).contains($0) } ?? false
+      if !refused {
+        let wake = clock.now() + settle
+        if let deadline = context.deadline, wake >= deadline {
+          return try await lookOnce(unknown, find: find, then: "There was no time left before the deadline to wait "
+            + "for it to land and send it again; check before posting again.")
+        }
+        do { try await clock.sleep(until: wake) } catch { throw unknown }
+      }
+      let found: PostResult?
+      do {
+        found = try await find()
+      } catch {
+        throw unknown.appending("\(checked) could not be read (\(error.message)); check before posting again.")
+      }
+      if let found {
+        logger.info("publish reconciled: the post was found", ["postId": .string(found.postId)])
+        return found
+      }
+      if resent != nil || accepted {
+        throw unknown.appending(
+          "\(checked) showed no such post"
+            + (resent != nil ? " after it was sent a second time" : " although the platform accepted it")
+            + "; check before posting again.")
+      }
+      resent = unknown
+      logger.info("publish not found after an unknown outcome; sending it once more", [:])
+    }
+  }
+
+  private func lookOnce(
+    _ unknown: SidecarError, find: () async throws(SidecarError) -> PostResult?, then advice: String
+  ) async throws(SidecarError) -> PostResult {
+    if let found = try? await find() {
+      logger.info("publish reconciled: the post was found", ["postId": .string(found.postId)])
+      return found
+    }
+    throw unknown.appending("\(checked) showed no such post yet. " + advice)
+  }
+}
