@@ -50,6 +50,9 @@ public final class Server: Dispatcher {
   private let exiting = Atomic<Bool>(false)
   private let signals = Atomic<Int>(0)
   private let services = Mutex<PlatformServices?>(nil)
+  /// `health`'s configuration warnings, worked out again at most hourly (`health` is answered at any rate), and at once
+  /// when the LinkedIn version they were worked out for changes.
+  private let healthWarnings = Mutex<(version: String, until: Date, warnings: [JSONValue])>(("", .distantPast, []))
 
   public init(connection: Connection, defaults: SidecarConfiguration, logger: Logger, environment: Environment) {
     self.connection = connection
@@ -178,11 +181,21 @@ public final class Server: Dispatcher {
       "inFlight": .int(connection.inFlightCount), "http": http?.json ?? .null,
       "sharedState": services?.sharedStateHealth ?? .null,
     ]
-    let linkedInVersion = configuration.withLock { $0.linkedin.apiVersion }
-    if let warning = LinkedInClient.versionWarning(linkedInVersion, now: environment.wallNow()) {
-      answer["warnings"] = [.string(warning)]
-    }
+    let warnings = currentWarnings()
+    if !warnings.isEmpty { answer["warnings"] = .array(warnings) }
     return .object(answer)
+  }
+
+  private func currentWarnings() -> [JSONValue] {
+    let version = configuration.withLock { $0.linkedin.apiVersion }
+    let now = environment.wallNow()
+    return healthWarnings.withLock { cached in
+      if cached.version != version || now >= cached.until {
+        let warning = LinkedInClient.versionWarning(version, now: now)
+        cached = (version, now.addingTimeInterval(3600), warning.map { [.string($0)] } ?? [])
+      }
+      return cached.warnings
+    }
   }
 
   /// Refuses new work, lets in-flight calls finish within `shutdown.graceMs`, then answers `null`.

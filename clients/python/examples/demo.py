@@ -137,10 +137,10 @@ async def run(fake: FakePlatforms) -> int:
             await attempt("linkedin/delete  the hiring post", sidecar.linkedin.delete(
                 credential_ref="CRED-li-001", customer_id="CUST-123", post_id=hiring.post_id))
 
-        print(f"\n  {DIM}Facebook fails once with a transient Graph error (code 2): the sidecar retries.{RESET}")
+        print(f"\n  {DIM}Facebook answers a publish with a temporary Graph error (code 2): the sidecar looks for the post on the Page first, and sends again only when it is not there.{RESET}")
         fake.script([{"match": {"platform": "facebook", "method": "POST", "path": "/feed$"}, "action": "error",
                       "code": 2, "status": 500, "is_transient": True, "times": 1}])
-        await attempt("facebook/post  retried after a transient error", sidecar.facebook.post(
+        await attempt("facebook/post  looked for, then sent again", sidecar.facebook.post(
             credential_ref="CRED-fb-001", text="Second post", **common))
 
         print(f"\n  {DIM}The same idempotency key again: answered from the store, nothing re-sent.{RESET}")
