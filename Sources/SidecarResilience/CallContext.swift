@@ -11,7 +11,8 @@ public final class CallContext: Sendable {
     var retries = 0
     var rateLimitWaits = 0
     var waited = Duration.zero
-    var publishAnnounced = false
+    /// ``requests`` when the publish was announced; nil until then.
+    var requestsWhenAnnounced: Int?
   }
 
   /// No wait, and no new attempt, starts at or after this instant. Nil means no deadline.
@@ -36,12 +37,11 @@ public final class CallContext: Sendable {
   /// request, and a client whose visible publish runs as idempotent steps (a resumable upload's last chunk creates the
   /// video) calls it before the first of them.
   public func announcePublish() async throws(SidecarError) {
-    guard let beforeFirstPublish,
-      counters.withLock({ counters in
-        defer { counters.publishAnnounced = true }
-        return !counters.publishAnnounced
-      })
-    else { return }
+    let first = counters.withLock { counters in
+      defer { counters.requestsWhenAnnounced = counters.requestsWhenAnnounced ?? counters.requests }
+      return counters.requestsWhenAnnounced == nil
+    }
+    guard first, let beforeFirstPublish else { return }
     try await beforeFirstPublish()
   }
 
@@ -77,6 +77,14 @@ public final class CallContext: Sendable {
   /// Publish-step requests handed to the platform: once this is non-zero, an interrupted call may have published.
   public var publishRequests: Int {
     counters.withLock { $0.publishRequests }
+  }
+
+  /// Whether an interrupted call may have published: a publish-step request went out, or a request went out after the
+  /// publish was announced (a resumable upload's chunks, the last of which creates the video).
+  public var mayHavePublished: Bool {
+    counters.withLock { counters in
+      counters.publishRequests > 0 || counters.requestsWhenAnnounced.map { counters.requests > $0 } == true
+    }
   }
 
   func recordRequest(_ step: StepSafety) {

@@ -147,14 +147,20 @@ public final class RateLimitGates: Sendable {
   /// Keys with state, for tests of the sweep.
   var keyCount: Int { state.withLock { $0.entries.count } }
 
+  /// The paced keys among `keys`, with their intervals.
+  func pacing(_ keys: [RateLimitKey]) -> [(key: RateLimitKey, interval: Duration)] {
+    state.withLock { state in keys.compactMap { key in state.entries[key]?.minInterval.map { (key, $0) } } }
+  }
+
   /// Checks `keys` at `now`; when all are open, records the pass for pacing in the same step, so two callers can never
-  /// both take one paced slot.
-  func check(_ keys: [RateLimitKey], now: ClockInstant) -> Decision {
+  /// both take one paced slot. With `pacing` false only blocks count (the shared store paces instead).
+  func check(_ keys: [RateLimitKey], now: ClockInstant, pacing: Bool = true) -> Decision {
     guard !keys.isEmpty else { return .go }
     return state.withLock { state in
       var latest: (until: ClockInstant, reason: PlatformFailure?)?
       for key in keys {
-        guard let entry = state.entries[key], let earliest = entry.earliest, earliest > now else { continue }
+        guard let entry = state.entries[key], let earliest = pacing ? entry.earliest : entry.blockedUntil, earliest > now
+        else { continue }
         if latest.map({ earliest > $0.until }) ?? true {
           let reason = entry.blockedUntil == earliest ? entry.reason : nil
           latest = (earliest, reason)

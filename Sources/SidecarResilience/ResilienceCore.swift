@@ -17,6 +17,9 @@ public final class ResilienceCore: Sendable {
   public let budget: RetryBudgetConfiguration
   public let clock: any SidecarClock
   public let gates: RateLimitGates
+  /// The store the sidecars of a deployment share, when there is one: paced gates are spaced across all of them, and
+  /// platform code spends app-wide budgets (YouTube quota units) there. Nil: each process paces on its own.
+  public let counters: (any SharedCounters)?
   private let random: any RandomSource
   private let onBreakerTransition: @Sendable (_ platform: String, _ from: BreakerState, _ to: BreakerState) -> Void
   private let state: Mutex<State>
@@ -48,6 +51,7 @@ public final class ResilienceCore: Sendable {
     budget: RetryBudgetConfiguration = RetryBudgetConfiguration(),
     clock: any SidecarClock = SystemClock(),
     random: any RandomSource = SystemRandom(),
+    counters: (any SharedCounters)? = nil,
     onBreakerTransition: @escaping @Sendable (_ platform: String, _ from: BreakerState, _ to: BreakerState) -> Void = {
       _, _, _ in
     }
@@ -58,6 +62,7 @@ public final class ResilienceCore: Sendable {
     self.clock = clock
     self.random = random
     self.gates = RateLimitGates(clock: clock)
+    self.counters = counters
     self.onBreakerTransition = onBreakerTransition
     self.state = Mutex(State())
   }
@@ -260,6 +265,11 @@ private final class Call {
     while true {
       switch try admission() {
       case .permit(let permit):
+        if let until = await sharedPace() {
+          record(.neutral, permit)
+          try await waitOnGate(until: try boundedWait(until: until, reason: nil, now: core.clock.now()))
+          continue
+        }
         context.recordRequest(step)
         attemptsInStep += 1
         return permit
@@ -299,8 +309,30 @@ private final class Call {
           : "Calls to \(platform) are failing, so its circuit breaker is open; no request was sent.",
         retryAfter: retryAfter, failure: last)
     }
-    guard case .wait(let until, let reason) = core.gates.check(keys, now: now) else { return .permit(permit) }
+    guard case .wait(let until, let reason) = core.gates.check(keys, now: now, pacing: core.counters == nil) else {
+      return .permit(permit)
+    }
     record(.neutral, permit)
+    return .wait(until: try boundedWait(until: until, reason: reason, now: now))
+  }
+
+  /// Takes the shared slot of each paced gate (spaced across every sidecar of the store); nil when all were taken,
+  /// else when to try again. A slot taken is used: no await separates this from the request.
+  private func sharedPace() async -> ClockInstant? {
+    guard let counters = core.counters else { return nil }
+    for (key, interval) in core.gates.pacing(keys) {
+      let wallNow = core.clock.wallNow()
+      if let next = await counters.pass("pace:\(key.raw)", interval: interval, now: wallNow) {
+        return core.clock.now() + .milliseconds(max(Int64((next.timeIntervalSince(wallNow) * 1000).rounded(.up)), 1))
+      }
+    }
+    return nil
+  }
+
+  /// `until`, when a gate's wait fits the call's deadline and `retry.maxWait`; else the error that ends the call now.
+  private func boundedWait(until: ClockInstant, reason: PlatformFailure?, now: ClockInstant) throws(SidecarError)
+    -> ClockInstant
+  {
     let wait = now.duration(to: until)
     let fits = context.deadline.map { until < $0 } ?? true
     if !fits || context.waited + wait > core.retry.maxWait {
@@ -317,7 +349,7 @@ private final class Call {
           + "no request was sent.",
         retryAfter: wait, failure: reason ?? last)
     }
-    return .wait(until: until)
+    return until
   }
 
   /// Books a failed attempt and returns when to try again, or throws the error that ends the call.

@@ -30,6 +30,8 @@ public struct SidecarConfiguration: Sendable, Equatable {
   public var youtube = Platform(baseURL: "https://www.googleapis.com", apiVersion: "v3")
   public var youtubeUploadURL = "https://www.googleapis.com/upload/youtube/v3/videos"
   public var youtubeTokenURL = "https://oauth2.googleapis.com/token"
+  /// The project's daily YouTube quota, counted in the shared store ahead of the platform; 0 counts nothing.
+  public var youtubeDailyQuotaUnits = 10_000
   public var linkedin = Platform(baseURL: "https://api.linkedin.com", apiVersion: PlatformEndpoints.defaultLinkedInVersion)
   public var linkedinTokenURL = "https://www.linkedin.com/oauth/v2/accessToken"
 
@@ -127,6 +129,7 @@ public struct SidecarConfiguration: Sendable, Equatable {
       case "platforms.youtube.baseUrl": youtube.baseURL = try field.url()
       case "platforms.youtube.uploadUrl": youtubeUploadURL = try field.url()
       case "platforms.youtube.tokenUrl": youtubeTokenURL = try field.url()
+      case "platforms.youtube.dailyQuotaUnits": youtubeDailyQuotaUnits = try field.int(in: 0...1_000_000_000)
       case "platforms.linkedin.baseUrl": linkedin.baseURL = try field.url()
       case "platforms.linkedin.apiVersion": linkedin.apiVersion = try field.linkedInVersion()
       case "platforms.linkedin.tokenUrl": linkedinTokenURL = try field.url()

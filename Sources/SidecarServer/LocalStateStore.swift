@@ -6,6 +6,7 @@
 import SidecarJSON
 import SidecarLogging
 import SidecarPlatforms
+import SidecarResilience
 import Synchronization
 
 #if canImport(Glibc)
@@ -227,6 +228,10 @@ final class LocalStateStore: SharedStateStore {
 
 extension LocalStateStore {
   var isShared: Bool { owners != nil }
+
+  var counters: (any SharedCounters)? {
+    owners.map { LocalCounters(directory: String($0.directory.dropLast("/owners".count))) }
+  }
 
   private var blockDirectory: String? { owners.map { String($0.directory.dropLast("owners".count)) + "blocks" } }
 

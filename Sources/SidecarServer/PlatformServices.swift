@@ -36,6 +36,13 @@ final class PlatformServices: Sendable {
     let clock = SystemClock()
     self.clock = clock
     let metrics = self.metrics
+    let sharedState: any SharedStateStore & RefreshLeases
+    if let url = configuration.sharedStateURL {
+      sharedState = try RedisStateStore(url: url, keyPrefix: configuration.sharedStateKeyPrefix, logger: logger)
+    } else {
+      sharedState = try LocalStateStore(directory: configuration.stateDir, logger: logger)
+    }
+    self.sharedState = sharedState
     core = ResilienceCore(
       retry: RetryPolicy(
         maxAttempts: configuration.retryMaxAttempts, baseDelay: .milliseconds(configuration.retryBaseDelayMs),
@@ -44,7 +51,7 @@ final class PlatformServices: Sendable {
       breaker: BreakerConfiguration(
         enabled: configuration.breakerEnabled, failureThreshold: configuration.breakerFailureThreshold,
         openDuration: .milliseconds(configuration.breakerOpenMs), halfOpenProbes: configuration.breakerHalfOpenProbes),
-      budget: RetryBudgetConfiguration(), clock: clock, random: SystemRandom(),
+      budget: RetryBudgetConfiguration(), clock: clock, random: SystemRandom(), counters: sharedState.counters,
       onBreakerTransition: { [connection, logger] platform, from, to in
         if to == .open { metrics.recordBreakerOpened(platform: platform) }
         logger.warn(
@@ -57,26 +64,20 @@ final class PlatformServices: Sendable {
             "at": .string(RFC3339.string(from: Date())),
           ])
       })
-    let sharedState: any SharedStateStore & RefreshLeases
-    if let url = configuration.sharedStateURL {
-      sharedState = try RedisStateStore(url: url, keyPrefix: configuration.sharedStateKeyPrefix, logger: logger)
-    } else {
-      sharedState = try LocalStateStore(directory: configuration.stateDir, logger: logger)
-    }
-    self.sharedState = sharedState
     credentials = CredentialStore(
       source: ParentCredentials(
         connection: connection, resolveTimeout: .milliseconds(configuration.credentialsResolveTimeoutMs),
         updateTimeout: .milliseconds(configuration.credentialsUpdateTimeoutMs)),
       clock: clock, logger: logger, fleet: sharedState)
     let transport = Self.makeTransport(configuration, logger: logger, status: http)
-    let environment = PlatformEnvironment(
+    var environment = PlatformEnvironment(
       endpoints: configuration.endpoints, transport: transport, core: core,
       media: MediaPolicy(
         allowPrivateNetworks: configuration.allowPrivateNetworks, localRoots: configuration.mediaLocalRoots,
         maxBytes: configuration.mediaMaxBytes),
       timeout: .milliseconds(configuration.httpTimeoutMs), connectTimeout: .milliseconds(configuration.httpConnectTimeoutMs),
       logger: logger, appSecrets: configuration.appSecrets)
+    environment.youtubeDailyQuotaUnits = configuration.youtubeDailyQuotaUnits
     clients = makePlatformClients(environment)
     if sharedState.isShared {
       blockSync.withLock { $0 = Task { [weak self] in await self?.shareBlocks() } }
@@ -398,12 +399,13 @@ final class PlatformServices: Sendable {
       if let (idempotencyKey, fingerprint) = pending.idempotency, case .failure(let rpcError) = answer {
         if error.kind == .outcomeUnknown {
           try? await sharedState.completeUnknown(key: idempotencyKey, fingerprint: fingerprint, error: rpcError.json)
-        } else if error.isCancellation && call.publishRequests > 0 {
-          // Cancelled while the publish request was in flight: it may have gone out, so the key stays taken.
+        } else if error.isCancellation && call.mayHavePublished {
+          // Cancelled once the publish may have gone out (a publish request, or an announced upload's chunk): the key
+          // stays taken.
           let unknown = Self.applicationError(
             SidecarError(
               kind: .outcomeUnknown,
-              message: "the call was cancelled while its publish request was in flight; it may have been published",
+              message: "the call was cancelled after its publish may have gone out; it may have been published",
               platform: platform.rawValue, attempts: call.attempts))
           try? await sharedState.completeUnknown(key: idempotencyKey, fingerprint: fingerprint, error: unknown.json)
         } else {

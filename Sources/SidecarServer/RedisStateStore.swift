@@ -6,6 +6,7 @@
 import SidecarJSON
 import SidecarLogging
 import SidecarPlatforms
+import SidecarResilience
 import SidecarRedis
 import Synchronization
 
@@ -152,6 +153,8 @@ final class RedisStateStore: SharedStateStore, RefreshLeases {
   // MARK: Breakers and gates
 
   var isShared: Bool { true }
+
+  var counters: (any SharedCounters)? { RedisCounters(client: client, prefix: prefix) }
 
   /// One hash, `blocks`: name → `{"until", "detail"}`; fields that ended are removed by whoever reads them.
   func shareBlock(_ name: String, until: Date?, detail: JSONValue) async {

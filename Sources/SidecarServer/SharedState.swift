@@ -4,6 +4,7 @@
   import Foundation
 #endif
 import SidecarJSON
+import SidecarResilience
 
 /// What the sidecars of one deployment share, so that a guarantee holds across processes and not just inside one:
 /// idempotency records (a claim, a "sending" marker, the answer). Two implementations: ``LocalStateStore`` (memory,
@@ -33,6 +34,8 @@ protocol SharedStateStore: Sendable {
   func shareBlock(_ name: String, until: Date?, detail: JSONValue) async
   /// The blocks any sidecar shared that still hold.
   func sharedBlocks() async -> [String: SharedBlock]
+  /// Budgets and paces counted across the sidecars sharing the store; nil when it is not shared (memory).
+  var counters: (any SharedCounters)? { get }
 }
 
 struct SharedBlock: Sendable, Equatable {

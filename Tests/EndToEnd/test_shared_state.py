@@ -266,3 +266,58 @@ def test_a_sidecar_killed_mid_youtube_upload_is_never_uploaded_again_by_another(
     assert answer.get("error", {}).get("data", {}).get("kind") == "outcome_unknown", answer
     sessions = [r for r in fake.requests(platform="youtube", method="POST") if r["path"].startswith("/upload/")]
     assert len(sessions) == 1, "no second upload session"
+
+
+def test_a_youtube_upload_cancelled_mid_upload_keeps_its_key(fake, replicas):
+    """`$/cancelRequest` while a chunk is in flight: the chunks are idempotent steps, but the upload may complete the
+    video, so the key must not be freed for a retry to upload a second one."""
+    first, second = replicas(2)
+    fake.script([{"match": {"platform": "youtube", "method": "PUT", "path": "^/upload/youtube/v3/videos"},
+                  "action": "hang", "seconds": 30}])
+    params = {"credentialRef": "CRED-yt-001", "customerId": "CUST-1", "agentId": "AGENT-1", "title": "Cancelled",
+              "videoUrl": fake.media_url("video-600000.mp4"), "idempotencyKey": "yt-cancel"}
+    request_id = first.request("youtube/post", params)
+    deadline = time.monotonic() + 10
+    while not fake.requests(platform="youtube", method="PUT") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert fake.requests(platform="youtube", method="PUT"), "the upload never started"
+    first.send({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": request_id}})
+    assert first.wait(request_id, timeout=5)["error"]["code"] == -32800
+    fake.script([])
+    for driver in (first, second):
+        answer = driver.call("youtube/post", params, timeout=60)
+        assert answer.get("error", {}).get("data", {}).get("kind") == "outcome_unknown", answer
+    sessions = [r for r in fake.requests(platform="youtube", method="POST") if r["path"].startswith("/upload/")]
+    assert len(sessions) == 1, "no second upload session"
+
+
+def test_replicas_spend_one_youtube_quota_together(fake, replicas):
+    """The daily quota belongs to the project: 3 sidecars, 5 uploads at once, a budget for 3 (1,600 units each)."""
+    sidecars = replicas(3, platforms={**fake.sidecar_config()["platforms"],
+                                      "youtube": {**fake.sidecar_config()["platforms"]["youtube"],
+                                                  "dailyQuotaUnits": 3 * 1600 + 100}})
+    params = {"credentialRef": "CRED-yt-001", "customerId": "CUST-1", "agentId": "AGENT-1",
+              "videoUrl": fake.media_url("video-600000.mp4")}
+    calls = [(sidecars[i % 3], sidecars[i % 3].request("youtube/post", {**params, "title": f"Quota {i}"}))
+             for i in range(5)]
+    answers = [driver.wait(request_id, timeout=60) for driver, request_id in calls]
+    refused = [a["error"] for a in answers if "error" in a]
+    assert len(answers) - len(refused) == 3, answers
+    assert len(refused) == 2 and all(e["data"]["kind"] == "quota_exhausted" for e in refused), refused
+    assert all(0 < e["data"]["retryAfterMs"] <= 25 * 3600 * 1000 and e["data"]["resetAt"] for e in refused), refused
+    sessions = [r for r in fake.requests(platform="youtube", method="POST") if r["path"].startswith("/upload/")]
+    assert len(sessions) == 3, "a refused upload sent nothing"
+
+
+def test_replicas_pace_one_whatsapp_recipient_together(fake, replicas):
+    """One message per 6 s to a recipient, whichever sidecar sends it: the second replica's message to the same
+    recipient cannot wait that long (retry.maxWaitMs 5 s) and is refused without a request; another recipient goes."""
+    first, second = replicas(2)
+    fake.customer_message("15550003333")
+    wa = {"credentialRef": "CRED-wa-001", "customerId": "CUST-1", "agentId": "AGENT-1"}
+    assert "result" in first.call("whatsapp/send", {**wa, "to": "15550001111", "text": "one"})
+    refused = second.call("whatsapp/send", {**wa, "to": "15550001111", "text": "two"})
+    assert refused["error"]["data"]["kind"] == "rate_limited", refused
+    assert 0 < refused["error"]["data"]["retryAfterMs"] <= 6000
+    assert "result" in second.call("whatsapp/send", {**wa, "to": "15550003333", "text": "other recipient"})
+    assert len(fake.published(platform="whatsapp")) == 2

@@ -120,13 +120,14 @@ struct TestHarness {
   init(transport: ScriptedTransport, credentials: [CredentialKey: Credential], clock: any SidecarClock = SystemClock(),
        // Platform tests follow platform-requested waits of minutes; the bound on them is the core's tests' concern.
        retry: RetryPolicy = RetryPolicy(
-         maxAttempts: 3, baseDelay: .milliseconds(1), maxDelay: .milliseconds(4), maxWait: .seconds(300)))
+         maxAttempts: 3, baseDelay: .milliseconds(1), maxDelay: .milliseconds(4), maxWait: .seconds(300)),
+       counters: (any SharedCounters)? = nil)
   {
     self.transport = transport
     let logger = Logger(level: .debug, sink: logs)
     let core = ResilienceCore(
       retry: retry, breaker: BreakerConfiguration(), budget: RetryBudgetConfiguration(), clock: clock,
-      random: SeededRandom(seed: 1), onBreakerTransition: { _, _, _ in })
+      random: SeededRandom(seed: 1), counters: counters, onBreakerTransition: { _, _, _ in })
     // A short per-attempt timeout: the scripted transport never waits, and a lost answer's settle time is this long.
     environment = PlatformEnvironment(
       endpoints: PlatformEndpoints(), transport: transport, core: core,

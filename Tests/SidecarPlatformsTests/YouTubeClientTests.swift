@@ -265,6 +265,66 @@ struct YouTubeClientTests {
     #expect(result.postId == "dQw4w9WgXcQ")
   }
 
+  @Test(
+    "a call cancelled mid-upload may have published (its chunks may complete the video); one cancelled while opening the session may not"
+  )
+  func cancelledUploadMayHavePublished() async throws {
+    let path = try Self.videoFile(size: Int(Self.chunk) * 3)
+    for (cancelledRequest, mayHavePublished) in [(3, true), (1, false)] {
+      let simulator = YouTubeSimulator()
+      let requests = Mutex(0)
+      // `$/cancelRequest` landing while request number `cancelledRequest` is in flight.
+      let transport = ScriptedTransport { request in
+        guard requests.withLock({ $0 += 1; return $0 }) != cancelledRequest else {
+          return .failure(TransportError(.cancelled, requestSent: true, message: "cancelled"))
+        }
+        return simulator.reply(request)
+      }
+      let harness = TestHarness(transport: transport, credentials: [Self.key: Self.credential()])
+      let client = YouTubeClient(environment: harness.environment, chunkSize: Self.chunk)
+      let announced = Mutex(false)
+      let call = CallContext(deadline: nil) { announced.withLock { $0 = true } }
+      let operation = OperationContext(
+        key: Self.key, agentId: "AGENT-1", correlationId: "corr-1", call: call, credentials: harness.store,
+        logger: harness.environment.logger)
+      await #expect(throws: SidecarError.self) {
+        _ = try await client.preparePublish(Params(["title": "Cancelled", "videoPath": .string(path)])).run(operation)
+      }
+      #expect(call.mayHavePublished == mayHavePublished)
+      #expect(announced.withLock { $0 } == mayHavePublished)
+      #expect(call.publishRequests == 0, "the chunks are idempotent steps: publishRequests alone cannot tell")
+    }
+  }
+
+  @Test("replicas sharing a store spend one daily quota: an upload it cannot afford is refused until midnight Pacific without a request")
+  func sharedDailyQuota() async throws {
+    let path = try Self.videoFile(size: 1000)
+    let shared = MemoryCounters()
+    // 2023-11-14T22:13:20Z is 14:13:20 in Los Angeles (PST): the quota resets in 9 h 46 min 40 s.
+    let clock = ManualClock()
+    let simulator = YouTubeSimulator()
+    let transport = ScriptedTransport(fallback: simulator.reply)
+    let replicas = (0..<2).map { _ in
+      var environment = TestHarness(
+        transport: transport, credentials: [Self.key: Self.credential()], clock: clock, counters: shared
+      ).environment
+      environment.youtubeDailyQuotaUnits = 5_000
+      return YouTubeClient(environment: environment, chunkSize: Self.chunk)
+    }
+    let harness = TestHarness(transport: transport, credentials: [Self.key: Self.credential()], clock: clock)
+    for index in 0..<3 {
+      _ = try await post(replicas[index % 2], harness, ["title": .string("Fits \(index)"), "videoPath": .string(path)])
+    }
+    let sent = transport.requests.count
+    let error = await #expect(throws: SidecarError.self) {
+      _ = try await post(replicas[1], harness, ["title": "Over", "videoPath": .string(path)])
+    }
+    #expect(error?.kind == .quotaExhausted)
+    #expect(error?.retryAfter == .seconds(9 * 3600 + 46 * 60 + 40))
+    #expect(transport.requests.count == sent, "nothing was sent for the refused upload")
+    #expect(simulator.snapshot.sessions == 3)
+  }
+
   @Test("a token that expires mid-upload is refreshed once and the upload resumes in the same session")
   func refreshMidUpload() async throws {
     let path = try Self.videoFile(size: Int(Self.chunk) * 3)

@@ -327,6 +327,27 @@ import Testing
     #expect(try await second.finished.get() == "m2")
   }
 
+  @Test func replicasSharingCountersPaceOneRecipientTogether() async throws {
+    // Two sidecars (two cores) sharing one store: each alone would let its first message go at once.
+    let shared = MemoryCounters()
+    let replicas = [makeCore(clock: clock, counters: shared), makeCore(clock: clock, counters: shared)]
+    let pair = RateLimitKey("whatsapp:pair:15550001:15550002")
+    for replica in replicas { replica.gates.pace(pair, minInterval: .seconds(6)) }
+    let first = Script([.succeed("m1")])
+    #expect(try await replicas[0].outcome(first, platform: "whatsapp", gates: [pair]).get() == "m1")
+    clock.advance(by: .seconds(1))
+    let second = Script([.succeed("m2")])
+    let waiting = replicas[1].start(second, platform: "whatsapp", gates: [pair], context: CallContext(deadline: .at(60)))
+    #expect(await clock.advanceToNextSleeper() == .seconds(5))
+    #expect(try await waiting.finished.get() == "m2")
+    // A third that cannot wait for its slot is refused without a request.
+    let hurried = Script([.succeed("never")])
+    let error = try #require(
+      await replicas[0].outcome(hurried, platform: "whatsapp", gates: [pair], context: CallContext(deadline: .at(8))).error)
+    #expect(error.kind == .rateLimited && error.retryAfter == .seconds(6))
+    #expect(hurried.attempts == 0)
+  }
+
   @Test func aQuotaBlockFailsFastAsQuotaExhausted() async throws {
     let core = makeCore(clock: clock)
     let quota = PlatformFailure(.quotaExhausted, message: "The daily quota is spent.", platformCode: "quotaExceeded")

@@ -129,10 +129,11 @@ func makeCore(
   retry: RetryPolicy = RetryPolicy(),
   breaker: BreakerConfiguration = BreakerConfiguration(),
   budget: RetryBudgetConfiguration = RetryBudgetConfiguration(),
-  log: TransitionLog = TransitionLog()
+  log: TransitionLog = TransitionLog(),
+  counters: (any SharedCounters)? = nil
 ) -> ResilienceCore {
   ResilienceCore(
-    retry: retry, breaker: breaker, budget: budget, clock: clock, random: SeededRandom(seed: 7),
+    retry: retry, breaker: breaker, budget: budget, clock: clock, random: SeededRandom(seed: 7), counters: counters,
     onBreakerTransition: { log.record($0, $1, $2) })
 }
 

@@ -184,7 +184,10 @@ async def soak(options: argparse.Namespace) -> int:
                         "instagram": {"quota_total": 1000000},
                         "youtube": {"insert_calls_per_day": 1000000, "quota_units_per_day": 10**12},
                         "linkedin": {"member_daily_limit": 1000000}})
-        config = {**fake.sidecar_config(), **shared,
+        platforms = fake.sidecar_config()["platforms"]
+        # The fake's YouTube quota is raised above (as a project's can be): the sidecars count nothing ahead of it.
+        platforms["youtube"]["dailyQuotaUnits"] = 0
+        config = {**fake.sidecar_config(), **shared, "platforms": platforms,
                   # WhatsApp paces sends to one recipient 6 s apart: wait them out rather than answer rate_limited.
                   "retry": {"maxAttempts": 4, "baseDelayMs": 50, "maxDelayMs": 400, "maxWaitMs": 60000},
                   "breaker": {"failureThreshold": 50, "openMs": 2000},

@@ -20,6 +20,9 @@ public struct PlatformEnvironment: Sendable {
   /// Meta app secrets per Graph platform (`platforms.<platform>.appSecret`), for `appsecret_proof`; a credential's
   /// own `appSecret` overrides them.
   public let appSecrets: [Platform: String]
+  /// The Google Cloud project's daily YouTube quota in units (`platforms.youtube.dailyQuotaUnits`), spent ahead of the
+  /// platform in the shared store when there is one; 0 counts nothing.
+  public var youtubeDailyQuotaUnits = 10_000
 
   public init(
     endpoints: PlatformEndpoints, transport: any HTTPTransport, core: ResilienceCore, media: MediaPolicy,

@@ -94,6 +94,7 @@ public final class YouTubeClient: PlatformClient {
   func publish(_ post: YouTubePost, context: OperationContext) async throws(SidecarError) -> PostResult {
     let video = try await localVideo(post.source, context: context.call)
     defer { if video.temporary { try? FileManager.default.removeItem(atPath: video.path) } }
+    try await spendUploadQuota(context.call)
     let refresher = oauth.refresher(for: context)
     let marker = Self.newMarker()
     let session = try await context.withCredential(refresher: refresher) {
@@ -128,6 +129,28 @@ public final class YouTubeClient: PlatformClient {
         return try result(resource, asked: post.privacyStatus, attempts: context.call.attempts)
       }
     }
+  }
+
+  /// Quota units YouTube charges for a `videos.insert`.
+  static let uploadCost = 1_600
+
+  /// The quota belongs to the Google Cloud project, not to a process: with a shared store each upload spends its units
+  /// there first, and one the day's budget cannot afford is refused until the reset (midnight Pacific) without a
+  /// request. Spent once the upload may start, even if it then fails: YouTube charges refused inserts too.
+  func spendUploadQuota(_ context: CallContext) async throws(SidecarError) {
+    let budget = environment.youtubeDailyQuotaUnits
+    guard let counters = environment.core.counters, budget > 0 else { return }
+    let now = environment.clock.wallNow()
+    let reset = YouTubeErrors.nextPacificMidnight(after: now)
+    guard await !counters.spend("quota:youtube:app", units: Self.uploadCost, limit: budget, windowEnd: reset) else {
+      return
+    }
+    let message = "The app's daily YouTube quota (\(budget) units, \(Self.uploadCost) per upload) is spent across the "
+      + "sidecars sharing this store; it resets at midnight Pacific time. No request was sent."
+    throw SidecarError(
+      kind: .quotaExhausted, message: message, platform: platform.rawValue, attempts: context.attempts,
+      retryAfter: .milliseconds(Int64((reset.timeIntervalSince(now) * 1000).rounded(.up))),
+      failure: PlatformFailure(.quotaExhausted, message: message, resetsAt: reset))
   }
 
   func localVideo(_ source: YouTubePost.Source, context: CallContext) async throws(SidecarError) -> LocalVideo {
