@@ -172,7 +172,10 @@ final class PlatformServices: Sendable {
 
   var capabilities: JSONValue {
     var platforms: [String: JSONValue] = [:]
-    for (platform, _) in clients { platforms[platform.rawValue] = .array(platform.operations.map { .string($0) }) }
+    for (platform, client) in clients {
+      let operations = platform.operations + PostOperation.allCases.filter(client.postOperations.contains).map(\.rawValue)
+      platforms[platform.rawValue] = .array(operations.map { .string($0) })
+    }
     return [
       "platforms": .object(platforms),
       "methods": .array(Self.queryMethods.map { .string($0) }),
@@ -203,7 +206,8 @@ final class PlatformServices: Sendable {
       let client = clients[platform]
     else { return nil }
     let operation = String(method[method.index(after: slash)...])
-    guard platform.operations.contains(operation) else { return nil }
+    // Every platform routes the post operations: where its API has none, the answer says so (`unsupported`).
+    guard platform.operations.contains(operation) || PostOperation(rawValue: operation) != nil else { return nil }
     return .task { [self] params, id in await perform(operation, on: client, params: params, id: id) }
   }
 
@@ -230,7 +234,7 @@ final class PlatformServices: Sendable {
     do throws(SidecarError) {
       switch pending.kind {
       case .publish(let prepared): result = .success(pending.json(try await prepared.run(pending.context)))
-      case .validate, .refresh: result = .success(try await Self.query(pending, on: client))
+      case .validate, .refresh, .post: result = .success(try await Self.query(pending, on: client))
       }
     } catch {
       result = .failure(error)
@@ -238,11 +242,21 @@ final class PlatformServices: Sendable {
     return await finish(pending, result)
   }
 
-  /// `validate` and `refresh`, apart so that their results take no room in `perform`'s frame.
+  /// Every operation but a publish, apart so that their results take no room in `perform`'s frame.
   @inline(never)
   private static func query(_ pending: PendingCall, on client: any PlatformClient) async throws(SidecarError) -> JSONValue {
-    if case .validate = pending.kind { return json(try await client.validate(context: pending.context)) }
-    return json(try await client.refresh(context: pending.context))
+    let context = pending.context
+    switch pending.kind {
+    case .validate: return json(try await client.validate(context: context))
+    case .refresh: return json(try await client.refresh(context: context))
+    case .publish: preconditionFailure("perform runs publishes itself")
+    case .post(.delete, let postId, _):
+      return pending.json(postId, try await client.delete(postId: postId, context: context))
+    case .post(.insights, let postId, let metrics):
+      return pending.json(postId, try await client.insights(postId: postId, context: context), only: metrics)
+    case .post(.status, let postId, _):
+      return pending.json(postId, try await client.status(postId: postId, context: context))
+    }
   }
 
   private enum Start {
@@ -264,7 +278,15 @@ final class PlatformServices: Sendable {
       common = try CommonParams(all, requireAgent: operation == platform.publishOperation)
       let content = Params(all.values.filter { !CommonParams.names.contains($0.key) })
       if operation == platform.publishOperation {
+        if content.has("publishAt") && !Platform.schedulable.contains(platform) {
+          throw InvalidParams(
+            "`publishAt` schedules posts natively only on \(Platform.schedulable.map(\.rawValue).joined(separator: " and ")); "
+              + "\(platform) publishes at once, so schedule this call in the backend instead", field: "publishAt")
+        }
         kind = .publish(try client.preparePublish(content))
+      } else if let postOperation = PostOperation(rawValue: operation) {
+        try content.rejectUnknown(postOperation == .insights ? ["postId", "metrics"] : ["postId"], context: "\(platform)/\(operation)")
+        kind = .post(postOperation, postId: try content.requiredString("postId", maxLength: 512), metrics: try Self.metrics(content))
       } else {
         try content.rejectUnknown([], context: "\(platform)/\(operation)")
         kind = operation == "validate" ? .validate : .refresh
@@ -281,8 +303,8 @@ final class PlatformServices: Sendable {
         logger: logger.with(["correlationId": JSONValue(common.correlationId)]), idempotencyScope: idempotencyScope)
     }
 
-    // Idempotency: only publishes carry a key that matters; the scope keeps customers apart.
-    guard let key = common.idempotencyKey, case .publish = kind else {
+    // Idempotency: only writes (publishes, deletes) carry a key that matters; the scope keeps customers apart.
+    guard let key = common.idempotencyKey, kind.writes else {
       return .run(
         PendingCall(
           operation: operation, id: id, kind: kind, started: started, common: common,
@@ -472,6 +494,21 @@ final class PlatformServices: Sendable {
     }
   }
 
+  /// `metrics`: which of the common metric names an insights call wants (all when absent).
+  private static func metrics(_ params: Params) throws(InvalidParams) -> Set<Metric>? {
+    guard let names = try params.stringArray("metrics") else { return nil }
+    var metrics: Set<Metric> = []
+    for (index, name) in names.enumerated() {
+      guard let metric = Metric(rawValue: name) else {
+        throw InvalidParams(
+          "`metrics[\(index)]` must be one of \(Metric.allCases.map(\.rawValue).joined(separator: ", ")), got \(name)",
+          field: "metrics[\(index)]")
+      }
+      metrics.insert(metric)
+    }
+    return metrics
+  }
+
   // MARK: Queries
 
   private func breakerStatus() -> JSONValue {
@@ -589,6 +626,16 @@ private final class PendingCall: Sendable {
     case publish(PreparedOperation<PostResult>)
     case validate
     case refresh
+    /// Delete, insights or status of `postId`; `metrics` narrows an insights answer.
+    case post(PostOperation, postId: String, metrics: Set<Metric>?)
+
+    /// Calls that change something on the platform, and so honour `idempotencyKey`.
+    var writes: Bool {
+      switch self {
+      case .publish, .post(.delete, _, _): true
+      default: false
+      }
+    }
   }
 
   let operation: String
@@ -612,6 +659,41 @@ private final class PendingCall: Sendable {
     self.common = common
     self.context = context
     self.idempotency = idempotency
+  }
+
+  @inline(never)
+  func json(_ postId: String, _ result: DeleteResult) -> JSONValue {
+    var object = answer(postId)
+    object["deleted"] = .bool(result.deleted)
+    if let reason = result.reason { object["reason"] = .string(reason) }
+    return .object(object)
+  }
+
+  @inline(never)
+  func json(_ postId: String, _ result: InsightsResult, only wanted: Set<Metric>?) -> JSONValue {
+    var metrics: [String: JSONValue] = [:]
+    for (metric, value) in result.metrics where wanted?.contains(metric) ?? true { metrics[metric.rawValue] = .int(value) }
+    var object = answer(postId)
+    object["fetchedAt"] = .string(RFC3339.string(from: Date()))
+    object["metrics"] = .object(metrics)
+    object["raw"] = result.raw
+    return .object(object)
+  }
+
+  @inline(never)
+  func json(_ postId: String, _ result: StatusResult) -> JSONValue {
+    var object = answer(postId)
+    object["state"] = .string(result.state.rawValue)
+    object["detail"] = JSONValue(result.detail)
+    object["postUrl"] = JSONValue(result.postUrl)
+    return .object(object)
+  }
+
+  private func answer(_ postId: String) -> [String: JSONValue] {
+    [
+      "platform": .string(context.key.platform.rawValue), "postId": .string(postId),
+      "attempts": .int(max(1, context.call.attempts)), "durationMs": .int(PlatformServices.milliseconds(since: started)),
+    ]
   }
 
   /// The answer to a publish.

@@ -12,6 +12,8 @@ public enum Platform: String, Sendable, CaseIterable, CustomStringConvertible {
   public var publishOperation: String { self == .whatsapp ? "send" : "post" }
   public var operations: [String] { [publishOperation, "validate", "refresh"] }
   public var description: String { rawValue }
+  /// The platforms whose APIs schedule a post themselves (`publishAt`).
+  public static let schedulable: [Platform] = [.facebook, .youtube]
 }
 
 /// Where each platform's API lives. Defaults are the real hosts; tests point them at local fakes.
@@ -49,6 +51,8 @@ public struct PostResult: Sendable, Equatable {
     case processing
     /// Accepted for delivery (WhatsApp messages: delivery is reported by webhooks, not here).
     case accepted
+    /// Accepted to go live at `publishAt` (native scheduling on Facebook and YouTube).
+    case scheduled
   }
 
   public var postId: String

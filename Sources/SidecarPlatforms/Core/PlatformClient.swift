@@ -152,4 +152,17 @@ public protocol PlatformClient: Sendable {
 
   /// Refreshes the access token now (or says clearly that this platform's tokens cannot be refreshed).
   func refresh(context: OperationContext) async throws(SidecarError) -> RefreshResult
+
+  /// The operations on existing posts this platform's API offers (advertised by `initialize`); the others answer
+  /// `unsupported` with the reason (see `PostOperations.swift` for the defaults).
+  var postOperations: Set<PostOperation> { get }
+
+  /// Deletes the post; one already gone answers `deleted: false` with the reason.
+  func delete(postId: String, context: OperationContext) async throws(SidecarError) -> DeleteResult
+
+  /// The post's numbers in the common metric names, with the platform's answer as `raw`.
+  func insights(postId: String, context: OperationContext) async throws(SidecarError) -> InsightsResult
+
+  /// What became of the post: processing, published, scheduled, failed or deleted.
+  func status(postId: String, context: OperationContext) async throws(SidecarError) -> StatusResult
 }

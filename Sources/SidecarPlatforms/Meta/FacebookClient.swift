@@ -35,13 +35,24 @@ public final class FacebookClient: PlatformClient {
   }
 
   public func preparePublish(_ params: Params) throws(InvalidParams) -> PreparedOperation<PostResult> {
-    let post = try FacebookPost(params, media: media)
+    let publishAt = try PublishAt.parse(
+      params, now: graph.clock.wallNow(), window: Self.schedulingWindow,
+      describe: "between 10 minutes and 30 days from now, the window Facebook allows for scheduled Page posts")
+    let post = try FacebookPost(PublishAt.removed(from: params), media: media)
+    if publishAt != nil, !post.schedulable {
+      throw InvalidParams(
+        "`publishAt` schedules Facebook feed posts (text, link, photos); videos, stories and reels are published at "
+          + "once", field: "publishAt")
+    }
     return PreparedOperation { [self] context throws(SidecarError) in
       try await context.withCredential(refresher: nil) { credential throws(SidecarError) in
-        try await publish(post, credential: credential, context: context)
+        try await publish(post, at: publishAt, credential: credential, context: context)
       }
     }
   }
+
+  /// How far ahead Facebook accepts `scheduled_publish_time`: 10 minutes to 30 days.
+  static let schedulingWindow: ClosedRange<TimeInterval> = 600...(30 * 86_400)
 
   public func validate(context: OperationContext) async throws(SidecarError) -> ValidationResult {
     let credential = try await context.credentials.credential(context.key)
@@ -98,22 +109,28 @@ public final class FacebookClient: PlatformClient {
     let token: GraphToken
     let context: OperationContext
     let started: Date
+    /// `published=false` and `scheduled_publish_time` for a post scheduled with `publishAt`; empty otherwise.
+    let schedule: [(String, String?)]
     var call: CallContext { context.call }
 
-    init(page: String, token: GraphToken, context: OperationContext, started: Date) {
+    init(page: String, token: GraphToken, context: OperationContext, started: Date, publishAt: Date?) {
       self.page = page
       self.token = token
       self.context = context
       self.started = started
+      schedule = publishAt.map {
+        [("published", "false"), ("scheduled_publish_time", String(Int($0.timeIntervalSince1970)))]
+      } ?? []
     }
   }
 
   /// Each kind of post in its own function (never inlined): a suspended publish's async frame holds only the kind
   /// that runs, not the union of all of them.
   func publish(
-    _ post: FacebookPost, credential: Credential, context: OperationContext
+    _ post: FacebookPost, at publishAt: Date? = nil, credential: Credential, context: OperationContext
   ) async throws(SidecarError) -> PostResult {
-    let page = pageCall(credential, context)
+    let page = pageCall(credential, context, publishAt: publishAt)
+    if publishAt != nil { return try await scheduled(post, page) }
     switch post {
     case .feed(let text, let link): return try await publishFeed(text, link: link, page)
     case .photo(let url, let caption, let altText): return try await publishPhoto(url, caption: caption, altText: altText, page)
@@ -129,9 +146,26 @@ public final class FacebookClient: PlatformClient {
   }
 
   @inline(never)
-  private func pageCall(_ credential: Credential, _ context: OperationContext) -> PageCall {
-    PageCall(page: credential.accountId, token: graph.token(credential), context: context,
-      started: context.call.interruptedSince ?? graph.clock.wallNow())
+  private func pageCall(_ credential: Credential, _ context: OperationContext, publishAt: Date?) -> PageCall {
+    PageCall(
+      page: credential.accountId, token: graph.token(credential), context: context,
+      started: context.call.interruptedSince ?? graph.clock.wallNow(), publishAt: publishAt)
+  }
+
+  /// A feed post scheduled with `publishAt`: a photo goes as an unpublished photo attached to the scheduled post.
+  @inline(never)
+  private func scheduled(_ post: FacebookPost, _ page: PageCall) async throws(SidecarError) -> PostResult {
+    var result: PostResult
+    switch post {
+    case .feed(let text, let link): result = try await publishFeed(text, link: link, page)
+    case .photo(let url, let caption, _): result = try await publishAlbum([url], text: caption, page)
+    case .album(let urls, let text): result = try await publishAlbum(urls, text: text, page)
+    default:  // preparePublish refuses `publishAt` on other kinds; never reached
+      throw SidecarError(
+        kind: .permanent, message: "Facebook schedules feed posts only.", platform: platform.rawValue, attempts: 0)
+    }
+    result.status = .scheduled
+    return result
   }
 
   private func send(
@@ -167,7 +201,7 @@ public final class FacebookClient: PlatformClient {
       let json = try await send(
         .post(
           GraphAPI.path(page.page, "feed"), query: [("fields", "id,permalink_url")],
-          form: [("message", text), ("link", link)]),
+          form: [("message", text), ("link", link)] + page.schedule),
         page, step: .publish)
       return try feedResult(json)
     }
@@ -197,7 +231,7 @@ public final class FacebookClient: PlatformClient {
     }
     return try await reconciled(text, page) { () throws(SidecarError) in
       let json = try await send(
-        .post(GraphAPI.path(page.page, "feed"), query: [("fields", "id,permalink_url")], form: attached), page,
+        .post(GraphAPI.path(page.page, "feed"), query: [("fields", "id,permalink_url")], form: attached + page.schedule), page,
         step: .publish)
       return try feedResult(json)
     }

@@ -16,6 +16,14 @@ enum FacebookPost: Sendable, Equatable {
   case videoStory(URL)
   case reel(URL, description: String?)
 
+  /// Kinds that go to the Page feed, where Facebook can schedule them.
+  var schedulable: Bool {
+    switch self {
+    case .feed, .photo, .album: true
+    default: false
+    }
+  }
+
   static let known: Set<String> = ["text", "link", "imageUrl", "imageUrls", "videoUrl", "kind", "altText", "videoTitle",
     "videoPath",
   ]

@@ -47,8 +47,21 @@ public final class YouTubeClient: PlatformClient {
   }
 
   public func preparePublish(_ params: Params) throws(InvalidParams) -> PreparedOperation<PostResult> {
-    let post = try YouTubePost(params, media: environment.media)
-    return PreparedOperation { [self] (context: OperationContext) async throws(SidecarError) -> PostResult in
+    let publishAt = try PublishAt.parse(
+      params, now: environment.clock.wallNow(), window: 60...TimeInterval.greatestFiniteMagnitude,
+      describe: "at least a minute in the future, when YouTube makes the private video public")
+    var post = try YouTubePost(PublishAt.removed(from: params), media: environment.media)
+    if let publishAt {
+      // YouTube publishes at `publishAt` only a video that is private until then.
+      guard params.values["privacyStatus"] == nil || post.privacyStatus == "private" else {
+        throw InvalidParams(
+          "`publishAt` needs `privacyStatus: private` (YouTube keeps the video private until then), got "
+            + post.privacyStatus, field: "privacyStatus")
+      }
+      post.privacyStatus = "private"
+      post.publishAt = RFC3339.string(from: publishAt)
+    }
+    return PreparedOperation { [self, post] (context: OperationContext) async throws(SidecarError) -> PostResult in
       try await publish(post, context: context)
     }
   }
@@ -529,6 +542,8 @@ public final class YouTubeClient: PlatformClient {
         kind: .permanent, message: "YouTube \(state) video \(id) (\(reason)).", platform: platform.rawValue,
         attempts: attempts,
         failure: PlatformFailure(.permanent, message: "upload \(state)", platformCode: .string(reason)))
+    case _ where status?["publishAt"]?.stringValue != nil:
+      return PostResult(postId: id, postUrl: Self.watchURL(id), status: .scheduled)
     case "processed"?:
       state = .published
     default:

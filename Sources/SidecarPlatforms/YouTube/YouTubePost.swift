@@ -35,6 +35,8 @@ struct YouTubePost: Sendable, Equatable {
   var thumbnail: MediaSource?
   /// A playlist the video is added to (`playlistItems.insert`) once it exists.
   var playlistId: String?
+  /// RFC 3339 time at which YouTube makes the (private) video public; set from `publishAt`.
+  var publishAt: String?
 
   static let known: Set<String> = [
     "title", "description", "videoUrl", "videoPath", "tags", "privacyStatus", "categoryId", "madeForKids",
@@ -134,6 +136,7 @@ struct YouTubePost: Sendable, Equatable {
     if let license { status["license"] = .string(license) }
     if let embeddable { status["embeddable"] = .bool(embeddable) }
     if let containsSyntheticMedia { status["containsSyntheticMedia"] = .bool(containsSyntheticMedia) }
+    if let publishAt { status["publishAt"] = .string(publishAt) }
     return ["snippet": .object(snippet), "status": .object(status)]
   }
 

@@ -99,6 +99,9 @@ class Control:
             return 200, {"youtube": world.youtube.quota_state(),
                          "instagram": {ig: world.instagram.quota_usage(ig) for ig in world.meta_accounts["ig_users"]},
                          "linkedin": dict(world.linkedin.daily)}
+        if route == ("POST", "engagement"):
+            world.engagement.setdefault(str(body["postId"]), {}).update(body.get("stats") or {})
+            return 200, world.engagement[str(body["postId"])]
         if route == ("GET", "credentials"):
             return 200, D.credentials(world.tokens)
         if route == ("GET", "sidecar-config"):

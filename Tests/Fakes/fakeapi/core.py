@@ -297,7 +297,7 @@ def default_settings() -> dict:
                       "long_lived_ttl_seconds": 5183944},
         "whatsapp": {"pair_rate_seconds": 6.0, "throughput_per_second": 80, "window_seconds": 86400,
                      "window_open_for_all": False},
-        "youtube": {"quota_units_per_day": 10000, "list_cost": 1, "insert_cost": 1600,
+        "youtube": {"quota_units_per_day": 10000, "list_cost": 1, "delete_cost": 50, "insert_cost": 1600,
                     "insert_calls_per_day": 100, "session_ttl_seconds": 7 * 86400, "chunk_multiple": 262144,
                     "access_token_ttl": 3599, "rotate_refresh_tokens": False, "processing_polls": 0,
                     "unaudited_project": False},

@@ -39,6 +39,8 @@ FB_PAGE_SCOPES = ["pages_show_list", "pages_read_engagement", "pages_manage_post
                   "publish_video", "business_management", "instagram_basic", "instagram_content_publish"]
 ALL_PAGE_TASKS = ["ADVERTISE", "ANALYZE", "CREATE_CONTENT", "MESSAGING", "MODERATE", "MANAGE"]
 YT_SCOPES = ["https://www.googleapis.com/auth/youtube.upload", "https://www.googleapis.com/auth/youtube.readonly"]
+# The seeded channel's own token may also manage (delete) its videos.
+YT_MANAGE_SCOPES = YT_SCOPES + ["https://www.googleapis.com/auth/youtube.force-ssl"]
 LI_SCOPES = ["openid", "profile", "email", "w_member_social", "w_organization_social", "r_organization_social",
              "rw_organization_admin"]
 
@@ -108,9 +110,9 @@ def seed_tokens(store: TokenStore) -> None:
               ["whatsapp_business_messaging", "whatsapp_business_management"], targets=[WA_WABA_ID],
               issued_at=now - DAY))
     # Google / YouTube.
-    add(Token("fake-yt-access-token-1", "youtube", "ACCESS", GOOGLE_ACCOUNT_ID, YT_SCOPES,
+    add(Token("fake-yt-access-token-1", "youtube", "ACCESS", GOOGLE_ACCOUNT_ID, YT_MANAGE_SCOPES,
               issued_at=now, expires_at=now + 3599, client_id=GOOGLE_CLIENT_ID))
-    add(Token("fake-yt-refresh-token-1", "youtube", "REFRESH", GOOGLE_ACCOUNT_ID, YT_SCOPES,
+    add(Token("fake-yt-refresh-token-1", "youtube", "REFRESH", GOOGLE_ACCOUNT_ID, YT_MANAGE_SCOPES,
               issued_at=now - DAY, client_id=GOOGLE_CLIENT_ID))
     add(Token("fake-yt-access-token-nochannel", "youtube", "ACCESS", "100000000000000000002", YT_SCOPES,
               issued_at=now, expires_at=now + 3599, client_id=GOOGLE_CLIENT_ID))

@@ -11,6 +11,9 @@ from .core import DAY, Token, iso
 from .meta import Graph, Node, graph_error, parse_bool, project
 from .wire import Request, Response
 
+POST_METRICS = {"post_impressions", "post_impressions_unique", "post_clicks", "post_reactions_by_type_total",
+                "post_video_views"}
+VIDEO_METRICS = {"total_video_impressions", "total_video_impressions_unique", "total_video_views"}
 POST_PERMISSION = ("(#200) If posting to a page, requires both pages_read_engagement and pages_manage_posts as an "
                    "admin with sufficient administrative permission")
 
@@ -31,10 +34,14 @@ class Facebook:
         on("page", "POST", "video_reels", self.video_reels)
         on("page", "POST", "video_stories", self.video_stories)
         on("page", "POST", "photo_stories", self.photo_stories)
-        on("fb_post", "GET", "", lambda r, t, n, c: project(n.data, c["fields"]))
+        on("fb_post", "GET", "", self.read_post)
         on("fb_post", "DELETE", "", self.delete_post)
+        on("fb_post", "GET", "insights", self.insights)
         on("fb_photo", "GET", "", lambda r, t, n, c: project(n.data, c["fields"]))
+        on("fb_photo", "DELETE", "", self.delete_post)
         on("fb_video", "GET", "", self.read_video)
+        on("fb_video", "DELETE", "", self.delete_post)
+        on("fb_video", "GET", "video_insights", self.insights)
         on("user", "GET", "", lambda r, t, n, c: project(n.data, c["fields"], ("id", "name")))
         on("rupload", "POST", "video-upload", self.rupload)
 
@@ -62,6 +69,29 @@ class Facebook:
         limit = int(request.params.get("limit") or 25)
         fields = context["fields"] or {"id": None, "message": None, "created_time": None}
         return {"data": [project(p, fields) for p in posts[:limit]]}
+
+    def read_post(self, request: Request, token: Token, node: Node, context: dict) -> dict:
+        """A post with the engagement edges Graph summarises: `reactions.summary(total_count)`, `comments…`, `shares`."""
+        stats = self.world.engagement.get(node.data["id"], {})
+        view = dict(node.data)
+        view["reactions"] = {"data": [], "summary": {"total_count": stats.get("reactions", 0), "viewer_reaction": "NONE"}}
+        view["comments"] = {"data": [], "summary": {"order": "ranked", "total_count": stats.get("comments", 0),
+                                                    "can_comment": True}}
+        if stats.get("shares"):
+            view["shares"] = {"count": stats["shares"]}  # Graph leaves `shares` out of a post nobody shared
+        return project(view, context["fields"])
+
+    def insights(self, request: Request, token: Token, node: Node, context: dict) -> dict:
+        """`/{post}/insights?metric=…` and `/{video}/video_insights?metric=…`: lifetime values per metric."""
+        known = POST_METRICS if node.kind == "fb_post" else VIDEO_METRICS
+        names = [m for m in str(request.params.get("metric") or "").split(",") if m]
+        for name in names:
+            if name not in known:
+                raise graph_error(100, message=f"(#100) The value must be a valid insights metric: {name}")
+        stats = self.world.engagement.get(node.data["id"], {})
+        return {"data": [{"name": name, "period": "lifetime", "values": [{"value": stats.get(name, 0)}],
+                          "title": name, "id": f"{node.data['id']}/insights/{name}/lifetime"}
+                         for name in names or sorted(known)]}
 
     def read_video(self, request: Request, token: Token, node: Node, context: dict) -> dict:
         video = node.extra
@@ -145,6 +175,7 @@ class Facebook:
         local = post_id.split("_")[1]
         data = {"id": post_id, "message": message, "link": link, "created_time": iso(now, meta=True),
                 "permalink_url": f"https://www.facebook.com/{page_id}/posts/{local}", "is_published": published,
+                "scheduled_publish_time": int(scheduled) if scheduled and not published else None,
                 "_seq": self.world.ids.next("fb_post_seq")}
         self.graph.add(post_id, "fb_post", data, page_id, published=published, media=media or [], time=now)
         if published:

@@ -30,6 +30,15 @@ def _err(code: int, subcode: int | None = None, message: str | None = None, **kw
     return graph_error(code, subcode, message, platform="instagram", **kw)
 
 
+# The metrics each media product type answers (others are refused with error 100).
+MEDIA_METRICS = {
+    "FEED": {"reach", "views", "likes", "comments", "shares", "saved", "total_interactions", "profile_visits"},
+    "REELS": {"reach", "views", "likes", "comments", "shares", "saved", "total_interactions",
+              "ig_reels_avg_watch_time"},
+    "STORY": {"reach", "views", "shares", "replies", "navigation", "total_interactions"},
+}
+
+
 class Instagram:
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
@@ -44,6 +53,7 @@ class Instagram:
         on("ig_container", "GET", "", self.read_container)
         on("ig_media", "GET", "", self.read_media)
         on("ig_media", "GET", "children", self.media_children)
+        on("ig_media", "GET", "insights", self.media_insights)
         on("rupload", "POST", "ig-api-upload", self.rupload)
 
     def settings(self) -> dict:
@@ -235,7 +245,25 @@ class Instagram:
         return {"data": [project(m, context["fields"]) for m in media[:limit]]}
 
     def read_media(self, request: Request, token: Token, node: Node, context: dict) -> dict:
-        return project(node.data, context["fields"])
+        stats = self.world.engagement.get(node.data["id"], {})
+        view = {**node.data, "like_count": stats.get("likes", 0), "comments_count": stats.get("comments", 0),
+                "media_product_type": node.data.get("media_product_type") or "FEED"}
+        return project(view, context["fields"])
+
+    def media_insights(self, request: Request, token: Token, node: Node, context: dict) -> dict:
+        """`/{media}/insights?metric=…`; each product type takes its own metrics (an unknown one is error 100)."""
+        product = node.data.get("media_product_type") or "FEED"
+        allowed = MEDIA_METRICS.get(product, MEDIA_METRICS["FEED"])
+        names = [m for m in str(request.params.get("metric") or "").split(",") if m]
+        if not names:
+            raise graph_error(100, message="(#100) The parameter metric is required", platform="instagram")
+        for name in names:
+            if name not in allowed:
+                raise graph_error(100, message=f"(#100) metric[0] must be one of the following values: "
+                                  f"{', '.join(sorted(allowed))}", platform="instagram")
+        stats = self.world.engagement.get(node.data["id"], {})
+        return {"data": [{"name": name, "period": "lifetime", "values": [{"value": stats.get(name, 0)}],
+                          "title": name, "id": f"{node.data['id']}/insights/{name}/lifetime"} for name in names]}
 
     def media_children(self, request: Request, token: Token, node: Node, context: dict) -> dict:
         return node.data.get("children") or {"data": []}

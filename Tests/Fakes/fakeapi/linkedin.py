@@ -105,7 +105,9 @@ class LinkedIn:
                  ("images", "POST", False): self.initialize_upload, ("images", "GET", True): self.get_image,
                  ("documents", "POST", False): self.initialize_document, ("documents", "GET", True): self.get_document,
                  ("videos", "POST", False): self.video_action, ("videos", "GET", True): self.get_video,
-                 ("organizationAcls", "GET", False): self.organization_acls}
+                 ("organizationAcls", "GET", False): self.organization_acls,
+                 ("socialActions", "GET", True): self.social_actions,
+                 ("organizationalEntityShareStatistics", "GET", False): self.share_statistics}
         handler = route.get((resource, request.method, key is not None))
         if handler is None:
             raise linkedin_error(404, "RESOURCE_NOT_FOUND", "No virtual resource found")
@@ -278,6 +280,52 @@ class LinkedIn:
             # LinkedIn's duplicate check can still name a deleted post: keep it for that, invisible otherwise.
             post["_deleted"] = True
         return Response.empty(204)
+
+    def social_actions(self, request: Request, token: Token, version: str, key: str) -> Response:
+        """`GET /rest/socialActions/{encoded post urn}`: like and comment summaries."""
+        if key not in self.posts:
+            raise linkedin_error(404, "RESOURCE_NOT_FOUND", f"Post {key} not found")
+        stats = self.world.engagement.get(key, {})
+        return Response.json(200, {
+            "target": key, "$URN": f"urn:li:socialActions:{key}",
+            "likesSummary": {"totalLikes": stats.get("likeCount", 0), "likedByCurrentUser": False},
+            "commentsSummary": {"totalFirstLevelComments": stats.get("commentCount", 0),
+                                "aggregatedTotalComments": stats.get("commentCount", 0)}})
+
+    def share_statistics(self, request: Request, token: Token, version: str, _key: Any) -> Response:
+        """`?q=organizationalEntity&organizationalEntity={org}&shares=List({urn})` (or `ugcPosts=List(…)`), with
+        URNs percent-encoded inside `List(…)` as Rest.li 2.0 wants; needs an administrator of the organization."""
+        if request.query.get("q") != "organizationalEntity":
+            raise linkedin_error(400, "ILLEGAL_ARGUMENT", "Only the organizationalEntity finder is supported")
+        raw = dict(part.split("=", 1) for part in request.raw_query.split("&") if "=" in part)
+        org_raw = raw.get("organizationalEntity", "")
+        if ":" in org_raw:
+            raise linkedin_error(400, message="Syntax exception in query parameter organizationalEntity")
+        org = unquote(org_raw)
+        member = f"urn:li:person:{token.subject}"
+        if "r_organization_social" not in token.scopes or not any(
+                a["roleAssignee"] == member and a["organization"] == org and a["state"] == "APPROVED"
+                and a["role"] == "ADMINISTRATOR" for a in self.acls):
+            raise linkedin_error(403, "ACCESS_DENIED", "Not enough permissions to access: "
+                                 f"organizationalEntityShareStatistics.FINDER-organizationalEntity.{version}01")
+        elements = []
+        for name in ("shares", "ugcPosts"):
+            listed = raw.get(name)
+            if listed is None:
+                continue
+            if not (listed.startswith("List(") and listed.endswith(")")) or ":" in listed:
+                raise linkedin_error(400, message=f"Syntax exception in query parameter {name}")
+            for urn in (unquote(u) for u in listed[5:-1].split(",") if u):
+                post = self.posts.get(urn)
+                if post is None or post["author"] != org:
+                    continue
+                stats = self.world.engagement.get(urn, {})
+                totals = {k: stats.get(k, 0) for k in ("impressionCount", "uniqueImpressionsCount", "clickCount",
+                                                        "likeCount", "commentCount", "shareCount")}
+                totals["engagement"] = 0.0
+                elements.append({"organizationalEntity": org, "share" if name == "shares" else "ugcPost": urn,
+                                 "totalShareStatistics": totals})
+        return Response.json(200, {"paging": {"count": 10, "start": 0, "links": []}, "elements": elements})
 
     def find_posts(self, request: Request, token: Token, version: str, _key: Any) -> Response:
         if request.query.get("q") != "author":

@@ -36,6 +36,8 @@ class World:
 
     def reset(self) -> None:
         self.clock = Clock()
+        # Engagement a test sets per post id, in each platform's own names (`/_fake/engagement`); read by insights.
+        self.engagement: dict[str, dict] = {}
         self.settings = default_settings()
         self.ids = Ids(self.seed)
         self.tokens = TokenStore(self.clock)
@@ -423,6 +425,10 @@ class FakePlatforms:
 
     def credentials(self) -> dict:
         return self.control("GET", "/_fake/credentials")
+
+    def set_engagement(self, post_id: str, **stats: Any) -> dict:
+        """What insights report for `post_id`, in the platform's own names: `fake.set_engagement(id, viewCount=5)`."""
+        return self.control("POST", "/_fake/engagement", {"postId": post_id, "stats": stats})
 
     def sidecar_config(self, **kwargs: Any) -> dict:
         return sidecar_config(self.base_url, **kwargs)

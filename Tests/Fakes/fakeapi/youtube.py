@@ -18,7 +18,7 @@ from .wire import Request, Response
 
 UPLOAD_SCOPES = {"https://www.googleapis.com/auth/youtube.upload", "https://www.googleapis.com/auth/youtube",
                  "https://www.googleapis.com/auth/youtube.force-ssl"}
-# playlistItems.insert needs a scope that manages the account; youtube.upload is not one.
+# playlistItems.insert and videos.delete need a scope that manages the account; youtube.upload is not one.
 MANAGE_SCOPES = {"https://www.googleapis.com/auth/youtube", "https://www.googleapis.com/auth/youtube.force-ssl",
                  "https://www.googleapis.com/auth/youtubepartner"}
 THUMBNAIL_TYPES = ("image/jpeg", "image/png", "application/octet-stream")
@@ -129,6 +129,8 @@ class YouTube:
             return self.set_thumbnail(request)
         if path == "/youtube/v3/playlistItems" and method == "POST":
             return self.insert_playlist_item(request)
+        if path == "/youtube/v3/videos" and method == "DELETE":
+            return self.delete_video(request)
         if path == "/upload/youtube/v3/videos" and method == "POST" and "upload_id" not in request.query:
             return self.start_session(request)
         if path == "/upload/youtube/v3/videos" and method in ("PUT", "POST") and "upload_id" in request.query:
@@ -335,6 +337,16 @@ class YouTube:
                                    "pageInfo": {"totalResults": len(items), "resultsPerPage": len(items)},
                                    "items": items})
 
+    def delete_video(self, request: Request) -> Response:
+        """`videos.delete?id=…`: 204; 404 `videoNotFound` for a video that is gone (or not this channel's)."""
+        token = self.authenticate(request, MANAGE_SCOPES)
+        self.charge_units(self.world.settings["youtube"]["delete_cost"])
+        video = self.videos.get(request.query.get("id", ""))
+        if video is None or video["owner"] != token.subject:
+            raise youtube_error("videoNotFound")
+        del self.videos[video["id"]]
+        return Response.empty(204)
+
     def video_resource(self, video: dict, parts: list[str]) -> dict:
         processed = video["polls"] > self.world.settings["youtube"]["processing_polls"]
         snippet, status = video["snippet"], video["status"]
@@ -351,6 +363,8 @@ class YouTube:
                        "embeddable": True, "publicStatsViewable": True,
                        "selfDeclaredMadeForKids": bool(status.get("selfDeclaredMadeForKids", False))},
             "processingDetails": {"processingStatus": "succeeded" if processed else "processing"},
+            "statistics": {name: str(self.world.engagement.get(video["id"], {}).get(name, 0))
+                           for name in ("viewCount", "likeCount", "dislikeCount", "favoriteCount", "commentCount")},
         }
         if status.get("publishAt"):
             full["status"]["publishAt"] = status["publishAt"]
@@ -523,7 +537,8 @@ class YouTube:
                                     description=session["snippet"].get("description", ""), bytes=len(data),
                                     sha256=video["sha256"], privacy_status=session["status"].get("privacyStatus"),
                                     notify_subscribers=session["notify_subscribers"], status=session["status"],
-                                    default_language=session["snippet"].get("defaultLanguage"))
+                                    default_language=session["snippet"].get("defaultLanguage"),
+                                    publish_at=session["status"].get("publishAt"))
         return Response.json(201, self.video_resource(video, session["parts"]))
 
 

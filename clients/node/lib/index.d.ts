@@ -36,6 +36,8 @@ export interface FacebookPostParams extends PublishParams {
   videoTitle?: string;
   /** A local video (absolute path), uploaded in chunks; `kind: feed` only. */
   videoPath?: string;
+  /** RFC 3339, 10 minutes to 30 days ahead: Facebook publishes the feed post then (`status: 'scheduled'`). */
+  publishAt?: string;
 }
 
 export interface InstagramPostParams extends PublishParams {
@@ -104,6 +106,8 @@ export interface YouTubePostParams extends PublishParams {
   thumbnailPath?: string;
   /** Added once the video exists; the token needs the `youtube` scope. */
   playlistId?: string;
+  /** RFC 3339, in the future: the video stays private until then (`privacyStatus` private or absent). */
+  publishAt?: string;
 }
 
 export type WhatsAppMediaSource = { url: string; path?: never } | { path: string; url?: never };
@@ -138,7 +142,7 @@ export interface PostResult {
   postId: string;
   /** The public URL where the platform has one; null for WhatsApp. */
   postUrl: string | null;
-  status: 'published' | 'processing' | 'accepted';
+  status: 'published' | 'processing' | 'accepted' | 'scheduled';
   attempts: number;
   durationMs: number;
   replayed: boolean;
@@ -166,6 +170,56 @@ export interface ValidationResult {
 export interface RefreshResult {
   refreshed: boolean;
   expiresAt: string | null;
+}
+
+/** The post a `delete`, `insights` or `status` call is about. */
+export interface PostParams extends CommonParams {
+  postId: string;
+}
+
+export interface DeleteParams extends PostParams {
+  /** A retried delete with the same key answers the stored result. */
+  idempotencyKey?: string;
+}
+
+export type MetricName = 'views' | 'impressions' | 'reach' | 'likes' | 'comments' | 'shares' | 'saves' | 'clicks';
+
+export interface InsightsParams extends PostParams {
+  /** Only these metrics (all the platform reports when absent). */
+  metrics?: MetricName[];
+}
+
+export interface DeleteResult {
+  platform: Platform;
+  postId: string;
+  /** False when the post was already gone; `reason` says so. */
+  deleted: boolean;
+  reason?: string;
+  attempts: number;
+  durationMs: number;
+  replayed?: boolean;
+}
+
+export interface InsightsResult {
+  platform: Platform;
+  postId: string;
+  fetchedAt: string;
+  /** Only the metrics the platform reports for the post (PROTOCOL.md maps the platforms' names). */
+  metrics: Partial<Record<MetricName, number>>;
+  /** The platform's own answer, as it came. */
+  raw: Json;
+  attempts: number;
+  durationMs: number;
+}
+
+export interface StatusResult {
+  platform: Platform;
+  postId: string;
+  state: 'processing' | 'published' | 'scheduled' | 'failed' | 'deleted';
+  detail: string | null;
+  postUrl: string | null;
+  attempts: number;
+  durationMs: number;
 }
 
 /** One `$/progress` value of a call made with `onProgress`. */
@@ -200,6 +254,12 @@ export interface PlatformCallOptions extends RequestOptions {
 export interface PlatformMethods {
   validate(params: CommonParams, options?: PlatformCallOptions): Promise<ValidationResult>;
   refresh(params: CommonParams, options?: PlatformCallOptions): Promise<RefreshResult>;
+  /** Rejects with `Unsupported` where the platform cannot delete (Instagram, WhatsApp). */
+  delete(params: DeleteParams, options?: PlatformCallOptions): Promise<DeleteResult>;
+  /** Rejects with `Unsupported` on WhatsApp. */
+  insights(params: InsightsParams, options?: PlatformCallOptions): Promise<InsightsResult>;
+  /** Rejects with `Unsupported` on WhatsApp. */
+  status(params: PostParams, options?: PlatformCallOptions): Promise<StatusResult>;
 }
 
 /** A platform that publishes with `post` (params `P`); `callPlatform` takes params this version does not name. */

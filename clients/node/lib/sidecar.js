@@ -116,6 +116,10 @@ class Sidecar extends EventEmitter {
         [publish]: (params, options) => this.callPlatform(`${platform}/${publish}`, params, options),
         validate: (params, options) => this.callPlatform(`${platform}/validate`, params, options),
         refresh: (params, options) => this.callPlatform(`${platform}/refresh`, params, options),
+        // On existing posts; Unsupported where the platform's API has no such operation (`supports()` tells).
+        delete: (params, options) => this.callPlatform(`${platform}/delete`, params, options),
+        insights: (params, options) => this.callPlatform(`${platform}/insights`, params, options),
+        status: (params, options) => this.callPlatform(`${platform}/status`, params, options),
       };
     }
   }

@@ -131,3 +131,35 @@ test('real binary + fakes: a YouTube upload reports its progress to onProgress',
     await new Promise((resolve) => fakes.child.once('exit', resolve));
   }
 });
+
+test('real binary + fakes: delete, insights and status of a YouTube video', { skip: missing || false }, async (t) => {
+  const fakes = await startFakes();
+  const sidecar = new Sidecar({ binary, config: fakes.config, resolveCredentials: async (req) => fakes.credentials[req.platform] });
+  const post = (body) => fetch(`${fakes.baseUrl}/_fake/engagement`, { method: 'POST',
+    headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  try {
+    await sidecar.start();
+    if (!sidecar.supports('youtube', 'insights')) {
+      t.skip('this build does not serve youtube/insights');
+      return;
+    }
+    const who = { credentialRef: 'CRED-youtube', customerId: 'CUST-1' };
+    const video = await sidecar.youtube.post({ ...who, agentId: 'AGENT-1', title: 'Counted',
+      videoUrl: `${fakes.baseUrl}/media/video-1m.mp4` });
+    await post({ postId: video.postId, stats: { viewCount: 77, likeCount: 7 } });
+    const insights = await sidecar.youtube.insights({ ...who, postId: video.postId, metrics: ['views', 'likes'] });
+    assert.deepEqual(insights.metrics, { views: 77, likes: 7 });
+    assert.equal(insights.raw.statistics.viewCount, '77');
+    const status = await sidecar.youtube.status({ ...who, postId: video.postId });
+    assert.ok(['processing', 'published'].includes(status.state));
+    assert.equal((await sidecar.youtube.delete({ ...who, postId: video.postId })).deleted, true);
+    assert.equal((await sidecar.youtube.status({ ...who, postId: video.postId })).state, 'deleted');
+    assert.equal(sidecar.supports('whatsapp', 'delete'), false);
+    await assert.rejects(sidecar.whatsapp.delete({ credentialRef: 'CRED-wa', customerId: 'CUST-1', postId: 'wamid.1' }),
+      { name: 'Unsupported' });
+  } finally {
+    await sidecar.close();
+    fakes.child.stdin.end();
+    await new Promise((resolve) => fakes.child.once('exit', resolve));
+  }
+});

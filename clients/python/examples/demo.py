@@ -15,6 +15,7 @@ import os
 import sys
 import textwrap
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -22,7 +23,7 @@ sys.path.insert(0, str(ROOT / "clients" / "python"))
 sys.path.insert(0, str(ROOT / "Tests" / "Fakes"))
 
 from fake_platforms import FakePlatforms  # noqa: E402
-from social_sidecar import Sidecar, SidecarError  # noqa: E402
+from social_sidecar import DeleteResult, InsightsResult, Sidecar, SidecarError, StatusResult  # noqa: E402
 
 # The backend's credential store, here a dict. The sidecar asks for credentials by reference and never keeps them.
 CREDENTIALS = {
@@ -80,34 +81,43 @@ async def run(fake: FakePlatforms) -> int:
         print(f"  {'step':<48} {'outcome':<13} detail")
         print(f"  {'-' * 48} {'-' * 13} {'-' * 50}")
 
-        async def attempt(step: str, call) -> None:
+        async def attempt(step: str, call):
             started = time.monotonic()
             try:
                 result = await call
             except SidecarError as error:
                 row(step, f"{RED}{error.kind}{RESET}", f"attempts={error.attempts}" if error.attempts else "")
                 more(error.message)
-                return
+                return None
             elapsed = (time.monotonic() - started) * 1000
             post_id = getattr(result, "post_id", None)
             detail = f"{post_id}  attempts={result.attempts}  {elapsed:.0f} ms" if post_id else str(result)[:70]
+            if isinstance(result, InsightsResult):
+                detail = ", ".join(f"{name}={value}" for name, value in sorted(result.metrics.items()))
+            elif isinstance(result, StatusResult):
+                detail = f"{result.state}: {result.detail or ''}"[:70]
+            elif isinstance(result, DeleteResult):
+                detail = f"deleted={result.deleted}  {result.reason or ''}"[:70]
+            if getattr(result, "status", None) == "scheduled":
+                detail += "  (scheduled by the platform)"
             if getattr(result, "replayed", False):
                 detail += "  (replayed: no platform call)"
             row(step, f"{GREEN}ok{RESET}", detail)
             if getattr(result, "post_url", None):
                 more(result.post_url)
+            return result
 
-        await attempt("facebook/post  text", sidecar.facebook.post(
+        first = await attempt("facebook/post  text", sidecar.facebook.post(
             credential_ref="CRED-fb-001", text="Hello from the sidecar", idempotency_key="demo-fb-1", **common))
         await attempt("instagram/post  image (container → publish)", sidecar.instagram.post(
             credential_ref="CRED-ig-001", caption="Launch day", image_url="https://cdn.example.com/launch.jpg",
             **common))
         await attempt("whatsapp/send  text", sidecar.whatsapp.send(
             credential_ref="CRED-wa-001", to="+15550001111", text="Your order shipped", **common))
-        await attempt("youtube/post  3 MB video, resumable upload", sidecar.youtube.post(
+        uploaded = await attempt("youtube/post  3 MB video, resumable upload", sidecar.youtube.post(
             credential_ref="CRED-yt-001", title="Demo video", description="Uploaded in chunks", video_url=video,
             **common))
-        await attempt("linkedin/post  organization text", sidecar.linkedin.post(
+        hiring = await attempt("linkedin/post  organization text", sidecar.linkedin.post(
             credential_ref="CRED-li-001", text="We are hiring", **common))
 
         print(f"\n  {DIM}One newer content type per platform.{RESET}")
@@ -130,6 +140,23 @@ async def run(fake: FakePlatforms) -> int:
         await attempt("linkedin/post  video uploaded in parts", sidecar.linkedin.post(
             credential_ref="CRED-li-001", text="Watch the launch", video_url=fake.media_url("launch-9m.mp4"),
             **common))
+
+        print(f"\n  {DIM}Beyond posting: schedule natively, read a post's numbers and state, delete it.{RESET}")
+        await attempt("facebook/post  publishAt tomorrow (native)", sidecar.facebook.post(
+            credential_ref="CRED-fb-001", text="See you tomorrow",
+            publish_at=datetime.now(timezone.utc) + timedelta(days=1), **common))
+        if first:
+            # The fake reports what a test sets, in Meta's own names; the sidecar maps them to the common ones.
+            fake.set_engagement(first.post_id, post_impressions=1200, post_impressions_unique=900, reactions=48,
+                                comments=6, shares=3)
+            await attempt("facebook/insights  of the first post", sidecar.facebook.insights(
+                credential_ref="CRED-fb-001", customer_id="CUST-123", post_id=first.post_id))
+        if uploaded:
+            await attempt("youtube/status  of the uploaded video", sidecar.youtube.status(
+                credential_ref="CRED-yt-001", customer_id="CUST-123", post_id=uploaded.post_id))
+        if hiring:
+            await attempt("linkedin/delete  the hiring post", sidecar.linkedin.delete(
+                credential_ref="CRED-li-001", customer_id="CUST-123", post_id=hiring.post_id))
 
         print(f"\n  {DIM}Facebook answers a publish with a temporary Graph error (code 2): the sidecar looks for the post on the Page first, and sends again only when it is not there.{RESET}")
         fake.script([{"match": {"platform": "facebook", "method": "POST", "path": "/feed$"}, "action": "error",

@@ -1,5 +1,5 @@
 """Typed per-platform methods: ``sidecar.facebook.post(...)``, ``sidecar.whatsapp.send(...)``, ``.validate``,
-``.refresh``.
+``.refresh``, and on existing posts ``.delete``, ``.insights``, ``.status``.
 
 Keyword arguments are snake_case and become the camelCase wire params of ``protocol/PROTOCOL.md`` §3; ``None`` means
 "not sent". ``extra_params`` passes wire params this version does not name yet, as they are.
@@ -11,9 +11,19 @@ Every method also takes ``timeout`` (seconds: the whole call's budget, sent as `
 
 from __future__ import annotations
 
+import datetime as _dt
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
 
-from .types import PostResult, RefreshResult, ValidationResult, to_camel
+from .types import (
+    DeleteResult,
+    InsightsResult,
+    PostResult,
+    RefreshResult,
+    StatusResult,
+    ValidationResult,
+    to_camel,
+    wire_time,
+)
 
 if TYPE_CHECKING:
     from .client import ProgressCallback, Sidecar
@@ -29,7 +39,8 @@ def _params(values: Mapping[str, Any], extra: Mapping[str, Any] | None) -> dict[
 
 
 class PlatformClient:
-    """Operations every platform offers: ``validate`` and ``refresh``."""
+    """Operations every platform has: ``validate``, ``refresh``, and ``delete``, ``insights``, ``status`` of a post
+    (:class:`~social_sidecar.errors.Unsupported` where the platform's API offers one not; ``supports()`` tells)."""
 
     name: ClassVar[str] = ""
 
@@ -57,11 +68,7 @@ class PlatformClient:
             ),
             extra_params,
         )
-        return ValidationResult.from_wire(
-            await self._sidecar.call_platform(
-                f"{self.name}/validate", params, timeout=timeout, on_progress=on_progress
-            )
-        )
+        return ValidationResult.from_wire(await self._call("validate", params, timeout, on_progress))
 
     async def refresh(
         self,
@@ -88,8 +95,91 @@ class PlatformClient:
             ),
             extra_params,
         )
-        return RefreshResult.from_wire(
-            await self._sidecar.call_platform(f"{self.name}/refresh", params, timeout=timeout, on_progress=on_progress)
+        return RefreshResult.from_wire(await self._call("refresh", params, timeout, on_progress))
+
+    async def delete(
+        self,
+        *,
+        credential_ref: str,
+        customer_id: str,
+        post_id: str,
+        agent_id: str | None = None,
+        correlation_id: str | None = None,
+        idempotency_key: str | None = None,
+        timeout: float | None = None,
+        extra_params: Mapping[str, Any] | None = None,
+    ) -> DeleteResult:
+        """Delete the post ``post_id``; one already gone answers ``deleted=False`` with the ``reason``."""
+        params = _params(
+            dict(
+                credential_ref=credential_ref,
+                customer_id=customer_id,
+                agent_id=agent_id,
+                correlation_id=correlation_id,
+                idempotency_key=idempotency_key,
+                post_id=post_id,
+            ),
+            extra_params,
+        )
+        return DeleteResult.from_wire(await self._call("delete", params, timeout))
+
+    async def insights(
+        self,
+        *,
+        credential_ref: str,
+        customer_id: str,
+        post_id: str,
+        metrics: Sequence[str] | None = None,
+        agent_id: str | None = None,
+        correlation_id: str | None = None,
+        timeout: float | None = None,
+        extra_params: Mapping[str, Any] | None = None,
+    ) -> InsightsResult:
+        """The post's metrics (``views``, ``impressions``, ``reach``, ``likes``, ``comments``, ``shares``, ``saves``,
+        ``clicks``: those the platform reports), narrowed to ``metrics`` when given."""
+        params = _params(
+            dict(
+                credential_ref=credential_ref,
+                customer_id=customer_id,
+                agent_id=agent_id,
+                correlation_id=correlation_id,
+                post_id=post_id,
+                metrics=list(metrics) if metrics is not None else None,
+            ),
+            extra_params,
+        )
+        return InsightsResult.from_wire(await self._call("insights", params, timeout))
+
+    async def status(
+        self,
+        *,
+        credential_ref: str,
+        customer_id: str,
+        post_id: str,
+        agent_id: str | None = None,
+        correlation_id: str | None = None,
+        timeout: float | None = None,
+        extra_params: Mapping[str, Any] | None = None,
+    ) -> StatusResult:
+        """What became of the post: ``processing``, ``published``, ``scheduled``, ``failed`` or ``deleted``."""
+        params = _params(
+            dict(
+                credential_ref=credential_ref,
+                customer_id=customer_id,
+                agent_id=agent_id,
+                correlation_id=correlation_id,
+                post_id=post_id,
+            ),
+            extra_params,
+        )
+        return StatusResult.from_wire(await self._call("status", params, timeout))
+
+    async def _call(
+        self, operation: str, params: Mapping[str, Any], timeout: float | None,
+        on_progress: ProgressCallback | None = None,
+    ) -> Any:
+        return await self._sidecar.call_platform(
+            f"{self.name}/{operation}", params, timeout=timeout, on_progress=on_progress
         )
 
     async def _publish(
@@ -102,11 +192,7 @@ class PlatformClient:
         extra: Mapping[str, Any] | None,
     ) -> PostResult:
         params = _params({**common, **content}, extra)
-        return PostResult.from_wire(
-            await self._sidecar.call_platform(
-                f"{self.name}/{operation}", params, timeout=timeout, on_progress=on_progress
-            )
-        )
+        return PostResult.from_wire(await self._call(operation, params, timeout, on_progress))
 
 
 def _items(items: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]] | None:
@@ -139,6 +225,7 @@ class Facebook(PlatformClient):
         video_path: str | None = None,
         alt_text: str | None = None,
         video_title: str | None = None,
+        publish_at: str | _dt.datetime | None = None,
         correlation_id: str | None = None,
         idempotency_key: str | None = None,
         timeout: float | None = None,
@@ -146,7 +233,9 @@ class Facebook(PlatformClient):
         extra_params: Mapping[str, Any] | None = None,
     ) -> PostResult:
         """Publish to the page; ``kind`` is ``feed`` (default), ``story`` or ``reel``; ``alt_text`` describes a single
-        photo, ``video_title`` names a video post; ``video_path`` uploads a local video in resumable chunks."""
+        photo, ``video_title`` names a video post; ``video_path`` uploads a local video in resumable chunks.
+        ``publish_at`` (RFC 3339 text or a datetime, 10 minutes to 30 days ahead) schedules a feed post: ``status`` is
+        then ``scheduled``."""
         return await self._publish(
             "post",
             dict(
@@ -166,6 +255,7 @@ class Facebook(PlatformClient):
                 video_path=video_path,
                 alt_text=alt_text,
                 video_title=video_title,
+                publish_at=wire_time(publish_at),
             ),
             timeout,
             on_progress,
@@ -330,6 +420,7 @@ class YouTube(PlatformClient):
         thumbnail_url: str | None = None,
         thumbnail_path: str | None = None,
         playlist_id: str | None = None,
+        publish_at: str | _dt.datetime | None = None,
         correlation_id: str | None = None,
         idempotency_key: str | None = None,
         timeout: float | None = None,
@@ -341,7 +432,8 @@ class YouTube(PlatformClient):
 
         ``license`` is ``youtube`` or ``creativeCommon``. ``thumbnail_url`` or ``thumbnail_path`` (JPEG/PNG ≤ 2 MB) and
         ``playlist_id`` are applied once the video exists; if one fails, the error names the published video (it is not
-        uploaded again).
+        uploaded again). ``publish_at`` (RFC 3339 text or a datetime, in the future) keeps the video private until then:
+        ``status`` is ``scheduled``.
         """
         return await self._publish(
             "post",
@@ -369,6 +461,7 @@ class YouTube(PlatformClient):
                 thumbnail_url=thumbnail_url,
                 thumbnail_path=thumbnail_path,
                 playlist_id=playlist_id,
+                publish_at=wire_time(publish_at),
             ),
             timeout,
             on_progress,

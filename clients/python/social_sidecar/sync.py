@@ -74,11 +74,15 @@ def _off_loop(callback: Callable[..., Any] | None) -> Callable[..., Any] | None:
 
 
 class SyncPlatform:
-    """``validate(...)`` and ``refresh(...)``, blocking; same keywords as :class:`~social_sidecar.platforms.PlatformClient`."""
+    """``validate``, ``refresh``, ``delete``, ``insights`` and ``status``, blocking; same keywords as
+    :class:`~social_sidecar.platforms.PlatformClient`."""
 
     def __init__(self, loop: _LoopThread, platform: PlatformClient) -> None:
         self.validate = loop.blocking(platform.validate)
         self.refresh = loop.blocking(platform.refresh)
+        self.delete = loop.blocking(platform.delete)
+        self.insights = loop.blocking(platform.insights)
+        self.status = loop.blocking(platform.status)
 
 
 class SyncFacebook(SyncPlatform):
@@ -131,7 +135,8 @@ class SyncSidecar:
     ```
 
     Platforms: ``facebook``, ``instagram``, ``linkedin``, ``youtube`` (``post``, ``validate``, ``refresh``) and
-    ``whatsapp`` (``send``, ``validate``, ``refresh``), with the keywords of the async client. Queries: ``health()``,
+    ``whatsapp`` (``send``, ``validate``, ``refresh``), each also with ``delete``, ``insights`` and ``status``, with
+    the keywords of the async client. Queries: ``health()``,
     ``metrics_snapshot()``, ``prometheus_exposition()``, ``prometheus()``, ``breaker_status()``,
     ``breaker_reset(platform)``, ``call(method, params)``.
 

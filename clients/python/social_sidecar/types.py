@@ -21,6 +21,9 @@ __all__ = [
     "PostResult",
     "ValidationResult",
     "RefreshResult",
+    "DeleteResult",
+    "InsightsResult",
+    "StatusResult",
     "Health",
     "ServerInfo",
     "InitializeResult",
@@ -116,7 +119,8 @@ class PostResult(_Wire):
     platform: str
     post_id: str
     post_url: str | None
-    #: ``published``, ``processing`` (e.g. a video still transcoding) or ``accepted`` (WhatsApp).
+    #: ``published``, ``processing`` (e.g. a video still transcoding), ``accepted`` (WhatsApp) or ``scheduled``
+    #: (``publish_at`` on Facebook and YouTube).
     status: str
     #: Requests sent to the platform, the first one included.
     attempts: int
@@ -156,6 +160,54 @@ class RefreshResult(_Wire):
 
     refreshed: bool
     expires_at: WireTime = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class DeleteResult(_Wire):
+    """What ``<platform>.delete`` answered: ``deleted`` False (with ``reason``) when the post was already gone."""
+
+    platform: str
+    post_id: str
+    deleted: bool
+    reason: str | None = None
+    attempts: int = 1
+    duration_ms: int = 0
+    #: True when the answer came from the idempotency store and the platform was not called again.
+    replayed: bool = False
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class InsightsResult(_Wire):
+    """What ``<platform>.insights`` answered. ``metrics`` holds, of ``views``, ``impressions``, ``reach``, ``likes``,
+    ``comments``, ``shares``, ``saves``, ``clicks``, those the platform reports (PROTOCOL.md §3 maps its names)."""
+
+    _wire_names: ClassVar[Mapping[str, str]] = {"platform_answer": "raw"}
+
+    platform: str
+    post_id: str
+    fetched_at: str
+    metrics: dict[str, int]
+    #: The platform's own answer, as it came (the wire's ``raw``; this object's ``raw`` is the whole answer).
+    platform_answer: Any = None
+    attempts: int = 1
+    duration_ms: int = 0
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class StatusResult(_Wire):
+    """What ``<platform>.status`` answered: ``state`` is ``processing``, ``published``, ``scheduled``, ``failed`` or
+    ``deleted``."""
+
+    platform: str
+    post_id: str
+    state: str
+    detail: str | None = None
+    post_url: str | None = None
+    attempts: int = 1
+    duration_ms: int = 0
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 

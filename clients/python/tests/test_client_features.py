@@ -175,3 +175,20 @@ def test_pygls_json_rpc_client_initializes_calls_and_shuts_the_sidecar_down() ->
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_sync_sidecar_reads_insights_and_status(fake: Any) -> None:
+    credentials = fake.credentials()
+
+    def resolve(*, platform: str, credential_ref: str, customer_id: str) -> dict[str, Any]:
+        return dict(credentials[platform])
+
+    with SyncSidecar(config=fake.sidecar_config(), resolve_credentials=resolve, binary=real_binary()) as sidecar:
+        posted = sidecar.linkedin.post(credential_ref="CRED-linkedin", **WHO, text="sync numbers")
+        fake.set_engagement(posted.post_id, likeCount=4, impressionCount=90)
+        who = dict(credential_ref="CRED-linkedin", customer_id="CUST-123", post_id=posted.post_id)
+        insights = sidecar.linkedin.insights(**who)
+        assert insights.metrics["likes"] == 4 and insights.metrics["impressions"] == 90
+        assert sidecar.linkedin.status(**who).state == "published"
+        assert sidecar.linkedin.delete(**who).deleted is True
+        assert sidecar.linkedin.status(**who).state == "deleted"

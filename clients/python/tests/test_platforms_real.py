@@ -379,3 +379,44 @@ def test_prometheus_counts_what_was_published(make: Callable[..., Sidecar], fake
             assert snapshot.platforms["linkedin"].operations["post"].success == 1
 
     run(body(), timeout=60)
+
+
+def test_delete_insights_and_status_are_typed(make: Callable[..., Sidecar], fake: Any) -> None:
+    async def body() -> None:
+        async with make() as sidecar:
+            require(sidecar, "facebook", "insights")
+            posted = await publish(sidecar, fake, "facebook")
+            fake.set_engagement(posted.post_id, reactions=5, comments=2, post_impressions=40)
+            who = dict(credential_ref="CRED-facebook", customer_id="CUST-123", post_id=posted.post_id)
+            insights = await sidecar.facebook.insights(**who, metrics=["likes", "comments", "impressions"])
+            assert isinstance(insights, ss.InsightsResult)
+            assert insights.metrics == {"likes": 5, "comments": 2, "impressions": 40}
+            assert insights.fetched_at.endswith("Z") and "insights" in insights.platform_answer
+            status = await sidecar.facebook.status(**who)
+            assert isinstance(status, ss.StatusResult) and status.state == "published"
+            deleted = await sidecar.facebook.delete(**who, idempotency_key="del-1")
+            assert isinstance(deleted, ss.DeleteResult) and deleted.deleted is True
+            again = await sidecar.facebook.delete(**who)
+            assert again.deleted is False and again.reason
+            with pytest.raises(ss.Unsupported):
+                await sidecar.whatsapp.status(credential_ref="CRED-whatsapp", customer_id="CUST-123", post_id="wamid.1")
+
+    run(body(), timeout=60)
+
+
+def test_publish_at_schedules_a_facebook_post(make: Callable[..., Sidecar], fake: Any) -> None:
+    import datetime as dt
+
+    async def body() -> ss.PostResult:
+        async with make() as sidecar:
+            require(sidecar, "facebook", "status")
+            at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=3)
+            result = await publish(sidecar, fake, "facebook", publish_at=at)
+            status = await sidecar.facebook.status(credential_ref="CRED-facebook", customer_id="CUST-123",
+                                                   post_id=result.post_id)
+            assert status.state == "scheduled"
+            with pytest.raises(ss.InvalidParams):
+                await publish(sidecar, fake, "facebook", publish_at=dt.datetime.now(dt.timezone.utc))
+            return result
+
+    assert run(body(), timeout=60).status == "scheduled"

@@ -12,6 +12,8 @@ from social_sidecar import (
     CredentialNotFound,
     Credentials,
     CredentialUpdate,
+    DeleteResult,
+    InsightsResult,
     MetricEvent,
     MetricsSnapshot,
     PostResult,
@@ -77,3 +79,17 @@ def publish_from_a_thread() -> None:
         )
         print(result.post_url)
         sc.whatsapp.post(credential_ref="CRED-1")  # type: ignore[attr-defined]
+
+
+def read_a_post() -> None:
+    with SyncSidecar(resolve_credentials=resolve_blocking) as sc:
+        insights: InsightsResult = sc.facebook.insights(
+            credential_ref="CRED-1", customer_id="CUST-1", post_id="1_2", metrics=["likes"]
+        )
+        likes: int | None = insights.metrics.get("likes")
+        state: str = sc.youtube.status(credential_ref="CRED-1", customer_id="CUST-1", post_id="v1").state
+        deleted: DeleteResult = sc.linkedin.delete(
+            credential_ref="CRED-1", customer_id="CUST-1", post_id="urn:li:share:1", idempotency_key="d-1"
+        )
+        print(likes, state, deleted.deleted, deleted.reason)
+        sc.facebook.delete(credential_ref="CRED-1", customer_id="CUST-1")  # type: ignore[call-arg]

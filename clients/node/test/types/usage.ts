@@ -4,7 +4,7 @@ import {
   Sidecar, CredentialNotFound, CredentialError, RateLimited, OutcomeUnknown, SidecarError, InvalidParams,
   PostResult, Progress, MetricEvent, BreakerChange, Credentials, CredentialRequest, MetricsSnapshot, BreakerStatus,
   PLATFORMS, findBinary, errorFromResponse, Connection, FrameDecoder, encodeMessage, RemoteError, CallTimeout,
-  SidecarCrashed,
+  SidecarCrashed, DeleteResult, InsightsResult, StatusResult,
 } from '../../lib';
 
 declare function store(ref: string): Promise<{ token: string; account: string } | undefined>;
@@ -39,6 +39,16 @@ async function main(): Promise<void> {
     await sidecar.whatsapp.send({ ...who, to: '+15551234567', template: { name: 'hello_world', language: 'en_US' } });
     const valid: boolean = (await sidecar.linkedin.validate({ credentialRef: 'CRED-2', customerId: 'CUST-1' })).valid;
     void valid;
+    const insights: InsightsResult = await sidecar.facebook.insights({ ...who, postId: '1_2', metrics: ['likes'] });
+    const likes: number | undefined = insights.metrics.likes;
+    const state: StatusResult['state'] = (await sidecar.youtube.status({ ...who, postId: 'v1' })).state;
+    const gone: DeleteResult = await sidecar.linkedin.delete({ ...who, postId: 'urn:li:share:1', idempotencyKey: 'd-1' });
+    await sidecar.facebook.post({ ...who, text: 'later', publishAt: '2026-12-24T18:00:00Z' });
+    void [likes, state, gone.deleted, gone.reason];
+    // @ts-expect-error: a delete names its post
+    await sidecar.facebook.delete({ ...who });
+    // @ts-expect-error: metrics are the common names
+    await sidecar.facebook.insights({ ...who, postId: '1_2', metrics: ['hearts'] });
     // @ts-expect-error: YouTube needs a title
     await sidecar.youtube.post({ ...who, videoUrl: 'https://v' });
     // @ts-expect-error: WhatsApp has no post
