@@ -133,13 +133,13 @@ def test_youtube_metadata_thumbnail_and_playlist(fake, sidecar_factory):
 
 def test_youtube_a_step_after_the_upload_fails_naming_the_video_and_never_uploads_twice(fake, sidecar_factory):
     from test_youtube_linkedin import YT, start
-    sidecar = start(sidecar_factory)  # the default token has youtube.upload only: no playlist rights
-    error = failed(sidecar.call("youtube/post", {**YT, "title": "No playlist rights",
-                                                 "videoUrl": fake.media_url("video-1m.mp4"), "playlistId": PLAYLIST},
-                                timeout=60))
+    sidecar = start(sidecar_factory)
+    error = failed(sidecar.call("youtube/post", {**YT, "title": "No such playlist",
+                                                 "videoUrl": fake.media_url("video-1m.mp4"),
+                                                 "playlistId": "PLnosuchplaylist0000000000000001"}, timeout=60))
     [video] = fake.published(platform="youtube")
-    # Insufficient scope: the account must be reconnected with playlist rights; never a retryable kind.
-    assert error["data"]["kind"] == "auth_failed" and video["id"] in error["message"]
+    # The playlist step fails after the video exists: never a retryable kind, and the message names the video.
+    assert error["data"]["kind"] == "permanent" and video["id"] in error["message"]
     assert len([r for r in fake.requests(platform="youtube", method="POST")
                 if r["path"] == "/upload/youtube/v3/videos"]) == 1
 
