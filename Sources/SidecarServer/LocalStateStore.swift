@@ -484,8 +484,8 @@ private final class Journal: @unchecked Sendable {
     let tempFD = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
     guard tempFD >= 0 else { throw JournalError.io("cannot create \(temp): errno \(errno)") }
     var bytes: [UInt8] = []
-    for key in records.keys.sorted() {
-      bytes.append(contentsOf: Self.line(Self.entry(key: key, record: records[key]!)))
+    for (key, record) in records.sorted(by: { $0.key < $1.key }) {
+      bytes.append(contentsOf: Self.line(Self.entry(key: key, record: record)))
     }
     do {
       try Self.writeAll(tempFD, bytes)

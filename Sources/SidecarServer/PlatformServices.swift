@@ -249,7 +249,8 @@ final class PlatformServices: Sendable {
     switch pending.kind {
     case .validate: return json(try await client.validate(context: context))
     case .refresh: return json(try await client.refresh(context: context))
-    case .publish: preconditionFailure("perform runs publishes itself")
+    case .publish:  // `perform` runs publishes itself and never sends one here
+      throw SidecarError(kind: .permanent, message: "a publish cannot run as a query")
     case .post(.delete, let postId, _):
       return pending.json(postId, try await client.delete(postId: postId, context: context))
     case .post(.insights, let postId, let metrics):

@@ -37,7 +37,7 @@ struct WhatsAppUpload: Sendable, Equatable {
   init(_ object: Params, kind: String, media: MediaPolicy) throws(InvalidParams) {
     let field = object.name("path")
     file = try media.localFile(try object.requiredString("path"), field: field)
-    let rule = Self.rules[kind]!
+    guard let rule = Self.rules[kind] else { throw InvalidParams("WhatsApp sends no \(kind) media", field: field) }
     let ext = URL(fileURLWithPath: file.path).pathExtension.lowercased()
     guard let type = rule.types[ext] else {
       throw InvalidParams(
