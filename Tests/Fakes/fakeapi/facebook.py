@@ -220,10 +220,15 @@ class Facebook:
         file_url = p.get("file_url") or p.get("fbuploader_video_file_chunk")
         if not file_url and source is None:
             raise graph_error(100, message="(#100) Either file_url, source or fbuploader_video_file_chunk is required")
+        thumb = request.files.get("thumb")
+        if thumb is not None and not thumb.data.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")):
+            raise graph_error(100, message="(#100) Param thumb must be an image file")
         video = self.new_video(node, "video", description=p.get("description"), title=p.get("title"))
         video.extra.update(uploaded=True, bytes=len(source.data) if source else 0)
         if parse_bool(p.get("published")):
-            self.publish_video(video, "video", file_url=file_url)
+            recorded = {"thumb_bytes": len(thumb.data), "thumb_sha256": hashlib.sha256(thumb.data).hexdigest()} \
+                if thumb is not None else {}
+            self.publish_video(video, "video", file_url=file_url, **recorded)
         return {"id": video.data["id"]}
 
     def chunked_video(self, request: Request, node: Node, p: dict) -> dict:
