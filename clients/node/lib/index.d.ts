@@ -34,6 +34,8 @@ export interface FacebookPostParams extends PublishParams {
   altText?: string;
   /** A video post only. */
   videoTitle?: string;
+  /** A custom thumbnail (JPEG or PNG) for a `videoUrl` post, `kind: feed`; fetched by the sidecar. */
+  thumbnailUrl?: string;
   /** A local video (absolute path), uploaded in chunks; `kind: feed` only. */
   videoPath?: string;
   /** RFC 3339, 10 minutes to 30 days ahead: Facebook publishes the feed post then (`status: 'scheduled'`). */
