@@ -276,6 +276,20 @@ def test_facebook_video_thumbnail_is_fetched_and_sent_as_the_thumb_file_part(fak
     assert len(graph_requests(fake, "facebook", "POST", "/videos$")) == 1
 
 
+def test_facebook_link_post_with_a_call_to_action_button(fake, sidecar_factory):
+    sidecar = sidecar_factory()
+    link = "https://example.test/spring-sale"
+    post = ok(sidecar.call("facebook/post", {**FB, "text": "Spring sale", "link": link, "callToAction": "SHOP_NOW"}))
+    [published] = fake.published(platform="facebook", kind="feed")
+    assert published["id"] == post["postId"] and published["link"] == link
+    assert published["call_to_action"] == {"type": "SHOP_NOW", "value": {"link": link}}
+    for params in [{"text": "no link", "callToAction": "SHOP_NOW"}, {"imageUrl": IMAGE, "callToAction": "SHOP_NOW"},
+                   {"link": link, "callToAction": "CALL_NOW"}]:
+        error = failed(sidecar.call("facebook/post", {**FB, **params}))
+        assert error["code"] == -32602 and error["data"]["field"] == "callToAction", (params, error)
+    assert len(graph_requests(fake, "facebook", "POST", "/feed$")) == 1
+
+
 # ----- LinkedIn ---------------------------------------------------------------------------------------------------
 
 

@@ -134,7 +134,7 @@ public final class FacebookClient: PlatformClient {
     let page = pageCall(credential, context, publishAt: publishAt)
     if publishAt != nil { return try await scheduled(post, page) }
     switch post {
-    case .feed(let text, let link): return try await publishFeed(text, link: link, page)
+    case .feed(let text, let link, let button): return try await publishFeed(text, link: link, button: button, page)
     case .photo(let url, let caption, let altText): return try await publishPhoto(url, caption: caption, altText: altText, page)
     case .album(let urls, let text): return try await publishAlbum(urls, text: text, page)
     case .video(let url, let description, let title, let thumbnail):
@@ -159,7 +159,7 @@ public final class FacebookClient: PlatformClient {
   private func scheduled(_ post: FacebookPost, _ page: PageCall) async throws(SidecarError) -> PostResult {
     var result: PostResult
     switch post {
-    case .feed(let text, let link): result = try await publishFeed(text, link: link, page)
+    case .feed(let text, let link, let button): result = try await publishFeed(text, link: link, button: button, page)
     case .photo(let url, let caption, _): result = try await publishAlbum([url], text: caption, page)
     case .album(let urls, let text): result = try await publishAlbum(urls, text: text, page)
     default:  // preparePublish refuses `publishAt` on other kinds; never reached
@@ -198,12 +198,17 @@ public final class FacebookClient: PlatformClient {
   }
 
   @inline(never)
-  private func publishFeed(_ text: String?, link: String?, _ page: PageCall) async throws(SidecarError) -> PostResult {
-    try await reconciled(text, page) { () throws(SidecarError) in
+  private func publishFeed(
+    _ text: String?, link: String?, button: String?, _ page: PageCall
+  ) async throws(SidecarError) -> PostResult {
+    let callToAction = button.map { type in
+      JSONValue.object(["type": .string(type), "value": ["link": .string(link ?? "")]]).jsonString
+    }
+    return try await reconciled(text, page) { () throws(SidecarError) in
       let json = try await send(
         .post(
           GraphAPI.path(page.page, "feed"), query: [("fields", "id,permalink_url")],
-          form: [("message", text), ("link", link)] + page.schedule),
+          form: [("message", text), ("link", link), ("call_to_action", callToAction)] + page.schedule),
         page, step: .publish)
       return try feedResult(json)
     }

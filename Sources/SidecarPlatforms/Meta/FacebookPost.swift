@@ -6,7 +6,8 @@
 
 /// A Facebook Page post as checked up front; each case is one publishing flow of platform-apis.md §2.3.
 enum FacebookPost: Sendable, Equatable {
-  case feed(text: String?, link: String?)
+  /// `callToAction` is a button type on the link (Graph's `call_to_action` with the link as its value).
+  case feed(text: String?, link: String?, callToAction: String? = nil)
   case photo(URL, caption: String?, altText: String?)
   case album([URL], text: String?)
   /// A hosted video; `thumbnail` is a custom thumbnail the sidecar downloads and sends as the `thumb` file part.
@@ -26,7 +27,12 @@ enum FacebookPost: Sendable, Equatable {
   }
 
   static let known: Set<String> = ["text", "link", "imageUrl", "imageUrls", "videoUrl", "kind", "altText", "videoTitle",
-    "videoPath", "thumbnailUrl",
+    "videoPath", "thumbnailUrl", "callToAction",
+  ]
+  /// Call-to-action buttons whose only value is the post's link.
+  static let callsToAction = [
+    "LEARN_MORE", "SHOP_NOW", "SIGN_UP", "BOOK_TRAVEL", "DOWNLOAD", "GET_OFFER", "SUBSCRIBE", "WATCH_MORE", "APPLY_NOW",
+    "ORDER_NOW", "GET_QUOTE", "CONTACT_US", "DONATE_NOW", "LISTEN_NOW", "SEE_MORE",
   ]
   /// The largest custom video thumbnail the sidecar downloads (Graph takes an image file part; 10 MB is ample).
   static let maxThumbnailBytes: Int64 = 10 << 20
@@ -87,6 +93,11 @@ enum FacebookPost: Sendable, Equatable {
     if videoTitle != nil && ((video == nil && videoFile == nil) || kind != "feed") {
       throw InvalidParams("`videoTitle` names a video post (`videoUrl` or `videoPath`, `kind: feed`)", field: "videoTitle")
     }
+    let callToAction = try params.choice("callToAction", Self.callsToAction)
+    if callToAction != nil && (link == nil || mediaCount > 0 || kind != "feed") {
+      throw InvalidParams(
+        "`callToAction` puts a button on a link post: it needs a `link` and no media", field: "callToAction")
+    }
     let thumbnail = try params.string("thumbnailUrl").map { (text) throws(InvalidParams) in
       try media.sidecarFetchedURL(text, field: params.name("thumbnailUrl"))
     }
@@ -134,7 +145,7 @@ enum FacebookPost: Sendable, Equatable {
           throw InvalidParams(
             "a Facebook post needs `text`, a `link`, or media (`imageUrl`, `imageUrls` or `videoUrl`)", field: "text")
         }
-        self = .feed(text: text, link: link)
+        self = .feed(text: text, link: link, callToAction: callToAction)
       }
     }
   }
