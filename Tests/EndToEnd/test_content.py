@@ -252,6 +252,44 @@ def test_facebook_extras_on_the_wrong_post_are_refused(fake, sidecar_factory):
     assert not graph_requests(fake, "facebook")
 
 
+def test_facebook_video_thumbnail_is_fetched_and_sent_as_the_thumb_file_part(fake, sidecar_factory, tmp_path):
+    sidecar = sidecar_factory(local_roots(tmp_path))
+    thumbnail = fake.media_url("cover-40k.png")
+    video = ok(sidecar.call("facebook/post", {**FB, "text": "Full talk", "videoUrl": VIDEO, "videoTitle": "Keynote",
+                                              "thumbnailUrl": thumbnail}, timeout=60))
+    [upload] = graph_requests(fake, "facebook", "POST", "/videos$")
+    assert upload["body"]["file_url"] == VIDEO and upload["body"]["title"] == "Keynote"
+    [published] = fake.published(platform="facebook", kind="video")
+    assert published["id"] == video["postId"] and published["thumb_bytes"] == 40 * 1024
+    assert published["thumb_sha256"] == media_sha256("cover-40k.png")
+    # Not an image: refused before any video exists. On a post that is not a hosted video: refused up front.
+    error = failed(sidecar.call("facebook/post", {**FB, "videoUrl": VIDEO, "thumbnailUrl": fake.media_url("notes-2k.pdf")},
+                                timeout=60))
+    assert error["code"] != -32602 and "JPEG or PNG" in error["message"], error
+    local = local_copy(tmp_path, "talk-1m.mp4")
+    for params in [{"text": "x", "thumbnailUrl": thumbnail}, {"imageUrl": IMAGE, "thumbnailUrl": thumbnail},
+                   {"videoUrl": VIDEO, "kind": "reel", "thumbnailUrl": thumbnail},
+                   {"videoPath": str(local), "thumbnailUrl": thumbnail},
+                   {"videoUrl": VIDEO, "thumbnailUrl": "ftp://cdn.example.test/t.jpg"}]:
+        error = failed(sidecar.call("facebook/post", {**FB, **params}))
+        assert error["code"] == -32602 and error["data"]["field"] == "thumbnailUrl", (params, error)
+    assert len(graph_requests(fake, "facebook", "POST", "/videos$")) == 1
+
+
+def test_facebook_link_post_with_a_call_to_action_button(fake, sidecar_factory):
+    sidecar = sidecar_factory()
+    link = "https://example.test/spring-sale"
+    post = ok(sidecar.call("facebook/post", {**FB, "text": "Spring sale", "link": link, "callToAction": "SHOP_NOW"}))
+    [published] = fake.published(platform="facebook", kind="feed")
+    assert published["id"] == post["postId"] and published["link"] == link
+    assert published["call_to_action"] == {"type": "SHOP_NOW", "value": {"link": link}}
+    for params in [{"text": "no link", "callToAction": "SHOP_NOW"}, {"imageUrl": IMAGE, "callToAction": "SHOP_NOW"},
+                   {"link": link, "callToAction": "CALL_NOW"}]:
+        error = failed(sidecar.call("facebook/post", {**FB, **params}))
+        assert error["code"] == -32602 and error["data"]["field"] == "callToAction", (params, error)
+    assert len(graph_requests(fake, "facebook", "POST", "/feed$")) == 1
+
+
 # ----- LinkedIn ---------------------------------------------------------------------------------------------------
 
 

@@ -26,12 +26,14 @@ public final class FacebookClient: PlatformClient {
   /// `graph-video.facebook.com` for `/videos` when talking to the real Graph host; the configured base otherwise.
   let videoGraph: GraphAPI
   let media: MediaPolicy
+  let fetcher: MediaFetcher
 
   public init(environment: PlatformEnvironment) {
     graph = GraphAPI(environment: environment, platform: .facebook)
     let videoBase = graph.baseURL == "https://graph.facebook.com" ? "https://graph-video.facebook.com" : graph.baseURL
     videoGraph = GraphAPI(environment: environment, platform: .facebook, baseURL: videoBase)
     media = environment.media
+    fetcher = environment.fetcher(for: .facebook)
   }
 
   public func preparePublish(_ params: Params) throws(InvalidParams) -> PreparedOperation<PostResult> {
@@ -132,11 +134,11 @@ public final class FacebookClient: PlatformClient {
     let page = pageCall(credential, context, publishAt: publishAt)
     if publishAt != nil { return try await scheduled(post, page) }
     switch post {
-    case .feed(let text, let link): return try await publishFeed(text, link: link, page)
+    case .feed(let text, let link, let button): return try await publishFeed(text, link: link, button: button, page)
     case .photo(let url, let caption, let altText): return try await publishPhoto(url, caption: caption, altText: altText, page)
     case .album(let urls, let text): return try await publishAlbum(urls, text: text, page)
-    case .video(let url, let description, let title):
-      return try await publishVideo(url, description: description, title: title, page)
+    case .video(let url, let description, let title, let thumbnail):
+      return try await publishVideo(url, description: description, title: title, thumbnail: thumbnail, page)
     case .localVideo(let file, let description, let title):
       return try await publishLocalVideo(file, description: description, title: title, page)
     case .photoStory(let url): return try await publishPhotoStory(url, page)
@@ -157,7 +159,7 @@ public final class FacebookClient: PlatformClient {
   private func scheduled(_ post: FacebookPost, _ page: PageCall) async throws(SidecarError) -> PostResult {
     var result: PostResult
     switch post {
-    case .feed(let text, let link): result = try await publishFeed(text, link: link, page)
+    case .feed(let text, let link, let button): result = try await publishFeed(text, link: link, button: button, page)
     case .photo(let url, let caption, _): result = try await publishAlbum([url], text: caption, page)
     case .album(let urls, let text): result = try await publishAlbum(urls, text: text, page)
     default:  // preparePublish refuses `publishAt` on other kinds; never reached
@@ -196,12 +198,17 @@ public final class FacebookClient: PlatformClient {
   }
 
   @inline(never)
-  private func publishFeed(_ text: String?, link: String?, _ page: PageCall) async throws(SidecarError) -> PostResult {
-    try await reconciled(text, page) { () throws(SidecarError) in
+  private func publishFeed(
+    _ text: String?, link: String?, button: String?, _ page: PageCall
+  ) async throws(SidecarError) -> PostResult {
+    let callToAction = button.map { type in
+      JSONValue.object(["type": .string(type), "value": ["link": .string(link ?? "")]]).jsonString
+    }
+    return try await reconciled(text, page) { () throws(SidecarError) in
       let json = try await send(
         .post(
           GraphAPI.path(page.page, "feed"), query: [("fields", "id,permalink_url")],
-          form: [("message", text), ("link", link)] + page.schedule),
+          form: [("message", text), ("link", link), ("call_to_action", callToAction)] + page.schedule),
         page, step: .publish)
       return try feedResult(json)
     }
@@ -239,20 +246,46 @@ public final class FacebookClient: PlatformClient {
 
   @inline(never)
   private func publishVideo(
-    _ url: URL, description: String?, title: String?, _ page: PageCall
+    _ url: URL, description: String?, title: String?, thumbnail: URL?, _ page: PageCall
   ) async throws(SidecarError) -> PostResult {
+    let fields = [("file_url", url.absoluteString), ("description", description), ("title", title)]
+    var request = GraphCall.post(GraphAPI.path(page.page, "videos"), form: fields)
+    if let thumbnail {
+      // Graph takes a custom thumbnail only as the `thumb` file part of the upload itself: fetched first, so that a
+      // bad image fails the call before a video exists.
+      let image = try await fetchThumbnail(thumbnail, page.call)
+      let (body, contentType) = Encoding.multipart(
+        fields.compactMap { name, value in value.map { (name, $0) } },
+        file: (name: "thumb", filename: "thumbnail", contentType: image.contentType, data: image.data))
+      request = GraphCall("POST", GraphAPI.path(page.page, "videos"), body: .encoded(body, contentType: contentType))
+    }
     do throws(SidecarError) {
-      let json = try await send(
-        .post(
-          GraphAPI.path(page.page, "videos"),
-          form: [("file_url", url.absoluteString), ("description", description), ("title", title)]),
-        page, step: .publish, via: videoGraph)
+      let json = try await send(request, page, step: .publish, via: videoGraph)
       guard let id = json["id"]?.graphID else { throw noID(page.call) }
       return PostResult(postId: id, postUrl: "https://www.facebook.com/\(page.page)/videos/\(id)", status: .processing)
     } catch  where error.kind == .outcomeUnknown {
       throw error.appending(
         "Facebook offers no way to look the video up by its upload; check the Page before posting again.")
     }
+  }
+
+  /// The image at `thumbnailUrl`, downloaded through the media fetcher (SSRF policy, size cap) and held in memory for
+  /// the multipart body; refused unless it is a JPEG or PNG (by its first bytes, whatever the host claims).
+  private func fetchThumbnail(_ url: URL, _ call: CallContext) async throws(SidecarError) -> (data: Data, contentType: String) {
+    let media = try await fetcher.onDisk(
+      .url(url), field: "thumbnailUrl", limit: FacebookPost.maxThumbnailBytes, context: call)
+    defer { media.remove() }
+    let data = try? readChunk(media.file, 0..<media.file.size, call)
+    let type: String? =
+      if data?.starts(with: [0xFF, 0xD8, 0xFF]) == true { "image/jpeg" }
+      else if data?.starts(with: [0x89, 0x50, 0x4E, 0x47]) == true { "image/png" }
+      else { nil }
+    guard let data, let type else {
+      throw SidecarError(
+        kind: .permanent, message: "The file at `thumbnailUrl` is not a JPEG or PNG image; Facebook needs one for a "
+          + "video thumbnail.", platform: platform.rawValue, attempts: call.attempts)
+    }
+    return (data, type)
   }
 
   /// A video from a local file, in Graph's chunked upload: `start` names the session and the first byte range,

@@ -6,10 +6,12 @@
 
 /// A Facebook Page post as checked up front; each case is one publishing flow of platform-apis.md §2.3.
 enum FacebookPost: Sendable, Equatable {
-  case feed(text: String?, link: String?)
+  /// `callToAction` is a button type on the link (Graph's `call_to_action` with the link as its value).
+  case feed(text: String?, link: String?, callToAction: String? = nil)
   case photo(URL, caption: String?, altText: String?)
   case album([URL], text: String?)
-  case video(URL, description: String?, title: String?)
+  /// A hosted video; `thumbnail` is a custom thumbnail the sidecar downloads and sends as the `thumb` file part.
+  case video(URL, description: String?, title: String?, thumbnail: URL?)
   /// A video read from a local file and uploaded in chunks (start, transfer, finish).
   case localVideo(LocalFile, description: String?, title: String?)
   case photoStory(URL)
@@ -25,8 +27,15 @@ enum FacebookPost: Sendable, Equatable {
   }
 
   static let known: Set<String> = ["text", "link", "imageUrl", "imageUrls", "videoUrl", "kind", "altText", "videoTitle",
-    "videoPath",
+    "videoPath", "thumbnailUrl", "callToAction",
   ]
+  /// Call-to-action buttons whose only value is the post's link.
+  static let callsToAction = [
+    "LEARN_MORE", "SHOP_NOW", "SIGN_UP", "BOOK_TRAVEL", "DOWNLOAD", "GET_OFFER", "SUBSCRIBE", "WATCH_MORE", "APPLY_NOW",
+    "ORDER_NOW", "GET_QUOTE", "CONTACT_US", "DONATE_NOW", "LISTEN_NOW", "SEE_MORE",
+  ]
+  /// The largest custom video thumbnail the sidecar downloads (Graph takes an image file part; 10 MB is ample).
+  static let maxThumbnailBytes: Int64 = 10 << 20
   /// Facebook's limit on a post's text.
   static let maxText = 63_206
 
@@ -84,6 +93,25 @@ enum FacebookPost: Sendable, Equatable {
     if videoTitle != nil && ((video == nil && videoFile == nil) || kind != "feed") {
       throw InvalidParams("`videoTitle` names a video post (`videoUrl` or `videoPath`, `kind: feed`)", field: "videoTitle")
     }
+    let callToAction = try params.choice("callToAction", Self.callsToAction)
+    if callToAction != nil && (link == nil || mediaCount > 0 || kind != "feed") {
+      throw InvalidParams(
+        "`callToAction` puts a button on a link post: it needs a `link` and no media", field: "callToAction")
+    }
+    let thumbnail = try params.string("thumbnailUrl").map { (text) throws(InvalidParams) in
+      try media.sidecarFetchedURL(text, field: params.name("thumbnailUrl"))
+    }
+    if thumbnail != nil {
+      if videoFile != nil {
+        throw InvalidParams(
+          "`thumbnailUrl` goes with `videoUrl` only: Facebook's chunked upload of a `videoPath` takes no thumbnail "
+            + "file", field: "thumbnailUrl")
+      }
+      if video == nil || kind != "feed" {
+        throw InvalidParams(
+          "`thumbnailUrl` sets the thumbnail of a video post (`videoUrl`, `kind: feed`)", field: "thumbnailUrl")
+      }
+    }
 
     switch kind {
     case "story":
@@ -109,7 +137,7 @@ enum FacebookPost: Sendable, Equatable {
       } else if let images {
         self = .album(images, text: text)
       } else if let video {
-        self = .video(video, description: text, title: videoTitle)
+        self = .video(video, description: text, title: videoTitle, thumbnail: thumbnail)
       } else if let videoFile {
         self = .localVideo(videoFile, description: text, title: videoTitle)
       } else {
@@ -117,7 +145,7 @@ enum FacebookPost: Sendable, Equatable {
           throw InvalidParams(
             "a Facebook post needs `text`, a `link`, or media (`imageUrl`, `imageUrls` or `videoUrl`)", field: "text")
         }
-        self = .feed(text: text, link: link)
+        self = .feed(text: text, link: link, callToAction: callToAction)
       }
     }
   }

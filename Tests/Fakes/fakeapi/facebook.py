@@ -139,11 +139,30 @@ class Facebook:
                 if (other.kind == "fb_post" and other.account == node.account and other.data.get("message") == message
                         and not other.extra.get("media") and now - other.extra["time"] < window):
                     raise graph_error(506)
+        button = self.call_to_action(p.get("call_to_action"), link)
         post = self.new_post(node, message=message, link=link, media=[m["media_fbid"] for m in media],
-                             published=published, scheduled=scheduled)
+                             published=published, scheduled=scheduled, **button)
         for item in media:
             self.graph.nodes[item["media_fbid"]].extra["attached"] = post["id"]
         return project(post, context["fields"]) if context["fields"] else {"id": post["id"]}
+
+    @staticmethod
+    def call_to_action(raw: Any, link: str | None) -> dict:
+        """`call_to_action` on a feed post: a button `{type, value: {link}}` on the post's own link, its type one of
+        the SDK's call-to-action types; recorded as `call_to_action`."""
+        if raw is None:
+            return {}
+        from facebook_business.adobjects.adcreativelinkdatacalltoaction import AdCreativeLinkDataCallToAction
+        types = {v for k, v in vars(AdCreativeLinkDataCallToAction.Type).items() if not k.startswith("_")}
+        try:
+            button = json.loads(raw) if isinstance(raw, str) else raw
+        except ValueError:
+            button = None
+        if not isinstance(button, dict) or button.get("type") not in types:
+            raise graph_error(100, message="(#100) Param call_to_action[type] must be a call-to-action type")
+        if not link or (button.get("value") or {}).get("link") != link:
+            raise graph_error(100, message="(#100) call_to_action[value][link] must be the post's link")
+        return {"call_to_action": button}
 
     def attached_media(self, params: dict, node: Node) -> list[dict]:
         raw: Any = params.get("attached_media")
@@ -220,10 +239,15 @@ class Facebook:
         file_url = p.get("file_url") or p.get("fbuploader_video_file_chunk")
         if not file_url and source is None:
             raise graph_error(100, message="(#100) Either file_url, source or fbuploader_video_file_chunk is required")
+        thumb = request.files.get("thumb")
+        if thumb is not None and not thumb.data.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")):
+            raise graph_error(100, message="(#100) Param thumb must be an image file")
         video = self.new_video(node, "video", description=p.get("description"), title=p.get("title"))
         video.extra.update(uploaded=True, bytes=len(source.data) if source else 0)
         if parse_bool(p.get("published")):
-            self.publish_video(video, "video", file_url=file_url)
+            recorded = {"thumb_bytes": len(thumb.data), "thumb_sha256": hashlib.sha256(thumb.data).hexdigest()} \
+                if thumb is not None else {}
+            self.publish_video(video, "video", file_url=file_url, **recorded)
         return {"id": video.data["id"]}
 
     def chunked_video(self, request: Request, node: Node, p: dict) -> dict:

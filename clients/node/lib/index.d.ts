@@ -34,6 +34,12 @@ export interface FacebookPostParams extends PublishParams {
   altText?: string;
   /** A video post only. */
   videoTitle?: string;
+  /** A custom thumbnail (JPEG or PNG) for a `videoUrl` post, `kind: feed`; fetched by the sidecar. */
+  thumbnailUrl?: string;
+  /** A button on a link post (needs `link`, no media), pointing at the link. */
+  callToAction?:
+    | 'LEARN_MORE' | 'SHOP_NOW' | 'SIGN_UP' | 'BOOK_TRAVEL' | 'DOWNLOAD' | 'GET_OFFER' | 'SUBSCRIBE' | 'WATCH_MORE'
+    | 'APPLY_NOW' | 'ORDER_NOW' | 'GET_QUOTE' | 'CONTACT_US' | 'DONATE_NOW' | 'LISTEN_NOW' | 'SEE_MORE';
   /** A local video (absolute path), uploaded in chunks; `kind: feed` only. */
   videoPath?: string;
   /** RFC 3339, 10 minutes to 30 days ahead: Facebook publishes the feed post then (`status: 'scheduled'`). */

@@ -225,6 +225,8 @@ class Facebook(PlatformClient):
         video_path: str | None = None,
         alt_text: str | None = None,
         video_title: str | None = None,
+        thumbnail_url: str | None = None,
+        call_to_action: str | None = None,
         publish_at: str | _dt.datetime | None = None,
         correlation_id: str | None = None,
         idempotency_key: str | None = None,
@@ -233,7 +235,9 @@ class Facebook(PlatformClient):
         extra_params: Mapping[str, Any] | None = None,
     ) -> PostResult:
         """Publish to the page; ``kind`` is ``feed`` (default), ``story`` or ``reel``; ``alt_text`` describes a single
-        photo, ``video_title`` names a video post; ``video_path`` uploads a local video in resumable chunks.
+        photo, ``video_title`` names a video post and ``thumbnail_url`` sets its thumbnail (``video_url`` only);
+        ``video_path`` uploads a local video in resumable chunks; ``call_to_action`` (``SHOP_NOW``, ``LEARN_MORE``...)
+        puts a button on a ``link`` post.
         ``publish_at`` (RFC 3339 text or a datetime, 10 minutes to 30 days ahead) schedules a feed post: ``status`` is
         then ``scheduled``."""
         return await self._publish(
@@ -255,6 +259,8 @@ class Facebook(PlatformClient):
                 video_path=video_path,
                 alt_text=alt_text,
                 video_title=video_title,
+                thumbnail_url=thumbnail_url,
+                call_to_action=call_to_action,
                 publish_at=wire_time(publish_at),
             ),
             timeout,

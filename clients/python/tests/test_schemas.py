@@ -70,6 +70,8 @@ async def every_typed_call(sidecar: Recorder) -> None:
     await sidecar.facebook.post(**WHO, text="Hello", link="https://example.test/article")
     await sidecar.facebook.post(**WHO, text="Photos", image_urls=[https + "1.jpg", https + "2.jpg"])
     await sidecar.facebook.post(**WHO, video_url=https + "v.mp4", kind="reel")
+    await sidecar.facebook.post(**WHO, video_url=https + "v.mp4", thumbnail_url=https + "cover.jpg")
+    await sidecar.facebook.post(**WHO, link=https + "sale", call_to_action="SHOP_NOW")
     await sidecar.facebook.post(**WHO, image_url=https + "s.jpg", kind="story")
     await sidecar.instagram.post(**WHO, caption="c", image_url=https + "1.jpg")
     await sidecar.instagram.post(
@@ -102,7 +104,7 @@ def test_every_typed_call_sends_params_the_schemas_accept() -> None:
     schemas = schema_set()
     sidecar = Recorder()
     run(every_typed_call(sidecar))
-    assert len(sidecar.sent) == 23
+    assert len(sidecar.sent) == 25
     for method, params in sidecar.sent:
         assert schemas.errors(f"{method.replace('/', '.')}.params", params) == [], (method, params)
 

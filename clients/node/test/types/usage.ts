@@ -44,6 +44,8 @@ async function main(): Promise<void> {
     const state: StatusResult['state'] = (await sidecar.youtube.status({ ...who, postId: 'v1' })).state;
     const gone: DeleteResult = await sidecar.linkedin.delete({ ...who, postId: 'urn:li:share:1', idempotencyKey: 'd-1' });
     await sidecar.facebook.post({ ...who, text: 'later', publishAt: '2026-12-24T18:00:00Z' });
+    await sidecar.facebook.post({ ...who, videoUrl: 'https://v', thumbnailUrl: 'https://cover' });
+    await sidecar.facebook.post({ ...who, link: 'https://l', callToAction: 'SHOP_NOW' });
     void [likes, state, gone.deleted, gone.reason];
     // @ts-expect-error: a delete names its post
     await sidecar.facebook.delete({ ...who });
