@@ -38,7 +38,7 @@ enum MetaTest {
     ScriptedTransport.json(200, body, headers: headers)
   }
 
-  /// A Graph error body as Meta sends it (platform-apis.md §1.2).
+  /// A Graph error body as Meta sends it (docs/platforms/meta.md).
   static func error(
     _ code: Int, subcode: Int? = nil, message: String? = nil, status: Int = 400, transient: Bool? = nil,
     headers: HTTPHeaders = [:]

@@ -14,7 +14,7 @@ import SidecarResilience
   import Darwin
 #endif
 
-/// Facebook Pages publishing with a Page access token (platform-apis.md §2).
+/// Facebook Pages publishing with a Page access token (docs/platforms/meta.md).
 ///
 /// Invisible preparation (unpublished photos, reel and story upload sessions) is retried freely; the one visible
 /// call of each post is a `.publish` step. When that call's outcome is unknown, the post is looked for where Meta

@@ -4,7 +4,7 @@
   import Foundation
 #endif
 
-/// A Facebook Page post as checked up front; each case is one publishing flow of platform-apis.md §2.3.
+/// A Facebook Page post as checked up front; each case is one publishing flow of docs/platforms/meta.md
 enum FacebookPost: Sendable, Equatable {
   /// `callToAction` is a button type on the link (Graph's `call_to_action` with the link as its value).
   case feed(text: String?, link: String?, callToAction: String? = nil)

@@ -67,7 +67,7 @@ struct GraphToken: Sendable {
   }
 }
 
-/// The Graph API as Facebook Pages, Instagram and WhatsApp share it (platform-apis.md §1).
+/// The Graph API as Facebook Pages, Instagram and WhatsApp share it (docs/platforms/meta.md).
 ///
 /// Builds `{base}/{version}{path}` URLs, sends the token as `Authorization: Bearer` (never in a URL that could be
 /// logged), maps Meta's error body to a ``PlatformFailure`` by `code` and `error_subcode` (never by HTTP status alone)

@@ -6,7 +6,7 @@
 import SidecarJSON
 import SidecarResilience
 
-/// Meta's error body (platform-apis.md §1.2), shared by Facebook, Instagram and WhatsApp.
+/// Meta's error body (docs/platforms/meta.md), shared by Facebook, Instagram and WhatsApp.
 struct GraphError: Sendable, Equatable {
   var message: String
   var type: String?
@@ -80,7 +80,7 @@ extension GraphAPI {
     1_363_047, 1_609_010, 2_207_001, 2_207_003, 2_207_008, 2_207_032,
   ]
 
-  /// What a Graph error means for the caller, by `code` and `error_subcode` (platform-apis.md §1.3, 2.6, 3.7, 4.5).
+  /// What a Graph error means for the caller, by `code` and `error_subcode` (docs/platforms/meta.md).
   static func failure(for error: GraphError, status: Int, platform: Platform) -> PlatformFailure {
     let name = platform.metaDisplayName
     let codeText = "code \(error.code)" + (error.subcode.map { ", subcode \($0)" } ?? "")

@@ -62,7 +62,7 @@ extension GraphAPI {
     }
   }
 
-  /// What `debug_token` says about the credential's token (platform-apis.md §1.6), or nil when the token could not
+  /// What `debug_token` says about the credential's token (docs/platforms/meta.md), or nil when the token could not
   /// be inspected for a reason other than the token itself (the inspection is then skipped, not failed).
   ///
   /// With the app's id and secret in the credential the app token inspects it, which always works; without them the

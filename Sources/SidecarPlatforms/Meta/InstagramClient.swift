@@ -8,7 +8,7 @@ import SidecarJSON
 import SidecarLogging
 import SidecarResilience
 
-/// Instagram content publishing for professional accounts (platform-apis.md §3), with Facebook Login tokens on
+/// Instagram content publishing for professional accounts (docs/platforms/meta.md), with Facebook Login tokens on
 /// `graph.facebook.com` or Instagram Login tokens (`variant: "instagram_login"`) on `graph.instagram.com`.
 ///
 /// Every post is a container (created and polled until `FINISHED`, safe to repeat) and one `media_publish`. A
@@ -54,7 +54,7 @@ public final class InstagramClient: PlatformClient {
     return try await context.withCredential(refresher: refresher, body)
   }
 
-  /// Exchanges a long-lived Instagram Login token for a new one (`ig_refresh_token`, platform-apis.md §3.1).
+  /// Exchanges a long-lived Instagram Login token for a new one (`ig_refresh_token`, docs/platforms/meta.md).
   func refresher(_ call: CallContext) -> @Sendable (Credential) async throws(SidecarError) -> Credential {
     { [instagramLogin] stale throws(SidecarError) in
       let url = Encoding.url(

@@ -5,7 +5,7 @@
 #endif
 import SidecarJSON
 
-/// An Instagram post as checked up front (platform-apis.md §3.3).
+/// An Instagram post as checked up front (docs/platforms/meta.md).
 enum InstagramPost: Sendable, Equatable {
   enum Media: Sendable, Equatable {
     case image(URL)

@@ -242,7 +242,7 @@ enum WhatsAppInteractive {
   }
 }
 
-/// WhatsApp Business Cloud API messages from one business phone number (platform-apis.md §4).
+/// WhatsApp Business Cloud API messages from one business phone number (docs/platforms/meta.md).
 ///
 /// A send is a `.publish` step with no dedupe key on Meta's side: a timeout after the request left ends with
 /// `outcome_unknown` (delivery shows up in the status webhooks). Sends to one recipient are paced 6 s apart (Meta's

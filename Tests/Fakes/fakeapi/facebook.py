@@ -1,4 +1,4 @@
-"""Facebook Pages (platform-apis.md §2): feed posts, photos (single, unpublished, multi-photo via
+"""Facebook Pages (docs/platforms/meta.md): feed posts, photos (single, unpublished, multi-photo via
 `attached_media`), videos, reels and stories with the rupload host, and reads for reconciliation."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Instagram content publishing (platform-apis.md §3): containers that finish after N status polls,
+"""Instagram content publishing (docs/platforms/meta.md): containers that finish after N status polls,
 `media_publish` with its not-ready, already-published and quota errors, carousels, resumable
 video uploads, permalinks and the publishing limit. Same paths for Facebook-Login and
 Instagram-Login tokens."""

@@ -1,4 +1,4 @@
-"""LinkedIn versioned REST API (platform-apis.md §6): version and Rest.li headers, Posts (201 +
+"""LinkedIn versioned REST API (docs/platforms/linkedin.md): version and Rest.li headers, Posts (201 +
 `x-restli-id`, duplicate detection, daily limits), Images (initializeUpload → PUT → status),
 organizationAcls, userinfo, and the OAuth token endpoint with refresh-token rotation."""
 

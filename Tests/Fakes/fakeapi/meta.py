@@ -1,4 +1,4 @@
-"""Graph API mechanics shared by Facebook Pages, Instagram and WhatsApp (platform-apis.md §1):
+"""Graph API mechanics shared by Facebook Pages, Instagram and WhatsApp (docs/platforms/meta.md):
 versioned paths, tokens from query/form/Bearer, the node registry, `fields=` projection,
 error bodies, usage headers and the token endpoints (`debug_token`, `/me…`, exchanges)."""
 
@@ -54,7 +54,7 @@ MESSAGES = {
 }
 TRANSIENT = {1, 2, 4, 17, 32, 341, 613, -1, -2, 80001, 80002, 80007, 80008, 130429, 131056}
 
-# WhatsApp documents its own HTTP statuses (platform-apis.md §4.5); everything else is 400 or 500.
+# WhatsApp documents its own HTTP statuses (docs/platforms/meta.md); everything else is 400 or 500.
 WA_STATUS = {0: 401, 190: 401, 3: 500, 10: 403, 4: 429, 80007: 429, 130429: 429, 131048: 429, 131056: 429,
              133016: 429, 368: 403, 131031: 403, 2: 503, 131000: 500, 131005: 403, 131016: 503}
 

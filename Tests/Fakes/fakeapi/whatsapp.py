@@ -1,4 +1,4 @@
-"""WhatsApp Cloud API (platform-apis.md §4): `/{phone-number-id}/messages` for text, image and
+"""WhatsApp Cloud API (docs/platforms/meta.md): `/{phone-number-id}/messages` for text, image and
 template, with the 24-hour customer-service window, the per-recipient pair rate and the
 per-number throughput limit; phone-number reads for validation."""
 

@@ -1,4 +1,4 @@
-"""Google OAuth token endpoint and YouTube Data API v3 (platform-apis.md §5): `channels.list`,
+"""Google OAuth token endpoint and YouTube Data API v3 (docs/platforms/youtube.md): `channels.list`,
 resumable `videos.insert` (session, chunked PUTs with 308 + Range, `bytes */N` probes,
 session expiry), the daily quota, and Google's error shapes."""
 
