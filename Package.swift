@@ -1,7 +1,8 @@
 // swift-tools-version: 6.2
 // One section per target and its test target. Dependencies point one way:
-// SidecarSystem (leaf: POSIX helpers) under SidecarLogging, SidecarJSONRPC, SidecarHTTP, SidecarRedis, SidecarPlatforms;
-// SidecarJSON <- SidecarLogging <- SidecarJSONRPC; SidecarJSON <- SidecarMetrics; SidecarResilience (leaf);
+// SidecarSystem (leaf: POSIX helpers, calendar days) under SidecarLogging, SidecarJSONRPC, SidecarHTTP, SidecarRedis,
+// SidecarResilience, SidecarPlatforms;
+// SidecarJSON <- SidecarLogging <- SidecarJSONRPC; SidecarJSON <- SidecarMetrics;
 // CCurl <- SidecarHTTP (which dlopens SidecarURLSessionPlugin's library when asked for URLSession);
 // SidecarHTTP + SidecarResilience + SidecarJSON <- SidecarPlatforms; SidecarSystem <- SidecarRedis;
 // everything <- SidecarServer <- social-sidecar. No package dependencies, by design.
@@ -71,7 +72,7 @@ let package = Package(
       swiftSettings: strict),
 
     // SidecarResilience: classification, retry, circuit breaker, rate-limit gates, retry budget, clocks.
-    .target(name: "SidecarResilience", swiftSettings: strict),
+    .target(name: "SidecarResilience", dependencies: ["SidecarSystem"], swiftSettings: strict),
     .testTarget(name: "SidecarResilienceTests", dependencies: ["SidecarResilience"], swiftSettings: strict),
 
     // SidecarRedis: a small RESP2/RESP3 client on its own thread (the shared-state store's transport); knows nothing else.

@@ -3,6 +3,7 @@
 #else
   import Foundation
 #endif
+import SidecarSystem
 
 /// The HTTP `Retry-After` header (RFC 9110 §10.2.3).
 public enum RetryAfter {

@@ -6,6 +6,7 @@
 import SidecarHTTP
 import SidecarJSON
 import SidecarResilience
+import SidecarSystem
 
 /// Google's API error body, `{"error": {code, message, errors: [{reason, domain, message}], status}}`, classified by
 /// `errors[0].reason` as Google asks (the HTTP status alone does not tell a spent quota from a permission problem).
