@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import SidecarJSON
 import SidecarJSONRPC
 import SidecarPlatforms
@@ -281,7 +285,9 @@ private struct Field {
     let text = try string()
     guard text.count == 6, text.allSatisfy(\.isASCIIDigit), let month = Int(text.suffix(2)), (1...12).contains(month)
     else {
-      throw .invalidParams("`\(key)` must be a LinkedIn version YYYYMM such as 202510, got \(text)", field: fieldName)
+      throw .invalidParams(
+        "`\(key)` must be a LinkedIn version YYYYMM such as \(PlatformEndpoints.defaultLinkedInVersion), got \(text)",
+        field: fieldName)
     }
     return text
   }
