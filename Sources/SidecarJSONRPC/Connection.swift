@@ -56,42 +56,39 @@ public final class Connection: Sendable {
     public init() {}
   }
 
+  private typealias StateMachine = ConnectionStateMachine<CheckedContinuation<JSONValue, any Error>>
+
   private let inputFD: Int32
   private let writer: FrameWriter
   private let logger: Logger
-  private let limits: Mutex<Limits>
-  private let dispatcher: Mutex<(any Dispatcher)?>
-  private let inFlight = Mutex<[RequestID: InFlightRequest]>([:])
-  private let outgoing = Mutex<OutgoingState>(OutgoingState())
-  private let closedReason = Mutex<CloseReason?>(nil)
-  /// Answers produced on the reader thread, written with one `write(2)` per read instead of one per frame.
-  private let outbox = Mutex<[UInt8]>([])
-
-  private struct OutgoingState {
-    var nextID = 1
-    var pending: [RequestID: CheckedContinuation<JSONValue, any Error>] = [:]
-    var closed = false
-  }
+  /// The connection's one lock: what the reader, the request tasks and the writers share. What only the reader
+  /// thread touches lives in its ``Reader``, without a lock.
+  private let state: Mutex<StateMachine>
 
   public init(inputFD: Int32, outputFD: Int32, limits: Limits = Limits(), logger: Logger) {
     self.inputFD = inputFD
     self.logger = logger
-    self.limits = Mutex(limits)
+    self.state = Mutex(StateMachine(limits: limits))
     self.writer = FrameWriter(fd: outputFD)
-    self.dispatcher = Mutex(nil)
-    writer.onClose { [weak self] in self?.closed(.outputClosed) }
+    writer.onClose { [weak self] in self?.close(.outputClosed) }
   }
 
   /// Changes limits at run time (from `initialize.config`).
-  public func updateLimits(_ change: (inout Limits) -> Void) { limits.withLock { change(&$0) } }
+  public func updateLimits(_ change: (inout Limits) -> Void) { state.withLock { change(&$0.limits) } }
 
   /// Starts the reader thread. Messages are handed to `dispatcher` until the input ends.
   public func start(dispatcher: any Dispatcher) {
-    self.dispatcher.withLock { $0 = dispatcher }
-    startThread(stackSize: 4 << 20) { [self] in self.readLoop() }
+    let maxFrameBytes = state.withLock { state in
+      state.start(dispatcher)
+      return state.limits.maxFrameBytes
+    }
+    startThread(stackSize: 4 << 20) { [self] in
+      var reader = Reader(connection: self, dispatcher: dispatcher, maxFrameBytes: maxFrameBytes)
+      reader.run()
+    }
   }
 
-  public var inFlightCount: Int { inFlight.withLock { $0.count } }
+  public var inFlightCount: Int { state.withLock { $0.inFlightCount } }
 
   // MARK: Outgoing
 
@@ -115,7 +112,7 @@ public final class Connection: Sendable {
     body.append(UInt8(ascii: "}"))
     var frame: [UInt8] = []
     FrameWriter.appendFrame(body: body, to: &frame)
-    if let answer, let request = inFlight.withLock({ $0[answer] }), request.enclose(frame) { return }
+    if let answer, state.withLock({ $0.enclose(frame, withAnswerTo: answer) }) { return }
     writer.write(frames: frame)
   }
 
@@ -125,18 +122,10 @@ public final class Connection: Sendable {
   /// cancellation the parent is sent `$/cancelRequest`. Throws ``JSONRPCError`` when the parent answers with an error,
   /// ``OutgoingRequestError`` on timeout or closed connection, `CancellationError` when cancelled.
   public func sendRequest(_ method: String, params: JSONValue?, timeout: Duration) async throws -> JSONValue {
-    let id = outgoing.withLock { state -> RequestID in
-      defer { state.nextID += 1 }
-      return .string("s\(state.nextID)")
-    }
+    let id = state.withLock { $0.nextOutgoingID() }
     return try await withTaskCancellationHandler {
       try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<JSONValue, any Error>) in
-        let accepted = outgoing.withLock { state -> Bool in
-          guard !state.closed else { return false }
-          state.pending[id] = continuation
-          return true
-        }
-        guard accepted else {
+        guard state.withLock({ $0.register(continuation, for: id) }) else {
           continuation.resume(throwing: OutgoingRequestError.connectionClosed)
           return
         }
@@ -156,8 +145,7 @@ public final class Connection: Sendable {
   }
 
   private func failOutgoing(_ id: RequestID, _ error: any Error, notifyPeer: Bool) {
-    let continuation = outgoing.withLock { $0.pending.removeValue(forKey: id) }
-    guard let continuation else { return }
+    guard let continuation = state.withLock({ $0.finishOutgoing(id) }) else { return }
     continuation.resume(throwing: error)
     if notifyPeer { notify("$/cancelRequest", params: ["id": id.json]) }
   }
@@ -167,7 +155,7 @@ public final class Connection: Sendable {
       logger.warn("response without a usable id dropped")
       return
     }
-    guard let continuation = outgoing.withLock({ $0.pending.removeValue(forKey: id) }) else {
+    guard let continuation = state.withLock({ $0.finishOutgoing(id) }) else {
       logger.debug("response to an unknown or finished request dropped", ["id": id.json])
       return
     }
@@ -181,265 +169,264 @@ public final class Connection: Sendable {
     }
   }
 
-  // MARK: Reading
+  // MARK: Closing
 
-  private func readLoop() {
-    var decoder = FrameDecoder(maxFrameBytes: limits.withLock { $0.maxFrameBytes })
-    let chunkSize = 64 << 10
-    let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 16)
-    defer { chunk.deallocate() }
-    while true {
-      let count = read(inputFD, chunk.baseAddress, chunkSize)
-      if count < 0 {
-        if errno == EINTR { continue }
-        logger.error("stdin read failed", ["errno": .int(Int(errno))])
-        break
-      }
-      if count == 0 { break }
-      decoder.append(UnsafeRawBufferPointer(rebasing: chunk[0..<count]))
-      decoder.maxFrameBytes = limits.withLock { $0.maxFrameBytes }
-      while true {
-        do throws(FramingError) {
-          guard let body = try decoder.next() else { break }
-          process(body: body)
-        } catch {
-          reportFraming(error)
-        }
-      }
-      flushOutbox()
-      let maxDiscarded = limits.withLock { $0.maxDiscardedBytes }
-      if decoder.discardedBytes > maxDiscarded {
-        closed(.unrecoverableFraming(
-          "no Content-Length header found in the last \(decoder.discardedBytes) bytes of stdin; "
-            + "the parent must send LSP-framed JSON-RPC (Content-Length: N\\r\\n\\r\\n + JSON)"))
-        return
-      }
-    }
-    if decoder.bufferedByteCount > 0 {
-      logger.warn("stdin ended inside a frame", ["bufferedBytes": .int(decoder.bufferedByteCount)])
-    }
-    closed(.inputEnded)
-  }
-
-  private func flushOutbox() {
-    let bytes = outbox.withLock { outbox -> [UInt8] in
-      defer { outbox.removeAll(keepingCapacity: true) }
-      return outbox
-    }
-    writer.write(frames: bytes)
-  }
-
-  /// Queues an answer made on the reader thread; it leaves when the current read has been processed.
-  private func answerFromReader(_ body: [UInt8]) {
-    outbox.withLock { FrameWriter.appendFrame(body: body, to: &$0) }
-  }
-
-  private func reportFraming(_ error: FramingError) {
-    logger.warn("framing error", ["reason": .string(error.reason)])
-    let reply: JSONRPCError
-    switch error.kind {
-    case .frameTooLarge(let declared):
-      reply = .invalidRequest(
-        error.reason,
-        data: [
-          "kind": "frame_too_large", "declaredBytes": .int(declared),
-          "limitBytes": .int(limits.withLock { $0.maxFrameBytes }),
-        ])
-    case .badHeader, .unsupportedCharset:
-      reply = JSONRPCError(
-        code: -32700, message: "Parse error: \(error.reason)", data: ["kind": "bad_framing", "reason": .string(error.reason)])
-    }
-    answerFromReader(MessageEncoding.error(id: nil, error: reply))
-  }
-
-  private func closed(_ reason: CloseReason) {
-    let first = closedReason.withLock { current -> Bool in
-      guard current == nil else { return false }
-      current = reason
-      return true
-    }
-    guard first else { return }
-    if reason != .inputEnded {
-      let pending = outgoing.withLock { state -> [CheckedContinuation<JSONValue, any Error>] in
-        state.closed = true
-        defer { state.pending.removeAll() }
-        return Array(state.pending.values)
-      }
-      for continuation in pending { continuation.resume(throwing: OutgoingRequestError.connectionClosed) }
-    }
-    dispatcher.withLock { $0 }?.connectionClosed(reason)
+  private func close(_ reason: CloseReason) {
+    guard let action = state.withLock({ $0.close(reason) }) else { return }
+    perform(action)
   }
 
   /// Fails outstanding server-to-client requests; called when the server is about to exit.
   public func failPendingOutgoing() {
-    let pending = outgoing.withLock { state -> [CheckedContinuation<JSONValue, any Error>] in
-      state.closed = true
-      defer { state.pending.removeAll() }
-      return Array(state.pending.values)
-    }
-    for continuation in pending { continuation.resume(throwing: OutgoingRequestError.connectionClosed) }
+    perform(state.withLock { $0.stopOutgoing() })
   }
 
-  func process(body: [UInt8]) {
-    let message: JSONValue
-    do throws(JSONParseError) {
-      message = try JSONParser.parse(body)
-    } catch {
-      answerFromReader(MessageEncoding.error(id: nil, error: .parseError(error.description)))
-      return
-    }
-    if case .array(let elements) = message {
-      guard !elements.isEmpty else {
-        answerFromReader(MessageEncoding.error(id: nil, error: .invalidRequest("empty batch")))
-        return
-      }
-      let batch = BatchReply(writer: writer)
-      for element in elements { handle(element, reply: .batch(batch)) }
-      batch.seal()
-    } else {
-      handle(message, reply: .direct)
-    }
+  /// The one place a close takes effect, whatever caused it.
+  private func perform(_ action: StateMachine.CloseAction) {
+    for continuation in action.failing { continuation.resume(throwing: OutgoingRequestError.connectionClosed) }
+    if let (reason, dispatcher) = action.report { dispatcher.connectionClosed(reason) }
   }
+
+  // MARK: Answering
 
   private enum ReplyTarget {
     case direct
     case batch(BatchReply)
   }
 
-  /// Sends an answer. `fromReader` answers are batched into the reader's outbox; task answers are written at once,
-  /// after the frames of the notifications that go with them (`companions`).
-  private func send(
-    _ result: Result<JSONValue, JSONRPCError>, id: RequestID?, to target: ReplyTarget, fromReader: Bool = true,
-    after companions: [UInt8] = []
-  ) {
-    let body: [UInt8]
+  private static func encode(_ result: Result<JSONValue, JSONRPCError>, id: RequestID?) -> [UInt8] {
     switch result {
-    case .success(let value): body = MessageEncoding.response(id: id, result: value)
-    case .failure(let error): body = MessageEncoding.error(id: id, error: error)
+    case .success(let value): MessageEncoding.response(id: id, result: value)
+    case .failure(let error): MessageEncoding.error(id: id, error: error)
     }
+  }
+
+  /// Writes a task's answer at once, after the frames of the notifications that go with it.
+  private func answer(_ result: Result<JSONValue, JSONRPCError>, id: RequestID, to target: ReplyTarget) {
+    var frames = state.withLock { $0.answered(id) }
+    let body = Self.encode(result, id: id)
     switch target {
-    case .direct where fromReader:
-      answerFromReader(body)
     case .direct:
-      var frames = companions
       FrameWriter.appendFrame(body: body, to: &frames)
       writer.write(frames: frames)
     case .batch(let batch):
-      writer.write(frames: companions)
+      writer.write(frames: frames)
       batch.add(body)
     }
   }
+}
 
-  private func handle(_ message: JSONValue, reply target: ReplyTarget) {
-    guard case .object(let object) = message else {
-      expectReply(target)
-      send(.failure(.invalidRequest("a message must be a JSON object, got \(message.typeName)")), id: nil, to: target)
-      return
-    }
-    var id: RequestID?
-    if let idValue = object["id"] {
-      guard let parsed = RequestID(idValue) else {
-        expectReply(target)
-        send(.failure(.invalidRequest("id must be a string or an integer, got \(idValue.typeName)")), id: nil, to: target)
-        return
-      }
-      id = parsed
-    }
-    guard object["jsonrpc"] == "2.0" else {
-      expectReply(target)
-      send(.failure(.invalidRequest(#"jsonrpc must be exactly "2.0""#)), id: id, to: target)
-      return
-    }
-    guard let methodValue = object["method"] else {
-      if id != nil && (object["result"] != nil || object["error"] != nil) {
-        receiveResponse(object)
-      } else {
-        expectReply(target)
-        send(.failure(.invalidRequest("a request needs a method")), id: id, to: target)
-      }
-      return
-    }
-    guard case .string(let method) = methodValue else {
-      expectReply(target)
-      send(.failure(.invalidRequest("method must be a string")), id: id, to: target)
-      return
-    }
-    // `"params": null` means no params: some clients (pygls) send it on requests that take none.
-    var params = object["params"]
-    if case .null? = params { params = nil }
-    if let params, params.objectValue == nil && params.arrayValue == nil {
-      expectReply(target)
-      send(.failure(.invalidRequest("params must be an object or an array")), id: id, to: target)
-      return
-    }
-    guard let id else {
-      handleNotification(method, params: params)
-      return
-    }
-    expectReply(target)
-    dispatch(method, params: params, id: id, target: target)
-  }
+// MARK: Reading
 
-  private func expectReply(_ target: ReplyTarget) {
-    if case .batch(let batch) = target { batch.expect() }
-  }
+extension Connection {
+  /// What only the reader thread touches, so it needs no lock: the decoder, the dispatcher, and the answers made
+  /// during one read, which leave with one `write(2)` when the read has been processed instead of one per frame.
+  private struct Reader {
+    let connection: Connection
+    let dispatcher: any Dispatcher
+    var decoder: FrameDecoder
+    var outbox: [UInt8] = []
 
-  private func handleNotification(_ method: String, params: JSONValue?) {
-    if method == "$/cancelRequest" {
-      guard let idValue = params?["id"], let id = RequestID(idValue) else {
-        logger.warn("$/cancelRequest without a valid id ignored")
-        return
-      }
-      cancel(id)
-      return
+    init(connection: Connection, dispatcher: any Dispatcher, maxFrameBytes: Int) {
+      self.connection = connection
+      self.dispatcher = dispatcher
+      self.decoder = FrameDecoder(maxFrameBytes: maxFrameBytes)
     }
-    flushOutbox()  // `exit` may end the process: answers already made must leave first.
-    dispatcher.withLock { $0 }?.notification(method: method, params: params)
-  }
 
-  private func cancel(_ id: RequestID) {
-    let request = inFlight.withLock { $0[id] }
-    guard let request else {
-      logger.debug("$/cancelRequest for a request not in flight", ["id": id.json])
-      return
-    }
-    request.cancel()
-  }
+    private var logger: Logger { connection.logger }
 
-  private func dispatch(_ method: String, params: JSONValue?, id: RequestID, target: ReplyTarget) {
-    guard let dispatcher = dispatcher.withLock({ $0 }) else { return }
-    switch dispatcher.route(method: method) {
-    case .reject(let error):
-      send(.failure(error), id: id, to: target)
-    case .inline(let handler):
-      send(handler(params), id: id, to: target)
-    case .task(let handler):
-      let maxInFlight = limits.withLock { $0.maxInFlight }
-      let request = InFlightRequest()
-      let admission = inFlight.withLock { table -> JSONRPCError? in
-        if table[id] != nil {
-          return .invalidRequest("id \(id) is already used by a request in flight")
+    mutating func run() {
+      let chunkSize = 64 << 10
+      let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 16)
+      defer { chunk.deallocate() }
+      while true {
+        let count = read(connection.inputFD, chunk.baseAddress, chunkSize)
+        if count < 0 {
+          if errno == EINTR { continue }
+          logger.error("stdin read failed", ["errno": .int(Int(errno))])
+          break
         }
-        if table.count >= maxInFlight {
-          return JSONRPCError(
+        if count == 0 { break }
+        decoder.append(UnsafeRawBufferPointer(rebasing: chunk[0..<count]))
+        while true {
+          do throws(FramingError) {
+            guard let body = try decoder.next() else { break }
+            process(body: body)
+          } catch {
+            reportFraming(error)
+          }
+        }
+        flushOutbox()
+        let discarded = decoder.discardedBytes
+        switch connection.state.withLock({ $0.readProcessed(discardedBytes: discarded) }) {
+        case .readMore(let maxFrameBytes):
+          decoder.maxFrameBytes = maxFrameBytes
+        case .stop(let close):
+          if let close { connection.perform(close) }
+          return
+        }
+      }
+      if decoder.bufferedByteCount > 0 {
+        logger.warn("stdin ended inside a frame", ["bufferedBytes": .int(decoder.bufferedByteCount)])
+      }
+      connection.close(.inputEnded)
+    }
+
+    private mutating func flushOutbox() {
+      connection.writer.write(frames: outbox)
+      outbox.removeAll(keepingCapacity: true)
+    }
+
+    private mutating func reportFraming(_ error: FramingError) {
+      logger.warn("framing error", ["reason": .string(error.reason)])
+      let refusal: JSONRPCError
+      switch error.kind {
+      case .frameTooLarge(let declared):
+        refusal = .invalidRequest(
+          error.reason,
+          data: [
+            "kind": "frame_too_large", "declaredBytes": .int(declared),
+            "limitBytes": .int(connection.state.withLock { $0.limits.maxFrameBytes }),
+          ])
+      case .badHeader, .unsupportedCharset:
+        refusal = JSONRPCError(
+          code: -32700, message: "Parse error: \(error.reason)",
+          data: ["kind": "bad_framing", "reason": .string(error.reason)])
+      }
+      reply(.failure(refusal), id: nil, to: .direct)
+    }
+
+    mutating func process(body: [UInt8]) {
+      let message: JSONValue
+      do throws(JSONParseError) {
+        message = try JSONParser.parse(body)
+      } catch {
+        reply(.failure(.parseError(error.description)), id: nil, to: .direct)
+        return
+      }
+      if case .array(let elements) = message {
+        guard !elements.isEmpty else {
+          reply(.failure(.invalidRequest("empty batch")), id: nil, to: .direct)
+          return
+        }
+        let batch = BatchReply(writer: connection.writer)
+        for element in elements { handle(element, reply: .batch(batch)) }
+        batch.seal()
+      } else {
+        handle(message, reply: .direct)
+      }
+    }
+
+    /// Answers made here wait in the outbox for the end of the read; a batch collects its own.
+    private mutating func reply(_ result: Result<JSONValue, JSONRPCError>, id: RequestID?, to target: ReplyTarget) {
+      switch target {
+      case .direct: FrameWriter.appendFrame(body: Connection.encode(result, id: id), to: &outbox)
+      case .batch(let batch): batch.add(Connection.encode(result, id: id))
+      }
+    }
+
+    private mutating func handle(_ message: JSONValue, reply target: ReplyTarget) {
+      guard case .object(let object) = message else {
+        expectReply(target)
+        let reason = "a message must be a JSON object, got \(message.typeName)"
+        reply(.failure(.invalidRequest(reason)), id: nil, to: target)
+        return
+      }
+      var id: RequestID?
+      if let idValue = object["id"] {
+        guard let parsed = RequestID(idValue) else {
+          expectReply(target)
+          let reason = "id must be a string or an integer, got \(idValue.typeName)"
+          reply(.failure(.invalidRequest(reason)), id: nil, to: target)
+          return
+        }
+        id = parsed
+      }
+      guard object["jsonrpc"] == "2.0" else {
+        expectReply(target)
+        reply(.failure(.invalidRequest(#"jsonrpc must be exactly "2.0""#)), id: id, to: target)
+        return
+      }
+      guard let methodValue = object["method"] else {
+        if id != nil && (object["result"] != nil || object["error"] != nil) {
+          connection.receiveResponse(object)
+        } else {
+          expectReply(target)
+          reply(.failure(.invalidRequest("a request needs a method")), id: id, to: target)
+        }
+        return
+      }
+      guard case .string(let method) = methodValue else {
+        expectReply(target)
+        reply(.failure(.invalidRequest("method must be a string")), id: id, to: target)
+        return
+      }
+      // `"params": null` means no params: some clients (pygls) send it on requests that take none.
+      var params = object["params"]
+      if case .null? = params { params = nil }
+      if let params, params.objectValue == nil && params.arrayValue == nil {
+        expectReply(target)
+        reply(.failure(.invalidRequest("params must be an object or an array")), id: id, to: target)
+        return
+      }
+      guard let id else {
+        handleNotification(method, params: params)
+        return
+      }
+      expectReply(target)
+      dispatch(method, params: params, id: id, target: target)
+    }
+
+    private func expectReply(_ target: ReplyTarget) {
+      if case .batch(let batch) = target { batch.expect() }
+    }
+
+    private mutating func handleNotification(_ method: String, params: JSONValue?) {
+      if method == "$/cancelRequest" {
+        guard let idValue = params?["id"], let id = RequestID(idValue) else {
+          logger.warn("$/cancelRequest without a valid id ignored")
+          return
+        }
+        cancel(id)
+        return
+      }
+      flushOutbox()  // `exit` may end the process: answers already made must leave first.
+      dispatcher.notification(method: method, params: params)
+    }
+
+    private func cancel(_ id: RequestID) {
+      switch connection.state.withLock({ $0.cancel(id) }) {
+      case .cancel(let task): task.cancel()
+      case .cancelOnAttach: break
+      case .notInFlight: logger.debug("$/cancelRequest for a request not in flight", ["id": id.json])
+      }
+    }
+
+    private mutating func dispatch(_ method: String, params: JSONValue?, id: RequestID, target: ReplyTarget) {
+      switch dispatcher.route(method: method) {
+      case .reject(let error):
+        reply(.failure(error), id: id, to: target)
+      case .inline(let handler):
+        reply(handler(params), id: id, to: target)
+      case .task(let handler):
+        switch connection.state.withLock({ $0.admit(id) }) {
+        case .duplicateID:
+          reply(.failure(.invalidRequest("id \(id) is already used by a request in flight")), id: id, to: target)
+        case .overloaded(let maxInFlight):
+          let overloaded = JSONRPCError(
             code: -31012,
             message: "Overloaded: \(maxInFlight) requests are already in flight (limits.maxInFlight); retry shortly",
             data: ["kind": "overloaded", "retryable": true, "limit": .int(maxInFlight)])
+          reply(.failure(overloaded), id: id, to: target)
+        case .run:
+          let task = Task { [connection] in
+            var result = await handler(params, id)
+            if Task.isCancelled, case .failure = result { result = .failure(.requestCancelled) }
+            connection.answer(result, id: id, to: target)
+          }
+          if connection.state.withLock({ $0.attach(task, to: id) }) { task.cancel() }
         }
-        table[id] = request
-        return nil
       }
-      if let admission {
-        send(.failure(admission), id: id, to: target)
-        return
-      }
-      let task = Task { [self] in
-        var result = await handler(params, id)
-        if Task.isCancelled, case .failure = result { result = .failure(.requestCancelled) }
-        _ = inFlight.withLock { $0.removeValue(forKey: id) }
-        send(result, id: id, to: target, fromReader: false, after: request.seal())
-      }
-      request.attach(task)
     }
   }
 }
@@ -454,46 +441,6 @@ public enum OutgoingRequestError: Error, Sendable, Equatable, CustomStringConver
     case .timedOut(let method, let after): "the parent did not answer \(method) within \(after)"
     case .connectionClosed: "the connection to the parent is closed"
     }
-  }
-}
-
-/// A request running in its own task; cancellation may arrive before the task is attached.
-final class InFlightRequest: Sendable {
-  private let state = Mutex<(task: Task<Void, Never>?, cancelled: Bool)>((nil, false))
-  /// Frames of notifications to send with the answer; nil once the answer is on its way.
-  private let companions = Mutex<[UInt8]?>([])
-
-  /// Keeps a notification's frame for the answer; false when the answer has already left.
-  func enclose(_ frame: [UInt8]) -> Bool {
-    companions.withLock { companions in
-      guard companions != nil else { return false }
-      companions!.append(contentsOf: frame)
-      return true
-    }
-  }
-
-  /// The frames kept for the answer; later notifications go out on their own.
-  func seal() -> [UInt8] {
-    companions.withLock { companions in
-      defer { companions = nil }
-      return companions ?? []
-    }
-  }
-
-  func attach(_ task: Task<Void, Never>) {
-    let cancelled = state.withLock { state -> Bool in
-      state.task = task
-      return state.cancelled
-    }
-    if cancelled { task.cancel() }
-  }
-
-  func cancel() {
-    let task = state.withLock { state -> Task<Void, Never>? in
-      state.cancelled = true
-      return state.task
-    }
-    task?.cancel()
   }
 }
 
