@@ -32,6 +32,7 @@ struct ConnectionStateMachine<Waiter> {
   private struct Outgoing {
     var nextNumber = 1
     var pending: [RequestID: Waiter] = [:]
+    /// False once closed (or the server is exiting): a new request fails at once instead of waiting for nothing.
     var accepting = true
   }
 
