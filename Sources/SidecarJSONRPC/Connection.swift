@@ -273,6 +273,7 @@ extension Connection {
     }
 
     private mutating func flushOutbox() {
+      guard !outbox.isEmpty else { return }
       connection.writer.write(frames: outbox)
       outbox.removeAll(keepingCapacity: true)
     }
