@@ -108,7 +108,12 @@ struct ConnectionStateMachine<Waiter> {
   /// the request has already been answered (write it at once).
   mutating func enclose(_ frame: [UInt8], withAnswerTo id: RequestID) -> Bool {
     guard let index = inFlight.index(forKey: id) else { return false }
-    inFlight.values[index].companions.append(contentsOf: frame)
+    // The usual single notification is kept as it is: no copy while the lock is held.
+    if inFlight.values[index].companions.isEmpty {
+      inFlight.values[index].companions = frame
+    } else {
+      inFlight.values[index].companions.append(contentsOf: frame)
+    }
     return true
   }
 
