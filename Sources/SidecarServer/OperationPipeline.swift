@@ -138,9 +138,7 @@ final class OperationPipeline: Sendable {
     }
     let idempotencyKey = IdempotencyScope.key(
       platform: platform.rawValue, operation: operation, customerId: common.customerId, idempotencyKey: key)
-    var fingerprinted = params?.objectValue ?? [:]
-    for name in CommonParams.unfingerprinted { fingerprinted[name] = nil }
-    let fingerprint = Fingerprint.of(.object(fingerprinted))
+    let fingerprint = CommonParams.fingerprint(of: params)
     let decision: IdempotencyDecision
     do throws(SharedStateError) {
       decision = try await sharedState.claim(key: idempotencyKey, fingerprint: fingerprint)
@@ -396,6 +394,13 @@ struct CommonParams: Sendable {
   ]
   /// Params that say how to run a call, not what it publishes: left out of the idempotency fingerprint.
   static let unfingerprinted = ["deadlineMs", "correlationId", "workDoneToken"]
+
+  /// What an `idempotencyKey` is bound to: every param of the call but the `unfingerprinted`.
+  static func fingerprint(of params: JSONValue?) -> String {
+    var fingerprinted = params?.objectValue ?? [:]
+    for name in unfingerprinted { fingerprinted[name] = nil }
+    return Fingerprint.of(.object(fingerprinted))
+  }
 
   var credentialRef: String
   var customerId: String

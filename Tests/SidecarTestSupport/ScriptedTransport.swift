@@ -12,6 +12,8 @@ public final class ScriptedTransport: HTTPTransport {
   public enum Reply: Sendable {
     case response(HTTPResponse)
     case failure(TransportError)
+    /// Holds the request, as sent, until its task is cancelled; then throws `CancellationError` like a real transport.
+    case holdUntilCancelled
   }
 
   public struct Recorded: Sendable {
@@ -26,7 +28,8 @@ public final class ScriptedTransport: HTTPTransport {
     public var json: JSONValue? { try? JSONParser.parse(body) }
   }
 
-  private let state = Mutex<(replies: [Reply], recorded: [Recorded])>(([], []))
+  private let state = Mutex<(replies: [Reply], recorded: [Recorded], arrivals: [(Int, CheckedContinuation<Void, Never>)])>(
+    ([], [], []))
   /// Answers when the script runs dry.
   private let fallback: (@Sendable (HTTPRequest) -> Reply)?
 
@@ -45,6 +48,17 @@ public final class ScriptedTransport: HTTPTransport {
 
   public var requests: [Recorded] { state.withLock { $0.recorded } }
 
+  /// Returns once `count` requests have reached the transport (for a test to act while one is held).
+  public func requestsArrived(_ count: Int) async {
+    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+      let arrived = state.withLock { state in
+        if state.recorded.count < count { state.arrivals.append((count, continuation)) }
+        return state.recorded.count >= count
+      }
+      if arrived { continuation.resume() }
+    }
+  }
+
   public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
     try Task.checkCancellation()
     let body: Data
@@ -57,19 +71,24 @@ public final class ScriptedTransport: HTTPTransport {
       body = handle.readData(ofLength: Int(length))
       try handle.close()
     }
-    let reply = state.withLock { state -> Reply? in
+    let (reply, arrived) = state.withLock { state in
       state.recorded.append(
         Recorded(
           method: request.method, url: request.url, headers: request.headers, body: body, timeout: request.timeout,
           pinnedAddresses: request.pinnedAddresses))
-      return state.replies.isEmpty ? nil : state.replies.removeFirst()
+      let arrived = state.arrivals.filter { $0.0 <= state.recorded.count }.map(\.1)
+      state.arrivals.removeAll { $0.0 <= state.recorded.count }
+      return (state.replies.isEmpty ? nil : state.replies.removeFirst(), arrived)
     }
+    arrived.forEach { $0.resume() }
     guard let reply = reply ?? fallback?(request) else {
       throw TransportError(.other, requestSent: false, message: "script ran dry")
     }
     switch reply {
     case .response(let response): return response
     case .failure(let error): throw error
+    case .holdUntilCancelled:
+      while true { try await Task.sleep(for: .seconds(3600)) }
     }
   }
 
