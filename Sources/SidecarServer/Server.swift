@@ -25,7 +25,7 @@ public final class Server: Dispatcher {
     case shuttingDown
   }
 
-  /// Process-level effects, injected so tests can observe exits instead of dying.
+  /// Process-level effects, injected so that tests (`ServerTests`) observe exits instead of dying and set the time.
   public struct Environment: Sendable {
     public var exit: @Sendable (Int32) -> Void
     public var now: @Sendable () -> ContinuousClock.Instant
