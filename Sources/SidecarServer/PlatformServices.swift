@@ -72,7 +72,6 @@ final class PlatformServices: Sendable {
   }
 
   let configuration: SidecarConfiguration
-  let logger: Logger
   let clients: [Platform: any PlatformClient]
   let core: ResilienceCore
   let credentials: CredentialStore
@@ -81,14 +80,13 @@ final class PlatformServices: Sendable {
   let sharedState: any SharedStateStore
   /// Every platform operation's path.
   let pipeline: OperationPipeline
-  private let clock: any SidecarClock
+  /// Open breakers and rate-limit blocks shared with the other sidecars of the store (none for memory).
+  private let blockSharing: BlockSharing?
   private let http: HTTPTransportStatus
 
   init(configuration: SidecarConfiguration, connection: Connection, logger: Logger, dependencies: Dependencies) {
     self.configuration = configuration
-    self.logger = logger
     let (clock, sharedState) = (dependencies.clock, dependencies.sharedState)
-    self.clock = clock
     self.sharedState = sharedState
     http = dependencies.transportStatus
     let metrics = self.metrics
@@ -126,73 +124,11 @@ final class PlatformServices: Sendable {
     pipeline = OperationPipeline(
       core: core, credentials: credentials, sharedState: sharedState, metrics: metrics, connection: connection,
       metricsEnabled: configuration.metricsEnabled, clock: clock, logger: logger)
-    if sharedState.isShared {
-      blockSync.withLock { $0 = Task { [weak self] in await self?.shareBlocks() } }
-    }
-  }
-
-  deinit { blockSync.withLock { $0?.cancel() } }
-
-  private let blockSync = Mutex<Task<Void, Never>?>(nil)
-
-  /// Shares open breakers and rate-limit blocks with the other sidecars of the store, twice a second: one that starts
-  /// here is published with the time it ends; one that started elsewhere holds here until then. Each replica then
-  /// probes a breaker on its own timer.
-  private func shareBlocks() async {
-    var known: [String: Date] = [:]
-    while !Task.isCancelled {
-      let (now, wallNow) = (clock.now(), clock.wallNow())
-      for (name, until, detail) in localBlocks(now: now, wallNow: wallNow)
-      where known[name].map({ abs($0.timeIntervalSince(until)) >= 1 }) ?? true {
-        known[name] = until
-        await sharedState.shareBlock(name, until: until, detail: detail)
-      }
-      for (name, block) in await sharedState.sharedBlocks() where block.until > wallNow {
-        if let previous = known[name], previous >= block.until.addingTimeInterval(-1) { continue }
-        known[name] = block.until
-        adopt(name, block, until: now + .milliseconds(Int(block.until.timeIntervalSince(wallNow) * 1000)))
-      }
-      known = known.filter { $0.value > wallNow }
-      try? await Task.sleep(for: .milliseconds(500))
-    }
-  }
-
-  /// Breakers open here (`breaker:<platform>`) and gate blocks here (`gate:<key>`), with wall-clock ends.
-  private func localBlocks(now: ClockInstant, wallNow: Date) -> [(String, Date, JSONValue)] {
-    var blocks: [(String, Date, JSONValue)] = []
-    if configuration.breakerEnabled {
-      for (platform, snapshot) in core.breakerStatus() where snapshot.state == .open {
-        guard let retryAfter = snapshot.retryAfter else { continue }
-        blocks.append(("breaker:\(platform)", wallNow.addingTimeInterval(Double(WireEncoding.milliseconds(retryAfter)) / 1000), .null))
-      }
-    }
-    for (key, until, reason) in core.gates.blocks() {
-      let quota = reason.classification == .quotaExhausted
-      blocks.append(
-        (
-          "gate:\(key.raw)", wallNow.addingTimeInterval(Double(WireEncoding.milliseconds(now.duration(to: until))) / 1000),
-          ["quota": .bool(quota), "message": .string(reason.message)]
-        ))
-    }
-    return blocks
-  }
-
-  /// Holds here a block another sidecar shared.
-  private func adopt(_ name: String, _ block: SharedBlock, until: ClockInstant) {
-    if name.hasPrefix("breaker:") {
-      let platform = String(name.dropFirst("breaker:".count))
-      guard configuration.breakerEnabled, core.breakerStatus(platform: platform).state != .open else { return }
-      logger.info("circuit breaker opened by another sidecar", ["platform": .string(platform)])
-      core.adoptOpenBreaker(platform: platform, until: until)
-    } else if name.hasPrefix("gate:") {
-      let key = RateLimitKey(String(name.dropFirst("gate:".count)))
-      let quota = block.detail["quota"]?.boolValue == true
-      let reason = PlatformFailure(
-        quota ? .quotaExhausted : .rateLimited(scope: key.isApp ? .app : .account),
-        message: block.detail["message"]?.stringValue ?? "rate limited (seen by another sidecar)",
-        resetsAt: quota ? block.until : nil)
-      core.gates.block(key, until: until, reason: reason)
-    }
+    blockSharing =
+      sharedState.isShared
+      ? BlockSharing(
+        core: core, sharedState: sharedState, breakerEnabled: configuration.breakerEnabled, clock: clock, logger: logger)
+      : nil
   }
 
   /// `health.http` and `capabilities.http` (see `HTTPTransportStatus`), and whether no transport can run.
