@@ -64,14 +64,19 @@ final class BlockSharing: Sendable {
     if breakerEnabled {
       for (platform, snapshot) in core.breakerStatus() where snapshot.state == .open {
         guard let retryAfter = snapshot.retryAfter else { continue }
-        blocks.append(("breaker:\(platform)", wallNow.addingTimeInterval(Double(WireEncoding.milliseconds(retryAfter)) / 1000), .null))
+        blocks.append(
+          (
+            "breaker:\(platform)", wallNow.addingTimeInterval(Double(WireEncoding.milliseconds(retryAfter)) / 1000),
+            .null
+          ))
       }
     }
     for (key, until, reason) in core.gates.blocks() {
       let quota = reason.classification == .quotaExhausted
       blocks.append(
         (
-          "gate:\(key.raw)", wallNow.addingTimeInterval(Double(WireEncoding.milliseconds(now.duration(to: until))) / 1000),
+          "gate:\(key.raw)",
+          wallNow.addingTimeInterval(Double(WireEncoding.milliseconds(now.duration(to: until))) / 1000),
           ["quota": .bool(quota), "message": .string(reason.message)]
         ))
     }

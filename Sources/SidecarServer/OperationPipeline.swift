@@ -69,7 +69,9 @@ final class OperationPipeline: Sendable {
 
   /// Every operation but a publish, apart so that their results take no room in `run`'s frame.
   @inline(never)
-  private static func query(_ pending: PendingCall, on client: any PlatformClient) async throws(SidecarError) -> JSONValue {
+  private static func query(_ pending: PendingCall, on client: any PlatformClient) async throws(SidecarError)
+    -> JSONValue
+  {
     let context = pending.context
     switch pending.kind {
     case .validate: return WireEncoding.json(try await client.validate(context: context))
@@ -93,7 +95,8 @@ final class OperationPipeline: Sendable {
 
   /// Params, the call's context and the idempotency decision.
   @inline(never)
-  private func begin(_ operation: String, on client: any PlatformClient, params: JSONValue?, id: RequestID) async -> Start
+  private func begin(_ operation: String, on client: any PlatformClient, params: JSONValue?, id: RequestID) async
+    -> Start
   {
     let platform = client.platform
     let started = ContinuousClock.now
@@ -106,13 +109,17 @@ final class OperationPipeline: Sendable {
       if operation == platform.publishOperation {
         if content.has("publishAt") && !Platform.schedulable.contains(platform) {
           throw InvalidParams(
-            "`publishAt` schedules posts natively only on \(Platform.schedulable.map(\.rawValue).joined(separator: " and ")); "
+            "`publishAt` schedules posts natively only on "
+              + "\(Platform.schedulable.map(\.rawValue).joined(separator: " and ")); "
               + "\(platform) publishes at once, so schedule this call in the backend instead", field: "publishAt")
         }
         kind = .publish(try client.preparePublish(content))
       } else if let postOperation = PostOperation(rawValue: operation) {
-        try content.rejectUnknown(postOperation == .insights ? ["postId", "metrics"] : ["postId"], context: "\(platform)/\(operation)")
-        kind = .post(postOperation, postId: try content.requiredString("postId", maxLength: 512), metrics: try Self.metrics(content))
+        try content.rejectUnknown(
+          postOperation == .insights ? ["postId", "metrics"] : ["postId"], context: "\(platform)/\(operation)")
+        kind = .post(
+          postOperation, postId: try content.requiredString("postId", maxLength: 512),
+          metrics: try Self.metrics(content))
       } else {
         try content.rejectUnknown([], context: "\(platform)/\(operation)")
         kind = operation == "validate" ? .validate : .refresh
@@ -202,8 +209,9 @@ final class OperationPipeline: Sendable {
 
   /// The answer, the idempotency record and the metrics of a call that reached the platform client.
   @inline(never)
-  private func finish(_ pending: PendingCall, _ result: Result<JSONValue, SidecarError>) async -> Result<JSONValue, JSONRPCError>
-  {
+  private func finish(
+    _ pending: PendingCall, _ result: Result<JSONValue, SidecarError>
+  ) async -> Result<JSONValue, JSONRPCError> {
     let (operation, platform, call) = (pending.operation, pending.context.key.platform, pending.context.call)
     // Before the error is answered, journaled or sent as an event: no platform's error text may carry a secret.
     let result = result.mapError(pending.context.redacted)
@@ -256,7 +264,9 @@ final class OperationPipeline: Sendable {
       if error.kind == .circuitOpen { metrics.recordNotPermitted(platform: platform.rawValue, operation: operation) }
     }
     call.progress?.end(message: result.failureValue?.message)
-    if call.retries > 0 { metrics.recordRetries(platform: platform.rawValue, operation: operation, count: call.retries) }
+    if call.retries > 0 {
+      metrics.recordRetries(platform: platform.rawValue, operation: operation, count: call.retries)
+    }
     for _ in 0..<call.rateLimitWaits { metrics.recordRateLimitWait(platform: platform.rawValue, operation: operation) }
     record(
       operation, platform: platform, common: pending.common, started: pending.started, outcome: answer, replayed: false,
@@ -338,7 +348,8 @@ final class OperationPipeline: Sendable {
   static func storeUnavailable(_ platform: Platform) -> SidecarError {
     SidecarError(
       kind: .transientExhausted,
-      message: "the shared idempotency store is unavailable, so a publish with an idempotencyKey cannot be made safely; "
+      message:
+        "the shared idempotency store is unavailable, so a publish with an idempotencyKey cannot be made safely; "
         + "nothing was published, retry later",
       platform: platform.rawValue, retryAfter: .seconds(1))
   }
@@ -414,10 +425,13 @@ struct CommonParams: Sendable {
   init(_ params: Params, requireAgent: Bool) throws(InvalidParams) {
     credentialRef = try params.requiredString("credentialRef", maxLength: 512)
     customerId = try params.requiredString("customerId", maxLength: 512)
-    agentId = requireAgent ? try params.requiredString("agentId", maxLength: 512) : try params.string("agentId", maxLength: 512)
+    agentId =
+      requireAgent ? try params.requiredString("agentId", maxLength: 512) : try params.string("agentId", maxLength: 512)
     correlationId = try params.string("correlationId", maxLength: 512)
     idempotencyKey = try params.string("idempotencyKey", maxLength: 255)
-    if idempotencyKey?.isEmpty == true { throw InvalidParams("`idempotencyKey` must not be empty", field: "idempotencyKey") }
+    if idempotencyKey?.isEmpty == true {
+      throw InvalidParams("`idempotencyKey` must not be empty", field: "idempotencyKey")
+    }
     deadlineMs = try params.int("deadlineMs", in: 1...86_400_000)
     switch params.values["workDoneToken"] {
     case nil, .null?: workDoneToken = nil

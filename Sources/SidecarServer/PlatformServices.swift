@@ -43,7 +43,8 @@ final class PlatformServices: Sendable {
       }
       let status = HTTPTransportStatus()
       return Dependencies(
-        clock: SystemClock(), random: SystemRandom(), transport: makeTransport(configuration, logger: logger, status: status),
+        clock: SystemClock(), random: SystemRandom(),
+        transport: makeTransport(configuration, logger: logger, status: status),
         sharedState: sharedState,
         credentialSource: ParentCredentials(
           connection: connection, resolveTimeout: .milliseconds(configuration.credentialsResolveTimeoutMs),
@@ -111,13 +112,15 @@ final class PlatformServices: Sendable {
             "at": .string(RFC3339.string(from: Date())),
           ])
       })
-    credentials = CredentialStore(source: dependencies.credentialSource, clock: clock, logger: logger, fleet: sharedState)
+    credentials = CredentialStore(
+      source: dependencies.credentialSource, clock: clock, logger: logger, fleet: sharedState)
     var environment = PlatformEnvironment(
       endpoints: configuration.endpoints, transport: dependencies.transport, core: core,
       media: MediaPolicy(
         allowPrivateNetworks: configuration.allowPrivateNetworks, localRoots: configuration.mediaLocalRoots,
         maxBytes: configuration.mediaMaxBytes),
-      timeout: .milliseconds(configuration.httpTimeoutMs), connectTimeout: .milliseconds(configuration.httpConnectTimeoutMs),
+      timeout: .milliseconds(configuration.httpTimeoutMs),
+      connectTimeout: .milliseconds(configuration.httpConnectTimeoutMs),
       logger: logger, appSecrets: configuration.appSecrets)
     environment.youtubeDailyQuotaUnits = configuration.youtubeDailyQuotaUnits
     clients = makePlatformClients(environment)
@@ -127,7 +130,8 @@ final class PlatformServices: Sendable {
     blockSharing =
       sharedState.isShared
       ? BlockSharing(
-        core: core, sharedState: sharedState, breakerEnabled: configuration.breakerEnabled, clock: clock, logger: logger)
+        core: core, sharedState: sharedState, breakerEnabled: configuration.breakerEnabled, clock: clock, logger: logger
+      )
       : nil
   }
 
@@ -137,7 +141,8 @@ final class PlatformServices: Sendable {
   var capabilities: JSONValue {
     var platforms: [String: JSONValue] = [:]
     for (platform, client) in clients {
-      let operations = platform.operations + PostOperation.allCases.filter(client.postOperations.contains).map(\.rawValue)
+      let operations =
+        platform.operations + PostOperation.allCases.filter(client.postOperations.contains).map(\.rawValue)
       platforms[platform.rawValue] = .array(operations.map { .string($0) })
     }
     return [
@@ -200,7 +205,10 @@ final class PlatformServices: Sendable {
 
   private func resetBreaker(_ params: JSONValue?) -> Result<JSONValue, JSONRPCError> {
     guard let name = params?["platform"]?.stringValue else {
-      return .failure(.invalidParams("`platform` is required: one of \(Platform.allCases.map(\.rawValue).joined(separator: ", "))", field: "platform"))
+      return .failure(
+        .invalidParams(
+          "`platform` is required: one of \(Platform.allCases.map(\.rawValue).joined(separator: ", "))",
+          field: "platform"))
     }
     guard let platform = Platform(rawValue: name), clients[platform] != nil else {
       return .failure(.invalidParams("unknown platform \(name)", field: "platform"))
@@ -214,7 +222,8 @@ final class PlatformServices: Sendable {
     var states: [String: String] = [:]
     let snapshots = core.breakerStatus()
     for platform in clients.keys {
-      states[platform.rawValue] = (snapshots[platform.rawValue] ?? core.breakerStatus(platform: platform.rawValue)).state.rawValue
+      states[platform.rawValue] =
+        (snapshots[platform.rawValue] ?? core.breakerStatus(platform: platform.rawValue)).state.rawValue
     }
     return metrics.prometheusText(breakerStates: states)
   }
@@ -224,7 +233,9 @@ extension SidecarConfiguration {
   var endpoints: PlatformEndpoints {
     var endpoints = PlatformEndpoints()
     endpoints.graphBaseURL = [.facebook: facebook.baseURL, .instagram: instagram.baseURL, .whatsapp: whatsapp.baseURL]
-    endpoints.graphVersion = [.facebook: facebook.apiVersion, .instagram: instagram.apiVersion, .whatsapp: whatsapp.apiVersion]
+    endpoints.graphVersion = [
+      .facebook: facebook.apiVersion, .instagram: instagram.apiVersion, .whatsapp: whatsapp.apiVersion,
+    ]
     endpoints.instagramLoginBaseURL = instagramLoginBaseURL
     endpoints.youtubeBaseURL = youtube.baseURL
     endpoints.youtubeUploadURL = youtubeUploadURL

@@ -87,7 +87,9 @@ extension PendingCall {
   @inline(never)
   func json(_ postId: String, _ result: InsightsResult, only wanted: Set<Metric>?) -> JSONValue {
     var metrics: [String: JSONValue] = [:]
-    for (metric, value) in result.metrics where wanted?.contains(metric) ?? true { metrics[metric.rawValue] = .int(value) }
+    for (metric, value) in result.metrics where wanted?.contains(metric) ?? true {
+      metrics[metric.rawValue] = .int(value)
+    }
     var object = answer(postId)
     object["fetchedAt"] = .string(RFC3339.string(from: Date()))
     object["metrics"] = .object(metrics)
@@ -115,7 +117,8 @@ extension PendingCall {
   @inline(never)
   func json(_ post: PostResult) -> JSONValue {
     var object: [String: JSONValue] = [
-      "platform": .string(context.key.platform.rawValue), "postId": .string(post.postId), "postUrl": JSONValue(post.postUrl),
+      "platform": .string(context.key.platform.rawValue), "postId": .string(post.postId),
+      "postUrl": JSONValue(post.postUrl),
       "status": .string(post.status.rawValue), "attempts": .int(max(1, context.call.attempts)),
       "durationMs": .int(WireEncoding.milliseconds(since: started)), "replayed": false,
       "waitedMs": .int(WireEncoding.milliseconds(context.call.waited)),

@@ -12,12 +12,13 @@ struct TestHarness {
   let store: CredentialStore
   let logs = InMemoryLogSink()
 
-  init(transport: ScriptedTransport, credentials: [CredentialKey: Credential], clock: any SidecarClock = SystemClock(),
-       // Platform tests follow platform-requested waits of minutes; the bound on them is the core's tests' concern.
-       retry: RetryPolicy = RetryPolicy(
-         maxAttempts: 3, baseDelay: .milliseconds(1), maxDelay: .milliseconds(4), maxWait: .seconds(300)),
-       counters: (any SharedCounters)? = nil)
-  {
+  init(
+    transport: ScriptedTransport, credentials: [CredentialKey: Credential], clock: any SidecarClock = SystemClock(),
+    // Platform tests follow platform-requested waits of minutes; the bound on them is the core's tests' concern.
+    retry: RetryPolicy = RetryPolicy(
+      maxAttempts: 3, baseDelay: .milliseconds(1), maxDelay: .milliseconds(4), maxWait: .seconds(300)),
+    counters: (any SharedCounters)? = nil
+  ) {
     self.transport = transport
     let logger = Logger(level: .debug, sink: logs)
     let core = ResilienceCore(

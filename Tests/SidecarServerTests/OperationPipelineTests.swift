@@ -175,7 +175,8 @@ struct OperationPipelineTests {
   func conflict() async throws {
     let directory = temporaryDirectory()
     let other = try LocalStateStore(directory: directory, logger: .disabled)
-    let scope = IdempotencyScope.key(platform: "whatsapp", operation: "send", customerId: "cust-1", idempotencyKey: "order-42")
+    let scope = IdempotencyScope.key(
+      platform: "whatsapp", operation: "send", customerId: "cust-1", idempotencyKey: "order-42")
     #expect(try other.claim(key: scope, fingerprint: CommonParams.fingerprint(of: send())) == .proceed)
     let sidecar = try Sidecar([accepted], stateDir: directory)
     let answer = await sidecar.call("whatsapp/send", send())
@@ -187,10 +188,13 @@ struct OperationPipelineTests {
     withExtendedLifetime(other) {}
   }
 
-  @Test("a key whose sidecar died after marking it sending is taken over; if the post cannot be looked for, it is outcome_unknown for good")
+  @Test(
+    "a key whose sidecar died while sending is taken over; if the post cannot be looked for, it stays outcome_unknown"
+  )
   func interruptedTakeover() async throws {
     let directory = temporaryDirectory()
-    let scope = IdempotencyScope.key(platform: "whatsapp", operation: "send", customerId: "cust-1", idempotencyKey: "order-42")
+    let scope = IdempotencyScope.key(
+      platform: "whatsapp", operation: "send", customerId: "cust-1", idempotencyKey: "order-42")
     var params = try #require(send().objectValue)
     params["credentialRef"] = "cred-gone"  // the credential cannot be resolved, so nothing can be looked for
     do {
@@ -223,7 +227,8 @@ struct OperationPipelineTests {
     #expect(replayed.failureValue?.message.contains("cancelled after its publish may have gone out") == true)
     #expect(sidecar.transport.requests.count == 1)
     let events = sidecar.events()
-    #expect(events.map { $0["errorCode"] } == [.int(JSONRPCError.requestCancelled.code), .int(ErrorKind.outcomeUnknown.code)])
+    #expect(
+      events.map { $0["errorCode"] } == [.int(JSONRPCError.requestCancelled.code), .int(ErrorKind.outcomeUnknown.code)])
     #expect(events.map { $0["replayed"] } == [false, true])
   }
 

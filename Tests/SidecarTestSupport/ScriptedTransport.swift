@@ -28,7 +28,9 @@ public final class ScriptedTransport: HTTPTransport {
     public var json: JSONValue? { try? JSONParser.parse(body) }
   }
 
-  private let state = Mutex<(replies: [Reply], recorded: [Recorded], arrivals: [(Int, CheckedContinuation<Void, Never>)])>(
+  private let state = Mutex<
+    (replies: [Reply], recorded: [Recorded], arrivals: [(Int, CheckedContinuation<Void, Never>)])
+  >(
     ([], [], []))
   /// Answers when the script runs dry.
   private let fallback: (@Sendable (HTTPRequest) -> Reply)?
@@ -80,7 +82,7 @@ public final class ScriptedTransport: HTTPTransport {
       state.arrivals.removeAll { $0.0 <= state.recorded.count }
       return (state.replies.isEmpty ? nil : state.replies.removeFirst(), arrived)
     }
-    arrived.forEach { $0.resume() }
+    for continuation in arrived { continuation.resume() }
     guard let reply = reply ?? fallback?(request) else {
       throw TransportError(.other, requestSent: false, message: "script ran dry")
     }
@@ -104,7 +106,8 @@ public final class ScriptedTransport: HTTPTransport {
 
 /// A credential source that hands out fixed credentials and records updates.
 public final class FixedCredentials: CredentialSource {
-  private let state: Mutex<(credentials: [CredentialKey: Credential], updates: [(CredentialKey, Credential)], resolves: Int)>
+  private let state:
+    Mutex<(credentials: [CredentialKey: Credential], updates: [(CredentialKey, Credential)], resolves: Int)>
 
   public init(_ credentials: [CredentialKey: Credential]) {
     state = Mutex((credentials, [], 0))
