@@ -100,7 +100,7 @@ final class PlatformServices: Sendable {
         enabled: configuration.breakerEnabled, failureThreshold: configuration.breakerFailureThreshold,
         openDuration: .milliseconds(configuration.breakerOpenMs), halfOpenProbes: configuration.breakerHalfOpenProbes),
       budget: RetryBudgetConfiguration(), clock: clock, random: dependencies.random, counters: sharedState.counters,
-      onBreakerTransition: { [connection, logger] platform, from, to in
+      onBreakerTransition: { [connection, logger, clock] platform, from, to in
         if to == .open { metrics.recordBreakerOpened(platform: platform) }
         logger.warn(
           "circuit breaker changed state",
@@ -109,7 +109,7 @@ final class PlatformServices: Sendable {
           "breaker/stateChanged",
           params: [
             "platform": .string(platform), "from": .string(from.rawValue), "to": .string(to.rawValue),
-            "at": .string(RFC3339.string(from: Date())),
+            "at": .string(RFC3339.string(from: clock.wallNow())),
           ])
       })
     credentials = CredentialStore(
