@@ -76,6 +76,16 @@ struct EndpointDefaultsTests {
     }
   }
 
+  @Test("The publishing benchmark's own stacks call the Graph version the sidecar calls by default")
+  func benchmarks() throws {
+    let graphPath = try Regex(#"/v[0-9]+\.[0-9]+/"#)
+    for path in ["Benchmarks/publishing/driver.py", "scripts/bench"] {
+      let text = try Self.read(path)
+      let versions = Set(text.matches(of: graphPath).map { String(text[$0.range]) })
+      #expect(versions == ["/\(PlatformEndpoints.defaultGraphVersion)/"], "\(path)")
+    }
+  }
+
   @Test("The platform docs quote the default versions they explain")
   func platformDocs() throws {
     let meta = try Self.read("docs/platforms/meta.md").replacingOccurrences(of: "\n", with: " ")
