@@ -7,23 +7,18 @@ import Testing
 @Suite struct ErrorCodeTableTests {
   /// `data.kind` → code, from `protocol/error-kinds.json`, the error table's one source.
   static func codes() throws -> [String: Int] {
-    struct Table: Decodable {
-      struct Application: Decodable {
-        let code: Int
-        let kind: String
-      }
-      struct Standard: Decodable {
-        let code: Int
-        let kinds: [String: Bool]
-      }
-      let application: [Application]
-      let standard: [Standard]
-    }
     let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
       .appendingPathComponent("../../protocol/error-kinds.json")
-    let table = try JSONDecoder().decode(Table.self, from: Data(contentsOf: source))
-    let standard = table.standard.flatMap { entry in entry.kinds.keys.map { ($0, entry.code) } }
-    return Dictionary(uniqueKeysWithValues: standard + table.application.map { ($0.kind, $0.code) })
+    let table = try JSONParser.parse(Data(contentsOf: source))
+    var codes: [String: Int] = [:]
+    for entry in table["application"]?.arrayValue ?? [] {
+      codes[entry["kind"]?.stringValue ?? ""] = entry["code"]?.intValue
+    }
+    for entry in table["standard"]?.arrayValue ?? [] {
+      guard case .object(let kinds)? = entry["kinds"] else { continue }
+      for kind in kinds.keys { codes[kind] = entry["code"]?.intValue }
+    }
+    return codes
   }
 
   @Test func theLayersOwnAnswersCarryTheCodesOfProtocolErrorKindsJSON() throws {
