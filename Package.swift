@@ -69,11 +69,13 @@ let package = Package(
       swiftSettings: strict),
     .testTarget(
       name: "SidecarPlatformsTests",
-      dependencies: ["SidecarPlatforms", "SidecarHTTP", "SidecarResilience", "SidecarTestSupport"], swiftSettings: strict),
+      dependencies: ["SidecarPlatforms", "SidecarHTTP", "SidecarResilience", "SidecarTestSupport"],
+      swiftSettings: strict),
     // SidecarTestSupport: test doubles that more than one test target uses (a scripted HTTP transport, fixed
     // credentials); never linked into the product.
     .target(
-      name: "SidecarTestSupport", dependencies: ["SidecarHTTP", "SidecarJSON", "SidecarPlatforms", "SidecarResilience"],
+      name: "SidecarTestSupport",
+      dependencies: ["SidecarHTTP", "SidecarJSON", "SidecarPlatforms", "SidecarResilience"],
       path: "Tests/SidecarTestSupport", swiftSettings: strict),
 
     // SidecarResilience: classification, retry, circuit breaker, rate-limit gates, retry budget, clocks.
