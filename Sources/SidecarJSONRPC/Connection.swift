@@ -162,7 +162,8 @@ public final class Connection: Sendable {
     if let error = object["error"] {
       continuation.resume(
         throwing: JSONRPCError(
-          code: error["code"]?.intValue ?? -32603, message: error["message"]?.stringValue ?? "error from parent",
+          code: error["code"]?.intValue ?? JSONRPCError.Code.internalError,
+          message: error["message"]?.stringValue ?? "error from parent",
           data: error["data"]))
     } else {
       continuation.resume(returning: object["result"] ?? .null)
@@ -291,7 +292,7 @@ extension Connection {
           ])
       case .badHeader, .unsupportedCharset:
         refusal = JSONRPCError(
-          code: -32700, message: "Parse error: \(error.reason)",
+          code: JSONRPCError.Code.parseError, message: "Parse error: \(error.reason)",
           data: ["kind": "bad_framing", "reason": .string(error.reason)])
       }
       reply(.failure(refusal), id: nil, to: .direct)
@@ -415,7 +416,7 @@ extension Connection {
           reply(.failure(.invalidRequest("id \(id) is already used by a request in flight")), id: id, to: target)
         case .overloaded(let maxInFlight):
           let overloaded = JSONRPCError(
-            code: -31012,
+            code: JSONRPCError.Code.overloaded,
             message: "Overloaded: \(maxInFlight) requests are already in flight (limits.maxInFlight); retry shortly",
             data: ["kind": "overloaded", "retryable": true, "limit": .int(maxInFlight)])
           reply(.failure(overloaded), id: id, to: target)
