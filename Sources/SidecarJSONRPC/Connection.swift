@@ -134,7 +134,8 @@ public final class Connection: Sendable {
           return
         }
         writer.write(body: MessageEncoding.request(id: id, method: method, params: params))
-        let nanos = max(0, Int(timeout.components.seconds) * 1_000_000_000 + Int(timeout.components.attoseconds / 1_000_000_000))
+        let nanos = max(
+          0, Int(timeout.components.seconds) * 1_000_000_000 + Int(timeout.components.attoseconds / 1_000_000_000))
         DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanos)) { [weak self] in
           self?.failOutgoing(id, OutgoingRequestError.timedOut(method: method, after: timeout), notifyPeer: true)
         }
