@@ -130,8 +130,8 @@ import Testing
     #expect(machine.snapshot(now: .at(0)) == BreakerSnapshot(state: .closed, opens: 1))
   }
 
-  /// The breaker as the brief describes it, written as differently as possible: state is derived from when it last
-  /// opened and the time now.
+  /// The breaker as protocol/PROTOCOL.md §5 describes it, written as differently as possible: state is derived from
+  /// when it last opened and the time now.
   struct ReferenceModel {
     let threshold: Int
     let openNanoseconds: Int64
