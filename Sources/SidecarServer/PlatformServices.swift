@@ -281,7 +281,8 @@ final class PlatformServices: Sendable {
       if operation == platform.publishOperation {
         if content.has("publishAt") && !Platform.schedulable.contains(platform) {
           throw InvalidParams(
-            "`publishAt` schedules posts natively only on \(Platform.schedulable.map(\.rawValue).joined(separator: " and ")); "
+            "`publishAt` schedules posts natively only on "
+              + "\(Platform.schedulable.map(\.rawValue).joined(separator: " and ")); "
               + "\(platform) publishes at once, so schedule this call in the backend instead", field: "publishAt")
         }
         kind = .publish(try client.preparePublish(content))
@@ -712,7 +713,7 @@ private final class PendingCall: Sendable {
   }
 }
 
-/// Params every platform method takes (design brief §3).
+/// Params every platform method takes (protocol/PROTOCOL.md §3).
 struct CommonParams: Sendable {
   static let names: Set<String> = [
     "credentialRef", "customerId", "agentId", "correlationId", "idempotencyKey", "deadlineMs", "workDoneToken",
