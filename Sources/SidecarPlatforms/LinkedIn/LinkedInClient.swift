@@ -90,11 +90,15 @@ public final class LinkedInClient: PlatformClient {
     case .document(let source, let title):
       let urn = try await upload(.document, from: source, field: "documentUrl", context: context)
       return ["media": ["id": .string(urn), "title": .string(title)]]
-    case .video(let source):
+    case .video(let source, let captionsSource):
+      // The captions first: a file LinkedIn would refuse fails before any of the video is sent.
+      var captions: MediaOnDisk?
+      if let captionsSource { captions = try await self.captions(captionsSource, context: context.call) }
+      defer { captions?.remove() }
       let file = try await environment.fetcher(for: .linkedin).onDisk(
         source, field: "videoUrl", limit: LinkedInAsset.video.maxBytes, context: context.call)
       defer { file.remove() }
-      let urn = try await uploadVideo(file, context: context)
+      let urn = try await uploadVideo(file, captions: captions, context: context)
       return ["media": ["id": .string(urn)]]
     }
   }

@@ -88,6 +88,10 @@ export interface LinkedInPostParams extends PublishParams {
   videoUrl?: string;
   /** A local video (absolute path). */
   videoPath?: string;
+  /** Captions for the video (`videoUrl` or `videoPath`): a SubRip (.srt) file the sidecar fetches. */
+  captionsUrl?: string;
+  /** Captions for the video from a local SubRip (.srt) file (absolute path). */
+  captionsPath?: string;
 }
 
 export interface YouTubePostParams extends PublishParams {
