@@ -236,8 +236,8 @@ class Facebook(PlatformClient):
     ) -> PostResult:
         """Publish to the page; ``kind`` is ``feed`` (default), ``story`` or ``reel``; ``alt_text`` describes a single
         photo, ``video_title`` names a video post and ``thumbnail_url`` sets its thumbnail (``video_url`` only);
-        ``video_path`` uploads a local video in resumable chunks; ``call_to_action`` (``SHOP_NOW``, ``LEARN_MORE``...)
-        puts a button on a ``link`` post.
+        ``video_path`` uploads a local video (a feed video, reel or story), resuming after a failure;
+        ``call_to_action`` (``SHOP_NOW``, ``LEARN_MORE``...) puts a button on a ``link`` post.
         ``publish_at`` (RFC 3339 text or a datetime, 10 minutes to 30 days ahead) schedules a feed post: ``status`` is
         then ``scheduled``."""
         return await self._publish(
