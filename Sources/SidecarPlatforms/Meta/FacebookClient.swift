@@ -488,8 +488,10 @@ public final class FacebookClient: PlatformClient {
         kind: .permanent, message: "Facebook's upload session answer had no usable video_id and upload_url.",
         platform: platform.rawValue, attempts: context.attempts)
     }
+    let field: String
     switch source {
     case .url(let url):
+      field = "videoUrl"
       // rupload validates `offset` and `file_size` as numbers even for a hosted file, where there are no bytes to send.
       var headers = HTTPHeaders()
       headers["file_url"] = url.absoluteString
@@ -500,6 +502,7 @@ public final class FacebookClient: PlatformClient {
         context: context)
       try confirmSuccess(upload, context)
     case .file(let file):
+      field = "videoPath"
       try await uploadBytes(file, to: uploadURL, video: video, page: page, token: token, context: context)
     }
     try await graph.poll("the video upload", context: context) { () throws(SidecarError) -> Bool? in
@@ -510,7 +513,7 @@ public final class FacebookClient: PlatformClient {
       {
         let reason = status["processing_phase"]?["error"]?["message"]?.stringValue ?? "the video could not be processed"
         throw SidecarError(
-          kind: .permanent, message: "Facebook could not use the video at `videoUrl`: \(reason).",
+          kind: .permanent, message: "Facebook could not use the video at `\(field)`: \(reason).",
           platform: platform.rawValue, attempts: context.attempts)
       }
       if status["video_status"]?.stringValue == "expired" {
