@@ -392,7 +392,8 @@ def test_linkedin_video_captions_from_a_url_or_a_local_file(fake, sidecar_factor
     assert "SubRip" in error["message"] and "captionsPath" in error["message"]
     assert not fake.requests(platform="linkedin", path="/rest/videos")
     for params, field in [({"captionsUrl": fake.media_url("talk-2k.srt")}, "captionsUrl"),
-                          ({"imageUrl": fake.media_url("image-20k.jpg"), "captionsPath": str(captions)}, "captionsPath"),
+                          ({"imageUrl": fake.media_url("image-20k.jpg"), "captionsPath": str(captions)},
+                           "captionsPath"),
                           ({"videoPath": str(video), "captionsUrl": fake.media_url("talk-2k.srt"),
                             "captionsPath": str(captions)}, "captionsPath"),
                           ({"videoPath": str(video), "captionsPath": "/etc/hostname"}, "captionsPath")]:

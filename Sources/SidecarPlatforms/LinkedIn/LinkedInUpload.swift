@@ -136,8 +136,8 @@ extension LinkedInClient {
     if let captions, let captionsURL {
       var headers: HTTPHeaders = ["Content-Type": "application/octet-stream"]
       if trusted(captionsURL) { headers["Authorization"] = "Bearer \(credential.accessToken)" }
-      let put = HTTPRequest(
-        method: "PUT", url: captionsURL, headers: headers, body: .file(path: captions.path, offset: 0, length: captions.size))
+      let body = HTTPBody.file(path: captions.path, offset: 0, length: captions.size)
+      let put = HTTPRequest(method: "PUT", url: captionsURL, headers: headers, body: body)
       _ = try await http.send(put, step: .idempotent, context: context, classify: accept)
     }
     let finalize = HTTPRequest(

@@ -122,7 +122,8 @@ enum FacebookPost: Sendable, Equatable {
         self = .videoStory(source)
       } else {
         throw InvalidParams(
-          "a Facebook story needs one `imageUrl`, `videoUrl` or `videoPath`", field: images == nil ? "kind" : "imageUrls")
+          "a Facebook story needs one `imageUrl`, `videoUrl` or `videoPath`",
+          field: images == nil ? "kind" : "imageUrls")
       }
     case "reel":
       guard mediaCount == 1, let source = video.map(MediaSource.url) ?? videoFile.map(MediaSource.file) else {
