@@ -87,7 +87,10 @@ struct UploadResumeTests {
     let video = Self.localFile()
     let captions = Array("\u{FEFF}1\r\n00:00:00,000 --> 00:00:01,500\r\nHello\r\n".utf8)
     let srt = Self.localFile(captions, suffix: ".srt")
-    defer { unlink(video); unlink(srt) }
+    defer {
+      unlink(video)
+      unlink(srt)
+    }
     let transport = ScriptedTransport([
       Self.linkedInVideo(captions: true), Self.etag("e0"), Self.etag("e1"), Self.etag("e2"),
       .response(HTTPResponse(status: 201)), .response(HTTPResponse(status: 200)),
@@ -113,7 +116,10 @@ struct UploadResumeTests {
   func linkedInCaptionsNotSubRip() async throws {
     let video = Self.localFile()
     let notes = Self.localFile(Array("WEBVTT\n\n00:00.000 --> 00:01.000\nHello\n".utf8), suffix: ".vtt")
-    defer { unlink(video); unlink(notes) }
+    defer {
+      unlink(video)
+      unlink(notes)
+    }
     let harness = TestHarness(
       transport: ScriptedTransport(), credentials: [Self.linkedInKey: LinkedInClientTests.credential()])
     let operation = try LinkedInClient(environment: harness.environment)
