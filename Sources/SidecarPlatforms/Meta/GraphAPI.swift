@@ -272,13 +272,8 @@ final class GraphAPI: Sendable {
         platformCode: info["type"]?.stringValue.map(PlatformCode.string),
         platformMessage: detail, requestMayHaveReachedPlatform: status >= 500)
     }
-    let classification: PlatformFailure.Classification
-    switch status {
-    case 401: classification = .auth(refreshable: false)
-    case 429: classification = .rateLimited(scope: .account)
-    case 408, 500...599: classification = .transient
-    default: classification = .permanent
-    }
+    // Meta's tokens are not refreshed in a call: a 401 needs the account reconnected.
+    let classification = StatusFallback(name: name, refreshable: false).classification(status)
     let message =
       status == 401
       ? "\(name) answered HTTP 401 without an error body; reconnect the \(name) account if this persists."
