@@ -57,41 +57,36 @@ public final class FacebookClient: PlatformClient {
   static let schedulingWindow: ClosedRange<TimeInterval> = 600...(30 * 86_400)
 
   public func validate(context: OperationContext) async throws(SidecarError) -> ValidationResult {
-    let credential = try await context.credentials.credential(context.key)
-    let page = credential.accountId
-    do {
-      return try await context.withCredential(refresher: nil) { credential throws(SidecarError) in
-        let info = try await graph.inspect(credential, context: context.call)
-        let node = try await graph.send(
-          .get(GraphAPI.path(page), fields: "id,name,link"), token: graph.token(credential), accountId: page,
-          context: context.call)
-        var missing = info?.missing(["pages_manage_posts", "pages_read_engagement"], for: page) ?? []
-        var problems: [String] = []
-        if let info, !info.isValid {
-          problems.append("Meta reports the token as invalid: \(info.errorMessage ?? "no reason given"). Reconnect.")
-        }
-        if let info, info.type == "USER" {
-          // A user token can list the person's tasks on the Page; a Page token cannot (it exists only for people
-          // with a task on the Page, and posting with it proves CREATE_CONTENT).
-          let accounts = try await graph.send(
-            .get("/me/accounts", fields: "id,name,tasks", query: [("limit", "100")]), token: graph.token(credential),
-            accountId: page, context: context.call)
-          let entry = accounts["data"]?.arrayValue?.first { $0["id"]?.graphID == page }
-          let tasks = (entry?["tasks"]?.arrayValue ?? []).compactMap(\.stringValue)
-          if !tasks.contains("CREATE_CONTENT") && !tasks.contains("MANAGE") { missing.append("CREATE_CONTENT") }
-          problems.append("The credential is a user token; posts need the Page's own access token.")
-        }
-        if let info, !info.scopes.contains("publish_video") {
-          problems.append("Without publish_video, video posts and reels on this Page will be refused.")
-        }
-        if info == nil { problems.append("The token's permissions could not be inspected (debug_token refused).") }
-        return ValidationResult(
-          valid: missing.isEmpty && (info?.isValid ?? true) && info?.type != "USER", accountId: page,
-          accountName: node["name"]?.stringValue, scopes: info?.scopes, missing: missing.isEmpty ? nil : missing,
-          expiresAt: info?.expiresAt, problems: problems.isEmpty ? nil : problems)
+    try await MetaValidation.run(context) { credential throws(SidecarError) in
+      let page = credential.accountId
+      let info = try await graph.inspect(credential, context: context.call)
+      let node = try await graph.send(
+        .get(GraphAPI.path(page), fields: "id,name,link"), token: graph.token(credential), accountId: page,
+        context: context.call)
+      var missing = info?.missing(["pages_manage_posts", "pages_read_engagement"], for: page) ?? []
+      var problems: [String] = []
+      if let info, !info.isValid {
+        problems.append("Meta reports the token as invalid: \(info.errorMessage ?? "no reason given"). Reconnect.")
       }
-    } catch  where error.kind == .authFailed || error.kind == .permanent {
-      return ValidationResult(valid: false, accountId: page, problems: [error.message])
+      if let info, info.type == "USER" {
+        // A user token can list the person's tasks on the Page; a Page token cannot (it exists only for people
+        // with a task on the Page, and posting with it proves CREATE_CONTENT).
+        let accounts = try await graph.send(
+          .get("/me/accounts", fields: "id,name,tasks", query: [("limit", "100")]), token: graph.token(credential),
+          accountId: page, context: context.call)
+        let entry = accounts["data"]?.arrayValue?.first { $0["id"]?.graphID == page }
+        let tasks = (entry?["tasks"]?.arrayValue ?? []).compactMap(\.stringValue)
+        if !tasks.contains("CREATE_CONTENT") && !tasks.contains("MANAGE") { missing.append("CREATE_CONTENT") }
+        problems.append("The credential is a user token; posts need the Page's own access token.")
+      }
+      if let info, !info.scopes.contains("publish_video") {
+        problems.append("Without publish_video, video posts and reels on this Page will be refused.")
+      }
+      if info == nil { problems.append("The token's permissions could not be inspected (debug_token refused).") }
+      return ValidationResult(
+        valid: missing.isEmpty && (info?.isValid ?? true) && info?.type != "USER", accountId: page,
+        accountName: node["name"]?.stringValue, scopes: info?.scopes, missing: missing.isEmpty ? nil : missing,
+        expiresAt: info?.expiresAt, problems: problems.isEmpty ? nil : problems)
     }
   }
 

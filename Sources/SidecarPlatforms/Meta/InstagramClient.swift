@@ -50,8 +50,14 @@ public final class InstagramClient: PlatformClient {
     _ context: OperationContext, _ body: (Credential) async throws(SidecarError) -> T
   ) async throws(SidecarError) -> T {
     let credential = try await context.credentials.credential(context.key)
-    let refresher = credential.variant == Self.instagramLoginVariant ? refresher(context.call) : nil
-    return try await context.withCredential(refresher: refresher, body)
+    return try await context.withCredential(refresher: refresher(for: credential, context.call), body)
+  }
+
+  /// How the credential's token is refreshed: only Instagram Login's can be.
+  func refresher(for credential: Credential, _ call: CallContext)
+    -> (@Sendable (Credential) async throws(SidecarError) -> Credential)?
+  {
+    credential.variant == Self.instagramLoginVariant ? refresher(call) : nil
   }
 
   /// Exchanges a long-lived Instagram Login token for a new one (`ig_refresh_token`, docs/platforms/meta.md).
@@ -89,13 +95,10 @@ public final class InstagramClient: PlatformClient {
   }
 
   public func validate(context: OperationContext) async throws(SidecarError) -> ValidationResult {
-    let account = try await context.credentials.credential(context.key).accountId
-    do {
-      return try await withCredential(context) { credential throws(SidecarError) in
-        try await validate(credential, context: context.call)
-      }
-    } catch  where error.kind == .authFailed || error.kind == .permanent {
-      return ValidationResult(valid: false, accountId: account, problems: [error.message])
+    try await MetaValidation.run(
+      context, refresher: { credential in refresher(for: credential, context.call) }
+    ) { credential throws(SidecarError) in
+      try await validate(credential, context: context.call)
     }
   }
 
