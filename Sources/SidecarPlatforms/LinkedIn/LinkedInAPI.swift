@@ -12,7 +12,7 @@ import SidecarResilience
 /// Builds `{base}/rest/…` URLs, sends the token as `Authorization: Bearer` with the configured `LinkedIn-Version` and
 /// Rest.li 2.0 on every call, classifies error answers with ``LinkedInErrors`` and names the gates: the app's daily
 /// limits (`"linkedin:app"`) and the author's (`"linkedin:author:<urn>"`).
-final class LinkedInAPI: Sendable {
+final class LinkedInAPI: PlatformAPI {
   let platform = Platform.linkedin
   let http: PlatformHTTP
   /// Without a trailing path: `https://api.linkedin.com`.
@@ -27,8 +27,6 @@ final class LinkedInAPI: Sendable {
     version = environment.endpoints.linkedinVersion
     tokenURL = environment.endpoints.linkedinTokenURL
   }
-
-  var clock: any SidecarClock { http.core.clock }
 
   func url(_ path: String, query: String? = nil) -> URL {
     Encoding.parse(baseURL + path + (query.map { "?" + $0 } ?? ""))
@@ -54,13 +52,9 @@ final class LinkedInAPI: Sendable {
   }
 
   /// What an error answer means; whether an auth failure may be cured depends on the credential's refresh token.
-  func classifier(_ credential: Credential) -> @Sendable (HTTPResponse) -> PlatformFailure {
-    let version = version
-    let canRefresh = credential.refreshToken?.isEmpty == false
-    let clock = clock
-    return { response in
-      LinkedInErrors.failure(response, version: version, canRefresh: canRefresh, now: clock.wallNow())
-    }
+  func failure(_ response: HTTPResponse, credential: Credential) -> PlatformFailure {
+    LinkedInErrors.failure(
+      response, version: version, canRefresh: credential.refreshToken?.isEmpty == false, now: clock.wallNow())
   }
 
   /// The app's daily limits.
@@ -76,31 +70,5 @@ final class LinkedInAPI: Sendable {
     guard let host = url.host?.lowercased() else { return false }
     return host == "linkedin.com" || host.hasSuffix(".linkedin.com")
       || host == URL(string: baseURL)?.host?.lowercased()
-  }
-
-  /// Sends `request` through the resilience core: a 2xx, or an answer `answering` accepts (a 404 that means "no such
-  /// post"), is returned; anything else fails as ``LinkedInErrors`` classifies it.
-  @inline(never)
-  func send(
-    _ request: HTTPRequest, credential: Credential, step: StepSafety = .idempotent, gates: [RateLimitKey] = [],
-    answering: @escaping @Sendable (HTTPResponse) -> Bool = { _ in false }, context: CallContext
-  ) async throws(SidecarError) -> HTTPResponse {
-    try await http.send(request, step: step, gates: gates, context: context, classify: accept(credential, answering))
-  }
-
-  /// ``send(_:credential:step:gates:answering:context:)`` for an answer whose body is JSON.
-  @inline(never)
-  func sendJSON(
-    _ request: HTTPRequest, credential: Credential, step: StepSafety = .idempotent, gates: [RateLimitKey] = [],
-    answering: @escaping @Sendable (HTTPResponse) -> Bool = { _ in false }, context: CallContext
-  ) async throws(SidecarError) -> (HTTPResponse, JSONValue) {
-    try await http.sendJSON(request, step: step, gates: gates, context: context, classify: accept(credential, answering))
-  }
-
-  private func accept(
-    _ credential: Credential, _ answering: @escaping @Sendable (HTTPResponse) -> Bool
-  ) -> @Sendable (HTTPResponse) -> PlatformFailure? {
-    let classify = classifier(credential)
-    return { response in (200..<300).contains(response.status) || answering(response) ? nil : classify(response) }
   }
 }

@@ -13,7 +13,7 @@ import SidecarResilience
 /// Sends the token as `Authorization: Bearer`, classifies error answers with ``YouTubeErrors`` (a spent quota also
 /// closes its gate until the reset) and names the gates: the project's (`"youtube:app"`) and the channel's
 /// (`"youtube:channel:<id>"`).
-final class GoogleAPI: Sendable {
+final class GoogleAPI: PlatformAPI {
   let platform = Platform.youtube
   let http: PlatformHTTP
   /// `https://www.googleapis.com`.
@@ -28,8 +28,6 @@ final class GoogleAPI: Sendable {
     uploadURL = environment.endpoints.youtubeUploadURL
     tokenURL = environment.endpoints.googleTokenURL
   }
-
-  var clock: any SidecarClock { http.core.clock }
 
   func url(_ path: String, query: [(String, String)] = []) -> URL {
     Encoding.url(baseURL, path, query: query)
@@ -56,6 +54,11 @@ final class GoogleAPI: Sendable {
 
   /// Classifies an error answer; a spent quota also closes the matching gate until it resets, so that later calls
   /// fail at once without spending a request.
+  func failure(_ response: HTTPResponse, credential: Credential) -> PlatformFailure {
+    failure(response, channel: credential.accountId)
+  }
+
+  /// ``failure(_:credential:)`` for the channel `channel`.
   func failure(_ response: HTTPResponse, channel: String) -> PlatformFailure {
     let now = clock.wallNow()
     let failure = YouTubeErrors.failure(response, now: now)
@@ -65,34 +68,5 @@ final class GoogleAPI: Sendable {
         key, until: clock.now() + .seconds(max(resetsAt.timeIntervalSince(now), 0)), reason: failure)
     }
     return failure
-  }
-
-  /// Sends `request` through the resilience core: a 2xx, or an answer `answering` accepts (a 404 for a video that
-  /// is gone), is returned; anything else fails as ``failure(_:channel:)`` classifies it.
-  @inline(never)
-  func send(
-    _ request: HTTPRequest, credential: Credential, step: StepSafety = .idempotent, gates: [RateLimitKey] = [],
-    answering: @escaping @Sendable (HTTPResponse) -> Bool = { _ in false }, context: CallContext
-  ) async throws(SidecarError) -> HTTPResponse {
-    try await http.send(
-      request, step: step, gates: gates, context: context, classify: accept(credential.accountId, answering))
-  }
-
-  /// ``send(_:credential:step:gates:answering:context:)`` for an answer whose body is JSON.
-  @inline(never)
-  func sendJSON(
-    _ request: HTTPRequest, credential: Credential, step: StepSafety = .idempotent, gates: [RateLimitKey] = [],
-    answering: @escaping @Sendable (HTTPResponse) -> Bool = { _ in false }, context: CallContext
-  ) async throws(SidecarError) -> (HTTPResponse, JSONValue) {
-    try await http.sendJSON(
-      request, step: step, gates: gates, context: context, classify: accept(credential.accountId, answering))
-  }
-
-  private func accept(
-    _ channel: String, _ answering: @escaping @Sendable (HTTPResponse) -> Bool
-  ) -> @Sendable (HTTPResponse) -> PlatformFailure? {
-    { [self] response in
-      (200..<300).contains(response.status) || answering(response) ? nil : failure(response, channel: channel)
-    }
   }
 }
