@@ -13,7 +13,7 @@ import SidecarResilience
 ///
 /// Every `/rest` call names the configured `LinkedIn-Version` and Rest.li 2.0; URNs in paths are percent-encoded.
 /// Only `POST /rest/posts` is visible to anyone; image uploads before it are safe to repeat.
-public final class LinkedInClient: PlatformClient {
+public final class LinkedInClient: PlatformClient, Publisher {
   public let platform = Platform.linkedin
   let environment: PlatformEnvironment
   let api: LinkedInAPI
@@ -32,10 +32,11 @@ public final class LinkedInClient: PlatformClient {
   }
 
   public func preparePublish(_ params: Params) throws(InvalidParams) -> PreparedOperation<PostResult> {
-    let post = try LinkedInPost(params, media: environment.media)
-    return PreparedOperation { [self] (context: OperationContext) async throws(SidecarError) -> PostResult in
-      try await publish(post, context: context)
-    }
+    try prepared(params)
+  }
+
+  func check(_ params: Params) throws(InvalidParams) -> LinkedInPost {
+    try LinkedInPost(params, media: environment.media)
   }
 
   public func validate(context: OperationContext) async throws(SidecarError) -> ValidationResult {

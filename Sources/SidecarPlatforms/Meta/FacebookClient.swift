@@ -20,7 +20,7 @@ import SidecarResilience
 /// call of each post is a `.publish` step. When that call's outcome is unknown, the post is looked for where Meta
 /// lets us (the Page feed for text, the video's publishing phase for reels and video stories) before the call ends
 /// with `outcome_unknown`.
-public final class FacebookClient: PlatformClient {
+public final class FacebookClient: PlatformClient, Publisher {
   public let platform = Platform.facebook
   let graph: GraphAPI
   /// `graph-video.facebook.com` for `/videos` when talking to the real Graph host; the configured base otherwise.
@@ -37,6 +37,10 @@ public final class FacebookClient: PlatformClient {
   }
 
   public func preparePublish(_ params: Params) throws(InvalidParams) -> PreparedOperation<PostResult> {
+    try prepared(params)
+  }
+
+  func check(_ params: Params) throws(InvalidParams) -> (post: FacebookPost, publishAt: Date?) {
     let publishAt = try PublishAt.parse(
       params, now: graph.clock.wallNow(), window: Self.schedulingWindow,
       describe: "between 10 minutes and 30 days from now, the window Facebook allows for scheduled Page posts")
@@ -46,10 +50,14 @@ public final class FacebookClient: PlatformClient {
         "`publishAt` schedules Facebook feed posts (text, link, photos); videos, stories and reels are published at "
           + "once", field: "publishAt")
     }
-    return PreparedOperation { [self] context throws(SidecarError) in
-      try await context.withCredential(refresher: nil) { credential throws(SidecarError) in
-        try await publish(post, at: publishAt, credential: credential, context: context)
-      }
+    return (post, publishAt)
+  }
+
+  func publish(
+    _ checked: (post: FacebookPost, publishAt: Date?), context: OperationContext
+  ) async throws(SidecarError) -> PostResult {
+    try await context.withCredential(refresher: nil) { credential throws(SidecarError) in
+      try await publish(checked.post, at: checked.publishAt, credential: credential, context: context)
     }
   }
 

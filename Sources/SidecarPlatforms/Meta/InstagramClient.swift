@@ -15,7 +15,7 @@ import SidecarResilience
 /// container can be published only once, so after a publish whose outcome is unknown the container's `status_code`
 /// decides: `PUBLISHED` means the post went out and its media id is looked up; `FINISHED` means it did not, and
 /// publishing the same container again cannot duplicate it.
-public final class InstagramClient: PlatformClient {
+public final class InstagramClient: PlatformClient, Publisher {
   public let platform = Platform.instagram
   let facebookLogin: GraphAPI
   let instagramLogin: GraphAPI
@@ -36,12 +36,19 @@ public final class InstagramClient: PlatformClient {
   }
 
   public func preparePublish(_ params: Params) throws(InvalidParams) -> PreparedOperation<PostResult> {
+    try prepared(params)
+  }
+
+  func check(_ params: Params) throws(InvalidParams) -> (post: InstagramPost, extras: InstagramExtras) {
     let post = try InstagramPost(params, media: media)
-    let extras = try InstagramExtras(params, post: post, media: media)
-    return PreparedOperation { [self] context throws(SidecarError) in
-      try await withCredential(context) { credential throws(SidecarError) in
-        try await publish(post, extras: extras, credential: credential, context: context)
-      }
+    return (post, try InstagramExtras(params, post: post, media: media))
+  }
+
+  func publish(
+    _ checked: (post: InstagramPost, extras: InstagramExtras), context: OperationContext
+  ) async throws(SidecarError) -> PostResult {
+    try await withCredential(context) { credential throws(SidecarError) in
+      try await publish(checked.post, extras: checked.extras, credential: credential, context: context)
     }
   }
 

@@ -247,7 +247,7 @@ enum WhatsAppInteractive {
 /// A send is a `.publish` step with no dedupe key on Meta's side: a timeout after the request left ends with
 /// `outcome_unknown` (delivery shows up in the status webhooks). Sends to one recipient are paced 6 s apart (Meta's
 /// pair rate) on the gate `whatsapp:pair:<phone-number-id>:<to>`.
-public final class WhatsAppClient: PlatformClient {
+public final class WhatsAppClient: PlatformClient, Publisher {
   public let platform = Platform.whatsapp
   let graph: GraphAPI
   let media: MediaPolicy
@@ -262,11 +262,16 @@ public final class WhatsAppClient: PlatformClient {
   }
 
   public func preparePublish(_ params: Params) throws(InvalidParams) -> PreparedOperation<PostResult> {
-    let message = try WhatsAppMessage(params, media: media)
-    return PreparedOperation { [self] context throws(SidecarError) in
-      try await context.withCredential(refresher: nil) { credential throws(SidecarError) in
-        try await send(message, credential: credential, context: context.call)
-      }
+    try prepared(params)
+  }
+
+  func check(_ params: Params) throws(InvalidParams) -> WhatsAppMessage {
+    try WhatsAppMessage(params, media: media)
+  }
+
+  func publish(_ message: WhatsAppMessage, context: OperationContext) async throws(SidecarError) -> PostResult {
+    try await context.withCredential(refresher: nil) { credential throws(SidecarError) in
+      try await send(message, credential: credential, context: context.call)
     }
   }
 

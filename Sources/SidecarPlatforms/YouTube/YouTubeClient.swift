@@ -15,7 +15,7 @@ import SidecarSystem
 /// then sends the file in chunks from disk. After any failed chunk the client asks the session how many bytes arrived
 /// and resumes from there; it never starts a second session once bytes were sent, since that would create a second
 /// video.
-public final class YouTubeClient: PlatformClient {
+public final class YouTubeClient: PlatformClient, Publisher {
   public let platform = Platform.youtube
   /// Bytes per upload request, a multiple of 256 KiB as YouTube requires. Larger chunks mean fewer round trips; the
   /// chunk is streamed from disk, so memory does not grow with it.
@@ -46,6 +46,10 @@ public final class YouTubeClient: PlatformClient {
   }
 
   public func preparePublish(_ params: Params) throws(InvalidParams) -> PreparedOperation<PostResult> {
+    try prepared(params)
+  }
+
+  func check(_ params: Params) throws(InvalidParams) -> YouTubePost {
     let publishAt = try PublishAt.parse(
       params, now: environment.clock.wallNow(), window: 60...TimeInterval.greatestFiniteMagnitude,
       describe: "at least a minute in the future, when YouTube makes the private video public")
@@ -60,9 +64,7 @@ public final class YouTubeClient: PlatformClient {
       post.privacyStatus = "private"
       post.publishAt = RFC3339.string(from: publishAt)
     }
-    return PreparedOperation { [self, post] (context: OperationContext) async throws(SidecarError) -> PostResult in
-      try await publish(post, context: context)
-    }
+    return post
   }
 
   public func validate(context: OperationContext) async throws(SidecarError) -> ValidationResult {
