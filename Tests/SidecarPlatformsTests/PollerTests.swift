@@ -1,4 +1,5 @@
 import Foundation
+import SidecarLogging
 import SidecarResilience
 import Synchronization
 import Testing
@@ -108,5 +109,46 @@ struct PollerTests {
     let error = try await #require(throws: SidecarError.self) { try await task.value }
     #expect(error.kind == .transientExhausted)
     #expect(error.message == "Instagram was still processing the media after 7 checks; nothing was published. Try again later.")
+  }
+
+  /// A parent that refuses `credentials/update` a number of times, then acknowledges it.
+  final class ReluctantParent: CredentialSource {
+    let refusals: Int
+    let updates = Mutex(0)
+    init(refusals: Int) { self.refusals = refusals }
+    func resolve(_ key: CredentialKey) async throws(SidecarError) -> Credential {
+      Credential(accessToken: "old", accountId: "a")
+    }
+    func update(_ key: CredentialKey, credential: Credential) async throws {
+      let count = updates.withLock { count in
+        count += 1
+        return count
+      }
+      if count <= refusals { throw CancellationError() }
+    }
+  }
+
+  @Test("a refreshed token the parent did not acknowledge is handed over again on the RetryPolicy's schedule")
+  func credentialUpdateRetries() async throws {
+    let clock = ManualClock()
+    let parent = ReluctantParent(refusals: 4)
+    let store = CredentialStore(
+      source: parent, clock: clock, logger: .disabled,
+      updateRetry: RetryPolicy(maxAttempts: .max, baseDelay: .seconds(1), maxDelay: .seconds(4)))
+    let key = CredentialKey(platform: .linkedin, credentialRef: "r", customerId: "c")
+    let stale = try await store.credential(key)
+    _ = try await store.refresh(key, stale: stale) { old throws(SidecarError) in
+      var fresh = old
+      fresh.accessToken = "new"
+      return fresh
+    }
+    // The first hand-over was refused during the refresh; each retry waits on the clock, the fourth is acknowledged.
+    var waits: [Duration] = []
+    for _ in 0..<4 { waits.append(await clock.advanceToNextSleeper()) }
+    #expect(waits == [.seconds(1), .seconds(2), .seconds(4), .seconds(4)])
+    while parent.updates.withLock({ $0 }) < 5 { try await Task.sleep(for: .milliseconds(1)) }
+    try await Task.sleep(for: .milliseconds(20))
+    #expect(clock.sleeperCount == 0, "acknowledged: no further retry is scheduled")
+    #expect(parent.updates.withLock { $0 } == 5)
   }
 }
