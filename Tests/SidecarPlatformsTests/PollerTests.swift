@@ -108,7 +108,9 @@ struct PollerTests {
     #expect(waits == [5, 10, 20, 40, 80, 80].map { Duration.seconds($0) })
     let error = try await #require(throws: SidecarError.self) { try await task.value }
     #expect(error.kind == .transientExhausted)
-    #expect(error.message == "Instagram was still processing the media after 7 checks; nothing was published. Try again later.")
+    #expect(
+      error.message
+        == "Instagram was still processing the media after 7 checks; nothing was published. Try again later.")
   }
 
   /// A parent that refuses `credentials/update` a number of times, then acknowledges it.

@@ -62,10 +62,11 @@ struct StatusFallbackTests {
 
   @Test("the platform's own words and code stay in the sentence")
   func message() {
-    let fallback = StatusFallback(name: "YouTube", refreshable: true)
+    let fallback = StatusFallback(.youtube, refreshable: true)
     #expect(fallback.message(503, said: ": Backend down", code: nil) == "YouTube answered HTTP 503: Backend down")
-    #expect(fallback.message(400, said: "", code: "badRequest") == "YouTube refused the request (badRequest) with HTTP 400")
-    #expect(StatusFallback(name: "LinkedIn", refreshable: true, alsoTransient: [409]).classification(409) == .transient)
+    #expect(
+      fallback.message(400, said: "", code: "badRequest") == "YouTube refused the request (badRequest) with HTTP 400")
+    #expect(StatusFallback(.linkedin, refreshable: true, alsoTransient: [409]).classification(409) == .transient)
     #expect(fallback.classification(409) == .permanent)
   }
 }

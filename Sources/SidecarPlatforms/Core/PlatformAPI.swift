@@ -35,7 +35,8 @@ extension PlatformAPI {
     _ request: HTTPRequest, credential: Credential, step: StepSafety = .idempotent, gates: [RateLimitKey] = [],
     answering: @escaping @Sendable (HTTPResponse) -> Bool = { _ in false }, context: CallContext
   ) async throws(SidecarError) -> (HTTPResponse, JSONValue) {
-    try await http.sendJSON(request, step: step, gates: gates, context: context, classify: accept(credential, answering))
+    try await http.sendJSON(
+      request, step: step, gates: gates, context: context, classify: accept(credential, answering))
   }
 
   private func accept(

@@ -128,7 +128,8 @@ public final class LinkedInClient: PlatformClient, Publisher {
     // An interrupted publish may have been made when the first sidecar claimed it.
     let started = context.interruptedSince ?? environment.clock.wallNow()
     let reconcile = ReconciledPublish(
-      settle: api.http.timeout, clock: environment.clock, logger: api.http.logger, checked: "\(author)'s \(Self.postsWindow) newest posts")
+      settle: api.http.timeout, clock: environment.clock, logger: api.http.logger,
+      checked: "\(author)'s \(Self.postsWindow) newest posts")
     return try await reconcile.run(context: context) { () throws(SidecarError) in
       try await sendPost(post, commentary: commentary, content: content, credential: credential, context: context)
     } find: { () throws(SidecarError) in
@@ -169,8 +170,8 @@ public final class LinkedInClient: PlatformClient, Publisher {
     let found: Bool
     do {
       let response = try await api.send(
-        api.request("GET", "/rest/posts/" + Encoding.percentEncode(urn), credential: credential), credential: credential,
-        answering: { $0.status == 404 }, context: context)
+        api.request("GET", "/rest/posts/" + Encoding.percentEncode(urn), credential: credential),
+        credential: credential, answering: { $0.status == 404 }, context: context)
       found = response.status != 404
     } catch {
       found = false
@@ -183,7 +184,8 @@ public final class LinkedInClient: PlatformClient, Publisher {
         platform: platform.rawValue, attempts: context.attempts,
         failure: PlatformFailure(.permanent, message: "duplicate", httpStatus: 422, platformCode: .string("DUPLICATE_POST")))
     }
-    api.http.logger.info("linkedin answered that the post duplicates an existing one; answering with it", ["postId": .string(urn)])
+    api.http.logger.info(
+      "linkedin answered that the post duplicates an existing one; answering with it", ["postId": .string(urn)])
     return PostResult(postId: urn, postUrl: Self.postURL(urn), status: .published)
   }
 
@@ -216,7 +218,8 @@ public final class LinkedInClient: PlatformClient, Publisher {
     let initialize = api.request(
       "POST", kind.path, query: "action=initializeUpload",
       body: ["initializeUploadRequest": ["owner": .string(owner)]], credential: credential)
-    let (_, json) = try await api.sendJSON(initialize, credential: credential, gates: api.gates(owner), context: context)
+    let (_, json) = try await api.sendJSON(
+      initialize, credential: credential, gates: api.gates(owner), context: context)
     guard let uploadText = json["value"]?["uploadUrl"]?.stringValue, let uploadURL = URL(string: uploadText),
       let urn = json["value"]?[kind.rawValue]?.stringValue, !urn.isEmpty
     else {

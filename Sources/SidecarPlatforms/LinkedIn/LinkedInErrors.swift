@@ -50,7 +50,7 @@ enum LinkedInErrors {
         "LinkedIn denied access\(said). Posting as an organization needs the w_organization_social scope and an "
           + "ADMINISTRATOR, CONTENT_ADMINISTRATOR or DIRECT_SPONSORED_CONTENT_POSTER role on it.")
     }
-    let fallback = StatusFallback(name: "LinkedIn", refreshable: canRefresh, alsoTransient: [409])
+    let fallback = StatusFallback(.linkedin, refreshable: canRefresh, alsoTransient: [409])
     return failure(fallback.classification(status), fallback.message(status, said: said, code: code))
   }
 

@@ -61,7 +61,8 @@ extension LinkedInClient {
           "uploadThumbnail": false,
         ]
       ], credential: credential)
-    let (_, json) = try await api.sendJSON(initialize, credential: credential, gates: api.gates(owner), context: context)
+    let (_, json) = try await api.sendJSON(
+      initialize, credential: credential, gates: api.gates(owner), context: context)
     let value = json["value"]
     guard let urn = value?["video"]?.stringValue, !urn.isEmpty, let parts = Self.videoParts(value, size: file.size)
     else {

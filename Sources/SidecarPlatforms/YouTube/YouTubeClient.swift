@@ -230,7 +230,9 @@ public final class YouTubeClient: PlatformClient, Publisher {
         "Content-Length": String(thumbnail.media.file.size),
       ],
       body: .file(path: thumbnail.media.file.path, offset: 0, length: thumbnail.media.file.size))
-    return try await api.sendJSON(request, credential: credential, gates: api.gates(credential.accountId), context: context).1
+    return try await api.sendJSON(
+      request, credential: credential, gates: api.gates(credential.accountId), context: context
+    ).1
   }
 
   func addToPlaylist(_ playlistId: String, videoId: String, credential: Credential, context: CallContext)
@@ -441,7 +443,8 @@ public final class YouTubeClient: PlatformClient, Publisher {
     ) { () async throws -> UploadProgress in
       do {
         if upload.mustProbe {
-          let progress = try interpret(try await transfer(upload.probe(token: token, timeout: api.http.timeout), context), channel)
+          let progress = try interpret(
+            try await transfer(upload.probe(token: token, timeout: api.http.timeout), context), channel)
           upload.record(progress)
           if case .complete = progress { return progress }
         }
@@ -549,7 +552,8 @@ public final class YouTubeClient: PlatformClient, Publisher {
     var channelReadable = true
     do throws(SidecarError) {
       let (_, json) = try await api.sendJSON(
-        api.request("GET", "/youtube/v3/channels", query: [("part", "snippet"), ("mine", "true")], credential: credential),
+        api.request(
+          "GET", "/youtube/v3/channels", query: [("part", "snippet"), ("mine", "true")], credential: credential),
         credential: credential, gates: api.appGates, context: context)
       channel = json["items"]?.arrayValue?.first
     } catch {

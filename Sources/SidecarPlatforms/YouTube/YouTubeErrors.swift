@@ -66,7 +66,7 @@ enum YouTubeErrors {
   }
 
   /// Google's token errors are cured by refreshing the token.
-  static let fallback = StatusFallback(name: "YouTube", refreshable: true)
+  static let fallback = StatusFallback(.youtube, refreshable: true)
 
   /// When YouTube's daily quotas reset: the next midnight in America/Los_Angeles (PST or PDT, whichever is in force).
   static func nextPacificMidnight(after date: Date) -> Date {
