@@ -1,6 +1,7 @@
 import Foundation
 import SidecarLogging
 import SidecarResilience
+import SidecarTestSupport
 import Synchronization
 import Testing
 
