@@ -55,7 +55,10 @@ struct PollerTests {
     let (waits, checks, outcome) = try await Self.drive(poller, clock: clock, busy: 100)
     #expect(waits == [.seconds(1), .seconds(2), .seconds(4), .seconds(8), .seconds(8), .seconds(8)])
     #expect(checks == 7)
-    guard case .exhausted(checks: 7) = outcome else { Issue.record("expected exhausted, got \(outcome)"); return }
+    guard case .exhausted(checks: 7) = outcome else {
+      Issue.record("expected exhausted, got \(outcome)")
+      return
+    }
   }
 
   @Test("an answer ends the polling at once, after only the waits it needed")
@@ -65,7 +68,10 @@ struct PollerTests {
     let (waits, checks, outcome) = try await Self.drive(poller, clock: clock, busy: 3)
     #expect(waits == [.seconds(2), .seconds(4), .seconds(8)])
     #expect(checks == 4)
-    guard case .ready("ready") = outcome else { Issue.record("expected ready, got \(outcome)"); return }
+    guard case .ready("ready") = outcome else {
+      Issue.record("expected ready, got \(outcome)")
+      return
+    }
   }
 
   @Test("a time limit gives up before a wait that would end past it; jitter in the policy is ignored")
@@ -78,7 +84,10 @@ struct PollerTests {
     // 1+2+4+8+16 = 31 s; another 16 would end at 47 s, still inside; a third 16 s would end at 63 s.
     #expect(waits == [.seconds(1), .seconds(2), .seconds(4), .seconds(8), .seconds(16), .seconds(16)])
     #expect(checks == 7)
-    guard case .exhausted(checks: 7) = outcome else { Issue.record("expected exhausted, got \(outcome)"); return }
+    guard case .exhausted(checks: 7) = outcome else {
+      Issue.record("expected exhausted, got \(outcome)")
+      return
+    }
   }
 
   @Test("a wait that would reach the call's deadline is not started")

@@ -80,7 +80,7 @@ enum MetaValidation {
     let credential = try await context.credentials.credential(context.key)
     do {
       return try await context.withCredential(refresher: refresher(credential), checks)
-    } catch where error.kind == .authFailed || error.kind == .permanent {
+    } catch let error where error.kind == .authFailed || error.kind == .permanent {
       return ValidationResult(valid: false, accountId: credential.accountId, problems: [error.message])
     }
   }
