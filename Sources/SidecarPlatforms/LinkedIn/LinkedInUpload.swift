@@ -93,18 +93,16 @@ extension LinkedInClient {
     async throws(SidecarError) -> String
   {
     let owner = try author(credential, context: context)
-    let classify = classifier(credential)
-    let accept: @Sendable (HTTPResponse) -> PlatformFailure? = { (200..<300).contains($0.status) ? nil : classify($0) }
-    let initialize = HTTPRequest(
-      method: "POST", url: url(LinkedInAsset.video.path, query: "action=initializeUpload"),
-      headers: headers(credential, json: true),
-      body: Encoding.jsonBody([
+    let initialize = api.request(
+      "POST", LinkedInAsset.video.path, query: "action=initializeUpload",
+      body: [
         "initializeUploadRequest": [
           "owner": .string(owner), "fileSizeBytes": .int(Int(file.size)), "uploadCaptions": .bool(captions != nil),
           "uploadThumbnail": false,
         ]
-      ]))
-    let (_, json) = try await http.sendJSON(initialize, step: .idempotent, gates: gates(owner), context: context, classify: accept)
+      ], credential: credential)
+    let (_, json) = try await api.sendJSON(
+      initialize, credential: credential, gates: api.gates(owner), context: context)
     let value = json["value"]
     let captionsURL = value?["captionsUploadUrl"]?.stringValue.flatMap { URL(string: $0) }
     guard let urn = value?["video"]?.stringValue, !urn.isEmpty, let parts = Self.videoParts(value, size: file.size),
@@ -120,11 +118,11 @@ extension LinkedInClient {
     var etags: [JSONValue] = []
     for part in parts {
       var headers: HTTPHeaders = ["Content-Type": "application/octet-stream"]
-      if trusted(part.url) { headers["Authorization"] = "Bearer \(credential.accessToken)" }
+      if api.trusted(part.url) { headers["Authorization"] = "Bearer \(credential.accessToken)" }
       let put = HTTPRequest(
         method: "PUT", url: part.url, headers: headers,
         body: .file(path: file.path, offset: part.firstByte, length: part.lastByte - part.firstByte + 1))
-      let response = try await http.send(put, step: .idempotent, context: context, classify: accept)
+      let response = try await api.send(put, credential: credential, context: context)
       guard let etag = response.headers["ETag"], !etag.isEmpty else {
         throw SidecarError(
           kind: .permanent, message: "LinkedIn accepted a part of the video but answered no ETag for it.",
@@ -135,21 +133,21 @@ extension LinkedInClient {
     }
     if let captions, let captionsURL {
       var headers: HTTPHeaders = ["Content-Type": "application/octet-stream"]
-      if trusted(captionsURL) { headers["Authorization"] = "Bearer \(credential.accessToken)" }
-      let body = HTTPBody.file(path: captions.path, offset: 0, length: captions.size)
-      let put = HTTPRequest(method: "PUT", url: captionsURL, headers: headers, body: body)
-      _ = try await http.send(put, step: .idempotent, context: context, classify: accept)
+      if api.trusted(captionsURL) { headers["Authorization"] = "Bearer \(credential.accessToken)" }
+      let put = HTTPRequest(
+        method: "PUT", url: captionsURL, headers: headers,
+        body: .file(path: captions.path, offset: 0, length: captions.size))
+      _ = try await api.send(put, credential: credential, context: context)
     }
-    let finalize = HTTPRequest(
-      method: "POST", url: url(LinkedInAsset.video.path, query: "action=finalizeUpload"),
-      headers: headers(credential, json: true),
-      body: Encoding.jsonBody([
+    let finalize = api.request(
+      "POST", LinkedInAsset.video.path, query: "action=finalizeUpload",
+      body: [
         "finalizeUploadRequest": [
           "video": .string(urn), "uploadToken": .string(value?["uploadToken"]?.stringValue ?? ""),
           "uploadedPartIds": .array(etags),
         ]
-      ]))
-    _ = try await http.send(finalize, step: .idempotent, gates: gates(owner), context: context, classify: accept)
+      ], credential: credential)
+    _ = try await api.send(finalize, credential: credential, gates: api.gates(owner), context: context)
     try await waitUntilAvailable(.video, urn, credential: credential, context: context)
     return urn
   }

@@ -20,7 +20,7 @@ import SidecarResilience
 /// call of each post is a `.publish` step. When that call's outcome is unknown, the post is looked for where Meta
 /// lets us (the Page feed for text, the video's publishing phase for reels and video stories) before the call ends
 /// with `outcome_unknown`.
-public final class FacebookClient: PlatformClient {
+public final class FacebookClient: PlatformClient, Publisher {
   public let platform = Platform.facebook
   let graph: GraphAPI
   /// `graph-video.facebook.com` for `/videos` when talking to the real Graph host; the configured base otherwise.
@@ -38,6 +38,10 @@ public final class FacebookClient: PlatformClient {
   }
 
   public func preparePublish(_ params: Params) throws(InvalidParams) -> PreparedOperation<PostResult> {
+    try prepared(params)
+  }
+
+  func check(_ params: Params) throws(InvalidParams) -> (post: FacebookPost, publishAt: Date?) {
     let publishAt = try PublishAt.parse(
       params, now: graph.clock.wallNow(), window: Self.schedulingWindow,
       describe: "between 10 minutes and 30 days from now, the window Facebook allows for scheduled Page posts")
@@ -47,10 +51,14 @@ public final class FacebookClient: PlatformClient {
         "`publishAt` schedules Facebook feed posts (text, link, photos); videos, stories and reels are published at "
           + "once", field: "publishAt")
     }
-    return PreparedOperation { [self] context throws(SidecarError) in
-      try await context.withCredential(refresher: nil) { credential throws(SidecarError) in
-        try await publish(post, at: publishAt, credential: credential, context: context)
-      }
+    return (post, publishAt)
+  }
+
+  func publish(
+    _ checked: (post: FacebookPost, publishAt: Date?), context: OperationContext
+  ) async throws(SidecarError) -> PostResult {
+    try await context.withCredential(refresher: nil) { credential throws(SidecarError) in
+      try await publish(checked.post, at: checked.publishAt, credential: credential, context: context)
     }
   }
 
@@ -58,41 +66,36 @@ public final class FacebookClient: PlatformClient {
   static let schedulingWindow: ClosedRange<TimeInterval> = 600...(30 * 86_400)
 
   public func validate(context: OperationContext) async throws(SidecarError) -> ValidationResult {
-    let credential = try await context.credentials.credential(context.key)
-    let page = credential.accountId
-    do {
-      return try await context.withCredential(refresher: nil) { credential throws(SidecarError) in
-        let info = try await graph.inspect(credential, context: context.call)
-        let node = try await graph.send(
-          .get(GraphAPI.path(page), fields: "id,name,link"), token: graph.token(credential), accountId: page,
-          context: context.call)
-        var missing = info?.missing(["pages_manage_posts", "pages_read_engagement"], for: page) ?? []
-        var problems: [String] = []
-        if let info, !info.isValid {
-          problems.append("Meta reports the token as invalid: \(info.errorMessage ?? "no reason given"). Reconnect.")
-        }
-        if let info, info.type == "USER" {
-          // A user token can list the person's tasks on the Page; a Page token cannot (it exists only for people
-          // with a task on the Page, and posting with it proves CREATE_CONTENT).
-          let accounts = try await graph.send(
-            .get("/me/accounts", fields: "id,name,tasks", query: [("limit", "100")]), token: graph.token(credential),
-            accountId: page, context: context.call)
-          let entry = accounts["data"]?.arrayValue?.first { $0["id"]?.graphID == page }
-          let tasks = (entry?["tasks"]?.arrayValue ?? []).compactMap(\.stringValue)
-          if !tasks.contains("CREATE_CONTENT") && !tasks.contains("MANAGE") { missing.append("CREATE_CONTENT") }
-          problems.append("The credential is a user token; posts need the Page's own access token.")
-        }
-        if let info, !info.scopes.contains("publish_video") {
-          problems.append("Without publish_video, video posts and reels on this Page will be refused.")
-        }
-        if info == nil { problems.append("The token's permissions could not be inspected (debug_token refused).") }
-        return ValidationResult(
-          valid: missing.isEmpty && (info?.isValid ?? true) && info?.type != "USER", accountId: page,
-          accountName: node["name"]?.stringValue, scopes: info?.scopes, missing: missing.isEmpty ? nil : missing,
-          expiresAt: info?.expiresAt, problems: problems.isEmpty ? nil : problems)
+    try await MetaValidation.run(context) { credential throws(SidecarError) in
+      let page = credential.accountId
+      let info = try await graph.inspect(credential, context: context.call)
+      let node = try await graph.send(
+        .get(GraphAPI.path(page), fields: "id,name,link"), token: graph.token(credential), accountId: page,
+        context: context.call)
+      var missing = info?.missing(["pages_manage_posts", "pages_read_engagement"], for: page) ?? []
+      var problems: [String] = []
+      if let info, !info.isValid {
+        problems.append("Meta reports the token as invalid: \(info.errorMessage ?? "no reason given"). Reconnect.")
       }
-    } catch  where error.kind == .authFailed || error.kind == .permanent {
-      return ValidationResult(valid: false, accountId: page, problems: [error.message])
+      if let info, info.type == "USER" {
+        // A user token can list the person's tasks on the Page; a Page token cannot (it exists only for people
+        // with a task on the Page, and posting with it proves CREATE_CONTENT).
+        let accounts = try await graph.send(
+          .get("/me/accounts", fields: "id,name,tasks", query: [("limit", "100")]), token: graph.token(credential),
+          accountId: page, context: context.call)
+        let entry = accounts["data"]?.arrayValue?.first { $0["id"]?.graphID == page }
+        let tasks = (entry?["tasks"]?.arrayValue ?? []).compactMap(\.stringValue)
+        if !tasks.contains("CREATE_CONTENT") && !tasks.contains("MANAGE") { missing.append("CREATE_CONTENT") }
+        problems.append("The credential is a user token; posts need the Page's own access token.")
+      }
+      if let info, !info.scopes.contains("publish_video") {
+        problems.append("Without publish_video, video posts and reels on this Page will be refused.")
+      }
+      if info == nil { problems.append("The token's permissions could not be inspected (debug_token refused).") }
+      return ValidationResult(
+        valid: missing.isEmpty && (info?.isValid ?? true) && info?.type != "USER", accountId: page,
+        accountName: node["name"]?.stringValue, scopes: info?.scopes, missing: missing.isEmpty ? nil : missing,
+        expiresAt: info?.expiresAt, problems: problems.isEmpty ? nil : problems)
     }
   }
 
