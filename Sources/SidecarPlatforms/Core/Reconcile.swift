@@ -82,8 +82,9 @@ struct ReconciledPublish: Sendable {
     }
   }
 
-  /// The post of an interrupted publish, or nil once a conclusive look shows it absent (the call may then send).
-  private func lookAfterInterruption(
+  /// The post of an interrupted publish, or nil once a conclusive look shows it absent (the call may then send). Also
+  /// run on its own by a publish of several steps (Instagram's), before its first step.
+  func lookAfterInterruption(
     context: CallContext, find: () async throws(SidecarError) -> PostResult?
   ) async throws(SidecarError) -> PostResult? {
     let interrupted = SidecarError(kind: .outcomeUnknown, message: CallContext.interruptedMessage + ".", attempts: 1)

@@ -159,10 +159,13 @@ enum GraphTime {
     return Date(timeIntervalSince1970: TimeInterval(days * 86_400 + hour * 3_600 + minute * 60 + second - offset))
   }
 
+  /// The clock skew allowed between us and Meta, in seconds.
+  static let skew: TimeInterval = 300
+
   /// True when `text` is at or after `start`, allowing for clock skew between us and Meta.
   static func isRecent(_ text: String?, since start: Date) -> Bool {
     guard let text, let date = parse(text) else { return false }
-    return date >= start.addingTimeInterval(-300)
+    return date >= start.addingTimeInterval(-skew)
   }
 }
 
