@@ -202,11 +202,11 @@ struct MetaInstagramPublishTests {
       .joined(separator: ",")
     let page = MetaTest.ok(#"{"data":[\#(newer)],"paging":{"cursors":{"after":"QQ"},"next":"n"}}"#)
     let (result, requests) = try await post(
-      ["caption": "Interrupted", "imageUrl": "https://cdn.example/a.jpg"], Array(repeating: page, count: 5),
+      ["caption": "Interrupted", "imageUrl": "https://cdn.example/a.jpg"], Array(repeating: page, count: 11),
       interruptedSince: Self.claimed)
     #expect(result.error?.kind == .outcomeUnknown)
-    #expect(result.error?.message.contains("200 newest media were all made after") == true, "\(String(describing: result.error))")
-    #expect(requests.count == 4)
+    #expect(result.error?.message.contains("500 newest media were all made after") == true, "\(String(describing: result.error))")
+    #expect(requests.count == 10)
     #expect(requests.allSatisfy { $0.method == "GET" })
   }
 

@@ -288,6 +288,22 @@ struct YouTubeClientTests {
     #expect(simulator.snapshot.chunkRequests == (stored ? 2 : 3))
   }
 
+  @Test("a last chunk refused until the retries run out asks the session: incomplete, so the error is retryable, not unknown")
+  func refusedFinalChunkIsNotUnknown() async throws {
+    let path = try Self.videoFile(size: Int(Self.chunk) + 5)
+    let simulator = YouTubeSimulator(faults: [2: .errorBeforeStoring, 3: .errorBeforeStoring, 4: .errorBeforeStoring])
+    let transport = ScriptedTransport(fallback: simulator.reply)
+    let harness = TestHarness(transport: transport, credentials: [Self.key: Self.credential()])
+    let client = YouTubeClient(environment: harness.environment, chunkSize: Self.chunk)
+    let error = try await #require(throws: SidecarError.self) {
+      try await post(client, harness, ["title": "Refused", "videoPath": .string(path)])
+    }
+    #expect(error.kind == .transientExhausted, "\(error)")
+    #expect(error.kind.retryable)
+    #expect(transport.requests.last?.headers["Content-Range"] == "bytes */262149", "the session was asked last")
+    #expect(simulator.snapshot.sessions == 1 && simulator.snapshot.videos == 0)
+  }
+
   @Test(
     "a call cancelled mid-upload may have published (its chunks may complete the video); one cancelled while opening the session may not"
   )

@@ -12,8 +12,9 @@ import SidecarResilience
 /// A publish is never re-sent blindly: after an unknown outcome the post is looked for first. Found → that post is the
 /// answer. Not found → the publish is sent once more only when the look is conclusive: the platform answered with an
 /// error (it was done with the request), or the answer was lost and the request was given `settle` to land before the
-/// look. An answer that accepted the post but could not be read, a second unknown outcome, or no time left before the
-/// deadline end the call with `outcome_unknown`, saying what was checked (docs/platforms/reconciliation.md).
+/// look; each send is looked for the same way, up to ``maxSends`` in all. An answer that accepted the post but could
+/// not be read, the last send's unknown outcome, or no time left before the deadline end the call with
+/// `outcome_unknown`, saying what was checked (docs/platforms/reconciliation.md).
 ///
 /// A publish whose earlier sidecar died while sending it (``CallContext/interruptedSince``) is looked for before
 /// anything is sent, by the same rule: the dead sidecar's request is given `settle` to land, then found → answered,
@@ -29,6 +30,10 @@ struct ReconciledPublish: Sendable {
   /// send landed, so the post is looked for again instead of the call failing.
   var isDuplicate: @Sendable (SidecarError) -> Bool = { _ in false }
 
+  /// Sends of one publish at most. Each send after the first follows a conclusive look that showed the post absent, so
+  /// each is as safe as the second; the bound only limits how long one call can take.
+  static let maxSends = 3
+
   func run(
     context: CallContext,
     send: () async throws(SidecarError) -> PostResult,
@@ -38,7 +43,9 @@ struct ReconciledPublish: Sendable {
       return found
     }
     var resent: SidecarError?
+    var sends = 0
     while true {
+      sends += 1
       let unknown: SidecarError
       do {
         return try await send()
@@ -71,13 +78,13 @@ struct ReconciledPublish: Sendable {
         logger.info("publish reconciled: the post was found", ["postId": .string(found.postId)])
         return found
       }
-      if resent != nil || accepted {
+      if sends == Self.maxSends || accepted {
         throw unknown.appending(
           "\(checked) showed no such post"
-            + (resent != nil ? " after it was sent a second time" : " although the platform accepted it")
+            + (accepted ? " although the platform accepted it" : " after it was sent \(sends) times")
             + "; check before posting again.")
       }
-      resent = unknown
+      resent = resent ?? unknown
       logger.info("publish not found after an unknown outcome; sending it once more", [:])
     }
   }

@@ -372,8 +372,10 @@ private final class InstagramPublish: Sendable {
   /// `media_publish` requests one container gets at most while its status stays `FINISHED`.
   static let publishTries = 3
 
-  /// Media one look reads at most, newest first: a busy account may publish many while a lost answer settles.
-  static let mediaWindow = 200
+  /// Media one look reads at most, newest first (10 pages): a busy account may publish many while a lost answer
+  /// settles. Instagram caps the posts an account publishes through the API in 24 hours at tens
+  /// (`content_publishing_limit`), so a real look ends in its first page.
+  static let mediaWindow = 500
 
   /// The newest media with this caption made since `started`, or nil once the media read reach back before it (or
   /// the account has no more). Throws when they cannot be read, or when all `mediaWindow` of them are newer: the post

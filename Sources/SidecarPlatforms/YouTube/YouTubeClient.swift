@@ -126,6 +126,18 @@ public final class YouTubeClient: PlatformClient {
       } catch {
         let unknown = upload.ambiguous(error)
         guard unknown.kind == .outcomeUnknown else { throw unknown }
+        // Every request was answered, so the session's state is final: it holds the video, or it never will (nobody
+        // sends it more bytes), and the call ends with its own error, nothing published.
+        if upload.everyRequestAnswered {
+          switch await sessionState(upload, refresher: refresher, context: context) {
+          case .complete(let resource)?:
+            let published = try result(resource, asked: post.privacyStatus, attempts: context.call.attempts)
+            try await finish(published, thumbnail: thumbnail, playlistId: post.playlistId, context: context)
+            return published
+          case .incomplete?: throw error
+          case nil: break
+          }
+        }
         let resource = try await context.withCredential(refresher: refresher) {
           (credential: Credential) async throws(SidecarError) -> JSONValue in
           try await findUpload(
@@ -501,7 +513,7 @@ public final class YouTubeClient: PlatformClient {
         }
         return progress
       } catch let failure as PlatformFailure {
-        upload.needProbe()
+        upload.failed(failure)
         throw failure
       }
     }
@@ -528,6 +540,22 @@ public final class YouTubeClient: PlatformClient {
       ["platform": "youtube", "method": .string(request.method), "url": .string(Redaction.url(request.url)),
        "status": .int(response.status)])
     return response
+  }
+
+  /// One status query of the session, after its upload failed; nil when it cannot be read.
+  func sessionState(
+    _ upload: ResumableUpload, refresher: (@Sendable (Credential) async throws(SidecarError) -> Credential)?,
+    context: OperationContext
+  ) async -> UploadProgress? {
+    try? await context.withCredential(refresher: refresher) {
+      (credential: Credential) async throws(SidecarError) -> UploadProgress in
+      let (token, channel) = (credential.accessToken, credential.accountId)
+      return try await environment.core.run(
+        platform: platform.rawValue, step: .idempotent, gates: gates(channel), context: context.call
+      ) { () async throws -> UploadProgress in
+        try interpret(try await transfer(upload.probe(token: token, timeout: http.timeout), context.call), channel)
+      }
+    }
   }
 
   /// What an answer to a chunk or a status query says about the upload.
