@@ -304,6 +304,25 @@ struct YouTubeClientTests {
     #expect(simulator.snapshot.sessions == 1 && simulator.snapshot.videos == 0)
   }
 
+  @Test("an answer to the session request without a Location is tried again: starting a session is harmless")
+  func sessionWithoutLocationRetried() async throws {
+    let path = try Self.videoFile(size: 1000)
+    let simulator = YouTubeSimulator()
+    let sessionRequests = Mutex(0)
+    let transport = ScriptedTransport { request in
+      if request.method == "POST", sessionRequests.withLock({ $0 += 1; return $0 }) == 1 {
+        return .response(HTTPResponse(status: 200, body: Data("<html>ok</html>".utf8)))
+      }
+      return simulator.reply(request)
+    }
+    let harness = TestHarness(transport: transport, credentials: [Self.key: Self.credential()])
+    let client = YouTubeClient(environment: harness.environment, chunkSize: Self.chunk)
+    let result = try await post(client, harness, ["title": "Second session request", "videoPath": .string(path)])
+    #expect(result.postId == "dQw4w9WgXcQ")
+    #expect(sessionRequests.withLock { $0 } == 2)
+    #expect(simulator.snapshot.videos == 1)
+  }
+
   @Test(
     "a call cancelled mid-upload may have published (its chunks may complete the video); one cancelled while opening the session may not"
   )

@@ -464,9 +464,10 @@ public final class YouTubeClient: PlatformClient {
     let response = try await http.send(request, step: .idempotent, gates: gates(channel), context: context) {
       [self] response in
       guard (200..<300).contains(response.status) else { return failure(response, channel: channel) }
+      // Starting a session is harmless, so an answer without one (a proxy's page, a cut answer) is tried again.
       guard response.headers["Location"] != nil else {
         return PlatformFailure(
-          .permanent, message: "YouTube started no upload session: its answer had no Location.",
+          .transient, message: "YouTube's answer started no upload session: it had no Location.",
           httpStatus: response.status)
       }
       return nil
