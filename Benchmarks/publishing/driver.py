@@ -5,11 +5,12 @@
   driver.py burst --stack STACK --url BASE --ca BUNDLE --posts 64 [--access-log FILE]
   driver.py memory --url BASE --calls N [--transport curl]
 
-Stacks (every one does what `facebook/post` with `text` does on the wire: `POST {base}/v23.0/{page}/feed?fields=
+Stacks (every one does what `facebook/post` with `text` does on the wire: `POST {base}/v26.0/{page}/feed?fields=
 id,permalink_url`, a form body with `message`, `Authorization: Bearer`, and reads the post id from the JSON answer):
 
 - `sidecar-curl`, `sidecar-urlsession`: the release sidecar through the Python client (`clients/python`), with its
   default retry (5 attempts, 1-16 s backoff) and circuit breaker; `--no-metrics` sets `metrics.enabled` false.
+  `sidecar-baseline` is `sidecar-curl` run with another `--binary` (BENCH_BASELINE), for before/after in one run.
 - `httpx`: in-process httpx with tenacity (5 attempts, exponential backoff 1-16 s, transient errors only) and a small
   circuit breaker (5 consecutive transient failures open it for 60 s): the stack the sidecar replaces.
 - `aiohttp`: in-process aiohttp, one ClientSession whose connector limit is the concurrency.
@@ -122,7 +123,7 @@ async def drive(call: Callable[[], Awaitable[str]], concurrency: int, count: int
 
 
 def feed_url(base: str) -> str:
-    return f"{base}/v23.0/{PAGE}/feed"
+    return f"{base}/v26.0/{PAGE}/feed"
 
 
 def client_ssl(ca: str | None) -> ssl.SSLContext | None:

@@ -19,6 +19,7 @@ from collections import defaultdict
 
 NAMES = {
     "sidecar-curl": "sidecar, curl",
+    "sidecar-baseline": "baseline sidecar, curl",
     "sidecar-urlsession": "sidecar, URLSession",
     "httpx": "httpx+tenacity+breaker",
     "aiohttp": "aiohttp",
@@ -65,7 +66,7 @@ def publishing(runs_path: str, summary_path: str) -> int:
           "| client CPU µs/post (sidecar+driver) | nginx CPU µs/post | TCP conns | errors |")
     print("| ---: | ---                     | ---   |   ---: |     ---: | ---             |   ---: |   ---: "
           "|                                ---: |              ---: |      ---: |   ---: |")
-    order = ["sidecar-curl", "sidecar-urlsession", "httpx", "aiohttp", "sidecar-validate"]
+    order = ["sidecar-curl", "sidecar-baseline", "sidecar-urlsession", "httpx", "aiohttp", "sidecar-validate"]
     for (scheme, conc, stack), items in sorted(groups.items(), key=lambda kv: (kv[0][0] != "http", kv[0][1],
                                                                                 order.index(kv[0][2]))):
         m = {key: median([run[key] for run in items]) for key in
@@ -84,6 +85,15 @@ def publishing(runs_path: str, summary_path: str) -> int:
         print(f"errors: {run['stack']} @{run['concurrency']} {run['scheme']}: {run['errors']} ({run['first_error']})")
 
     rows = []
+    for conc in sorted({key[1] for key in med if key[0] == "http"}):
+        side, base = med.get(("http", conc, "sidecar-curl")), med.get(("http", conc, "sidecar-baseline"))
+        if side and base:
+            # BENCH_BASELINE: the same stack with another binary, interleaved in the same run.
+            print(f"@{conc}: this build {side['rate']:,.0f} posts/s, p99 {side['p99_ms']:.1f} ms, "
+                  f"{side['sidecar_cpu_us']:.0f} µs sidecar CPU/post; baseline {base['rate']:,.0f} posts/s "
+                  f"({side['rate'] / base['rate']:.2f}x), p99 {base['p99_ms']:.1f} ms, {base['sidecar_cpu_us']:.0f} µs")
+            rows.append(("publishing", f"posts/s @{conc}, this build vs BENCH_BASELINE", f"{side['rate']:,.0f}",
+                         f"{base['rate']:,.0f} ({side['rate'] / base['rate']:.2f}x)"))
     for conc in sorted({key[1] for key in med if key[0] == "http"}):
         side, hx, aio = (med.get(("http", conc, stack)) for stack in ("sidecar-curl", "httpx", "aiohttp"))
         if side and hx and aio:

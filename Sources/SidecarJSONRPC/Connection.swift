@@ -174,7 +174,8 @@ public final class Connection: Sendable {
     if let error = object["error"] {
       continuation.resume(
         throwing: JSONRPCError(
-          code: error["code"]?.intValue ?? -32603, message: error["message"]?.stringValue ?? "error from parent",
+          code: error["code"]?.intValue ?? JSONRPCError.Code.internalError,
+          message: error["message"]?.stringValue ?? "error from parent",
           data: error["data"]))
     } else {
       continuation.resume(returning: object["result"] ?? .null)
@@ -247,7 +248,8 @@ public final class Connection: Sendable {
         ])
     case .badHeader, .unsupportedCharset:
       reply = JSONRPCError(
-        code: -32700, message: "Parse error: \(error.reason)", data: ["kind": "bad_framing", "reason": .string(error.reason)])
+        code: JSONRPCError.Code.parseError, message: "Parse error: \(error.reason)",
+        data: ["kind": "bad_framing", "reason": .string(error.reason)])
     }
     answerFromReader(MessageEncoding.error(id: nil, error: reply))
   }
@@ -422,7 +424,7 @@ public final class Connection: Sendable {
         }
         if table.count >= maxInFlight {
           return JSONRPCError(
-            code: -31012,
+            code: JSONRPCError.Code.overloaded,
             message: "Overloaded: \(maxInFlight) requests are already in flight (limits.maxInFlight); retry shortly",
             data: ["kind": "overloaded", "retryable": true, "limit": .int(maxInFlight)])
         }

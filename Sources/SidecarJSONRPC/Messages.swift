@@ -43,6 +43,22 @@ public struct JSONRPCError: Error, Sendable, Equatable, CustomStringConvertible 
 
   public var description: String { "\(code) \(message)" }
 
+  /// The codes the JSON-RPC layer itself answers with (protocol/error-kinds.json is their table; the application codes
+  /// of the platform calls are `SidecarResilience.ErrorKind`'s).
+  public enum Code {
+    public static let parseError = -32700
+    public static let invalidRequest = -32600
+    public static let methodNotFound = -32601
+    public static let invalidParams = -32602
+    public static let internalError = -32603
+    /// LSP: a request before `initialize`.
+    public static let serverNotInitialized = -32002
+    /// LSP: the request was cancelled (`$/cancelRequest`, shutdown).
+    public static let requestCancelled = -32800
+    /// The application code `overloaded`: the connection refuses a request beyond `limits.maxInFlight` itself.
+    public static let overloaded = -31012
+  }
+
   public var json: JSONValue {
     var object: [String: JSONValue] = ["code": .int(code), "message": .string(message)]
     if let data { object["data"] = data }
@@ -50,18 +66,20 @@ public struct JSONRPCError: Error, Sendable, Equatable, CustomStringConvertible 
   }
 
   public static func parseError(_ reason: String) -> JSONRPCError {
-    JSONRPCError(code: -32700, message: "Parse error: \(reason)", data: ["kind": "parse_error", "reason": .string(reason)])
+    JSONRPCError(
+      code: Code.parseError, message: "Parse error: \(reason)",
+      data: ["kind": "parse_error", "reason": .string(reason)])
   }
 
   public static func invalidRequest(_ reason: String, data: JSONValue? = nil) -> JSONRPCError {
     JSONRPCError(
-      code: -32600, message: "Invalid Request: \(reason)",
+      code: Code.invalidRequest, message: "Invalid Request: \(reason)",
       data: data ?? ["kind": "invalid_request", "reason": .string(reason)])
   }
 
   public static func methodNotFound(_ method: String) -> JSONRPCError {
     JSONRPCError(
-      code: -32601, message: "Method not found: \(method)",
+      code: Code.methodNotFound, message: "Method not found: \(method)",
       data: ["kind": "method_not_found", "method": .string(method)])
   }
 
@@ -69,18 +87,21 @@ public struct JSONRPCError: Error, Sendable, Equatable, CustomStringConvertible 
   public static func invalidParams(_ reason: String, field: String? = nil) -> JSONRPCError {
     var data: [String: JSONValue] = ["kind": "invalid_params", "reason": .string(reason)]
     if let field { data["field"] = .string(field) }
-    return JSONRPCError(code: -32602, message: "Invalid params: \(reason)", data: .object(data))
+    return JSONRPCError(code: Code.invalidParams, message: "Invalid params: \(reason)", data: .object(data))
   }
 
   public static func internalError(_ reason: String) -> JSONRPCError {
-    JSONRPCError(code: -32603, message: "Internal error: \(reason)", data: ["kind": "internal", "reason": .string(reason)])
+    JSONRPCError(
+      code: Code.internalError, message: "Internal error: \(reason)",
+      data: ["kind": "internal", "reason": .string(reason)])
   }
 
   public static let serverNotInitialized = JSONRPCError(
-    code: -32002, message: "Server not initialized: send initialize first", data: ["kind": "server_not_initialized"])
+    code: Code.serverNotInitialized, message: "Server not initialized: send initialize first",
+    data: ["kind": "server_not_initialized"])
 
   public static let requestCancelled = JSONRPCError(
-    code: -32800, message: "Request cancelled", data: ["kind": "cancelled"])
+    code: Code.requestCancelled, message: "Request cancelled", data: ["kind": "cancelled"])
 }
 
 enum MessageEncoding {

@@ -1,7 +1,7 @@
 /// A stable error kind: ``rawValue`` is the wire `data.kind`, ``code`` the JSON-RPC error code.
 ///
-/// The table lives here (and in `docs/Modules.md`) so that the server, the tests and the Python client agree on one
-/// list.
+/// The table's one source is `protocol/error-kinds.json`: a test checks these kinds against it, as the clients' tests
+/// check theirs, and `scripts/tables` renders the docs' tables from it.
 public struct ErrorKind: Sendable, Hashable, RawRepresentable, CustomStringConvertible {
   public let rawValue: String
   /// The JSON-RPC error code.

@@ -24,20 +24,25 @@ public struct SidecarConfiguration: Sendable, Equatable {
     public var apiVersion: String
     /// Meta only: the app secret that signs every Graph call (`appsecret_proof`). Never logged.
     public var appSecret: String?
+
+    /// A Graph platform's defaults (Facebook, Instagram, WhatsApp).
+    static let graph = Platform(
+      baseURL: PlatformEndpoints.defaultGraphBaseURL, apiVersion: PlatformEndpoints.defaultGraphVersion)
   }
 
-  public var facebook = Platform(baseURL: "https://graph.facebook.com", apiVersion: PlatformEndpoints.defaultGraphVersion)
-  public var instagram = Platform(baseURL: "https://graph.facebook.com", apiVersion: PlatformEndpoints.defaultGraphVersion)
+  public var facebook = Platform.graph
+  public var instagram = Platform.graph
   /// Host of the "Instagram API with Instagram Login" variant (tokens refreshed via `refresh_access_token`).
-  public var instagramLoginBaseURL = "https://graph.instagram.com"
-  public var whatsapp = Platform(baseURL: "https://graph.facebook.com", apiVersion: PlatformEndpoints.defaultGraphVersion)
-  public var youtube = Platform(baseURL: "https://www.googleapis.com", apiVersion: "v3")
-  public var youtubeUploadURL = "https://www.googleapis.com/upload/youtube/v3/videos"
-  public var youtubeTokenURL = "https://oauth2.googleapis.com/token"
+  public var instagramLoginBaseURL = PlatformEndpoints.defaultInstagramLoginBaseURL
+  public var whatsapp = Platform.graph
+  public var youtube = Platform(baseURL: PlatformEndpoints.defaultYouTubeBaseURL, apiVersion: "v3")
+  public var youtubeUploadURL = PlatformEndpoints.defaultYouTubeUploadURL
+  public var youtubeTokenURL = PlatformEndpoints.defaultGoogleTokenURL
   /// The project's daily YouTube quota, counted in the shared store ahead of the platform; 0 counts nothing.
   public var youtubeDailyQuotaUnits = 10_000
-  public var linkedin = Platform(baseURL: "https://api.linkedin.com", apiVersion: PlatformEndpoints.defaultLinkedInVersion)
-  public var linkedinTokenURL = "https://www.linkedin.com/oauth/v2/accessToken"
+  public var linkedin = Platform(
+    baseURL: PlatformEndpoints.defaultLinkedInBaseURL, apiVersion: PlatformEndpoints.defaultLinkedInVersion)
+  public var linkedinTokenURL = PlatformEndpoints.defaultLinkedInTokenURL
 
   public var retryMaxAttempts = 5
   public var retryBaseDelayMs = 1000

@@ -352,7 +352,7 @@ final class PlatformServices: Sendable {
       return .answered(.success(response))
     case .replayError(let error):
       let rpcError = JSONRPCError(
-        code: error["code"]?.intValue ?? -31008, message: error["message"]?.stringValue ?? "outcome unknown",
+        code: error["code"]?.intValue ?? ErrorKind.outcomeUnknown.code, message: error["message"]?.stringValue ?? "outcome unknown",
         data: error["data"])
       record(
         operation, platform: platform, common: common, started: started, outcome: .failure(rpcError), replayed: true,

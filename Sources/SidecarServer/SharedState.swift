@@ -77,14 +77,14 @@ struct SharedStateError: Error, CustomStringConvertible {
 enum StoredErrors {
   /// A claim whose owner died after recording "sending".
   static let interrupted: JSONValue = [
-    "code": -31008,
+    "code": .int(ErrorKind.outcomeUnknown.code),
     "message": "Outcome unknown: the sidecar stopped while this publish was in flight; it may have been published, so it was not sent again",
     "data": ["kind": "outcome_unknown", "retryable": false, "attempts": 1],
   ]
 
   /// A journal record that failed its checksum.
   static let damaged: JSONValue = [
-    "code": -31008,
+    "code": .int(ErrorKind.outcomeUnknown.code),
     "message": "Outcome unknown: the idempotency record of this key was damaged on disk; it may have been published, so it was not sent again",
     "data": ["kind": "outcome_unknown", "retryable": false, "attempts": 0],
   ]

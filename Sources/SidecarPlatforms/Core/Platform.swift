@@ -18,26 +18,35 @@ public enum Platform: String, Sendable, CaseIterable, CustomStringConvertible {
 
 /// Where each platform's API lives. Defaults are the real hosts; tests point them at local fakes.
 public struct PlatformEndpoints: Sendable, Equatable {
-  /// The Graph API version the official Meta business SDK of the same release targets (docs/platforms/meta.md); the
-  /// only place the default is written.
+  // The defaults, written only here: the configuration starts from them, and `EndpointDefaultsTests` checks every copy
+  // in the docs and the schemas against them.
+  public static let defaultGraphBaseURL = "https://graph.facebook.com"
+  /// The Graph API version the official Meta business SDK of the same release targets (docs/platforms/meta.md).
   public static let defaultGraphVersion = "v26.0"
+  public static let defaultInstagramLoginBaseURL = "https://graph.instagram.com"
+  public static let defaultYouTubeBaseURL = "https://www.googleapis.com"
+  public static let defaultYouTubeUploadURL = "https://www.googleapis.com/upload/youtube/v3/videos"
+  public static let defaultGoogleTokenURL = "https://oauth2.googleapis.com/token"
+  public static let defaultLinkedInBaseURL = "https://api.linkedin.com"
   /// A LinkedIn Marketing version well inside LinkedIn's one-year support window (docs/platforms/linkedin.md).
   public static let defaultLinkedInVersion = "202610"
+  public static let defaultLinkedInTokenURL = "https://www.linkedin.com/oauth/v2/accessToken"
+  /// The host Facebook takes `/videos` uploads on when the Graph base is the default one.
+  public static let graphVideoBaseURL = "https://graph-video.facebook.com"
 
   public var graphBaseURL: [Platform: String] = [
-    .facebook: "https://graph.facebook.com", .instagram: "https://graph.facebook.com",
-    .whatsapp: "https://graph.facebook.com",
+    .facebook: defaultGraphBaseURL, .instagram: defaultGraphBaseURL, .whatsapp: defaultGraphBaseURL,
   ]
   public var graphVersion: [Platform: String] = [
     .facebook: defaultGraphVersion, .instagram: defaultGraphVersion, .whatsapp: defaultGraphVersion,
   ]
-  public var instagramLoginBaseURL = "https://graph.instagram.com"
-  public var youtubeBaseURL = "https://www.googleapis.com"
-  public var youtubeUploadURL = "https://www.googleapis.com/upload/youtube/v3/videos"
-  public var googleTokenURL = "https://oauth2.googleapis.com/token"
-  public var linkedinBaseURL = "https://api.linkedin.com"
+  public var instagramLoginBaseURL = defaultInstagramLoginBaseURL
+  public var youtubeBaseURL = defaultYouTubeBaseURL
+  public var youtubeUploadURL = defaultYouTubeUploadURL
+  public var googleTokenURL = defaultGoogleTokenURL
+  public var linkedinBaseURL = defaultLinkedInBaseURL
   public var linkedinVersion = defaultLinkedInVersion
-  public var linkedinTokenURL = "https://www.linkedin.com/oauth/v2/accessToken"
+  public var linkedinTokenURL = defaultLinkedInTokenURL
 
   public init() {}
 }

@@ -30,7 +30,8 @@ public final class FacebookClient: PlatformClient {
 
   public init(environment: PlatformEnvironment) {
     graph = GraphAPI(environment: environment, platform: .facebook)
-    let videoBase = graph.baseURL == "https://graph.facebook.com" ? "https://graph-video.facebook.com" : graph.baseURL
+    let videoBase =
+      graph.baseURL == PlatformEndpoints.defaultGraphBaseURL ? PlatformEndpoints.graphVideoBaseURL : graph.baseURL
     videoGraph = GraphAPI(environment: environment, platform: .facebook, baseURL: videoBase)
     media = environment.media
     fetcher = environment.fetcher(for: .facebook)

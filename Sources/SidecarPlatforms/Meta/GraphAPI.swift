@@ -86,7 +86,7 @@ final class GraphAPI: Sendable {
     self.platform = platform
     appSecret = environment.appSecrets[platform]
     http = environment.http(for: platform)
-    var base = baseURL ?? environment.endpoints.graphBaseURL[platform] ?? "https://graph.facebook.com"
+    var base = baseURL ?? environment.endpoints.graphBaseURL[platform] ?? PlatformEndpoints.defaultGraphBaseURL
     while base.hasSuffix("/") { base.removeLast() }
     self.baseURL = base
     version = environment.endpoints.graphVersion[platform] ?? PlatformEndpoints.defaultGraphVersion

@@ -1,5 +1,6 @@
 'use strict';
-// One error class per `data.kind` (table in docs/Modules.md), so callers can `instanceof RateLimited`.
+// One error class per `data.kind` (table: protocol/error-kinds.json, which test/errors.test.js checks this against),
+// so callers can `instanceof RateLimited`.
 
 class SidecarError extends Error {
   constructor(message, { code = null, kind = null, data = null, method = null } = {}) {

@@ -2,7 +2,8 @@
 
 Every error the sidecar answers becomes a :class:`SidecarError` subclass chosen by ``data.kind`` (or, failing that, the
 JSON-RPC code), so callers write ``except RateLimited as e: await asyncio.sleep(e.retry_after)`` instead of decoding
-codes. The code table is the one in ``docs/Modules.md``.
+codes. The table of codes and kinds is the sidecar repository's ``protocol/error-kinds.json``; ``tests/test_errors.py``
+checks these classes against it.
 """
 
 from __future__ import annotations

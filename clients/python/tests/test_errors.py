@@ -1,53 +1,68 @@
-"""Error answers become the exception a caller would catch, per the kind/code table in docs/Modules.md."""
+"""Error answers become the exception a caller would catch, per the error table's one source,
+protocol/error-kinds.json."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import pytest
 
 import social_sidecar as ss
 from social_sidecar import error_from_response
 
-TABLE = [
-    ("permanent", -31001, ss.PermanentError, False),
-    ("transient_exhausted", -31002, ss.TransientExhausted, True),
-    ("rate_limited", -31003, ss.RateLimited, True),
-    ("auth_failed", -31004, ss.AuthFailed, False),
-    ("circuit_open", -31005, ss.CircuitOpen, True),
-    ("credential_unavailable", -31006, ss.CredentialUnavailable, True),
-    ("deadline_exceeded", -31007, ss.DeadlineExceeded, True),
-    ("outcome_unknown", -31008, ss.OutcomeUnknown, False),
-    ("quota_exhausted", -31009, ss.QuotaExhausted, True),
-    ("idempotency_conflict", -31010, ss.IdempotencyConflict, True),
-    ("idempotency_mismatch", -31011, ss.IdempotencyMismatch, False),
-    ("overloaded", -31012, ss.Overloaded, True),
-    ("unsupported", -31013, ss.Unsupported, False),
+SOURCE = json.loads((Path(__file__).resolve().parents[3] / "protocol" / "error-kinds.json").read_text())
+#: (code, kind, retryable) of every row of the table, standard errors included.
+ROWS = [(entry["code"], entry["kind"], entry["retryable"]) for entry in SOURCE["application"]] + [
+    (entry["code"], kind, retryable) for entry in SOURCE["standard"] for kind, retryable in entry["kinds"].items()
 ]
 
+#: The exception of each kind: the client's names, which the table does not hold.
+CLASSES: dict[str, type[ss.SidecarError]] = {
+    "permanent": ss.PermanentError,
+    "transient_exhausted": ss.TransientExhausted,
+    "rate_limited": ss.RateLimited,
+    "auth_failed": ss.AuthFailed,
+    "circuit_open": ss.CircuitOpen,
+    "credential_unavailable": ss.CredentialUnavailable,
+    "deadline_exceeded": ss.DeadlineExceeded,
+    "outcome_unknown": ss.OutcomeUnknown,
+    "quota_exhausted": ss.QuotaExhausted,
+    "idempotency_conflict": ss.IdempotencyConflict,
+    "idempotency_mismatch": ss.IdempotencyMismatch,
+    "overloaded": ss.Overloaded,
+    "unsupported": ss.Unsupported,
+    "parse_error": ss.ProtocolError,
+    "bad_framing": ss.ProtocolError,
+    "invalid_request": ss.ProtocolError,
+    "frame_too_large": ss.ProtocolError,
+    "shutting_down": ss.ShuttingDown,
+    "method_not_found": ss.MethodNotFound,
+    "invalid_params": ss.InvalidParams,
+    "internal": ss.InternalError,
+    "server_not_initialized": ss.ServerNotInitialized,
+    "cancelled": ss.RequestCancelled,
+}
 
-@pytest.mark.parametrize("kind,code,cls,retryable", TABLE)
-def test_each_kind_and_code_maps_to_its_exception(kind: str, code: int, cls: type, retryable: bool) -> None:
-    by_kind = error_from_response({"code": code, "message": "m", "data": {"kind": kind}})
-    assert type(by_kind) is cls and by_kind.code == code and by_kind.kind == kind
-    assert by_kind.retryable is retryable
-    by_code = error_from_response({"code": code, "message": "m"})
-    assert type(by_code) is cls and by_code.kind == kind
-    assert isinstance(by_code, ss.SidecarError)
+
+def test_every_kind_of_the_table_has_its_exception() -> None:
+    assert sorted(CLASSES) == sorted(kind for _, kind, _ in ROWS)
 
 
-@pytest.mark.parametrize(
-    "code,cls",
-    [
-        (-32700, ss.ProtocolError),
-        (-32600, ss.ProtocolError),
-        (-32601, ss.MethodNotFound),
-        (-32602, ss.InvalidParams),
-        (-32603, ss.InternalError),
-        (-32002, ss.ServerNotInitialized),
-        (-32800, ss.RequestCancelled),
-    ],
-)
-def test_standard_codes(code: int, cls: type) -> None:
-    assert type(error_from_response({"code": code, "message": "m"})) is cls
+@pytest.mark.parametrize("code,kind,retryable", ROWS)
+def test_each_kind_maps_to_its_exception_with_the_tables_code_and_retryability(
+    code: int, kind: str, retryable: bool
+) -> None:
+    error = error_from_response({"code": code, "message": "m", "data": {"kind": kind}})
+    assert type(error) is CLASSES[kind] and error.code == code and error.kind == kind
+    assert error.retryable is retryable
+
+
+@pytest.mark.parametrize("code", sorted({code for code, _, _ in ROWS}))
+def test_a_code_without_a_kind_maps_to_the_exception_of_its_kind(code: int) -> None:
+    error = error_from_response({"code": code, "message": "m"})
+    assert type(error) in {CLASSES[kind] for row_code, kind, _ in ROWS if row_code == code}
+    assert error.code == code
 
 
 def test_kind_wins_over_code_and_unknowns_fall_back_to_the_base() -> None:
