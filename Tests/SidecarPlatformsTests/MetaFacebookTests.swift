@@ -10,15 +10,43 @@ import Testing
 struct MetaFacebookPublishTests {
   let key = MetaTest.key(.facebook)
 
+  /// - Parameter interruptedSince: the publish is taken over from a sidecar that died while publishing it.
   func post(
-    _ params: [String: JSONValue], _ replies: [ScriptedTransport.Reply]
+    _ params: [String: JSONValue], _ replies: [ScriptedTransport.Reply], interruptedSince: Date? = nil
   )
     async throws -> (Result<PostResult, SidecarError>, [ScriptedTransport.Recorded])
   {
     let harness = MetaTest.harness(.facebook, replies)
     let operation = try FacebookClient(environment: harness.environment).preparePublish(Params(params))
-    let result = await MetaTest.run { () throws(SidecarError) in try await operation.run(harness.context(key)) }
+    let result = await MetaTest.run { () throws(SidecarError) in
+      try await operation.run(harness.context(key, interruptedSince: interruptedSince))
+    }
     return (result, harness.transport.requests)
+  }
+
+  @Test("an interrupted publish whose Page made more posts since its claim than one read returns is never sent")
+  func interruptedBeyondFeedWindow() async throws {
+    let now = GraphTimeFixture.now()
+    let newer = Array(repeating: #"{"id":"111_2","message":"Other","created_time":"\#(now)"}"#, count: 100)
+    let (result, requests) = try await post(
+      ["text": "Exactly this"], [MetaTest.ok(#"{"data":[\#(newer.joined(separator: ","))]}"#)],
+      interruptedSince: Date().addingTimeInterval(-60))
+    #expect(result.error?.kind == .outcomeUnknown)
+    #expect(result.error?.message.contains("all of them were made after the publish started") == true)
+    #expect(requests.map(\.summary) == ["GET /v26.0/111/feed"])
+  }
+
+  @Test("an interrupted publish whose send is refused as a duplicate (506) landed before: looked for, never refused")
+  func interruptedDuplicate() async throws {
+    let now = GraphTimeFixture.now()
+    let (result, requests) = try await post(
+      ["text": "Exactly this"],
+      [
+        MetaTest.ok(#"{"data":[]}"#), MetaTest.error(506, message: "(#506) Duplicate status message"),
+        MetaTest.ok(#"{"data":[{"id":"111_3","message":"Exactly this","created_time":"\#(now)"}]}"#),
+      ], interruptedSince: Date().addingTimeInterval(-60))
+    #expect(try result.get().postId == "111_3")
+    #expect(requests.map(\.summary) == ["GET /v26.0/111/feed", "POST /v26.0/111/feed", "GET /v26.0/111/feed"])
   }
 
   @Test("text and link go to /feed with read-after-write of the permalink")

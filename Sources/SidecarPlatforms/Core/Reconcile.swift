@@ -42,7 +42,8 @@ struct ReconciledPublish: Sendable {
     if context.isInterrupted, let found = try await lookAfterInterruption(context: context, find: find) {
       return found
     }
-    var resent: SidecarError?
+    // An earlier send whose outcome is unknown: this call's, or the dead sidecar's of an interrupted publish.
+    var earlier: SidecarError? = context.interruptedSince.map { _ in Self.interrupted }
     var sends = 0
     while true {
       sends += 1
@@ -52,10 +53,10 @@ struct ReconciledPublish: Sendable {
       } catch where error.kind == .outcomeUnknown {
         unknown = error
       } catch {
-        guard let first = resent, isDuplicate(error) else { throw error }
+        guard let first = earlier, isDuplicate(error) else { throw error }
         return try await lookOnce(
           first, find: find,
-          then: "The second send was refused as a duplicate, so the first one landed; check before posting again.")
+          then: "A later send was refused as a duplicate, so an earlier one landed; check before posting again.")
       }
       let status = unknown.failure?.httpStatus
       let refused = status.map { $0 >= 400 } ?? false
@@ -84,7 +85,7 @@ struct ReconciledPublish: Sendable {
             + (accepted ? " although the platform accepted it" : " after it was sent \(sends) times")
             + "; check before posting again.")
       }
-      resent = resent ?? unknown
+      earlier = earlier ?? unknown
       logger.info("publish not found after an unknown outcome; sending it once more", [:])
     }
   }
@@ -94,7 +95,7 @@ struct ReconciledPublish: Sendable {
   func lookAfterInterruption(
     context: CallContext, find: () async throws(SidecarError) -> PostResult?
   ) async throws(SidecarError) -> PostResult? {
-    let interrupted = SidecarError(kind: .outcomeUnknown, message: CallContext.interruptedMessage + ".", attempts: 1)
+    let interrupted = Self.interrupted
     let wake = clock.now() + settle
     if let deadline = context.deadline, wake >= deadline {
       return try await lookOnce(interrupted, find: find, then: "There was no time left before the deadline to wait "
@@ -115,6 +116,9 @@ struct ReconciledPublish: Sendable {
     context.clearInterruption()
     return nil
   }
+
+  private static let interrupted = SidecarError(
+    kind: .outcomeUnknown, message: CallContext.interruptedMessage + ".", attempts: 1)
 
   private func lookOnce(
     _ unknown: SidecarError, find: () async throws(SidecarError) -> PostResult?, then advice: String

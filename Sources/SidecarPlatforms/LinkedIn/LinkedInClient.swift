@@ -197,7 +197,7 @@ public final class LinkedInClient: PlatformClient {
   static let postsWindow = 100
 
   /// The author's post with this commentary made since the call started (allowing for clock skew), from the author's
-  /// newest posts.
+  /// newest posts. Throws when all `postsWindow` of them are newer: the post may be among older ones.
   private func findPost(
     author: String, commentary: String, since started: Date, credential: Credential, context: CallContext
   ) async throws(SidecarError) -> PostResult? {
@@ -208,11 +208,18 @@ public final class LinkedInClient: PlatformClient {
       (200..<300).contains(response.status) ? nil : classify(response)
     }
     let earliest = (started.timeIntervalSince1970 - 300) * 1000
-    for element in json["elements"]?.arrayValue ?? [] {
+    let elements = json["elements"]?.arrayValue ?? []
+    for element in elements {
       guard element["commentary"]?.stringValue == commentary, let id = element["id"]?.stringValue,
         (element["createdAt"]?.doubleValue ?? 0) >= earliest
       else { continue }
       return PostResult(postId: id, postUrl: Self.postURL(id), status: .published)
+    }
+    if elements.count >= Self.postsWindow, (elements.last?["createdAt"]?.doubleValue ?? 0) >= earliest {
+      throw SidecarError(
+        kind: .outcomeUnknown,
+        message: "all of them were made after the publish started, so older ones were not read",
+        platform: platform.rawValue, attempts: context.attempts)
     }
     return nil
   }

@@ -466,7 +466,8 @@ public final class FacebookClient: PlatformClient {
   /// a lost answer settles.
   static let feedWindow = 100
 
-  /// The post with exactly `text` published since `since`, from the newest posts of the Page's feed.
+  /// The post with exactly `text` published since `since`, from the newest posts of the Page's feed. Throws when all
+  /// `feedWindow` of them are newer than `since`: the post may be among older ones, so its absence is not shown.
   private func findFeedPost(
     text: String, since: Date, token: GraphToken, page: String, context: CallContext
   ) async throws(SidecarError) -> PostResult? {
@@ -475,12 +476,19 @@ public final class FacebookClient: PlatformClient {
         GraphAPI.path(page, "feed"), fields: "id,message,created_time,permalink_url",
         query: [("limit", String(Self.feedWindow))]),
       token: token, accountId: page, context: context)
-    for post in json["data"]?.arrayValue ?? [] {
+    let posts = json["data"]?.arrayValue ?? []
+    for post in posts {
       guard post["message"]?.stringValue == text, GraphTime.isRecent(post["created_time"]?.stringValue, since: since),
         let id = post["id"]?.graphID
       else { continue }
       return PostResult(
         postId: id, postUrl: post["permalink_url"]?.stringValue ?? "https://www.facebook.com/\(id)", status: .published)
+    }
+    if posts.count >= Self.feedWindow, GraphTime.isRecent(posts.last?["created_time"]?.stringValue, since: since) {
+      throw SidecarError(
+        kind: .outcomeUnknown,
+        message: "all of them were made after the publish started, so older ones were not read",
+        platform: platform.rawValue, attempts: context.attempts)
     }
     return nil
   }
