@@ -104,7 +104,7 @@ def test_a_linkedin_publish_lost_twice_says_what_was_checked(fake, sidecar_facto
                   "action": "drop", "times": 3}])
     error = sidecar.call("linkedin/post", {**LI, "text": "never arrived"})["error"]
     assert error["data"]["kind"] == "outcome_unknown", error
-    assert "100 newest posts showed no such post after it was sent 3 times" in error["message"], error
+    assert "posts made since the publish started showed no such post after it was sent 3 times" in error["message"], error
     assert not fake.published(platform="linkedin")
 
 

@@ -202,7 +202,7 @@ struct LinkedInClientTests {
     let harness = TestHarness(transport: transport, credentials: [Self.key: Self.credential()])
     let error = try await #require(throws: SidecarError.self) { try await post(harness, ["text": "Hi"]) }
     #expect(error.kind == .outcomeUnknown)
-    #expect(error.message.contains("100 newest posts showed no such post after it was sent 3 times"))
+    #expect(error.message.contains("posts made since the publish started showed no such post after it was sent 3 times"))
     #expect(transport.requests.map(\.method) == ["POST", "GET", "POST", "GET", "POST", "GET"])
     #expect(transport.requests[1].url.query?.hasPrefix("q=author&author=urn%3Ali%3Aorganization%3A2414183") == true)
   }
@@ -258,7 +258,7 @@ struct LinkedInClientTests {
     let error = try await #require(throws: SidecarError.self) { try await interrupted(harness) }
     #expect(error.kind == .outcomeUnknown)
     #expect(error.message.contains("stopped while this publish was in flight"))
-    #expect(error.message.contains("100 newest posts could not be read"), "\(error.message)")
+    #expect(error.message.contains("posts made since the publish started could not be read"), "\(error.message)")
     #expect(transport.requests.allSatisfy { $0.method == "GET" })
   }
 

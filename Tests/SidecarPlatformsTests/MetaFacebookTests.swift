@@ -28,12 +28,12 @@ struct MetaFacebookPublishTests {
   func interruptedBeyondFeedWindow() async throws {
     let now = GraphTimeFixture.now()
     let newer = Array(repeating: #"{"id":"111_2","message":"Other","created_time":"\#(now)"}"#, count: 100)
+    let page = MetaTest.ok(#"{"data":[\#(newer.joined(separator: ","))],"paging":{"cursors":{"after":"QQ"},"next":"n"}}"#)
     let (result, requests) = try await post(
-      ["text": "Exactly this"], [MetaTest.ok(#"{"data":[\#(newer.joined(separator: ","))]}"#)],
-      interruptedSince: Date().addingTimeInterval(-60))
+      ["text": "Exactly this"], Array(repeating: page, count: 6), interruptedSince: Date().addingTimeInterval(-60))
     #expect(result.error?.kind == .outcomeUnknown)
-    #expect(result.error?.message.contains("all of them were made after the publish started") == true)
-    #expect(requests.map(\.summary) == ["GET /v26.0/111/feed"])
+    #expect(result.error?.message.contains("the 500 newest were all made after the publish started") == true)
+    #expect(requests.map(\.summary) == Array(repeating: "GET /v26.0/111/feed", count: 5))
   }
 
   @Test("an interrupted publish whose send is refused as a duplicate (506) landed before: looked for, never refused")
@@ -242,7 +242,7 @@ struct MetaFacebookPublishTests {
       ])
     let error = try #require(result.error)
     #expect(error.kind == .outcomeUnknown)
-    #expect(error.message.contains("The Page's 100 newest feed posts showed no such post after it was sent 3 times"))
+    #expect(error.message.contains("The Page's feed posts made since the publish started showed no such post after it was sent 3 times"))
     #expect(requests.map(\.summary) == Array(repeating: ["POST /v26.0/111/feed", "GET /v26.0/111/feed"], count: 3).flatMap { $0 })
   }
 

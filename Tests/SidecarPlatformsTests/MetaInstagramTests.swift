@@ -205,7 +205,7 @@ struct MetaInstagramPublishTests {
       ["caption": "Interrupted", "imageUrl": "https://cdn.example/a.jpg"], Array(repeating: page, count: 11),
       interruptedSince: Self.claimed)
     #expect(result.error?.kind == .outcomeUnknown)
-    #expect(result.error?.message.contains("500 newest media were all made after") == true, "\(String(describing: result.error))")
+    #expect(result.error?.message.contains("the 500 newest were all made after") == true, "\(String(describing: result.error))")
     #expect(requests.count == 10)
     #expect(requests.allSatisfy { $0.method == "GET" })
   }

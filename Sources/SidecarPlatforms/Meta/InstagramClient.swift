@@ -377,36 +377,16 @@ private final class InstagramPublish: Sendable {
   /// (`content_publishing_limit`), so a real look ends in its first page.
   static let mediaWindow = 500
 
-  /// The newest media with this caption made since `started`, or nil once the media read reach back before it (or
-  /// the account has no more). Throws when they cannot be read, or when all `mediaWindow` of them are newer: the post
-  /// may then be among older ones, so its absence is not shown.
+  /// The newest media with this caption made since `started` (see ``GraphAPI/findRecent``).
   private func findMedia() async throws(SidecarError) -> Published? {
     let caption = post.caption ?? ""
-    let oldest = started.addingTimeInterval(-GraphTime.skew)
-    var after: String?
-    var read = 0
-    while read < Self.mediaWindow {
-      let json = try await graph.send(
-        .get(
-          GraphAPI.path(user, "media"), fields: "id,caption,timestamp,permalink",
-          query: [("limit", "50")] + (after.map { [("after", $0)] } ?? [])),
-        token: token, accountId: user, context: call)
-      let page = json["data"]?.arrayValue ?? []
-      for media in page {
-        guard let made = media["timestamp"]?.stringValue.flatMap(GraphTime.parse) else { continue }
-        if made < oldest { return nil }  // newest first: the rest are older still
-        if (media["caption"]?.stringValue ?? "") == caption, let id = media["id"]?.graphID {
-          return Published(id: id, permalink: media["permalink"]?.stringValue)
-        }
-      }
-      read += page.count
-      after = json["paging"]?["cursors"]?["after"]?.stringValue
-      guard !page.isEmpty, json["paging"]?["next"] != nil, after != nil else { return nil }
+    return try await graph.findRecent(
+      GraphAPI.path(user, "media"), fields: "id,caption,timestamp,permalink", madeAt: "timestamp", since: started,
+      window: Self.mediaWindow, pageSize: 50, token: token, accountId: user, context: call
+    ) { media in
+      guard (media["caption"]?.stringValue ?? "") == caption, let id = media["id"]?.graphID else { return nil }
+      return Published(id: id, permalink: media["permalink"]?.stringValue)
     }
-    throw SidecarError(
-      kind: .outcomeUnknown,
-      message: "the account's \(read) newest media were all made after the publish started, so older ones were not "
-        + "read", platform: platform.rawValue, attempts: call.attempts)
   }
 
   /// The published media's permalink; nil (logged) when the lookup fails, since the post is live anyway.

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .core import Token, iso
-from .meta import Graph, Node, graph_error, parse_bool, project
+from .meta import Graph, Node, cursor_page, graph_error, parse_bool, project
 from .wire import Request, Response
 
 STATUS_TEXT = {
@@ -241,20 +241,7 @@ class Instagram:
         self.require(token, publish=False)
         media = [n.data for n in self.graph.nodes.values() if n.kind == "ig_media" and n.account == node.account]
         media.sort(key=lambda m: m["_seq"], reverse=True)
-        try:  # cursor paging as Graph does it: `after` from `paging.cursors`, `paging.next` while more remain
-            limit = int(request.params.get("limit") or 25)
-            start = int(base64.b64decode(request.params["after"]).decode()) if request.params.get("after") else 0
-        except ValueError:
-            raise graph_error(100, message="(#100) Invalid limit or cursor", platform="instagram") from None
-        chunk = media[start:start + limit]
-        body: dict[str, Any] = {"data": [project(m, context["fields"]) for m in chunk]}
-        if chunk:
-            after = base64.b64encode(str(start + len(chunk)).encode()).decode()
-            body["paging"] = {"cursors": {"before": base64.b64encode(str(start).encode()).decode(), "after": after}}
-            if start + len(chunk) < len(media):
-                query = "&".join(f"{k}={v}" for k, v in {**request.query, "after": after}.items())
-                body["paging"]["next"] = f"{request.base_url}{request.raw_path}?{query}"
-        return body
+        return cursor_page(request, [project(m, context["fields"]) for m in media], platform="instagram")
 
     def read_media(self, request: Request, token: Token, node: Node, context: dict) -> dict:
         stats = self.world.engagement.get(node.data["id"], {})
