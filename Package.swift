@@ -68,8 +68,15 @@ let package = Package(
       dependencies: ["SidecarHTTP", "SidecarJSON", "SidecarLogging", "SidecarResilience", "SidecarSystem"],
       swiftSettings: strict),
     .testTarget(
-      name: "SidecarPlatformsTests", dependencies: ["SidecarPlatforms", "SidecarHTTP", "SidecarResilience"],
+      name: "SidecarPlatformsTests",
+      dependencies: ["SidecarPlatforms", "SidecarHTTP", "SidecarResilience", "SidecarTestSupport"],
       swiftSettings: strict),
+    // SidecarTestSupport: test doubles that more than one test target uses (a scripted HTTP transport, fixed
+    // credentials); never linked into the product.
+    .target(
+      name: "SidecarTestSupport",
+      dependencies: ["SidecarHTTP", "SidecarJSON", "SidecarPlatforms", "SidecarResilience"],
+      path: "Tests/SidecarTestSupport", swiftSettings: strict),
 
     // SidecarResilience: classification, retry, circuit breaker, rate-limit gates, retry budget, clocks.
     .target(name: "SidecarResilience", dependencies: ["SidecarSystem"], swiftSettings: strict),
@@ -89,7 +96,10 @@ let package = Package(
       swiftSettings: strict),
     .testTarget(
       name: "SidecarServerTests",
-      dependencies: ["SidecarServer", "SidecarJSON", "SidecarJSONRPC", "SidecarLogging", "SidecarPlatforms"],
+      dependencies: [
+        "SidecarServer", "SidecarHTTP", "SidecarJSON", "SidecarJSONRPC", "SidecarLogging", "SidecarMetrics",
+        "SidecarPlatforms", "SidecarResilience", "SidecarTestSupport",
+      ],
       swiftSettings: strict),
 
     // social-sidecar: the executable; guards stdout, parses the command line, runs the server.

@@ -67,7 +67,7 @@ final class RedisStateStore: SharedStateStore, RefreshLeases {
     ["store": "redis", "reachable": .bool(client.isConnected), "endpoint": .string(client.configuration.endpoint)]
   }
 
-  private var leaseMilliseconds: String { String(PlatformServices.milliseconds(leaseTTL)) }
+  private var leaseMilliseconds: String { String(WireEncoding.milliseconds(leaseTTL)) }
   private func recordKey(_ key: String) -> String { prefix + "idem:" + key }
   private static let retentionMs = String(Int(LocalStateStore.retention * 1000))
 

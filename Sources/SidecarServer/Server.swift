@@ -25,7 +25,7 @@ public final class Server: Dispatcher {
     case shuttingDown
   }
 
-  /// Process-level effects, injected so tests can observe exits instead of dying.
+  /// Process-level effects, injected so that tests (`ServerTests`) observe exits instead of dying and set the time.
   public struct Environment: Sendable {
     public var exit: @Sendable (Int32) -> Void
     public var now: @Sendable () -> ContinuousClock.Instant
@@ -146,12 +146,14 @@ public final class Server: Dispatcher {
       $0.maxInFlight = configured.maxInFlight
       $0.maxFrameBytes = configured.maxFrameBytes
     }
-    let platformServices: PlatformServices
+    let dependencies: PlatformServices.Dependencies
     do {
-      platformServices = try PlatformServices(configuration: configured, connection: connection, logger: logger)
+      dependencies = try .system(configured, connection: connection, logger: logger)
     } catch {
       return .failure(.invalidParams("the state directory cannot be used: \(error)", field: "config.stateDir"))
     }
+    let platformServices = PlatformServices(
+      configuration: configured, connection: connection, logger: logger, dependencies: dependencies)
     services.withLock { $0 = platformServices }
     phase.withLock { $0 = .running }
     logger.info(

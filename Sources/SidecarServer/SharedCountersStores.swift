@@ -37,7 +37,7 @@ struct LocalCounters: SharedCounters {
   func pass(_ name: String, interval: Duration, now: Date) async -> Date? {
     let taken = update { entries, nowMs -> Int64? in
       if let slot = entries[name], slot.end > nowMs { return slot.end }
-      entries[name] = (nowMs + Int64(PlatformServices.milliseconds(interval)), 1)
+      entries[name] = (nowMs + Int64(WireEncoding.milliseconds(interval)), 1)
       return nil
     }
     guard let taken else { return await fallback.pass(name, interval: interval, now: now) }
@@ -105,7 +105,7 @@ struct RedisCounters: SharedCounters {
   func pass(_ name: String, interval: Duration, now: Date) async -> Date? {
     guard
       let remaining = try? await client.evaluate(
-        Self.pass, keys: ["\(prefix)pace:\(name)"], arguments: [String(PlatformServices.milliseconds(interval))]
+        Self.pass, keys: ["\(prefix)pace:\(name)"], arguments: [String(WireEncoding.milliseconds(interval))]
       ).integer
     else { return await fallback.pass(name, interval: interval, now: now) }
     return remaining < 0 ? nil : now.addingTimeInterval(Double(max(remaining, 1)) / 1000)

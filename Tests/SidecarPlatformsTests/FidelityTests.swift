@@ -4,6 +4,7 @@ import SidecarJSON
 import SidecarLogging
 @testable import SidecarPlatforms
 import SidecarResilience
+import SidecarTestSupport
 import Testing
 
 /// Issue 16: what the live platforms do that the first fakes did not show.

@@ -3,6 +3,7 @@ import SidecarHTTP
 import SidecarJSON
 import SidecarPlatforms
 import SidecarResilience
+import SidecarTestSupport
 import Testing
 
 @Suite("LinkedIn")

@@ -3,6 +3,7 @@ import SidecarHTTP
 import SidecarLogging
 import SidecarPlatforms
 import SidecarResilience
+import SidecarTestSupport
 import Testing
 
 @Suite("SSRF guard for media the sidecar fetches itself")

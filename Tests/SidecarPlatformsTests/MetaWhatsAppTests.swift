@@ -2,6 +2,7 @@ import Foundation
 import SidecarHTTP
 import SidecarJSON
 import SidecarResilience
+import SidecarTestSupport
 import Testing
 
 @testable import SidecarPlatforms

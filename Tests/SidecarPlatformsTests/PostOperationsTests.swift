@@ -3,6 +3,7 @@ import SidecarHTTP
 import SidecarJSON
 import SidecarLogging
 import SidecarResilience
+import SidecarTestSupport
 import Testing
 
 @testable import SidecarPlatforms

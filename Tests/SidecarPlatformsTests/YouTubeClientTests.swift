@@ -3,6 +3,7 @@ import SidecarHTTP
 import SidecarJSON
 @testable import SidecarPlatforms
 import SidecarResilience
+import SidecarTestSupport
 import Synchronization
 import Testing
 
