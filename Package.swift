@@ -36,8 +36,8 @@ let package = Package(
     // so that the executable does not link FoundationNetworking and libcurl's dependencies.
     .target(name: "SidecarURLSessionPlugin", swiftSettings: strict),
 
-    // SidecarSystem: the POSIX calls FoundationEssentials lacks (threads, file sizes) or that names of ours shadow
-    // (write).
+    // SidecarSystem: the POSIX calls FoundationEssentials lacks (threads) or that names of ours shadow (write), and
+    // calendar days.
     .target(name: "SidecarSystem", swiftSettings: strict),
 
     // SidecarJSON: a JSON value type with a fast parser and serializer; knows nothing else.
@@ -82,7 +82,8 @@ let package = Package(
     .target(name: "SidecarResilience", dependencies: ["SidecarSystem"], swiftSettings: strict),
     .testTarget(name: "SidecarResilienceTests", dependencies: ["SidecarResilience"], swiftSettings: strict),
 
-    // SidecarRedis: a small RESP2/RESP3 client on its own thread (the shared-state store's transport); knows nothing else.
+    // SidecarRedis: a small RESP2/RESP3 client on its own thread (the shared-state store's transport); knows nothing
+    // else.
     .target(name: "SidecarRedis", dependencies: ["SidecarSystem"], swiftSettings: strict),
     .testTarget(name: "SidecarRedisTests", dependencies: ["SidecarRedis"], swiftSettings: strict),
 

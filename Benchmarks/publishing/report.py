@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Tables and PASS/MISS lines for `scripts/bench publishing|memory|metrics` from the driver's JSON lines.
 
-  report.py publishing RUNS.jsonl SUMMARY.md
-  report.py tls RUNS.jsonl SUMMARY.md
-  report.py memory SIDECAR.json AIOHTTP.json UPLOAD.txt SUMMARY.md
-  report.py metrics RUNS.jsonl METRICS_BENCH.txt SUMMARY.md
+  report.py publishing RUNS.jsonl SUMMARY
+  report.py tls RUNS.jsonl SUMMARY
+  report.py memory SIDECAR.json AIOHTTP.json UPLOAD.txt SUMMARY
+  report.py metrics RUNS.jsonl METRICS_BENCH.txt SUMMARY
 
 Every figure is the median over the interleaved runs of this invocation (the runs themselves are listed too), and
-every comparison is against a baseline measured in the same run. Appends the headline rows to SUMMARY.md.
+every comparison is against a baseline measured in the same run. Appends the headline rows to SUMMARY (Markdown).
 """
 from __future__ import annotations
 

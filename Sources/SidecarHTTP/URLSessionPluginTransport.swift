@@ -312,7 +312,9 @@ struct URLSessionPlugin: @unchecked Sendable {  // C function pointers into a li
     let version = try symbol("sidecar_urlsession_abi_version", as: (@convention(c) () -> Int32).self)()
     guard version == abiVersion else { throw unavailable("ABI version \(version), expected \(abiVersion)") }
     return URLSessionPlugin(
-      create: try symbol("sidecar_urlsession_create", as: (@convention(c) (UnsafePointer<UInt8>?, Int) -> UnsafeMutableRawPointer?).self),
+      create: try symbol(
+        "sidecar_urlsession_create",
+        as: (@convention(c) (UnsafePointer<UInt8>?, Int) -> UnsafeMutableRawPointer?).self),
       send: try symbol(
         "sidecar_urlsession_send",
         as: (@convention(c) (

@@ -51,8 +51,6 @@ extension JSONValue {
     return nil
   }
 
-  public var isNull: Bool { self == .null }
-
   /// The JSON type name, for error messages a person reads ("expected a string, got an array").
   public var typeName: String {
     switch self {

@@ -45,8 +45,8 @@ public protocol Dispatcher: Sendable {
 /// One JSON-RPC 2.0 peer over a pair of file descriptors.
 ///
 /// A reader thread frames and decodes messages and answers inline routes directly, because a hop per message costs a
-/// quarter of the throughput (measured on this project's Linux machines); only real work starts a task. Responses leave in
-/// completion order. Every request is answered exactly once.
+/// quarter of the throughput (measured on this project's Linux machines); only real work starts a task. Responses
+/// leave in completion order. Every request is answered exactly once.
 public final class Connection: Sendable {
   public struct Limits: Sendable {
     public var maxFrameBytes = 8 << 20

@@ -72,8 +72,6 @@ public struct Logger: Sendable {
     return copy
   }
 
-  public func isEnabled(_ candidate: LogLevel) -> Bool { candidate >= level }
-
   /// `extra` is built only when the level is on: a disabled debug line costs a comparison.
   public func log(_ candidate: LogLevel, _ message: String, _ extra: @autoclosure () -> [String: JSONValue] = [:]) {
     guard candidate >= level else { return }

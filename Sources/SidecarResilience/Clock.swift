@@ -167,7 +167,8 @@ public final class ManualClock: SidecarClock {
           }
         }
         switch install {
-        case .parked(let waiters): waiters.forEach { $0.resume() }
+        case .parked(let waiters):
+          for waiter in waiters { waiter.resume() }
         case .wake: continuation.resume()
         case .cancel: continuation.resume(throwing: CancellationError())
         }
@@ -207,7 +208,7 @@ public final class ManualClock: SidecarClock {
       }
       return due
     }
-    due.forEach { $0.resume() }
+    for continuation in due { continuation.resume() }
   }
 
   /// Waits until at least one task sleeps, then moves time to the earliest sleeper's deadline.

@@ -252,7 +252,10 @@ private final class Call {
     self.usesBreaker = breaker
     self.announces = announces
     self.context = context
-    core.update(platform) { ($0.activeCalls += 1, nil) }
+    core.update(platform) { platform in
+      platform.activeCalls += 1
+      return ((), nil)
+    }
   }
 
   /// Gives back what the call counted against its platform.
@@ -388,7 +391,10 @@ private final class Call {
     }
     record(failure.countsAgainstBreaker ? .failure : .neutral, permit)
     if holdsRetry {
-      core.update(platform) { ($0.activeRetries -= 1, nil) }
+      core.update(platform) { platform in
+        platform.activeRetries -= 1
+        return ((), nil)
+      }
       holdsRetry = false
     }
     last = failure

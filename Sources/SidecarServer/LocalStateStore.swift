@@ -23,8 +23,8 @@ import Synchronization
 /// (`flock`, released by the kernel when a holder dies) around each read-decide-append, and read what the others
 /// appended before deciding, so a key is claimed once across them. Each sidecar holds `owners/<id>.lock` while it
 /// lives: a claim whose owner's lock can be taken belongs to a dead sidecar. Nobody rewrites the journal at start-up;
-/// compaction (rare: past 10,000 lines by default) rewrites it under the lock from everything everyone wrote, and the others
-/// notice the new file and reload it. Records live at least ``retention``.
+/// compaction (rare: past 10,000 lines by default) rewrites it under the lock from everything everyone wrote, and the
+/// others notice the new file and reload it. Records live at least ``retention``.
 final class LocalStateStore: SharedStateStore {
   enum Record: Sendable, Equatable {
     /// Claimed by sidecar `owner`; `sending` once its publish request may have gone out.
@@ -96,7 +96,8 @@ final class LocalStateStore: SharedStateStore {
         let aside = try journal.keepAside(now: now())
         try journal.compact(load.records)
         logger.error(
-          "idempotency journal damaged: records failed their checksum; their keys answer outcome_unknown instead of publishing again",
+          "idempotency journal damaged: records failed their checksum; "
+            + "their keys answer outcome_unknown instead of publishing again",
           ["damagedRecords": .int(load.damaged), "unattributed": .int(load.unattributed), "keptAt": .string(aside)])
       }
       return (load.records, load.unattributed)

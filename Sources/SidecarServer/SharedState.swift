@@ -78,14 +78,18 @@ enum StoredErrors {
   /// A claim whose owner died after recording "sending".
   static let interrupted: JSONValue = [
     "code": .int(ErrorKind.outcomeUnknown.code),
-    "message": "Outcome unknown: the sidecar stopped while this publish was in flight; it may have been published, so it was not sent again",
+    "message": .string(
+      "Outcome unknown: the sidecar stopped while this publish was in flight; "
+        + "it may have been published, so it was not sent again"),
     "data": ["kind": "outcome_unknown", "retryable": false, "attempts": 1],
   ]
 
   /// A journal record that failed its checksum.
   static let damaged: JSONValue = [
     "code": .int(ErrorKind.outcomeUnknown.code),
-    "message": "Outcome unknown: the idempotency record of this key was damaged on disk; it may have been published, so it was not sent again",
+    "message": .string(
+      "Outcome unknown: the idempotency record of this key was damaged on disk; "
+        + "it may have been published, so it was not sent again"),
     "data": ["kind": "outcome_unknown", "retryable": false, "attempts": 0],
   ]
 }

@@ -10,7 +10,7 @@ import SidecarPlatforms
 import SidecarResilience
 
 /// How the sidecar's answers look on the wire: application errors (`protocol/PROTOCOL.md` §5) and the results of the
-/// platform operations (§3).
+/// platform operations (`protocol/PROTOCOL.md` §3).
 ///
 /// The result encoders are `@inline(never)`: inlined into the async functions that call them, their dictionaries
 /// would take room in every suspended call's frame (see `OperationPipeline.run`).

@@ -184,7 +184,9 @@ struct ConnectionTests {
     let three = await peer.receive(1).first?.arrayValue ?? []
     #expect(three.count == 3 && three.allSatisfy { $0["error"]?["code"] == -32600 && $0["id"] == .null })
     peer.send(#"[{"jsonrpc":"2.0","method":"echo"},{"jsonrpc":"2.0","method":"echo"}]"#)
-    peer.send(#"[{"jsonrpc":"2.0","id":1,"method":"echo","params":[1]},{"jsonrpc":"2.0","method":"echo"},{"jsonrpc":"2.0","id":2,"method":"nope"}]"#)
+    peer.send(
+      #"[{"jsonrpc":"2.0","id":1,"method":"echo","params":[1]},{"jsonrpc":"2.0","method":"echo"},"#
+        + #"{"jsonrpc":"2.0","id":2,"method":"nope"}]"#)
     let mixed = await peer.receive(1).first?.arrayValue ?? []
     #expect(mixed.count == 2)
     #expect(Set(mixed.compactMap { $0["id"]?.intValue }) == [1, 2])

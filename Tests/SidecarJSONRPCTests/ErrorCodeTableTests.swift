@@ -4,7 +4,8 @@ import Testing
 
 @testable import SidecarJSONRPC
 
-@Suite struct ErrorCodeTableTests {
+@Suite("JSON-RPC error codes")
+struct ErrorCodeTableTests {
   /// `data.kind` → code, from `protocol/error-kinds.json`, the error table's one source.
   static func codes() throws -> [String: Int] {
     let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
@@ -21,7 +22,8 @@ import Testing
     return codes
   }
 
-  @Test func theLayersOwnAnswersCarryTheCodesOfProtocolErrorKindsJSON() throws {
+  @Test("the layer's own answers carry the codes of protocol/error-kinds.json")
+  func theLayersOwnAnswersCarryTheCodesOfProtocolErrorKindsJSON() throws {
     let codes = try Self.codes()
     let answers: [JSONRPCError] = [
       .parseError("x"), .invalidRequest("x"), .methodNotFound("x"), .invalidParams("x"), .internalError("x"),

@@ -80,7 +80,9 @@ struct LinkedInClientTests {
       .response(HTTPResponse(status: 200, headers: ["Content-Type": "image/jpeg"], body: image)),
       ScriptedTransport.json(
         200,
-        #"{"value":{"uploadUrlExpiresAt":1650567510704,"uploadUrl":"https://www.linkedin.com/dms-uploads/abc/uploadedImage/0?ca=vector_feedshare","image":"urn:li:image:C4E10AQFoyyAjHPMQuQ"}}"#
+        #"{"value":{"uploadUrlExpiresAt":1650567510704,"#
+          + #""uploadUrl":"https://www.linkedin.com/dms-uploads/abc/uploadedImage/0?ca=vector_feedshare","#
+          + #""image":"urn:li:image:C4E10AQFoyyAjHPMQuQ"}}"#
       ),
       .response(HTTPResponse(status: 201)),
       ScriptedTransport.json(200, #"{"id":"urn:li:image:C4E10AQFoyyAjHPMQuQ","status":"AVAILABLE"}"#),
@@ -129,7 +131,9 @@ struct LinkedInClientTests {
   func duplicate() async throws {
     let transport = ScriptedTransport([
       ScriptedTransport.json(
-        422, #"{"status":422,"code":"DUPLICATE_POST","message":"Content is a duplicate of urn:li:share:7243000000000000001"}"#),
+        422,
+        #"{"status":422,"code":"DUPLICATE_POST","#
+          + #""message":"Content is a duplicate of urn:li:share:7243000000000000001"}"#),
       ScriptedTransport.json(200, #"{"id":"urn:li:share:7243000000000000001"}"#),
     ])
     let harness = TestHarness(transport: transport, credentials: [Self.key: Self.credential()])
@@ -159,8 +163,13 @@ struct LinkedInClientTests {
   func expiredToken() async throws {
     let transport = ScriptedTransport([
       ScriptedTransport.json(
-        401, #"{"status":401,"serviceErrorCode":65602,"code":"EXPIRED_ACCESS_TOKEN","message":"The token used in the request has expired"}"#),
-      ScriptedTransport.json(200, #"{"access_token":"AQV-new","expires_in":5183999,"refresh_token":"AQX-rotated","refresh_token_expires_in":31000000}"#),
+        401,
+        #"{"status":401,"serviceErrorCode":65602,"code":"EXPIRED_ACCESS_TOKEN","#
+          + #""message":"The token used in the request has expired"}"#),
+      ScriptedTransport.json(
+        200,
+        #"{"access_token":"AQV-new","expires_in":5183999,"#
+          + #""refresh_token":"AQX-rotated","refresh_token_expires_in":31000000}"#),
       Self.created("urn:li:share:9"),
     ])
     let harness = TestHarness(transport: transport, credentials: [Self.key: Self.credential()])
@@ -308,10 +317,17 @@ struct LinkedInClientTests {
   @Test("validate finds the member's approved posting role on the organization")
   func validateAdmin() async throws {
     let transport = ScriptedTransport([
-      ScriptedTransport.json(200, #"{"active":true,"status":"active","scope":"w_organization_social,rw_organization_admin","expires_at":1900000000}"#),
       ScriptedTransport.json(
         200,
-        #"{"paging":{"start":0,"count":100,"total":2},"elements":[{"roleAssignee":"urn:li:person:a","organization":"urn:li:organization:2414183","role":"ADMINISTRATOR","state":"APPROVED","organization~":{"localizedName":"Org One"}},{"roleAssignee":"urn:li:person:a","organization":"urn:li:organization:9","role":"ANALYST","state":"APPROVED"}]}"#
+        #"{"active":true,"status":"active","scope":"w_organization_social,rw_organization_admin","#
+          + #""expires_at":1900000000}"#),
+      ScriptedTransport.json(
+        200,
+        #"{"paging":{"start":0,"count":100,"total":2},"elements":["#
+          + #"{"roleAssignee":"urn:li:person:a","organization":"urn:li:organization:2414183","#
+          + #""role":"ADMINISTRATOR","state":"APPROVED","organization~":{"localizedName":"Org One"}},"#
+          + #"{"roleAssignee":"urn:li:person:a","organization":"urn:li:organization:9","#
+          + #""role":"ANALYST","state":"APPROVED"}]}"#
       ),
     ])
     let harness = TestHarness(transport: transport, credentials: [Self.key: Self.credential()])

@@ -212,7 +212,9 @@ struct MetaFacebookPublishTests {
       [
         MetaTest.lostResponse,
         MetaTest.ok(
-          #"{"data":[{"id":"111_5","message":"Other","created_time":"\#(now)"},{"id":"111_6","message":"Exactly this","created_time":"\#(now)","permalink_url":"https://www.facebook.com/111/posts/6"}]}"#
+          #"{"data":[{"id":"111_5","message":"Other","created_time":"\#(now)"},"#
+            + #"{"id":"111_6","message":"Exactly this","created_time":"\#(now)","#
+            + #""permalink_url":"https://www.facebook.com/111/posts/6"}]}"#
         ),
       ])
     #expect(
@@ -368,7 +370,9 @@ struct MetaFacebookOtherTests {
       .facebook,
       [
         MetaTest.ok(
-          #"{"data":{"is_valid":true,"type":"PAGE","profile_id":"111","expires_at":0,"scopes":["pages_manage_posts","pages_read_engagement","publish_video"],"granular_scopes":[{"scope":"pages_manage_posts","target_ids":["111"]}]}}"#
+          #"{"data":{"is_valid":true,"type":"PAGE","profile_id":"111","expires_at":0,"#
+            + #""scopes":["pages_manage_posts","pages_read_engagement","publish_video"],"#
+            + #""granular_scopes":[{"scope":"pages_manage_posts","target_ids":["111"]}]}}"#
         ),
         MetaTest.ok(#"{"id":"111","name":"Acme Page"}"#),
       ])
@@ -390,7 +394,8 @@ struct MetaFacebookOtherTests {
       .facebook,
       [
         MetaTest.ok(
-          #"{"data":{"is_valid":true,"type":"PAGE","expires_at":0,"scopes":["pages_manage_posts","publish_video"],"granular_scopes":[{"scope":"pages_manage_posts","target_ids":["999"]}]}}"#
+          #"{"data":{"is_valid":true,"type":"PAGE","expires_at":0,"scopes":["pages_manage_posts","publish_video"],"#
+            + #""granular_scopes":[{"scope":"pages_manage_posts","target_ids":["999"]}]}}"#
         ),
         MetaTest.ok(#"{"id":"111","name":"Acme Page"}"#),
       ])
@@ -405,7 +410,8 @@ struct MetaFacebookOtherTests {
       .facebook,
       [
         MetaTest.ok(
-          #"{"data":{"is_valid":true,"type":"USER","expires_at":1900000000,"scopes":["pages_manage_posts","pages_read_engagement","publish_video"]}}"#
+          #"{"data":{"is_valid":true,"type":"USER","expires_at":1900000000,"#
+            + #""scopes":["pages_manage_posts","pages_read_engagement","publish_video"]}}"#
         ),
         MetaTest.ok(#"{"id":"111","name":"Acme Page"}"#),
         MetaTest.ok(#"{"data":[{"id":"111","name":"Acme Page","tasks":["ANALYZE","ADVERTISE"]}]}"#),

@@ -111,7 +111,8 @@ struct MetaGraphErrorMappingTests {
     Case(
       code: 190, subcode: 463, status: 400, transient: false, platform: .facebook, expected: .auth(refreshable: false)),
     Case(
-      code: 190, subcode: 460, status: 400, transient: false, platform: .instagram, expected: .auth(refreshable: false)),
+      code: 190, subcode: 460, status: 400, transient: false, platform: .instagram,
+      expected: .auth(refreshable: false)),
     Case(
       code: 190, subcode: 467, status: 401, transient: false, platform: .whatsapp, expected: .auth(refreshable: false)),
     Case(
@@ -204,7 +205,7 @@ struct MetaGraphErrorMappingTests {
     #expect(window.message.contains("template"))
   }
 
-  @Test("an unknown error and a temporary outage may have reached Meta (a publish is reconciled, not re-sent); a not-ready container did not")
+  @Test("an unknown error or an outage may have reached Meta (reconciled, not re-sent); a not-ready container did not")
   func reachedPlatform() {
     let unknown = GraphAPI.failure(
       for: GraphError(message: "An unknown error occurred", code: 1), status: 500, platform: .facebook)
@@ -221,7 +222,9 @@ struct MetaGraphErrorMappingTests {
   @Test("WhatsApp error_data.details and Instagram user messages reach the message")
   func platformWords() throws {
     let body =
-      #"{"error":{"message":"(#131009) Parameter value is not valid","type":"OAuthException","code":131009,"error_data":{"messaging_product":"whatsapp","details":"Invalid value for parameter 'to'"},"fbtrace_id":"x"}}"#
+      #"{"error":{"message":"(#131009) Parameter value is not valid","type":"OAuthException","code":131009,"#
+        + #""error_data":{"messaging_product":"whatsapp","details":"Invalid value for parameter 'to'"},"#
+        + #""fbtrace_id":"x"}}"#
     let error = try #require(GraphError(body: Data(body.utf8)))
     #expect(error.details == "Invalid value for parameter 'to'")
     let failure = GraphAPI.failure(for: error, status: 400, platform: .whatsapp)
@@ -284,7 +287,8 @@ struct MetaGraphRequestTests {
   func businessUsageBlocksAccount() async throws {
     let usage: HTTPHeaders = [
       "X-Business-Use-Case-Usage":
-        #"{"111":[{"type":"pages","call_count":100,"total_cputime":10,"total_time":10,"estimated_time_to_regain_access":7}]}"#
+        #"{"111":[{"type":"pages","call_count":100,"total_cputime":10,"#
+          + #""total_time":10,"estimated_time_to_regain_access":7}]}"#
     ]
     let harness = MetaTest.harness(.facebook, [MetaTest.ok(#"{"id":"111_1"}"#, headers: usage)], clock: ManualClock())
     let client = FacebookClient(environment: harness.environment)

@@ -150,7 +150,9 @@ struct MetaInstagramPublishTests {
         MetaTest.lostResponse,
         MetaTest.ok(#"{"status_code":"PUBLISHED"}"#),
         MetaTest.ok(
-          #"{"data":[{"id":"1800","caption":"Other","timestamp":"\#(now)"},{"id":"1799","caption":"Once only","timestamp":"\#(now)","permalink":"https://www.instagram.com/p/Once/"}]}"#
+          #"{"data":[{"id":"1800","caption":"Other","timestamp":"\#(now)"},"#
+            + #"{"id":"1799","caption":"Once only","timestamp":"\#(now)","#
+            + #""permalink":"https://www.instagram.com/p/Once/"}]}"#
         ),
       ])
     #expect(
@@ -446,7 +448,8 @@ struct MetaInstagramOtherTests {
       .instagram,
       [
         MetaTest.ok(
-          #"{"data":{"is_valid":true,"type":"PAGE","expires_at":0,"scopes":["instagram_basic","instagram_content_publish","pages_read_engagement"]}}"#
+          #"{"data":{"is_valid":true,"type":"PAGE","expires_at":0,"#
+            + #""scopes":["instagram_basic","instagram_content_publish","pages_read_engagement"]}}"#
         ),
         MetaTest.ok(#"{"id":"178414","username":"acme"}"#),
         MetaTest.ok(#"{"data":[{"quota_usage":50,"config":{"quota_total":50,"quota_duration":86400}}]}"#),

@@ -11,7 +11,8 @@ import Testing
 struct MetaWhatsAppSendTests {
   let key = MetaTest.key(.whatsapp)
   static let accepted = MetaTest.ok(
-    #"{"messaging_product":"whatsapp","contacts":[{"input":"15551234567","wa_id":"15551234567"}],"messages":[{"id":"wamid.HBgLMTU1"}]}"#
+    #"{"messaging_product":"whatsapp","contacts":[{"input":"15551234567","wa_id":"15551234567"}],"#
+      + #""messages":[{"id":"wamid.HBgLMTU1"}]}"#
   )
 
   func send(
@@ -209,7 +210,8 @@ struct MetaWhatsAppOtherTests {
       .whatsapp,
       [
         MetaTest.ok(
-          #"{"id":"30001","verified_name":"Acme","display_phone_number":"+1 555-010-0000","quality_rating":"GREEN","platform_type":"CLOUD_API"}"#
+          #"{"id":"30001","verified_name":"Acme","display_phone_number":"+1 555-010-0000","#
+            + #""quality_rating":"GREEN","platform_type":"CLOUD_API"}"#
         ),
         MetaTest.ok(
           #"{"data":{"is_valid":true,"type":"SYSTEM_USER","scopes":["whatsapp_business_management"],"expires_at":0}}"#),

@@ -37,7 +37,8 @@ struct OAuthRefresherTests {
     #expect(request.headers["Content-Type"] == "application/x-www-form-urlencoded")
     #expect(
       String(decoding: request.body, as: UTF8.self)
-        == "grant_type=refresh_token&refresh_token=1%2F%2Frefresh-secret&client_id=client-id.apps&client_secret=client-secret-xyz")
+        == "grant_type=refresh_token&refresh_token=1%2F%2Frefresh-secret"
+        + "&client_id=client-id.apps&client_secret=client-secret-xyz")
     #expect(fresh.accessToken == "ya29.new-access")
     #expect(fresh.expiresAt == Date(timeIntervalSince1970: 1_750_003_599))
     #expect(fresh.refreshToken == "1//refresh-secret")
@@ -76,7 +77,8 @@ struct OAuthRefresherTests {
     let transport = ScriptedTransport([
       ScriptedTransport.json(
         400,
-        #"{"error":"invalid_request","error_description":"The provided authorization grant or refresh token is invalid, expired or revoked"}"#
+        #"{"error":"invalid_request","#
+          + #""error_description":"The provided authorization grant or refresh token is invalid, expired or revoked"}"#
       )
     ])
     let harness = TestHarness(transport: transport, credentials: [:])
@@ -186,7 +188,7 @@ final class HoldingTransport: HTTPTransport {
       defer { state.waiting.removeAll() }
       return state.waiting
     }
-    waiting.forEach { $0.resume() }
+    for continuation in waiting { continuation.resume() }
   }
 
   func send(_ request: HTTPRequest) async throws -> HTTPResponse {

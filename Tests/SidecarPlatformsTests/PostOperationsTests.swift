@@ -125,7 +125,9 @@ struct FacebookPostOperationTests {
   func scheduledStatus() async throws {
     let harness = MetaTest.harness(
       .facebook,
-      [MetaTest.ok(#"{"id":"111_2","is_published":false,"scheduled_publish_time":1798135200,"permalink_url":"https://www.facebook.com/111/posts/2"}"#)])
+      [MetaTest.ok(
+        #"{"id":"111_2","is_published":false,"scheduled_publish_time":1798135200,"#
+          + #""permalink_url":"https://www.facebook.com/111/posts/2"}"#)])
     let status = try await FacebookClient(environment: harness.environment).status(
       postId: "111_2", context: harness.context(MetaTest.key(.facebook)))
     #expect(status.state == .scheduled)

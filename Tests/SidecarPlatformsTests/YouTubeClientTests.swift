@@ -325,7 +325,7 @@ struct YouTubeClientTests {
   }
 
   @Test(
-    "a call cancelled mid-upload may have published (its chunks may complete the video); one cancelled while opening the session may not"
+    "a call cancelled mid-upload may have published; one cancelled while opening the upload session may not"
   )
   func cancelledUploadMayHavePublished() async throws {
     let path = try Self.videoFile(size: Int(Self.chunk) * 3)
@@ -355,7 +355,7 @@ struct YouTubeClientTests {
     }
   }
 
-  @Test("replicas sharing a store spend one daily quota: an upload it cannot afford is refused until midnight Pacific without a request")
+  @Test("replicas sharing a store spend one daily quota: an unaffordable upload is refused until midnight Pacific, unsent")
   func sharedDailyQuota() async throws {
     let path = try Self.videoFile(size: 1000)
     let shared = MemoryCounters()
@@ -439,7 +439,7 @@ struct YouTubeClientTests {
   }
 
   @Test(
-    "a spent quota is quota_exhausted until it resets (the project's at midnight Pacific, the channel's upload limit 24 hours later), and calls until then fail without a request",
+    "a spent quota is quota_exhausted, unsent, until it resets (project: midnight Pacific; uploads: 24 h later)",
     arguments: [("quotaExceeded", 68_400), ("uploadLimitExceeded", 86_400)])
   func quota(reason: String, resetSeconds: Int64) async throws {
     // 2025-07-01 12:00 UTC is 05:00 PDT; the quota resets at 2025-07-02 00:00 PDT = 07:00 UTC, 19 hours later.
@@ -448,7 +448,9 @@ struct YouTubeClientTests {
     let transport = ScriptedTransport([
       ScriptedTransport.json(
         403,
-        #"{"error":{"code":403,"message":"The request cannot be completed because you have exceeded your <a href=\"/youtube/v3/getting-started#quota\">quota</a>.","errors":[{"message":"quota","domain":"youtube.quota","reason":"\#(reason)"}]}}"#
+        #"{"error":{"code":403,"message":"The request cannot be completed because you have exceeded your "#
+          + #"<a href=\"/youtube/v3/getting-started#quota\">quota</a>.","#
+          + #""errors":[{"message":"quota","domain":"youtube.quota","reason":"\#(reason)"}]}}"#
       )
     ])
     let credential = Self.credential(expiresAt: clock.wallNow().addingTimeInterval(200_000))

@@ -2,7 +2,8 @@ import Testing
 
 @testable import SidecarResilience
 
-@Suite struct CircuitBreakerStateMachineTests {
+@Suite("Circuit breaker state machine")
+struct CircuitBreakerStateMachineTests {
   typealias Machine = CircuitBreakerStateMachine
 
   static func permit(_ machine: inout Machine, at now: ClockInstant) -> Machine.Permit? {
@@ -10,7 +11,8 @@ import Testing
     return nil
   }
 
-  @Test func closedOpensAfterThresholdConsecutiveFailures() throws {
+  @Test("closed opens after the threshold of consecutive failures")
+  func closedOpensAfterThresholdConsecutiveFailures() throws {
     var machine = Machine(configuration: BreakerConfiguration())
     for _ in 0..<4 {
       let permit = try #require(Self.permit(&machine, at: .at(0)))
@@ -33,7 +35,8 @@ import Testing
           state: .open, openUntil: .at(61), retryAfter: .seconds(50), opens: 1))
   }
 
-  @Test func neutralOutcomesNeitherCountNorReset() throws {
+  @Test("neutral outcomes neither count nor reset")
+  func neutralOutcomesNeitherCountNorReset() throws {
     var machine = Machine(configuration: BreakerConfiguration(failureThreshold: 2))
     let first = try #require(Self.permit(&machine, at: .at(0)))
     _ = machine.record(.failure, for: first, now: .at(0))
@@ -44,7 +47,8 @@ import Testing
     #expect(machine.record(.failure, for: second, now: .at(0)) == BreakerTransition(from: .closed, to: .open))
   }
 
-  @Test func openRefusesUntilItsTimeIsUpThenLetsOneProbeThrough() throws {
+  @Test("open refuses until its time is up, then lets one probe through")
+  func openRefusesUntilItsTimeIsUpThenLetsOneProbeThrough() throws {
     var machine = Machine(configuration: BreakerConfiguration(failureThreshold: 1))
     let permit = try #require(Self.permit(&machine, at: .at(0)))
     _ = machine.record(.failure, for: permit, now: .at(0))
@@ -61,7 +65,8 @@ import Testing
     #expect(machine.state == .closed)
   }
 
-  @Test func failedProbeReopensForAnotherFullPeriod() throws {
+  @Test("a failed probe reopens for another full period")
+  func failedProbeReopensForAnotherFullPeriod() throws {
     var machine = Machine(configuration: BreakerConfiguration(failureThreshold: 1, openDuration: .seconds(10)))
     let permit = try #require(Self.permit(&machine, at: .at(0)))
     _ = machine.record(.failure, for: permit, now: .at(0))
@@ -72,7 +77,8 @@ import Testing
     #expect(machine.admit(now: .at(21)) == .refuse(retryAfter: .seconds(1)))
   }
 
-  @Test func neutralProbeFreesItsSlot() throws {
+  @Test("a neutral probe frees its slot")
+  func neutralProbeFreesItsSlot() throws {
     var machine = Machine(configuration: BreakerConfiguration(failureThreshold: 1))
     let permit = try #require(Self.permit(&machine, at: .at(0)))
     _ = machine.record(.failure, for: permit, now: .at(0))
@@ -83,7 +89,8 @@ import Testing
     #expect(Self.permit(&machine, at: .at(60))?.isProbe == true)
   }
 
-  @Test func halfOpenAdmitsExactlyTheConfiguredProbes() throws {
+  @Test("half-open admits exactly the configured probes")
+  func halfOpenAdmitsExactlyTheConfiguredProbes() throws {
     var machine = Machine(configuration: BreakerConfiguration(failureThreshold: 1, halfOpenProbes: 3))
     let permit = try #require(Self.permit(&machine, at: .at(0)))
     _ = machine.record(.failure, for: permit, now: .at(0))
@@ -95,7 +102,8 @@ import Testing
     #expect(machine.snapshot(now: .at(61)).consecutiveFailures == 0)
   }
 
-  @Test func staleOutcomesCannotMoveABreakerThatChangedSince() throws {
+  @Test("stale outcomes cannot move a breaker that changed since")
+  func staleOutcomesCannotMoveABreakerThatChangedSince() throws {
     var machine = Machine(configuration: BreakerConfiguration(failureThreshold: 1, halfOpenProbes: 1))
     let slowSuccess = try #require(Self.permit(&machine, at: .at(0)))
     let slowFailure = try #require(Self.permit(&machine, at: .at(0)))
@@ -112,7 +120,8 @@ import Testing
     #expect(machine.record(.success, for: probe, now: .at(63)) == BreakerTransition(from: .halfOpen, to: .closed))
   }
 
-  @Test func disabledBreakerNeverOpens() throws {
+  @Test("a disabled breaker never opens")
+  func disabledBreakerNeverOpens() throws {
     var machine = Machine(configuration: BreakerConfiguration(enabled: false, failureThreshold: 1))
     for _ in 0..<20 {
       let permit = try #require(Self.permit(&machine, at: .at(0)))
@@ -121,7 +130,8 @@ import Testing
     #expect(machine.state == .closed)
   }
 
-  @Test func resetClosesAndKeepsTheOpenCount() throws {
+  @Test("reset closes and keeps the open count")
+  func resetClosesAndKeepsTheOpenCount() throws {
     var machine = Machine(configuration: BreakerConfiguration(failureThreshold: 1))
     let permit = try #require(Self.permit(&machine, at: .at(0)))
     _ = machine.record(.failure, for: permit, now: .at(0))
@@ -130,8 +140,8 @@ import Testing
     #expect(machine.snapshot(now: .at(0)) == BreakerSnapshot(state: .closed, opens: 1))
   }
 
-  /// The breaker as the brief describes it, written as differently as possible: state is derived from when it last
-  /// opened and the time now.
+  /// The breaker as protocol/PROTOCOL.md §5 describes it, written as differently as possible: state is derived from
+  /// when it last opened and the time now.
   struct ReferenceModel {
     let threshold: Int
     let openNanoseconds: Int64
@@ -165,7 +175,7 @@ import Testing
     }
   }
 
-  @Test(arguments: [1, 2, 3, 4, 5] as [UInt64])
+  @Test("random outcomes agree with the reference model", arguments: [1, 2, 3, 4, 5] as [UInt64])
   func randomOutcomesAgreeWithTheReferenceModel(seed: UInt64) {
     let random = SeededRandom(seed: seed)
     let threshold = 1 + Int(random.next() % 5)

@@ -3,8 +3,10 @@ import Testing
 
 @testable import SidecarResilience
 
-@Suite struct RetryPolicyTests {
-  @Test func defaultDelaysAreExactlyOneTwoFourEightSixteenSeconds() {
+@Suite("Retry policy")
+struct RetryPolicyTests {
+  @Test("default delays are exactly 1, 2, 4, 8, 16 seconds")
+  func defaultDelaysAreExactlyOneTwoFourEightSixteenSeconds() {
     let policy = RetryPolicy()
     let random = SeededRandom(seed: 1)
     let delays = (1...5).map { policy.delay(beforeRetry: $0, random: random) }
@@ -13,7 +15,8 @@ import Testing
     #expect(policy.maxAttempts == 5 && policy.jitter == false)
   }
 
-  @Test func hugeRetryNumbersAreCappedWithoutOverflow() {
+  @Test("huge retry numbers are capped without overflow")
+  func hugeRetryNumbersAreCappedWithoutOverflow() {
     let random = SeededRandom(seed: 1)
     #expect(RetryPolicy().delay(beforeRetry: .max, random: random) == .seconds(16))
     // A cap beyond Int64 nanoseconds saturates instead of trapping.
@@ -22,7 +25,8 @@ import Testing
     #expect(unbounded.delay(beforeRetry: 4, random: random) == .seconds(8))
   }
 
-  @Test(arguments: 1...6) func fullJitterStaysWithinTheComputedDelay(retry: Int) {
+  @Test("full jitter stays within the computed delay", arguments: 1...6)
+  func fullJitterStaysWithinTheComputedDelay(retry: Int) {
     let computed = RetryPolicy().delay(beforeRetry: retry, random: SeededRandom(seed: 0))
     let jittered = RetryPolicy(jitter: true)
     let random = SeededRandom(seed: UInt64(retry))
@@ -33,7 +37,8 @@ import Testing
     #expect(draws.max()! > computed * 9 / 10)
   }
 
-  @Test func seededRandomIsReproducibleAndInUnitRange() {
+  @Test("seeded random is reproducible and in the unit range")
+  func seededRandomIsReproducibleAndInUnitRange() {
     let a = SeededRandom(seed: 42)
     let b = SeededRandom(seed: 42)
     let first = (0..<100).map { _ in a.nextUnit() }
@@ -44,17 +49,19 @@ import Testing
   }
 }
 
-@Suite struct RetryAfterTests {
+@Suite("Retry-After")
+struct RetryAfterTests {
   /// Sun, 06 Nov 1994 08:49:37 GMT, the RFC's example date.
   let now = Date(timeIntervalSince1970: 784_111_777)
 
-  @Test func deltaSeconds() {
+  @Test("a number of seconds is a wait that long")
+  func deltaSeconds() {
     #expect(RetryAfter.parse("120", now: now) == .seconds(120))
     #expect(RetryAfter.parse(" 5 ", now: now) == .seconds(5))
     #expect(RetryAfter.parse("0", now: now) == .zero)
   }
 
-  @Test(arguments: [
+  @Test("HTTP dates are read in all three forms", arguments: [
     "Sun, 06 Nov 1994 08:50:07 GMT",  // IMF-fixdate
     "Sunday, 06-Nov-94 08:50:07 GMT",  // RFC 850
     "Sun Nov  6 08:50:07 1994",  // asctime
@@ -63,7 +70,8 @@ import Testing
     #expect(RetryAfter.parse(header, now: now) == .seconds(30))
   }
 
-  @Test func leapDaysAndCenturies() {
+  @Test("leap days and centuries are counted right")
+  func leapDaysAndCenturies() {
     let beforeLeapMidnight = Date(timeIntervalSince1970: 1_709_164_740)  // 2024-02-28T23:59:00Z
     #expect(RetryAfter.parse("Thu, 29 Feb 2024 00:00:00 GMT", now: beforeLeapMidnight) == .seconds(60))
     #expect(RetryAfter.parse("Wed, 29 Feb 2023 00:00:00 GMT", now: beforeLeapMidnight) == nil)
@@ -71,7 +79,7 @@ import Testing
     #expect(RetryAfter.httpDate("Thu, 01 Jan 1970 00:00:00 GMT") == 0)
   }
 
-  @Test(arguments: [
+  @Test("garbage is rejected", arguments: [
     "", "   ", "-5", "+5", "1.5", "soon", "12abc", "99999999999999999999999",
     "Sun, 32 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 1994 24:00:00 GMT", "Sun, 06 Nov 1994 08:49:37 PST",
     "Sun, 06 Foo 1994 08:49:37 GMT", "Sun, 6 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 94 08:49:37 GMT",
@@ -82,20 +90,24 @@ import Testing
     #expect(RetryAfter.parse(header, now: now) == nil)
   }
 
-  @Test func farFutureDatesDoNotOverflow() throws {
+  @Test("far-future dates do not overflow")
+  func farFutureDatesDoNotOverflow() throws {
     let wait = try #require(RetryAfter.parse("Fri, 31 Dec 9999 23:59:59 GMT", now: now))
     #expect(wait > .seconds(252_000_000_000))
     #expect(RetryAfter.parse("9223372036854775807", now: now) == .seconds(Int64.max))
   }
 
-  @Test func datesInThePastAreRejected() {
+  @Test("dates in the past are rejected")
+  func datesInThePastAreRejected() {
     #expect(RetryAfter.parse("Sun, 06 Nov 1994 08:49:36 GMT", now: now) == nil)
     #expect(RetryAfter.parse("Sun, 06 Nov 1994 08:49:37 GMT", now: now) == .zero)
   }
 }
 
-@Suite(.timeLimit(.minutes(1))) struct ClockTests {
-  @Test func instantArithmeticSaturates() {
+@Suite("Clocks", .timeLimit(.minutes(1)))
+struct ClockTests {
+  @Test("instant arithmetic saturates")
+  func instantArithmeticSaturates() {
     let max = ClockInstant(nanoseconds: .max)
     let min = ClockInstant(nanoseconds: .min)
     #expect(max + .seconds(1) == max)
@@ -107,7 +119,8 @@ import Testing
     #expect(ClockInstant.at(0) + .seconds(Int64.max) == max)
   }
 
-  @Test func manualClockWakesSleepersOnlyWhenTimeReachesThem() async throws {
+  @Test("the manual clock wakes sleepers only when time reaches them")
+  func manualClockWakesSleepersOnlyWhenTimeReachesThem() async throws {
     let clock = ManualClock()
     let woke = Task {
       try await clock.sleep(until: .at(5))
@@ -123,7 +136,8 @@ import Testing
     #expect(clock.wallNow() == Date(timeIntervalSince1970: 1_700_000_005))
   }
 
-  @Test func manualClockSleepEndsWithCancellationError() async {
+  @Test("a manual clock sleep ends with CancellationError when cancelled")
+  func manualClockSleepEndsWithCancellationError() async {
     let clock = ManualClock()
     let sleeper = Task { try await clock.sleep(until: .at(3_600)) }
     await clock.waitForSleepers(count: 1)
@@ -133,7 +147,8 @@ import Testing
     #expect(clock.now() == .at(0))
   }
 
-  @Test func waitingForSleepersEndsEarlyWhenCancelled() async {
+  @Test("waiting for sleepers ends early when cancelled")
+  func waitingForSleepersEndsEarlyWhenCancelled() async {
     let clock = ManualClock()
     let waiter = Task { await clock.waitForSleepers(count: 1) }
     waiter.cancel()
@@ -141,14 +156,16 @@ import Testing
     #expect(clock.sleeperCount == 0)
   }
 
-  @Test func manualClockPastDeadlinesReturnAtOnce() async throws {
+  @Test("manual clock sleeps to past deadlines return at once")
+  func manualClockPastDeadlinesReturnAtOnce() async throws {
     let clock = ManualClock(now: .at(10))
     try await clock.sleep(until: .at(10))
     try await clock.sleep(until: .at(2))
     #expect(clock.sleeperCount == 0)
   }
 
-  @Test(.timeLimit(.minutes(1))) func systemClockSleepIsInterruptedByCancellation() async {
+  @Test("a system clock sleep is interrupted by cancellation", .timeLimit(.minutes(1)))
+  func systemClockSleepIsInterruptedByCancellation() async {
     let clock = SystemClock()
     let sleeper = Task { try await clock.sleep(until: clock.now() + .seconds(3_600)) }
     sleeper.cancel()
@@ -156,7 +173,8 @@ import Testing
     await #expect(throws: CancellationError.self) { try await sleeper.value }
   }
 
-  @Test func systemClockIsMonotonic() {
+  @Test("the system clock is monotonic")
+  func systemClockIsMonotonic() {
     let clock = SystemClock()
     let a = clock.now()
     let b = clock.now()
@@ -164,7 +182,8 @@ import Testing
   }
 }
 
-@Suite struct ErrorKindTests {
+@Suite("Error kinds")
+struct ErrorKindTests {
   /// The part of `protocol/error-kinds.json`, the error table's one source, that `ErrorKind` carries.
   struct Table: Decodable {
     struct Application: Decodable {
@@ -180,7 +199,8 @@ import Testing
     let standard: [Standard]
   }
 
-  @Test func kindsCodesAndRetryabilityAreTheOnesOfProtocolErrorKindsJSON() throws {
+  @Test("kinds, codes and retryability are the ones of protocol/error-kinds.json")
+  func kindsCodesAndRetryabilityAreTheOnesOfProtocolErrorKindsJSON() throws {
     let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
       .appendingPathComponent("../../protocol/error-kinds.json")
     let table = try JSONDecoder().decode(Table.self, from: Data(contentsOf: source))
@@ -195,7 +215,8 @@ import Testing
     #expect(ErrorKind(rawValue: "cancelled") == .cancelled)
   }
 
-  @Test func waitsAreDescribedForPeople() {
+  @Test("waits are described for people")
+  func waitsAreDescribedForPeople() {
     #expect(describe(.milliseconds(250)) == "250 ms")
     #expect(describe(.milliseconds(4_001)) == "5 s")
     #expect(describe(.seconds(180)) == "3 min")
@@ -203,11 +224,13 @@ import Testing
   }
 }
 
-@Suite struct RateLimitGatesTests {
+@Suite("Rate-limit gates")
+struct RateLimitGatesTests {
   let clock = ManualClock()
   let key = RateLimitKey("facebook:page:1")
 
-  @Test func blocksExtendButNeverShorten() {
+  @Test("blocks extend but never shorten")
+  func blocksExtendButNeverShorten() {
     let gates = RateLimitGates(clock: clock)
     gates.block(key, until: .at(10), reason: .throttled(.account))
     gates.block(key, until: .at(5), reason: .unavailable)
@@ -224,7 +247,8 @@ import Testing
     #expect(gates.check([key], now: clock.now()) == .go)
   }
 
-  @Test func pacingSpacesPassesAtomically() {
+  @Test("pacing spaces passes atomically")
+  func pacingSpacesPassesAtomically() {
     let gates = RateLimitGates(clock: clock)
     gates.pace(key, minInterval: .seconds(6))
     #expect(gates.check([key], now: .at(0)) == .go)
@@ -233,7 +257,8 @@ import Testing
     #expect(gates.check([key], now: .at(6)) == .wait(until: .at(12), reason: nil))
   }
 
-  @Test func theLatestOfSeveralBlocksWins() {
+  @Test("the latest of several blocks wins")
+  func theLatestOfSeveralBlocksWins() {
     let gates = RateLimitGates(clock: clock)
     let app = RateLimitKey.app("facebook")
     #expect(app.raw == "facebook:app" && app.isApp && !key.isApp)
@@ -242,7 +267,8 @@ import Testing
     #expect(gates.check([key, app], now: .at(0)) == .wait(until: .at(8), reason: .throttled(.app)))
   }
 
-  @Test func idleKeysAreForgotten() {
+  @Test("idle keys are forgotten")
+  func idleKeysAreForgotten() {
     let gates = RateLimitGates(clock: clock)
     for index in 0..<1_000 {
       let pair = RateLimitKey("whatsapp:pair:1:\(index)")

@@ -3,10 +3,12 @@ import SidecarResilience
 import Synchronization
 import Testing
 
-@Suite(.timeLimit(.minutes(1))) struct RetryTests {
+@Suite("Resilience core: retries", .timeLimit(.minutes(1)))
+struct RetryTests {
   let clock = ManualClock()
 
-  @Test func transientTwiceThenSuccessTakesThreeAttempts() async throws {
+  @Test("transient twice, then success, takes three attempts")
+  func transientTwiceThenSuccessTakesThreeAttempts() async throws {
     let core = makeCore(clock: clock)
     let script = Script([.fail(.unavailable), .fail(.unavailable), .succeed("post-1")])
     let context = CallContext(deadline: nil)
@@ -18,7 +20,8 @@ import Testing
     #expect(context.attempts == 3 && context.retries == 2 && context.requests == 3)
   }
 
-  @Test func transientFailuresExhaustFiveAttemptsWithDelaysOneTwoFourEight() async throws {
+  @Test("transient failures exhaust five attempts with delays 1, 2, 4, 8 s")
+  func transientFailuresExhaustFiveAttemptsWithDelaysOneTwoFourEight() async throws {
     let core = makeCore(clock: clock)
     let script = Script([.fail(.unavailable)])
     let call = core.start(script)
@@ -34,7 +37,8 @@ import Testing
     #expect(clock.now() == .at(15))
   }
 
-  @Test func rateLimitsUntilTheEndExhaustAsRateLimited() async throws {
+  @Test("rate limits until the end exhaust as rate_limited")
+  func rateLimitsUntilTheEndExhaustAsRateLimited() async throws {
     let core = makeCore(clock: clock, retry: .patient)
     let script = Script([.fail(.throttled(.account, after: .seconds(2)))])
     let call = core.start(script)
@@ -47,7 +51,8 @@ import Testing
     #expect(error.attempts == 5)
   }
 
-  @Test func retryAfterInBothFormsIsHonoured() async throws {
+  @Test("Retry-After in both forms is honoured")
+  func retryAfterInBothFormsIsHonoured() async throws {
     let core = makeCore(clock: clock, retry: .patient)
     // The manual wall clock starts at 2023-11-14T22:13:20Z.
     let seconds = RetryAfter.parse("7", now: clock.wallNow())
@@ -64,7 +69,8 @@ import Testing
     #expect(try await call.finished.get() == "ok")
   }
 
-  @Test func aRetryAfterBeyondTheDeadlineEndsTheCallAtOnce() async throws {
+  @Test("a Retry-After beyond the deadline ends the call at once")
+  func aRetryAfterBeyondTheDeadlineEndsTheCallAtOnce() async throws {
     let core = makeCore(clock: clock)
     let script = Script([.fail(.throttled(.account, after: .seconds(30))), .succeed("late")])
     let error = try #require(await core.outcome(script, context: CallContext(deadline: .at(10))).error)
@@ -74,7 +80,8 @@ import Testing
     #expect(clock.now() == .at(0))
   }
 
-  @Test func aRetryAfterBeyondTheLongestWaitEndsTheCallEvenWithoutDeadline() async throws {
+  @Test("a Retry-After beyond the longest wait ends the call, even without a deadline")
+  func aRetryAfterBeyondTheLongestWaitEndsTheCallEvenWithoutDeadline() async throws {
     let core = makeCore(clock: clock)
     let script = Script([.fail(.throttled(.app, after: .seconds(3_600))), .succeed("late")])
     let error = try #require(await core.outcome(script).error)
@@ -83,7 +90,8 @@ import Testing
     #expect(script.attempts == 1)
   }
 
-  @Test func backoffThatWouldCrossTheDeadlineEndsWithDeadlineExceeded() async throws {
+  @Test("a backoff that would cross the deadline ends with deadline_exceeded")
+  func backoffThatWouldCrossTheDeadlineEndsWithDeadlineExceeded() async throws {
     let core = makeCore(clock: clock)
     let script = Script([.fail(.unavailable)])
     let call = core.start(script, context: CallContext(deadline: .at(2.5)))
@@ -96,7 +104,8 @@ import Testing
     #expect(clock.now() == .at(1))
   }
 
-  @Test func aDeadlineAlreadyPassedSendsNothing() async throws {
+  @Test("a deadline already passed sends nothing")
+  func aDeadlineAlreadyPassedSendsNothing() async throws {
     clock.advance(to: .at(5))
     let core = makeCore(clock: clock)
     let script = Script([.succeed("never")])
@@ -105,7 +114,8 @@ import Testing
     #expect(error.attempts == 0 && script.attempts == 0)
   }
 
-  @Test func anAmbiguousTransientFailureOfAPublishIsNotRetried() async throws {
+  @Test("an ambiguous transient failure of a publish is not retried")
+  func anAmbiguousTransientFailureOfAPublishIsNotRetried() async throws {
     let core = makeCore(clock: clock)
     let script = Script([.fail(.timedOutAfterSending), .succeed("duplicate")])
     let context = CallContext(deadline: nil)
@@ -117,7 +127,8 @@ import Testing
     #expect(error.message.contains("duplicate"))
   }
 
-  @Test func aPublishRejectedBeforeProcessingIsRetried() async throws {
+  @Test("a publish rejected before processing is retried")
+  func aPublishRejectedBeforeProcessingIsRetried() async throws {
     let core = makeCore(clock: clock)
     let script = Script([.fail(.unavailable), .succeed("post-1")])
     let call = core.start(script, step: .publish)
@@ -126,7 +137,8 @@ import Testing
     #expect(script.attempts == 2)
   }
 
-  @Test func aPublishThatWasRateLimitedIsRetried() async throws {
+  @Test("a publish that was rate limited is retried")
+  func aPublishThatWasRateLimitedIsRetried() async throws {
     let core = makeCore(clock: clock)
     let script = Script([.fail(.throttled(.account, after: .seconds(3))), .succeed("post-1")])
     let call = core.start(script, step: .publish)
@@ -134,7 +146,8 @@ import Testing
     #expect(try await call.finished.get() == "post-1")
   }
 
-  @Test func anAmbiguousFailureOfAnIdempotentStepIsRetried() async throws {
+  @Test("an ambiguous failure of an idempotent step is retried")
+  func anAmbiguousFailureOfAnIdempotentStepIsRetried() async throws {
     let core = makeCore(clock: clock)
     let script = Script([.fail(.timedOutAfterSending), .succeed("container-1")])
     let call = core.start(script, step: .idempotent)
@@ -146,7 +159,7 @@ import Testing
     case auth, permanent, outcomeUnknown, other
   }
 
-  @Test(arguments: Terminal.allCases)
+  @Test("terminal failures end the call after one attempt", arguments: Terminal.allCases)
   func terminalFailuresEndTheCallAfterOneAttempt(terminal: Terminal) async throws {
     let core = makeCore(clock: clock)
     let step: Script.Step
@@ -167,7 +180,8 @@ import Testing
     #expect(!error.message.contains("secret-token") && !"\(error)".contains("secret-token"))
   }
 
-  @Test func aSpentQuotaEndsWithQuotaExhaustedUntilItsReset() async throws {
+  @Test("a spent quota ends with quota_exhausted until its reset")
+  func aSpentQuotaEndsWithQuotaExhaustedUntilItsReset() async throws {
     let core = makeCore(clock: clock)
     let quota = PlatformFailure(
       .quotaExhausted, message: "The daily YouTube quota is spent.", httpStatus: 403, platformCode: "quotaExceeded",
@@ -180,7 +194,8 @@ import Testing
     #expect(script.attempts == 1)
   }
 
-  @Test func aQuotaResetInTheFarFutureDoesNotOverflow() async throws {
+  @Test("a quota reset in the far future does not overflow")
+  func aQuotaResetInTheFarFutureDoesNotOverflow() async throws {
     let core = makeCore(clock: clock)
     let quota = PlatformFailure(.quotaExhausted, message: "Quota spent.", resetsAt: .distantFuture)
     let error = try #require(await core.outcome(Script([.fail(quota)])).error)
@@ -188,7 +203,8 @@ import Testing
     #expect(try #require(error.retryAfter) > .seconds(60_000_000_000))
   }
 
-  @Test func theCredentialLayersRetryCountsAsAnAttempt() async throws {
+  @Test("the credential layer's retry counts as an attempt")
+  func theCredentialLayersRetryCountsAsAnAttempt() async throws {
     let core = makeCore(clock: clock)
     let context = CallContext(deadline: nil)
     let first = try #require(await core.outcome(Script([.fail(.expiredToken)]), context: context).error)
@@ -199,10 +215,12 @@ import Testing
   }
 }
 
-@Suite(.timeLimit(.minutes(1))) struct CancellationTests {
+@Suite("Resilience core: cancellation", .timeLimit(.minutes(1)))
+struct CancellationTests {
   let clock = ManualClock()
 
-  @Test func cancellationDuringBackoffEndsTheCallWithoutWaiting() async throws {
+  @Test("cancellation during backoff ends the call without waiting")
+  func cancellationDuringBackoffEndsTheCallWithoutWaiting() async throws {
     let core = makeCore(clock: clock)
     let script = Script([.fail(.unavailable), .succeed("never")])
     let call = core.start(script)
@@ -215,7 +233,8 @@ import Testing
     #expect(clock.now() == .at(0) && clock.sleeperCount == 0)
   }
 
-  @Test func cancellationDuringAGateWaitSendsNothing() async throws {
+  @Test("cancellation during a gate wait sends nothing")
+  func cancellationDuringAGateWaitSendsNothing() async throws {
     let core = makeCore(clock: clock, retry: .patient)
     let page = RateLimitKey("facebook:page:1")
     core.gates.block(page, until: .at(100), reason: .throttled(.account))
@@ -227,7 +246,8 @@ import Testing
     #expect(script.attempts == 0)
   }
 
-  @Test func cancellationDuringTheAttemptEndsTheCall() async throws {
+  @Test("cancellation during the attempt ends the call")
+  func cancellationDuringTheAttemptEndsTheCall() async throws {
     let core = makeCore(clock: clock)
     let call = core.start(Script([.hang(clock)]))
     await clock.waitForSleepers(count: 1)
@@ -236,7 +256,8 @@ import Testing
     #expect(core.breakerStatus(platform: "facebook").consecutiveFailures == 0)
   }
 
-  @Test(.timeLimit(.minutes(1))) func cancellationInterruptsARealBackoff() async throws {
+  @Test("cancellation interrupts a real backoff", .timeLimit(.minutes(1)))
+  func cancellationInterruptsARealBackoff() async throws {
     let core = ResilienceCore(retry: RetryPolicy(baseDelay: .seconds(3_600), maxDelay: .seconds(3_600)))
     let script = Script([.fail(.unavailable), .succeed("never")])
     let call = Task {
@@ -251,12 +272,14 @@ import Testing
   }
 }
 
-@Suite(.timeLimit(.minutes(1))) struct GateTests {
+@Suite("Resilience core: gates", .timeLimit(.minutes(1)))
+struct GateTests {
   let clock = ManualClock()
   let page = RateLimitKey("facebook:page:1")
   let app = RateLimitKey.app("facebook")
 
-  @Test func aBlockThatFitsTheDeadlineIsWaitedOut() async throws {
+  @Test("a block that fits the deadline is waited out")
+  func aBlockThatFitsTheDeadlineIsWaitedOut() async throws {
     let core = makeCore(clock: clock)
     core.gates.block(page, until: .at(5), reason: .throttled(.account))
     let script = Script([.succeed("ok")])
@@ -270,7 +293,8 @@ import Testing
 
   /// A sidecar killed while its publish waits here has sent nothing: the shared store must not have heard "sending"
   /// yet, or the call's retry is answered outcome_unknown instead of being published.
-  @Test func aPublishWaitingOnAGateAnnouncesItselfOnlyOnceItsRequestMayGo() async throws {
+  @Test("a publish waiting on a gate announces itself only once its request may go")
+  func aPublishWaitingOnAGateAnnouncesItselfOnlyOnceItsRequestMayGo() async throws {
     let core = makeCore(clock: clock)
     core.gates.block(page, until: .at(5), reason: .throttled(.account))
     let announced = Mutex(false)
@@ -283,7 +307,8 @@ import Testing
     #expect(announced.withLock { $0 })
   }
 
-  @Test func aBlockThatOutlastsTheDeadlineFailsFastWithoutARequest() async throws {
+  @Test("a block that outlasts the deadline fails fast without a request")
+  func aBlockThatOutlastsTheDeadlineFailsFastWithoutARequest() async throws {
     let core = makeCore(clock: clock)
     core.gates.block(page, until: .at(30), reason: .throttled(.account))
     let script = Script([.succeed("never")])
@@ -294,7 +319,8 @@ import Testing
     #expect(error.failure == .throttled(.account))
   }
 
-  @Test func anAppRateLimitHoldsBackOtherCallsOfTheApp() async throws {
+  @Test("an app rate limit holds back other calls of the app")
+  func anAppRateLimitHoldsBackOtherCallsOfTheApp() async throws {
     let core = makeCore(clock: clock)
     let first = try #require(
       await core.outcome(
@@ -314,7 +340,8 @@ import Testing
     #expect(try await core.outcome(Script([.succeed("token")])).get() == "token")
   }
 
-  @Test func anAccountRateLimitBlocksTheFirstNonAppGateAndOthersWaitBehindIt() async throws {
+  @Test("an account rate limit blocks the first non-app gate and others wait behind it")
+  func anAccountRateLimitBlocksTheFirstNonAppGateAndOthersWaitBehindIt() async throws {
     let core = makeCore(clock: clock)
     let script = Script([.fail(.throttled(.account, after: .seconds(3))), .succeed("first")])
     let first = core.start(script, gates: [app, page])
@@ -331,7 +358,8 @@ import Testing
     #expect(script.attempts == 2)
   }
 
-  @Test func pacedCallsAreSpacedByTheInterval() async throws {
+  @Test("paced calls are spaced by the interval")
+  func pacedCallsAreSpacedByTheInterval() async throws {
     let core = makeCore(clock: clock)
     let pair = RateLimitKey("whatsapp:pair:15550001:15550002")
     core.gates.pace(pair, minInterval: .seconds(6))
@@ -343,7 +371,8 @@ import Testing
     #expect(try await second.finished.get() == "m2")
   }
 
-  @Test func replicasSharingCountersPaceOneRecipientTogether() async throws {
+  @Test("replicas sharing counters pace one recipient together")
+  func replicasSharingCountersPaceOneRecipientTogether() async throws {
     // Two sidecars (two cores) sharing one store: each alone would let its first message go at once.
     let shared = MemoryCounters()
     let replicas = [makeCore(clock: clock, counters: shared), makeCore(clock: clock, counters: shared)]
@@ -364,7 +393,8 @@ import Testing
     #expect(hurried.attempts == 0)
   }
 
-  @Test func aQuotaBlockFailsFastAsQuotaExhausted() async throws {
+  @Test("a quota block fails fast as quota_exhausted")
+  func aQuotaBlockFailsFastAsQuotaExhausted() async throws {
     let core = makeCore(clock: clock)
     let quota = PlatformFailure(.quotaExhausted, message: "The daily quota is spent.", platformCode: "quotaExceeded")
     core.gates.block(.app("youtube"), until: .at(3_600), reason: quota)
@@ -377,7 +407,8 @@ import Testing
   }
 }
 
-@Suite(.timeLimit(.minutes(1))) struct RetryBudgetTests {
+@Suite("Resilience core: retry budget", .timeLimit(.minutes(1)))
+struct RetryBudgetTests {
   let clock = ManualClock()
 
   func collect(_ core: ResilienceCore, _ scripts: [Script]) -> AsyncStream<Result<String, SidecarError>> {
@@ -388,7 +419,8 @@ import Testing
     return stream
   }
 
-  @Test func atMostThreeCallsRetryAtOnceWhenFewAreActive() async throws {
+  @Test("at most three calls retry at once when few are active")
+  func atMostThreeCallsRetryAtOnceWhenFewAreActive() async throws {
     #expect(RetryBudgetConfiguration().allowedRetries(activeCalls: 4) == 3)
     let core = makeCore(clock: clock, breaker: BreakerConfiguration(enabled: false))
     let scripts = (0..<4).map { _ in Script([.fail(.unavailable), .succeed("ok")]) }
@@ -404,7 +436,8 @@ import Testing
     }
   }
 
-  @Test func twentyPercentOfActiveCallsMayRetry() async throws {
+  @Test("twenty percent of active calls may retry")
+  func twentyPercentOfActiveCallsMayRetry() async throws {
     #expect(RetryBudgetConfiguration().allowedRetries(activeCalls: 20) == 4)
     let core = makeCore(clock: clock, breaker: BreakerConfiguration(enabled: false))
     // All twenty are in flight before any fails.
@@ -425,11 +458,13 @@ import Testing
   }
 }
 
-@Suite(.timeLimit(.minutes(1))) struct BreakerTests {
+@Suite("Resilience core: breakers", .timeLimit(.minutes(1)))
+struct BreakerTests {
   let clock = ManualClock()
   let log = TransitionLog()
 
-  @Test func opensAfterFiveFailuresRefusesWithoutRequestsThenRecoversThroughAProbe() async throws {
+  @Test("opens after five failures, refuses without requests, then recovers through a probe")
+  func opensAfterFiveFailuresRefusesWithoutRequestsThenRecoversThroughAProbe() async throws {
     let core = makeCore(clock: clock, log: log)
     let first = core.start(Script([.fail(.unavailable)]))
     for _ in 0..<4 { await clock.advanceToNextSleeper() }
@@ -453,7 +488,8 @@ import Testing
     #expect(core.breakerStatus(platform: "linkedin") == BreakerSnapshot())
   }
 
-  @Test func aFailedProbeReopensTheBreaker() async throws {
+  @Test("a failed probe reopens the breaker")
+  func aFailedProbeReopensTheBreaker() async throws {
     let core = makeCore(clock: clock, retry: .none, breaker: BreakerConfiguration(failureThreshold: 1), log: log)
     _ = await core.outcome(Script([.fail(.unavailable)]))
     clock.advance(by: .seconds(60))
@@ -463,7 +499,8 @@ import Testing
     #expect(refused.kind == .circuitOpen && refused.retryAfter == .seconds(60))
   }
 
-  @Test func aRetryingCallStopsAsSoonAsTheBreakerOpens() async throws {
+  @Test("a retrying call stops as soon as the breaker opens")
+  func aRetryingCallStopsAsSoonAsTheBreakerOpens() async throws {
     let core = makeCore(clock: clock, breaker: BreakerConfiguration(failureThreshold: 2), log: log)
     let call = core.start(Script([.fail(.unavailable)]))
     #expect(await clock.advanceToNextSleeper() == .seconds(1))
@@ -474,7 +511,8 @@ import Testing
     #expect(clock.sleeperCount == 0)
   }
 
-  @Test func failuresThatSayNothingAboutThePlatformDoNotCount() async throws {
+  @Test("failures that say nothing about the platform do not count")
+  func failuresThatSayNothingAboutThePlatformDoNotCount() async throws {
     let core = makeCore(clock: clock, retry: .none, breaker: BreakerConfiguration(failureThreshold: 1), log: log)
     let neutral: [PlatformFailure] = [
       .invalidParams, .expiredToken, .throttled(.app), .throttled(.account),
@@ -493,7 +531,8 @@ import Testing
     #expect(log.all == ["facebook:CLOSED>OPEN"])
   }
 
-  @Test func breakersArePerPlatform() async throws {
+  @Test("breakers are per platform")
+  func breakersArePerPlatform() async throws {
     let core = makeCore(clock: clock, retry: .none, breaker: BreakerConfiguration(failureThreshold: 1), log: log)
     _ = await core.outcome(Script([.fail(.unavailable)]), platform: "linkedin")
     #expect(try await core.outcome(Script([.succeed("ok")]), platform: "facebook").get() == "ok")
@@ -501,7 +540,8 @@ import Testing
     #expect(core.breakerStatus()["facebook"]?.state == .closed)
   }
 
-  @Test func aDisabledBreakerNeverRefuses() async throws {
+  @Test("a disabled breaker never refuses")
+  func aDisabledBreakerNeverRefuses() async throws {
     let core = makeCore(
       clock: clock, retry: .none, breaker: BreakerConfiguration(enabled: false, failureThreshold: 1), log: log)
     let script = Script([.fail(.unavailable)])
@@ -510,7 +550,8 @@ import Testing
     #expect(log.all.isEmpty)
   }
 
-  @Test func resetClosesAnOpenBreaker() async throws {
+  @Test("reset closes an open breaker")
+  func resetClosesAnOpenBreaker() async throws {
     let core = makeCore(clock: clock, retry: .none, breaker: BreakerConfiguration(failureThreshold: 1), log: log)
     _ = await core.outcome(Script([.fail(.unavailable)]))
     core.resetBreaker(platform: "facebook")
@@ -518,7 +559,8 @@ import Testing
     #expect(try await core.outcome(Script([.succeed("ok")])).get() == "ok")
   }
 
-  @Test func statusTurnsAnExpiredOpenBreakerHalfOpen() async throws {
+  @Test("status turns an expired open breaker half-open")
+  func statusTurnsAnExpiredOpenBreakerHalfOpen() async throws {
     let core = makeCore(clock: clock, retry: .none, breaker: BreakerConfiguration(failureThreshold: 1), log: log)
     _ = await core.outcome(Script([.fail(.unavailable)]))
     clock.advance(by: .seconds(60))
@@ -526,7 +568,8 @@ import Testing
     #expect(log.all == ["facebook:CLOSED>OPEN", "facebook:OPEN>HALF_OPEN"])
   }
 
-  @Test func aCancelledProbeFreesItsSlot() async throws {
+  @Test("a cancelled probe frees its slot")
+  func aCancelledProbeFreesItsSlot() async throws {
     let core = makeCore(clock: clock, retry: .none, breaker: BreakerConfiguration(failureThreshold: 1), log: log)
     _ = await core.outcome(Script([.fail(.unavailable)]))
     clock.advance(by: .seconds(60))
@@ -539,7 +582,8 @@ import Testing
     #expect(log.all.last == "facebook:HALF_OPEN>CLOSED")
   }
 
-  @Test func concurrentCallersRaceForTheHalfOpenProbes() async throws {
+  @Test("concurrent callers race for the half-open probes")
+  func concurrentCallersRaceForTheHalfOpenProbes() async throws {
     let core = makeCore(
       clock: clock, retry: .none, breaker: BreakerConfiguration(failureThreshold: 1, halfOpenProbes: 2), log: log)
     _ = await core.outcome(Script([.fail(.unavailable)]))
@@ -582,7 +626,8 @@ import Testing
     #expect(core.breakerStatus(platform: "facebook").state == .closed)
   }
 
-  @Test func aThousandConcurrentCallersAgainstAnOpenBreakerMakeNoRequest() async throws {
+  @Test("a thousand concurrent callers against an open breaker make no request")
+  func aThousandConcurrentCallersAgainstAnOpenBreakerMakeNoRequest() async throws {
     let core = makeCore(clock: clock, retry: .none, breaker: BreakerConfiguration(failureThreshold: 1), log: log)
     _ = await core.outcome(Script([.fail(.unavailable)]))
     let requests = Counter()
@@ -607,7 +652,7 @@ import Testing
     #expect(requests.count == 0)
   }
 
-  @Test(arguments: [11, 12, 13] as [UInt64])
+  @Test("random outcomes through the core agree with the reference model", arguments: [11, 12, 13] as [UInt64])
   func randomOutcomesThroughTheCoreAgreeWithTheReferenceModel(seed: UInt64) async throws {
     let random = SeededRandom(seed: seed)
     let threshold = 1 + Int(random.next() % 5)
@@ -634,10 +679,12 @@ import Testing
 }
 
 /// `retry.maxWait`: the total a call spends waiting on rate limits, past which it answers at once.
-@Suite(.timeLimit(.minutes(1))) struct WaitBoundTests {
+@Suite("Resilience core: the bound on waits", .timeLimit(.minutes(1)))
+struct WaitBoundTests {
   let clock = ManualClock()
 
-  @Test func aPlatformRequestedWaitPastTheBoundEndsTheCallAtOnce() async throws {
+  @Test("a platform-requested wait past the bound ends the call at once")
+  func aPlatformRequestedWaitPastTheBoundEndsTheCallAtOnce() async throws {
     let core = makeCore(clock: clock)  // the default bound, 5 s
     let script = Script([.fail(.throttled(.app, after: .seconds(60))), .succeed("late")])
     let error = try #require(await core.outcome(script).error)
@@ -646,7 +693,8 @@ import Testing
     #expect(script.attempts == 1 && clock.now() == .at(0))
   }
 
-  @Test func waitsAddUpAgainstTheBound() async throws {
+  @Test("waits add up against the bound")
+  func waitsAddUpAgainstTheBound() async throws {
     let core = makeCore(clock: clock)
     let throttled = Script.Step.fail(.throttled(.account, after: .seconds(2)))
     let script = Script([throttled, throttled, throttled, .succeed("never")])
@@ -659,7 +707,8 @@ import Testing
     #expect(context.waited == .seconds(4) && script.attempts == 3)
   }
 
-  @Test func aPacingGatePastTheBoundAnswersAtOnceWithItsWait() async throws {
+  @Test("a pacing gate past the bound answers at once with its wait")
+  func aPacingGatePastTheBoundAnswersAtOnceWithItsWait() async throws {
     let core = makeCore(clock: clock)
     let pair = RateLimitKey("whatsapp:pair:15550001:15550002")
     core.gates.pace(pair, minInterval: .seconds(6))

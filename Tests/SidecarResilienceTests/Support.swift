@@ -93,7 +93,7 @@ final class Latch: Sendable {
       defer { state.waiters = [] }
       return state.waiters
     }
-    waiters.forEach { $0.resume() }
+    for waiter in waiters { waiter.resume() }
   }
 }
 

@@ -2,13 +2,15 @@ import SidecarResilience
 import Synchronization
 import Testing
 
-@Suite struct WorkDoneProgressTests {
+@Suite("Work-done progress")
+struct WorkDoneProgressTests {
   final class Sent: Sendable {
     let values = Mutex<[WorkDoneProgress.Value]>([])
     func append(_ value: WorkDoneProgress.Value) { values.withLock { $0.append(value) } }
   }
 
-  @Test func aSequenceIsBeginReportsEndAndNeverGoesBackwards() {
+  @Test("a sequence is begin, reports, end, and never goes backwards")
+  func aSequenceIsBeginReportsEndAndNeverGoesBackwards() {
     let sent = Sent()
     let progress = WorkDoneProgress { sent.append($0) }
     progress.report(message: "before begin", bytesSent: 1, bytesTotal: 10)

@@ -54,7 +54,8 @@ public struct Credential: Sendable, Equatable, CustomStringConvertible {
   }
 
   public var description: String {
-    "Credential(account: \(accountId), expiresAt: \(expiresAt.map { RFC3339.string(from: $0) } ?? "never"), secrets redacted)"
+    let expiry = expiresAt.map { RFC3339.string(from: $0) } ?? "never"
+    return "Credential(account: \(accountId), expiresAt: \(expiry), secrets redacted)"
   }
 
   /// Every secret this credential holds, for tests and redaction.

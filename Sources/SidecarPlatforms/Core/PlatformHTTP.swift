@@ -161,22 +161,6 @@ extension PlatformFailure {
       message: "network error: \(error.message)",
       requestMayHaveReachedPlatform: error.requestSent)
   }
-
-  /// A generic failure for an HTTP status with no parseable platform error body.
-  public static func status(_ response: HTTPResponse, platform: Platform) -> PlatformFailure {
-    let status = response.status
-    let classification: Classification
-    switch status {
-    case 429: classification = .rateLimited(scope: .account)
-    case 401: classification = .auth(refreshable: true)
-    case 500...599, 408: classification = .transient
-    default: classification = .permanent
-    }
-    return PlatformFailure(
-      classification, message: "\(platform) answered HTTP \(status)", httpStatus: status,
-      retryAfter: response.headers["Retry-After"].flatMap { RetryAfter.parse($0, now: Date()) },
-      requestMayHaveReachedPlatform: status >= 500)
-  }
 }
 
 /// Keeps secrets out of anything logged or returned.

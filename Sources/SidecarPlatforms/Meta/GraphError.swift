@@ -64,7 +64,7 @@ struct GraphError: Sendable, Equatable {
 }
 
 extension GraphAPI {
-  /// Rate-limit codes and the scope they apply to (§1.3, §4.5).
+  /// Rate-limit codes and the scope they apply to (docs/platforms/meta.md, "Errors").
   private static func rateLimitScope(_ code: Int) -> PlatformFailure.RateLimitScope? {
     switch code {
     case 4, 341: .app
@@ -183,7 +183,8 @@ extension GraphAPI {
       // "An unknown error occurred": Meta may have acted on the request.
       return make(.transient, "\(name) reported an unknown error (\(codeText)): \(error.text)", reached: true)
     case 2, 131016:
-      // "Temporary issue": Meta does not say the request was not carried out, so a publish is reconciled, never re-sent.
+      // "Temporary issue": Meta does not say the request was not carried out, so a publish is reconciled, never
+      // re-sent.
       return make(.transient, "\(name) is temporarily unavailable (\(codeText)): \(error.text)", reached: true)
     case 9007 where error.subcode == 2_207_027 || error.subcode == nil:
       return make(.transient, "Instagram has not finished processing the media (\(codeText)): \(error.text)")

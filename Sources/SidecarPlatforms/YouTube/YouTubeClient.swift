@@ -592,8 +592,9 @@ public final class YouTubeClient: PlatformClient {
     var warnings: [String] = []
     if let actual, actual != privacy {
       warnings.append(
-        "YouTube set the video to \(actual) although \(privacy) was asked: YouTube locks videos uploaded by API projects "
-          + "it has not audited to private. Change the privacy in YouTube Studio, or have the project audited.")
+        "YouTube set the video to \(actual) although \(privacy) was asked: "
+          + "YouTube locks videos uploaded by API projects it has not audited to private. "
+          + "Change the privacy in YouTube Studio, or have the project audited.")
     }
     let state: PostResult.Status
     switch status?["uploadStatus"]?.stringValue {

@@ -89,7 +89,7 @@ def graph_error(code: int, subcode: int | None = None, message: str | None = Non
                 status: int | None = None, user_title: str | None = None, user_msg: str | None = None,
                 details: str | None = None, trace: str = "AFakeTrace0", headers: list | None = None,
                 transient: bool | None = None, error_type: str = "OAuthException") -> Reply:
-    """A §1.2 error body; HTTP 400 (500 for codes 1/2), or WhatsApp's documented statuses."""
+    """A Graph error body; HTTP 400 (500 for codes 1/2), or WhatsApp's documented statuses (docs/platforms/meta.md)."""
     body: dict[str, Any] = {"message": message or MESSAGES.get(code, f"(#{code}) Error"), "type": error_type,
                             "code": code}
     if subcode is not None:
@@ -339,7 +339,7 @@ class Graph:
             raise graph_error(code, message=message or f"(#{code}) Requires {missing[0]} permission to manage the "
                               "object", platform=platform)
 
-    # ----- usage headers and throttling (§1.4) ------------------------------------------------------------------
+    # ----- usage headers and throttling (docs/platforms/meta.md) ------------------------------------------------
 
     def set_usage(self, spec: dict) -> dict:
         now = self.world.clock.now()
@@ -390,7 +390,7 @@ class Graph:
             reply.account = node.account
             raise reply
 
-    # ----- token endpoints (§1.5, §1.6, §3.1) --------------------------------------------------------------------
+    # ----- token endpoints: exchange, debug_token, Instagram refresh (docs/platforms/meta.md, "Tokens") ---------
 
     def oauth_access_token(self, request: Request) -> Response:
         p = request.params
