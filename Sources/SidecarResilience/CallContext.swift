@@ -60,8 +60,8 @@ public final class CallContext: Sendable {
 
   /// Runs ``beforeFirstPublish`` the first time it is called: the core calls it right before a publish-step request
   /// (or a request of a step run with `announcing`, such as a resumable upload's chunks, the last of which creates the
-  /// video), once the gates let it go, so that a call that dies while waiting has recorded nothing. An interrupted publish that no look cleared is refused here, whatever
-  /// the platform, so it can never be sent twice.
+  /// video), once the gates let it go, so that a call that dies while waiting has recorded nothing. An interrupted
+  /// publish that no look cleared is refused here, whatever the platform, so it can never be sent twice.
   public func announcePublish() async throws(SidecarError) {
     if isInterrupted { throw SidecarError(kind: .outcomeUnknown, message: Self.interruptedMessage, attempts: 1) }
     let first = counters.withLock { counters in

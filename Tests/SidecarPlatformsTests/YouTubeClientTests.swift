@@ -273,7 +273,7 @@ struct YouTubeClientTests {
   }
 
   @Test(
-    "an unreadable answer to the last chunk asks the session: the stored video is the answer, an unstored chunk is sent again; one session, one video",
+    "an unreadable answer to the last chunk asks the session: stored is the video, unstored is sent again",
     arguments: [true, false])
   func unreadableFinalAnswer(stored: Bool) async throws {
     let path = try Self.videoFile(size: Int(Self.chunk) + 5)
@@ -289,7 +289,7 @@ struct YouTubeClientTests {
     #expect(simulator.snapshot.chunkRequests == (stored ? 2 : 3))
   }
 
-  @Test("a last chunk refused until the retries run out asks the session: incomplete, so the error is retryable, not unknown")
+  @Test("a last chunk refused until the retries run out asks the session: incomplete, so retryable, not unknown")
   func refusedFinalChunkIsNotUnknown() async throws {
     let path = try Self.videoFile(size: Int(Self.chunk) + 5)
     let simulator = YouTubeSimulator(faults: [2: .errorBeforeStoring, 3: .errorBeforeStoring, 4: .errorBeforeStoring])
@@ -311,7 +311,11 @@ struct YouTubeClientTests {
     let simulator = YouTubeSimulator()
     let sessionRequests = Mutex(0)
     let transport = ScriptedTransport { request in
-      if request.method == "POST", sessionRequests.withLock({ $0 += 1; return $0 }) == 1 {
+      let number = sessionRequests.withLock { count in
+        if request.method == "POST" { count += 1 }
+        return count
+      }
+      if request.method == "POST", number == 1 {
         return .response(HTTPResponse(status: 200, body: Data("<html>ok</html>".utf8)))
       }
       return simulator.reply(request)
@@ -623,7 +627,8 @@ struct YouTubeClientTests {
       case "/youtube/v3/videos" where request.method == "GET":
         let videos = (query["id"] ?? "").split(separator: ",").map { id in
           let tags = String(id) == marked ? #"["\#(marker)"]"# : "[]"
-          return #"{"id":"\#(id)","snippet":{"tags":\#(tags)},"status":{"uploadStatus":"uploaded","privacyStatus":"public"}}"#
+          let status = #"{"uploadStatus":"uploaded","privacyStatus":"public"}"#
+          return #"{"id":"\#(id)","snippet":{"tags":\#(tags)},"status":\#(status)}"#
         }
         return ScriptedTransport.json(200, #"{"items":[\#(videos.joined(separator: ","))]}"#)
       default:
@@ -643,7 +648,8 @@ struct YouTubeClientTests {
   func interruptedFoundOnLaterPage() async throws {
     let now = Date()
     let newer = (0..<50).map { ("new\($0)", now) }
-    let (result, requests) = try await interrupted(pages: [newer, [("mine", now.addingTimeInterval(-50))]], marked: "mine")
+    let (result, requests) = try await interrupted(
+      pages: [newer, [("mine", now.addingTimeInterval(-50))]], marked: "mine")
     #expect(try result.get().postId == "mine")
     #expect(requests.filter { $0.url.path == "/youtube/v3/playlistItems" }.count == 2)
     #expect(requests.allSatisfy { $0.method == "GET" }, "nothing uploaded")
@@ -653,10 +659,13 @@ struct YouTubeClientTests {
   func interruptedAbsentNeverUploaded() async throws {
     let now = Date()
     let (result, requests) = try await interrupted(
-      pages: [[("other", now), ("old", now.addingTimeInterval(-86_400))], [("older", now.addingTimeInterval(-90_000))]],
+      pages: [
+        [("other", now), ("old", now.addingTimeInterval(-86_400))], [("older", now.addingTimeInterval(-90_000))],
+      ],
       marked: nil)
     #expect(result.error?.kind == .outcomeUnknown)
-    #expect(result.error?.message.contains("1 uploads made since it was first claimed") == true, "\(String(describing: result.error))")
+    let message = result.error?.message ?? ""
+    #expect(message.contains("1 uploads made since it was first claimed"), "\(message)")
     #expect(requests.filter { $0.url.path == "/youtube/v3/playlistItems" }.count == 1, "stops at an older upload")
     #expect(requests.allSatisfy { $0.method == "GET" }, "nothing uploaded")
   }

@@ -171,9 +171,9 @@ enum GraphTime {
 
 extension GraphAPI {
   /// The newest item of an edge listed newest first (a Page's feed, an Instagram account's media) made since `since`
-  /// that `match` accepts. Read page by page (`after` cursors), until an item made before `since` less ``GraphTime/skew``
-  /// shows the rest are older, or the edge ends: nil then. Throws when `window` items were read and all were newer, since
-  /// the post may be among older ones: its absence is not shown.
+  /// that `match` accepts. Read page by page (`after` cursors), until an item made before `since` less
+  /// ``GraphTime/skew`` shows the rest are older, or the edge ends: nil then. Throws when `window` items were read and
+  /// all were newer, since the post may be among older ones: its absence is not shown.
   func findRecent<T>(
     _ path: String, fields: String, madeAt: String, since: Date, window: Int, pageSize: Int, token: GraphToken,
     accountId: String, context: CallContext, match: (JSONValue) -> T?
