@@ -367,6 +367,43 @@ def test_linkedin_impossible_combinations_are_refused(fake, sidecar_factory):
     assert not fake.requests(platform="linkedin")
 
 
+def test_linkedin_video_captions_from_a_url_or_a_local_file(fake, sidecar_factory, tmp_path):
+    from test_youtube_linkedin import LI, start
+    sidecar = start(sidecar_factory, local_roots(tmp_path))
+    ok(sidecar.call("linkedin/post", {**LI, "text": "Captioned", "videoUrl": fake.media_url("video-1m.mp4"),
+                                      "captionsUrl": fake.media_url("talk-2k.srt")}, timeout=60))
+    video, captions = local_copy(tmp_path, "clip-1m.mp4"), local_copy(tmp_path, "clip-3k.srt")
+    ok(sidecar.call("linkedin/post", {**LI, "text": "Captioned too", "videoPath": str(video),
+                                      "captionsPath": str(captions)}, timeout=60))
+    ok(sidecar.call("linkedin/post", {**LI, "text": "No captions", "videoPath": str(video)}, timeout=60))
+    first, second, plain = fake.published(platform="linkedin")
+    assert first["asset"]["captions_sha256"] == media_sha256("talk-2k.srt")
+    assert second["asset"]["captions_sha256"] == media_sha256("clip-3k.srt")
+    assert second["asset"]["sha256"] == media_sha256("clip-1m.mp4") and "captions_sha256" not in plain["asset"]
+    initializes = [r["body"]["initializeUploadRequest"] for r in fake.requests(platform="linkedin", method="POST",
+                                                                                path="/rest/videos$")
+                   if r["query"].get("action") == "initializeUpload"]
+    assert [i["uploadCaptions"] for i in initializes] == [True, True, False]
+    # Captions that are not SubRip fail before any of the video is sent; captions without a video are refused.
+    fake.clear_requests()
+    not_srt = local_copy(tmp_path, "notes-2k.txt")
+    error = failed(sidecar.call("linkedin/post", {**LI, "text": "x", "videoPath": str(video),
+                                                  "captionsPath": str(not_srt)}))
+    assert "SubRip" in error["message"] and "captionsPath" in error["message"]
+    assert not fake.requests(platform="linkedin", path="/rest/videos")
+    for params, field in [({"captionsUrl": fake.media_url("talk-2k.srt")}, "captionsUrl"),
+                          ({"imageUrl": fake.media_url("image-20k.jpg"), "captionsPath": str(captions)},
+                           "captionsPath"),
+                          ({"videoPath": str(video), "captionsUrl": fake.media_url("talk-2k.srt"),
+                            "captionsPath": str(captions)}, "captionsPath"),
+                          ({"videoPath": str(video), "captionsPath": "/etc/hostname"}, "captionsPath")]:
+        error = failed(sidecar.call("linkedin/post", {**LI, "text": "x", **params}))
+        assert error["code"] == -32602 and error["data"]["field"] == field, (params, error)
+    assert "needs `videoUrl` or `videoPath`" in failed(sidecar.call(
+        "linkedin/post", {**LI, "text": "x", "captionsUrl": fake.media_url("talk-2k.srt")}))["message"]
+    assert not fake.requests(platform="linkedin")
+
+
 def local_roots(tmp_path) -> dict:
     """Config that lets the sidecar read local files under `tmp_path` (its real path, as the sidecar compares)."""
     return {"media": {"allowPrivateNetworks": True, "localRoots": [os.path.realpath(tmp_path)]}}
@@ -433,8 +470,37 @@ def test_facebook_video_from_a_local_file_in_chunks_resumes_a_lost_answer(fake, 
     reports = [n["params"]["value"] for n in sidecar.notifications
                if n["method"] == "$/progress" and "bytesSent" in n["params"]["value"]]
     assert reports[-1]["bytesSent"] == 10 * 1024 * 1024
-    error = failed(sidecar.call("facebook/post", {**FB, "videoPath": str(video), "kind": "reel"}))
-    assert error["code"] == -32602 and error["data"]["field"] == "videoPath"
+
+
+def test_facebook_reel_and_story_from_local_files_resume_from_what_the_upload_host_holds(fake, sidecar_factory,
+                                                                                          tmp_path):
+    reel, story = local_copy(tmp_path, "reel-6m.mp4"), local_copy(tmp_path, "story-2m.mp4")
+    # The reel's connection breaks after 2 MiB have arrived: the rest is sent from there, not the whole file again.
+    fake.script([{"match": {"platform": "facebook", "method": "POST", "path": "^/video-upload/"}, "times": 1,
+                  "action": "drop_after_processing", "keep_bytes": 2 * 1024 * 1024}])
+    sidecar = sidecar_factory(local_roots(tmp_path))
+    answer = ok(sidecar.call("facebook/post", {**FB, "kind": "reel", "text": "From disk", "videoPath": str(reel),
+                                               "workDoneToken": "fb-reel"}, timeout=60))
+    [published] = fake.published(platform="facebook", kind="reel")
+    assert published["id"] == answer["postId"] and published["sha256"] == media_sha256("reel-6m.mp4")
+    uploads = graph_requests(fake, "facebook", "POST", "^/video-upload/")
+    assert uploads[0]["headers"]["offset"] == "0" and "file_url" not in uploads[0]["headers"]
+    assert {u["headers"]["file_size"] for u in uploads} == {str(6 * 1024 * 1024)}
+    assert uploads[-1]["headers"]["offset"] == str(2 * 1024 * 1024), [u["headers"]["offset"] for u in uploads]
+    reports = [n["params"]["value"] for n in sidecar.notifications
+               if n["method"] == "$/progress" and "bytesSent" in n["params"]["value"]]
+    assert 2 * 1024 * 1024 in [r["bytesSent"] for r in reports] and reports[-1]["bytesSent"] == 6 * 1024 * 1024
+    fake.clear_requests()
+    ok(sidecar.call("facebook/post", {**FB, "kind": "story", "videoPath": str(story)}, timeout=60))
+    [published] = fake.published(platform="facebook", kind="story")
+    assert published["sha256"] == media_sha256("story-2m.mp4")
+    [upload] = graph_requests(fake, "facebook", "POST", "^/video-upload/")
+    assert upload["headers"]["offset"] == "0" and upload["headers"]["file_size"] == str(2 * 1024 * 1024)
+    for params, field in [({"kind": "reel", "videoPath": str(reel), "thumbnailUrl": IMAGE}, "thumbnailUrl"),
+                          ({"kind": "story", "videoPath": str(story), "text": "x"}, "text"),
+                          ({"kind": "reel", "videoPath": "/etc/hostname"}, "videoPath")]:
+        error = failed(sidecar.call("facebook/post", {**FB, **params}))
+        assert error["code"] == -32602 and error["data"]["field"] == field, (params, error)
 
 
 def test_instagram_reel_from_a_local_file_is_sent_again_to_the_same_container(fake, sidecar_factory, tmp_path):

@@ -497,7 +497,7 @@ struct YouTubeClientTests {
     let harness = TestHarness(
       transport: ScriptedTransport(), credentials: [:], clock: ManualClock(wallNow: Date(timeIntervalSince1970: now)))
     let client = YouTubeClient(environment: harness.environment)
-    let failure = client.failure(
+    let failure = client.api.failure(
       HTTPResponse(status: 403, body: Data(#"{"error":{"code":403,"errors":[{"reason":"dailyLimitExceeded"}]}}"#.utf8)),
       channel: "UC1")
     #expect(failure.classification == .quotaExhausted)
@@ -520,7 +520,7 @@ struct YouTubeClientTests {
   func classification(status: Int, reason: String, expected: PlatformFailure.Classification) {
     let harness = TestHarness(transport: ScriptedTransport(), credentials: [:])
     let body = #"{"error":{"code":\#(status),"message":"m","errors":[{"reason":"\#(reason)"}]}}"#
-    let failure = YouTubeClient(environment: harness.environment).failure(
+    let failure = YouTubeClient(environment: harness.environment).api.failure(
       HTTPResponse(status: status, body: Data(body.utf8)), channel: "UC1")
     #expect(failure.classification == expected)
   }

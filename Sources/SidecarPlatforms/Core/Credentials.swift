@@ -94,7 +94,9 @@ public final class CredentialStore: Sendable {
   public let cacheLifetime: Duration
   /// The most credentials kept at once.
   public let cacheCapacity: Int
-  private let updateRetryDelays: [Duration]
+  /// The waits between attempts to hand a refreshed credential to the parent (`credentials/update`), retried until
+  /// acknowledged or superseded.
+  private let updateRetry: RetryPolicy
   /// The refresh lease shared with other sidecars, when they share a store.
   private let fleet: (any RefreshLeases)?
 
@@ -107,7 +109,7 @@ public final class CredentialStore: Sendable {
   public init(
     source: any CredentialSource, clock: any SidecarClock, logger: Logger, refreshMargin: Duration = .seconds(300),
     cacheLifetime: Duration = .seconds(3600), cacheCapacity: Int = 10_000,
-    updateRetryDelays: [Duration] = [.milliseconds(200), .seconds(1), .seconds(2), .seconds(5), .seconds(10)],
+    updateRetry: RetryPolicy = RetryPolicy(maxAttempts: .max, baseDelay: .milliseconds(250), maxDelay: .seconds(10)),
     fleet: (any RefreshLeases)? = nil
   ) {
     self.fleet = fleet
@@ -117,7 +119,7 @@ public final class CredentialStore: Sendable {
     self.refreshMargin = refreshMargin
     self.cacheLifetime = cacheLifetime
     self.cacheCapacity = max(1, cacheCapacity)
-    self.updateRetryDelays = updateRetryDelays
+    self.updateRetry = updateRetry
   }
 
   /// Credentials cached now (expired ones included until they are looked up or pushed out).
@@ -261,11 +263,11 @@ public final class CredentialStore: Sendable {
         "credentials/update not acknowledged; retrying in the background",
         ["credential": .string(key.description), "error": .string("\(error)")])
     }
-    let task = Task { [source, logger, clock, updateRetryDelays] in
+    let task = Task { [source, logger, clock, updateRetry] in
       var attempt = 0
       while !Task.isCancelled {
-        let delay = updateRetryDelays[min(attempt, updateRetryDelays.count - 1)]
         attempt += 1
+        let delay = updateRetry.delay(beforeRetry: attempt, random: SystemRandom())
         try? await clock.sleep(until: clock.now() + delay)
         guard !Task.isCancelled else { return }
         do {

@@ -91,25 +91,28 @@ extension UInt8 {
   }
 }
 
-/// A `multipart/form-data` body written to a file (text fields, then one file's bytes copied in chunks), so that a
-/// large part is streamed from disk rather than held in memory. Remove it when done.
+/// A `multipart/form-data` body written to a file (text fields, then one file's bytes, or a range of them, copied in
+/// chunks), so that a large part is streamed from disk rather than held in memory. Remove it when done.
 public struct MultipartFile: Sendable {
   public let path: String
   public let size: Int64
   public let contentType: String
 
   /// Writes the body into a new file (mode 0600) in `directory`; nil when it cannot be written or `source` read
-  /// whole. The source is opened as every upload is: not through a link, only a regular file.
+  /// (the whole file, or `range` of it). The source is opened as every upload is: not through a link, only a regular
+  /// file.
   public static func write(
     _ fields: [(String, String)], file name: String, filename: String, contentType fileType: String,
-    source: LocalFile, directory: String = FileManager.default.temporaryDirectory.path
+    source: LocalFile, range: Range<Int64>? = nil, directory: String = FileManager.default.temporaryDirectory.path
   ) -> MultipartFile? {
+    let range = range ?? 0..<source.size
+    let length = range.upperBound - range.lowerBound
     let boundary = "social-sidecar-" + UUID().uuidString
     let path = directory + "/social-sidecar-multipart-" + UUID().uuidString
     let output = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
     guard output >= 0 else { return nil }
     defer { close(output) }
-    guard let input = try? BodyFiles.openForUpload(source.path, offset: 0, length: source.size) else {
+    guard let input = try? BodyFiles.openForUpload(source.path, offset: range.lowerBound, length: length) else {
       unlink(path)
       return nil
     }
@@ -135,8 +138,10 @@ public struct MultipartFile: Sendable {
     var copied = Int64(0)
     var buffer = [UInt8](repeating: 0, count: 1 << 20)
     var ok = Array(head.utf8).withUnsafeBytes(put)
-    while ok {
-      let count = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+    while ok && copied < length {
+      let count = buffer.withUnsafeMutableBytes {
+        pread(input, $0.baseAddress, Int(min(Int64($0.count), length - copied)), off_t(range.lowerBound + copied))
+      }
       if count < 0 && (errno == EINTR || errno == EAGAIN) { continue }
       guard count > 0 else {
         ok = count == 0
@@ -145,7 +150,7 @@ public struct MultipartFile: Sendable {
       ok = buffer.withUnsafeBytes { put(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
       copied += Int64(count)
     }
-    ok = ok && copied == source.size && Array("\r\n--\(boundary)--\r\n".utf8).withUnsafeBytes(put)
+    ok = ok && copied == length && Array("\r\n--\(boundary)--\r\n".utf8).withUnsafeBytes(put)
     guard ok else {
       unlink(path)
       return nil

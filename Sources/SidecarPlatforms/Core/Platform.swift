@@ -12,6 +12,16 @@ public enum Platform: String, Sendable, CaseIterable, CustomStringConvertible {
   public var publishOperation: String { self == .whatsapp ? "send" : "post" }
   public var operations: [String] { [publishOperation, "validate", "refresh"] }
   public var description: String { rawValue }
+  /// The product name people know, for messages.
+  var displayName: String {
+    switch self {
+    case .facebook: "Facebook"
+    case .instagram: "Instagram"
+    case .whatsapp: "WhatsApp"
+    case .youtube: "YouTube"
+    case .linkedin: "LinkedIn"
+    }
+  }
   /// The platforms whose APIs schedule a post themselves (`publishAt`).
   public static let schedulable: [Platform] = [.facebook, .youtube]
 }

@@ -13,10 +13,10 @@ import SidecarResilience
 ///
 /// Every `/rest` call names the configured `LinkedIn-Version` and Rest.li 2.0; URNs in paths are percent-encoded.
 /// Only `POST /rest/posts` is visible to anyone; image uploads before it are safe to repeat.
-public final class LinkedInClient: PlatformClient {
+public final class LinkedInClient: PlatformClient, Publisher {
   public let platform = Platform.linkedin
   let environment: PlatformEnvironment
-  let http: PlatformHTTP
+  let api: LinkedInAPI
   let oauth: OAuth2Refresher
 
   /// Organization roles whose holders may post for the organization (with `w_organization_social`).
@@ -27,16 +27,16 @@ public final class LinkedInClient: PlatformClient {
 
   public init(environment: PlatformEnvironment) {
     self.environment = environment
-    http = environment.http(for: .linkedin)
-    oauth = OAuth2Refresher(
-      platform: .linkedin, tokenURL: environment.endpoints.linkedinTokenURL, http: http, clock: environment.clock)
+    api = LinkedInAPI(environment: environment)
+    oauth = OAuth2Refresher(platform: .linkedin, tokenURL: api.tokenURL, http: api.http, clock: environment.clock)
   }
 
   public func preparePublish(_ params: Params) throws(InvalidParams) -> PreparedOperation<PostResult> {
-    let post = try LinkedInPost(params, media: environment.media)
-    return PreparedOperation { [self] (context: OperationContext) async throws(SidecarError) -> PostResult in
-      try await publish(post, context: context)
-    }
+    try prepared(params)
+  }
+
+  func check(_ params: Params) throws(InvalidParams) -> LinkedInPost {
+    try LinkedInPost(params, media: environment.media)
   }
 
   public func validate(context: OperationContext) async throws(SidecarError) -> ValidationResult {
@@ -90,11 +90,15 @@ public final class LinkedInClient: PlatformClient {
     case .document(let source, let title):
       let urn = try await upload(.document, from: source, field: "documentUrl", context: context)
       return ["media": ["id": .string(urn), "title": .string(title)]]
-    case .video(let source):
+    case .video(let source, let captionsSource):
+      // The captions first: a file LinkedIn would refuse fails before any of the video is sent.
+      var captions: MediaOnDisk?
+      if let captionsSource { captions = try await self.captions(captionsSource, context: context.call) }
+      defer { captions?.remove() }
       let file = try await environment.fetcher(for: .linkedin).onDisk(
         source, field: "videoUrl", limit: LinkedInAsset.video.maxBytes, context: context.call)
       defer { file.remove() }
-      let urn = try await uploadVideo(file, context: context)
+      let urn = try await uploadVideo(file, captions: captions, context: context)
       return ["media": ["id": .string(urn)]]
     }
   }
@@ -128,7 +132,7 @@ public final class LinkedInClient: PlatformClient {
     // An interrupted publish may have been made when the first sidecar claimed it.
     let started = context.interruptedSince ?? environment.clock.wallNow()
     let reconcile = ReconciledPublish(
-      settle: http.timeout, clock: environment.clock, logger: http.logger,
+      settle: api.http.timeout, clock: environment.clock, logger: api.http.logger,
       checked: "\(author)'s posts made since the publish started")
     return try await reconcile.run(context: context) { () throws(SidecarError) in
       try await sendPost(post, commentary: commentary, content: content, credential: credential, context: context)
@@ -148,13 +152,9 @@ public final class LinkedInClient: PlatformClient {
       "lifecycleState": "PUBLISHED", "isReshareDisabledByAuthor": false,
     ]
     if let content { body["content"] = content }
-    let request = HTTPRequest(
-      method: "POST", url: url("/rest/posts"), headers: headers(credential, json: true), body: Encoding.jsonBody(.object(body)))
-    let classify = classifier(credential)
-    let response = try await http.send(request, step: .publish, gates: gates(author), context: context) { response in
-      if (200..<300).contains(response.status) || LinkedInErrors.duplicateOf(response) != nil { return nil }
-      return classify(response)
-    }
+    let response = try await api.send(
+      api.request("POST", "/rest/posts", body: .object(body), credential: credential), credential: credential,
+      step: .publish, gates: api.gates(author), answering: { LinkedInErrors.duplicateOf($0) != nil }, context: context)
     if let original = LinkedInErrors.duplicateOf(response) {
       return try await existingDuplicate(original, credential: credential, context: context)
     }
@@ -171,13 +171,11 @@ public final class LinkedInClient: PlatformClient {
   private func existingDuplicate(_ urn: String, credential: Credential, context: CallContext) async throws(SidecarError)
     -> PostResult
   {
-    let request = HTTPRequest(url: url("/rest/posts/" + Encoding.percentEncode(urn)), headers: headers(credential, json: false))
-    let classify = classifier(credential)
     let found: Bool
     do {
-      let response = try await http.send(request, step: .idempotent, context: context) { response in
-        (200..<300).contains(response.status) || response.status == 404 ? nil : classify(response)
-      }
+      let response = try await api.send(
+        api.request("GET", "/rest/posts/" + Encoding.percentEncode(urn), credential: credential),
+        credential: credential, answering: { $0.status == 404 }, context: context)
       found = response.status != 404
     } catch {
       found = false
@@ -190,7 +188,8 @@ public final class LinkedInClient: PlatformClient {
         platform: platform.rawValue, attempts: context.attempts,
         failure: PlatformFailure(.permanent, message: "duplicate", httpStatus: 422, platformCode: .string("DUPLICATE_POST")))
     }
-    http.logger.info("linkedin answered that the post duplicates an existing one; answering with it", ["postId": .string(urn)])
+    api.http.logger.info(
+      "linkedin answered that the post duplicates an existing one; answering with it", ["postId": .string(urn)])
     return PostResult(postId: urn, postUrl: Self.postURL(urn), status: .published)
   }
 
@@ -204,15 +203,12 @@ public final class LinkedInClient: PlatformClient {
   private func findPost(
     author: String, commentary: String, since started: Date, credential: Credential, context: CallContext
   ) async throws(SidecarError) -> PostResult? {
-    let classify = classifier(credential)
     let earliest = (started.timeIntervalSince1970 - 300) * 1000
     var start = 0
     while start < Self.postsWindow {
       let query = "q=author&author=\(Encoding.percentEncode(author))&start=\(start)&count=100&sortBy=CREATED"
-      let request = HTTPRequest(url: url("/rest/posts", query: query), headers: headers(credential, json: false))
-      let (_, json) = try await http.sendJSON(request, step: .idempotent, context: context) { response in
-        (200..<300).contains(response.status) ? nil : classify(response)
-      }
+      let (_, json) = try await api.sendJSON(
+        api.request("GET", "/rest/posts", query: query, credential: credential), credential: credential, context: context)
       let elements = json["elements"]?.arrayValue ?? []
       for element in elements {
         guard let made = element["createdAt"]?.doubleValue else { continue }
@@ -237,13 +233,11 @@ public final class LinkedInClient: PlatformClient {
     _ kind: LinkedInAsset, _ image: MediaOnDisk, credential: Credential, context: CallContext
   ) async throws(SidecarError) -> String {
     let owner = try author(credential, context: context)
-    let classify = classifier(credential)
-    let initialize = HTTPRequest(
-      method: "POST", url: url(kind.path, query: "action=initializeUpload"), headers: headers(credential, json: true),
-      body: Encoding.jsonBody(["initializeUploadRequest": ["owner": .string(owner)]]))
-    let (_, json) = try await http.sendJSON(initialize, step: .idempotent, gates: gates(owner), context: context) {
-      response in (200..<300).contains(response.status) ? nil : classify(response)
-    }
+    let initialize = api.request(
+      "POST", kind.path, query: "action=initializeUpload",
+      body: ["initializeUploadRequest": ["owner": .string(owner)]], credential: credential)
+    let (_, json) = try await api.sendJSON(
+      initialize, credential: credential, gates: api.gates(owner), context: context)
     guard let uploadText = json["value"]?["uploadUrl"]?.stringValue, let uploadURL = URL(string: uploadText),
       let urn = json["value"]?[kind.rawValue]?.stringValue, !urn.isEmpty
     else {
@@ -252,41 +246,37 @@ public final class LinkedInClient: PlatformClient {
         platform: platform.rawValue, attempts: context.attempts)
     }
     var headers: HTTPHeaders = ["Content-Type": image.contentType ?? "application/octet-stream"]
-    if trusted(uploadURL) { headers["Authorization"] = "Bearer \(credential.accessToken)" }
+    if api.trusted(uploadURL) { headers["Authorization"] = "Bearer \(credential.accessToken)" }
     let put = HTTPRequest(
       method: "PUT", url: uploadURL, headers: headers, body: .file(path: image.file.path, offset: 0, length: image.file.size))
-    _ = try await http.send(put, step: .idempotent, context: context) { response in
-      (200..<300).contains(response.status) ? nil : classify(response)
-    }
+    _ = try await api.send(put, credential: credential, context: context)
     try await waitUntilAvailable(kind, urn, credential: credential, context: context)
     return urn
   }
+
+  /// How the asset is polled until LinkedIn has processed it: waits of 1, 2, 4, 8, 8, 8 s (about half a minute), after
+  /// which the post is made anyway and LinkedIn decides.
+  static let processingSchedule = RetryPolicy(maxAttempts: 7, baseDelay: .seconds(1), maxDelay: .seconds(8))
 
   /// Polls the asset until LinkedIn has processed it (briefly: a post made while it still processes may fail).
   func waitUntilAvailable(
     _ kind: LinkedInAsset, _ urn: String, credential: Credential, context: CallContext
   ) async throws(SidecarError) {
-    let classify = classifier(credential)
-    let request = HTTPRequest(url: url(kind.path + "/" + Encoding.pathSegment(urn)), headers: headers(credential, json: false))
-    let clock = environment.clock
-    for delay in [1, 1, 2, 2, 4, 4, 8, 8, 0] {
-      let (response, json) = try await http.sendJSON(request, step: .idempotent, context: context) { response in
-        // 403: the token may upload but not read images; post and let LinkedIn decide.
-        (200..<300).contains(response.status) || response.status == 403 ? nil : classify(response)
-      }
+    let request = api.request("GET", kind.path + "/" + Encoding.pathSegment(urn), credential: credential)
+    let poller = Poller(Self.processingSchedule, clock: environment.clock)
+    _ = try await poller.run(platform: platform, context: context) { () throws(SidecarError) -> Bool? in
+      // 403: the token may upload but not read images; post and let LinkedIn decide.
+      let (response, json) = try await api.sendJSON(
+        request, credential: credential, answering: { $0.status == 403 }, context: context)
       switch response.status == 403 ? "UNREADABLE" : json["status"]?.stringValue {
       case "PROCESSING_FAILED":
         throw SidecarError(
           kind: .permanent, message: "LinkedIn could not process the \(kind.rawValue) (PROCESSING_FAILED); \(kind.formats).",
           platform: platform.rawValue, attempts: context.attempts)
       case "PROCESSING", "WAITING_UPLOAD", "PROCESSING_PENDING":
-        let wake = clock.now() + .seconds(delay)
-        guard delay > 0, context.deadline.map({ wake < $0 }) ?? true else { return }
-        do { try await clock.sleep(until: wake) } catch {
-          throw SidecarError(kind: .cancelled, message: "The call was cancelled.", platform: platform.rawValue)
-        }
+        return nil
       default:
-        return
+        return true
       }
     }
   }
@@ -301,11 +291,10 @@ public final class LinkedInClient: PlatformClient {
     let token = await introspect(credential, context: context)
     if author.hasPrefix("urn:li:person:") {
       do throws(SidecarError) {
-        let (_, me) = try await http.sendJSON(
-          HTTPRequest(url: url("/v2/userinfo"), headers: ["Authorization": "Bearer \(credential.accessToken)"]),
-          step: .idempotent, context: context, classify: { [classify = classifier(credential)] response in
-            (200..<300).contains(response.status) ? nil : classify(response)
-          })
+        // OpenID Connect's userinfo is not a versioned `/rest` call: the bearer token alone.
+        let (_, me) = try await api.sendJSON(
+          HTTPRequest(url: api.url("/v2/userinfo"), headers: ["Authorization": "Bearer \(credential.accessToken)"]),
+          credential: credential, context: context)
         name = me["name"]?.stringValue
         if let sub = me["sub"]?.stringValue, "urn:li:person:\(sub)" != author {
           problems.append("The token belongs to member urn:li:person:\(sub), not to \(author).")
@@ -345,7 +334,7 @@ public final class LinkedInClient: PlatformClient {
     if token?.active == false {
       problems.append("LinkedIn reports the token as no longer active (\(token?.status ?? "inactive")).")
     }
-    let warning = Self.versionWarning(environment.endpoints.linkedinVersion, now: environment.clock.wallNow())
+    let warning = Self.versionWarning(api.version, now: environment.clock.wallNow())
     return ValidationResult(
       valid: problems.isEmpty && missing.isEmpty, accountId: author, accountName: name, scopes: token?.scopes,
       missing: missing.isEmpty ? nil : missing, expiresAt: token?.expiresAt ?? credential.expiresAt,
@@ -371,7 +360,6 @@ public final class LinkedInClient: PlatformClient {
   func roles(on organization: String, credential: Credential, context: CallContext) async throws(SidecarError)
     -> (roles: Set<String>, name: String?)
   {
-    let classify = classifier(credential)
     var roles: Set<String> = []
     var name: String?
     let count = 100
@@ -379,10 +367,9 @@ public final class LinkedInClient: PlatformClient {
       let query =
         "q=roleAssignee&state=APPROVED&start=\(page * count)&count=\(count)"
         + "&projection=(paging,elements*(*,organization~(localizedName)))"
-      let request = HTTPRequest(url: url("/rest/organizationAcls", query: query), headers: headers(credential, json: false))
-      let (_, json) = try await http.sendJSON(request, step: .idempotent, context: context) { response in
-        (200..<300).contains(response.status) ? nil : classify(response)
-      }
+      let (_, json) = try await api.sendJSON(
+        api.request("GET", "/rest/organizationAcls", query: query, credential: credential), credential: credential,
+        context: context)
       let elements = json["elements"]?.arrayValue ?? []
       for element in elements where element["organization"]?.stringValue == organization {
         if let role = element["role"]?.stringValue { roles.insert(role) }
@@ -400,14 +387,14 @@ public final class LinkedInClient: PlatformClient {
     -> (scopes: [String]?, expiresAt: Date?, active: Bool?, status: String?)?
   {
     guard let clientId = credential.clientId, let clientSecret = credential.clientSecret,
-      let tokenURL = URL(string: environment.endpoints.linkedinTokenURL)
+      let tokenURL = URL(string: api.tokenURL)
     else { return nil }
     let form = Encoding.form([("client_id", clientId), ("client_secret", clientSecret), ("token", credential.accessToken)])
     let request = HTTPRequest(
       method: "POST", url: tokenURL.deletingLastPathComponent().appendingPathComponent("introspectToken"),
       headers: ["Content-Type": "application/x-www-form-urlencoded"], body: .bytes(Data(form.utf8)))
     do {
-      let (_, json) = try await http.sendJSON(request, step: .idempotent, context: context) { response in
+      let (_, json) = try await api.http.sendJSON(request, step: .idempotent, context: context) { response in
         (200..<300).contains(response.status)
           ? nil
           : PlatformFailure(
@@ -447,39 +434,4 @@ public final class LinkedInClient: PlatformClient {
   }
 
   static func postURL(_ urn: String) -> String { "https://www.linkedin.com/feed/update/\(urn)/" }
-
-  func url(_ path: String, query: String? = nil) -> URL {
-    Encoding.parse(environment.endpoints.linkedinBaseURL + path + (query.map { "?" + $0 } ?? ""))
-  }
-
-  /// Authorization, the configured `LinkedIn-Version` and Rest.li 2.0, on every `/rest` call.
-  func headers(_ credential: Credential, json: Bool) -> HTTPHeaders {
-    var headers: HTTPHeaders = [
-      "Authorization": "Bearer \(credential.accessToken)", "LinkedIn-Version": environment.endpoints.linkedinVersion,
-      "X-Restli-Protocol-Version": "2.0.0",
-    ]
-    if json { headers["Content-Type"] = "application/json" }
-    return headers
-  }
-
-  func classifier(_ credential: Credential) -> @Sendable (HTTPResponse) -> PlatformFailure {
-    let version = environment.endpoints.linkedinVersion
-    let canRefresh = credential.refreshToken?.isEmpty == false
-    let clock = environment.clock
-    return { response in
-      LinkedInErrors.failure(response, version: version, canRefresh: canRefresh, now: clock.wallNow())
-    }
-  }
-
-  /// The app's daily limits and the author's.
-  func gates(_ author: String) -> [RateLimitKey] {
-    [.app(platform.rawValue), RateLimitKey("linkedin:author:\(author)")]
-  }
-
-  /// Whether the upload URL is LinkedIn's (or the configured API host), where the bearer token may go.
-  func trusted(_ url: URL) -> Bool {
-    guard let host = url.host?.lowercased() else { return false }
-    return host == "linkedin.com" || host.hasSuffix(".linkedin.com")
-      || host == URL(string: environment.endpoints.linkedinBaseURL)?.host?.lowercased()
-  }
 }

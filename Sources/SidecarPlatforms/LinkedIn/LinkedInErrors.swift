@@ -41,22 +41,17 @@ enum LinkedInErrors {
         "LinkedIn rejected the access token (\(code ?? "HTTP \(status)"))"
           + (canRefresh ? "." : "; the credential has no refresh token, so the account must be reconnected."))
     }
-    let throttled = (platformMessage ?? "").lowercased().contains("throttle")
-    if status == 429 || (status == 403 && throttled) {
-      return failure(.rateLimited(scope: .account), "LinkedIn is rate limiting this member or app\(said)")
-    }
-    switch status {
-    case 408, 409, 500...599:
-      return failure(.transient, "LinkedIn answered HTTP \(status)\(said)")
-    case 403:
+    if status == 403 {
+      if (platformMessage ?? "").lowercased().contains("throttle") {
+        return failure(.rateLimited(scope: .account), "LinkedIn is rate limiting this member or app\(said)")
+      }
       return failure(
         .permanent,
         "LinkedIn denied access\(said). Posting as an organization needs the w_organization_social scope and an "
           + "ADMINISTRATOR, CONTENT_ADMINISTRATOR or DIRECT_SPONSORED_CONTENT_POSTER role on it.")
-    default:
-      let named = code.map { " (\($0))" } ?? ""
-      return failure(.permanent, "LinkedIn refused the request\(named)\(said.isEmpty ? " with HTTP \(status)" : said)")
     }
+    let fallback = StatusFallback(.linkedin, refreshable: canRefresh, alsoTransient: [409])
+    return failure(fallback.classification(status), fallback.message(status, said: said, code: code))
   }
 
   /// The original post's URN from a 422 "Content is a duplicate of urn:li:share:…", or nil for other 422s.

@@ -18,8 +18,8 @@ struct LinkedInPost: Sendable, Equatable {
     case images([URL])
     /// A document (PDF, PowerPoint, Word) shown as a carousel, with its title.
     case document(MediaSource, title: String)
-    /// A video uploaded in parts.
-    case video(MediaSource)
+    /// A video uploaded in parts, with its SubRip (.srt) captions when given.
+    case video(MediaSource, captions: MediaSource?)
   }
 
   /// The text as given.
@@ -30,6 +30,7 @@ struct LinkedInPost: Sendable, Equatable {
   static let known: Set<String> = [
     "text", "imageUrl", "link", "visibility", "imageUrls", "altText", "linkTitle", "linkDescription",
     "linkThumbnailUrl", "documentUrl", "documentPath", "documentTitle", "videoUrl", "videoPath",
+    "captionsUrl", "captionsPath",
   ]
   /// The params that each make the post's one attachment.
   static let attachments = ["link", "imageUrl", "imageUrls", "documentUrl", "documentPath", "videoUrl", "videoPath"]
@@ -38,6 +39,8 @@ struct LinkedInPost: Sendable, Equatable {
   /// The download cap for `imageUrl`. LinkedIn bounds images by pixels (36,152,320), not bytes; at 4 bytes a pixel
   /// even an uncompressed image of that size stays under 150 MB.
   static let maxImageBytes: Int64 = 150_000_000
+  /// The download cap for captions: SubRip text for a 30-minute video (LinkedIn's longest) is well under 1 MB.
+  static let maxCaptionsBytes: Int64 = 10 << 20
 
   init(_ params: Params, media: MediaPolicy) throws(InvalidParams) {
     try params.rejectUnknown(Self.known, context: "linkedin/post")
@@ -63,6 +66,9 @@ struct LinkedInPost: Sendable, Equatable {
     }
     try only("altText", with: ["imageUrl"], "describes a single image")
     try only("documentTitle", with: ["documentUrl", "documentPath"], "names a document")
+    for key in ["captionsUrl", "captionsPath"] {
+      try only(key, with: ["videoUrl", "videoPath"], "adds captions to a video")
+    }
     for key in ["linkTitle", "linkDescription", "linkThumbnailUrl"] {
       try only(key, with: ["link"], "describes the link's card")
     }
@@ -101,7 +107,9 @@ struct LinkedInPost: Sendable, Equatable {
       }
       content = .document(source, title: title)
     case "videoUrl"?, "videoPath"?:
-      content = .video(try MediaSource.from(params, url: "videoUrl", path: "videoPath", media: media)!)
+      content = .video(
+        try MediaSource.from(params, url: "videoUrl", path: "videoPath", media: media)!,
+        captions: try MediaSource.from(params, url: "captionsUrl", path: "captionsPath", media: media))
     default:
       content = .none
     }

@@ -19,13 +19,9 @@ extension LinkedInClient {
       guard try await post(postId, credential: credential, context: context.call) != nil else {
         return DeleteResult(deleted: false, reason: "LinkedIn knows no post \(postId): it was already deleted.")
       }
-      let request = HTTPRequest(method: "DELETE", url: postURL(postId), headers: headers(credential, json: false))
-      let classify = classifier(credential)
-      let response = try await http.send(
-        request, step: .idempotent, gates: [.app(platform.rawValue)], context: context.call
-      ) { response in
-        (200..<300).contains(response.status) || response.status == 404 ? nil : classify(response)
-      }
+      let response = try await api.send(
+        api.request("DELETE", postPath(postId), credential: credential), credential: credential, gates: api.appGates,
+        answering: { $0.status == 404 }, context: context.call)
       return response.status == 404
         ? DeleteResult(deleted: false, reason: "LinkedIn knows no post \(postId): it was already deleted.")
         : DeleteResult(deleted: true)
@@ -43,7 +39,7 @@ extension LinkedInClient {
         let query =
           "q=organizationalEntity&organizationalEntity=\(Encoding.percentEncode(author))"
           + "&\(list)=List(\(Encoding.percentEncode(postId)))"
-        let json = try await get(url("/rest/organizationalEntityShareStatistics", query: query), credential, context.call)
+        let json = try await get("/rest/organizationalEntityShareStatistics", query: query, credential, context.call)
         let totals = json["elements"]?.arrayValue?.first?["totalShareStatistics"]
         var metrics: [Metric: Int] = [:]
         for (name, metric) in [
@@ -54,7 +50,7 @@ extension LinkedInClient {
         }
         return InsightsResult(metrics: metrics, raw: json)
       }
-      let json = try await get(url("/rest/socialActions/" + Encoding.percentEncode(postId)), credential, context.call)
+      let json = try await get("/rest/socialActions/" + Encoding.percentEncode(postId), credential, context.call)
       var metrics: [Metric: Int] = [:]
       if let likes = json["likesSummary"]?["totalLikes"]?.count { metrics[.likes] = likes }
       if let comments = json["commentsSummary"]?["aggregatedTotalComments"]?.count { metrics[.comments] = comments }
@@ -80,29 +76,24 @@ extension LinkedInClient {
     }
   }
 
-  private func postURL(_ urn: String) -> URL { url("/rest/posts/" + Encoding.percentEncode(urn)) }
+  private func postPath(_ urn: String) -> String { "/rest/posts/" + Encoding.percentEncode(urn) }
 
   /// The post, or nil when LinkedIn answers 404.
   private func post(_ urn: String, credential: Credential, context: CallContext) async throws(SidecarError) -> JSONValue? {
-    let classify = classifier(credential)
-    let (response, json) = try await http.sendJSON(
-      HTTPRequest(url: postURL(urn), headers: headers(credential, json: false)), step: .idempotent,
-      gates: [.app(platform.rawValue)], context: context
-    ) { response in
-      (200..<300).contains(response.status) || response.status == 404 ? nil : classify(response)
-    }
+    let (response, json) = try await api.sendJSON(
+      api.request("GET", postPath(urn), credential: credential), credential: credential, gates: api.appGates,
+      answering: { $0.status == 404 }, context: context)
     // Spelled out: `JSONValue` is nil-literal expressible, so a ternary's `nil` would become `.null`, not "no post".
     if response.status == 404 { return Optional.none }
     return json
   }
 
-  private func get(_ url: URL, _ credential: Credential, _ context: CallContext) async throws(SidecarError) -> JSONValue {
-    let classify = classifier(credential)
-    return try await http.sendJSON(
-      HTTPRequest(url: url, headers: headers(credential, json: false)), step: .idempotent,
-      gates: [.app(platform.rawValue)], context: context
-    ) { response in
-      (200..<300).contains(response.status) ? nil : classify(response)
-    }.1
+  private func get(_ path: String, query: String? = nil, _ credential: Credential, _ context: CallContext)
+    async throws(SidecarError) -> JSONValue
+  {
+    try await api.sendJSON(
+      api.request("GET", path, query: query, credential: credential), credential: credential, gates: api.appGates,
+      context: context
+    ).1
   }
 }

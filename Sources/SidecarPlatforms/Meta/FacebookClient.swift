@@ -20,7 +20,7 @@ import SidecarResilience
 /// call of each post is a `.publish` step. When that call's outcome is unknown, the post is looked for where Meta
 /// lets us (the Page feed for text, the video's publishing phase for reels and video stories) before the call ends
 /// with `outcome_unknown`.
-public final class FacebookClient: PlatformClient {
+public final class FacebookClient: PlatformClient, Publisher {
   public let platform = Platform.facebook
   let graph: GraphAPI
   /// `graph-video.facebook.com` for `/videos` when talking to the real Graph host; the configured base otherwise.
@@ -38,6 +38,10 @@ public final class FacebookClient: PlatformClient {
   }
 
   public func preparePublish(_ params: Params) throws(InvalidParams) -> PreparedOperation<PostResult> {
+    try prepared(params)
+  }
+
+  func check(_ params: Params) throws(InvalidParams) -> (post: FacebookPost, publishAt: Date?) {
     let publishAt = try PublishAt.parse(
       params, now: graph.clock.wallNow(), window: Self.schedulingWindow,
       describe: "between 10 minutes and 30 days from now, the window Facebook allows for scheduled Page posts")
@@ -47,10 +51,14 @@ public final class FacebookClient: PlatformClient {
         "`publishAt` schedules Facebook feed posts (text, link, photos); videos, stories and reels are published at "
           + "once", field: "publishAt")
     }
-    return PreparedOperation { [self] context throws(SidecarError) in
-      try await context.withCredential(refresher: nil) { credential throws(SidecarError) in
-        try await publish(post, at: publishAt, credential: credential, context: context)
-      }
+    return (post, publishAt)
+  }
+
+  func publish(
+    _ checked: (post: FacebookPost, publishAt: Date?), context: OperationContext
+  ) async throws(SidecarError) -> PostResult {
+    try await context.withCredential(refresher: nil) { credential throws(SidecarError) in
+      try await publish(checked.post, at: checked.publishAt, credential: credential, context: context)
     }
   }
 
@@ -58,41 +66,36 @@ public final class FacebookClient: PlatformClient {
   static let schedulingWindow: ClosedRange<TimeInterval> = 600...(30 * 86_400)
 
   public func validate(context: OperationContext) async throws(SidecarError) -> ValidationResult {
-    let credential = try await context.credentials.credential(context.key)
-    let page = credential.accountId
-    do {
-      return try await context.withCredential(refresher: nil) { credential throws(SidecarError) in
-        let info = try await graph.inspect(credential, context: context.call)
-        let node = try await graph.send(
-          .get(GraphAPI.path(page), fields: "id,name,link"), token: graph.token(credential), accountId: page,
-          context: context.call)
-        var missing = info?.missing(["pages_manage_posts", "pages_read_engagement"], for: page) ?? []
-        var problems: [String] = []
-        if let info, !info.isValid {
-          problems.append("Meta reports the token as invalid: \(info.errorMessage ?? "no reason given"). Reconnect.")
-        }
-        if let info, info.type == "USER" {
-          // A user token can list the person's tasks on the Page; a Page token cannot (it exists only for people
-          // with a task on the Page, and posting with it proves CREATE_CONTENT).
-          let accounts = try await graph.send(
-            .get("/me/accounts", fields: "id,name,tasks", query: [("limit", "100")]), token: graph.token(credential),
-            accountId: page, context: context.call)
-          let entry = accounts["data"]?.arrayValue?.first { $0["id"]?.graphID == page }
-          let tasks = (entry?["tasks"]?.arrayValue ?? []).compactMap(\.stringValue)
-          if !tasks.contains("CREATE_CONTENT") && !tasks.contains("MANAGE") { missing.append("CREATE_CONTENT") }
-          problems.append("The credential is a user token; posts need the Page's own access token.")
-        }
-        if let info, !info.scopes.contains("publish_video") {
-          problems.append("Without publish_video, video posts and reels on this Page will be refused.")
-        }
-        if info == nil { problems.append("The token's permissions could not be inspected (debug_token refused).") }
-        return ValidationResult(
-          valid: missing.isEmpty && (info?.isValid ?? true) && info?.type != "USER", accountId: page,
-          accountName: node["name"]?.stringValue, scopes: info?.scopes, missing: missing.isEmpty ? nil : missing,
-          expiresAt: info?.expiresAt, problems: problems.isEmpty ? nil : problems)
+    try await MetaValidation.run(context) { credential throws(SidecarError) in
+      let page = credential.accountId
+      let info = try await graph.inspect(credential, context: context.call)
+      let node = try await graph.send(
+        .get(GraphAPI.path(page), fields: "id,name,link"), token: graph.token(credential), accountId: page,
+        context: context.call)
+      var missing = info?.missing(["pages_manage_posts", "pages_read_engagement"], for: page) ?? []
+      var problems: [String] = []
+      if let info, !info.isValid {
+        problems.append("Meta reports the token as invalid: \(info.errorMessage ?? "no reason given"). Reconnect.")
       }
-    } catch  where error.kind == .authFailed || error.kind == .permanent {
-      return ValidationResult(valid: false, accountId: page, problems: [error.message])
+      if let info, info.type == "USER" {
+        // A user token can list the person's tasks on the Page; a Page token cannot (it exists only for people
+        // with a task on the Page, and posting with it proves CREATE_CONTENT).
+        let accounts = try await graph.send(
+          .get("/me/accounts", fields: "id,name,tasks", query: [("limit", "100")]), token: graph.token(credential),
+          accountId: page, context: context.call)
+        let entry = accounts["data"]?.arrayValue?.first { $0["id"]?.graphID == page }
+        let tasks = (entry?["tasks"]?.arrayValue ?? []).compactMap(\.stringValue)
+        if !tasks.contains("CREATE_CONTENT") && !tasks.contains("MANAGE") { missing.append("CREATE_CONTENT") }
+        problems.append("The credential is a user token; posts need the Page's own access token.")
+      }
+      if let info, !info.scopes.contains("publish_video") {
+        problems.append("Without publish_video, video posts and reels on this Page will be refused.")
+      }
+      if info == nil { problems.append("The token's permissions could not be inspected (debug_token refused).") }
+      return ValidationResult(
+        valid: missing.isEmpty && (info?.isValid ?? true) && info?.type != "USER", accountId: page,
+        accountName: node["name"]?.stringValue, scopes: info?.scopes, missing: missing.isEmpty ? nil : missing,
+        expiresAt: info?.expiresAt, problems: problems.isEmpty ? nil : problems)
     }
   }
 
@@ -143,8 +146,8 @@ public final class FacebookClient: PlatformClient {
     case .localVideo(let file, let description, let title):
       return try await publishLocalVideo(file, description: description, title: title, page)
     case .photoStory(let url): return try await publishPhotoStory(url, page)
-    case .videoStory(let url): return try await publishVideoStory(url, page)
-    case .reel(let url, let description): return try await publishReel(url, description: description, page)
+    case .videoStory(let source): return try await publishVideoStory(source, page)
+    case .reel(let source, let description): return try await publishReel(source, description: description, page)
     }
   }
 
@@ -276,7 +279,7 @@ public final class FacebookClient: PlatformClient {
     let media = try await fetcher.onDisk(
       .url(url), field: "thumbnailUrl", limit: FacebookPost.maxThumbnailBytes, context: call)
     defer { media.remove() }
-    let data = try? readChunk(media.file, 0..<media.file.size, call)
+    let data = FileManager.default.contents(atPath: media.file.path)
     let type: String? =
       if data?.starts(with: [0xFF, 0xD8, 0xFF]) == true { "image/jpeg" }
       else if data?.starts(with: [0x89, 0x50, 0x4E, 0x47]) == true { "image/png" }
@@ -290,7 +293,8 @@ public final class FacebookClient: PlatformClient {
   }
 
   /// A video from a local file, in Graph's chunked upload: `start` names the session and the first byte range,
-  /// each `transfer` sends that range (read from disk, one chunk in memory at a time) and is answered with the next,
+  /// each `transfer` sends that range (a multipart body written to a temporary file and streamed from there, so memory
+  /// stays flat whatever chunk size Graph names) and is answered with the next,
   /// `finish` publishes. A transfer is safe to repeat: the range is named by its `start_offset`, so after a dropped
   /// connection the same chunk is sent again and the session picks up where it stands.
   @inline(never)
@@ -308,11 +312,20 @@ public final class FacebookClient: PlatformClient {
     var range = try chunkRange(start, file: file, page.call)
     page.call.progress?.report(message: "Uploading the video", bytesSent: 0, bytesTotal: file.size)
     while range.lowerBound < range.upperBound {
-      let data = try readChunk(file, range, page.call)
-      let (body, contentType) = Encoding.multipart(
-        [("upload_phase", "transfer"), ("upload_session_id", session), ("start_offset", String(range.lowerBound))],
-        file: (name: "video_file_chunk", filename: "chunk", contentType: "application/octet-stream", data: data))
-      let answer = try await send(GraphCall("POST", edge, body: .encoded(body, contentType: contentType)), page, via: videoGraph)
+      guard
+        let chunk = MultipartFile.write(
+          [("upload_phase", "transfer"), ("upload_session_id", session), ("start_offset", String(range.lowerBound))],
+          file: "video_file_chunk", filename: "chunk", contentType: "application/octet-stream", source: file,
+          range: range)
+      else {
+        throw SidecarError(
+          kind: .permanent, message: "`videoPath` changed while it was being uploaded: \(file.path)",
+          platform: platform.rawValue, attempts: page.call.attempts)
+      }
+      defer { chunk.remove() }
+      let body = HTTPBody.file(path: chunk.path, offset: 0, length: chunk.size)
+      let answer = try await send(
+        GraphCall("POST", edge, body: .encoded(body, contentType: chunk.contentType)), page, via: videoGraph)
       let next = try chunkRange(answer, file: file, page.call)
       guard next.lowerBound > range.lowerBound || next.isEmpty else {
         throw SidecarError(
@@ -348,29 +361,6 @@ public final class FacebookClient: PlatformClient {
     return start..<end
   }
 
-  /// One chunk of the file, read with the file opened for this read only (as every upload opens it: not through a
-  /// link, only a regular file holding the range).
-  private func readChunk(_ file: LocalFile, _ range: Range<Int64>, _ call: CallContext) throws(SidecarError) -> Data {
-    let failure = SidecarError(
-      kind: .permanent, message: "`videoPath` changed while it was being uploaded: \(file.path)",
-      platform: platform.rawValue, attempts: call.attempts)
-    guard let fd = try? BodyFiles.openForUpload(file.path, offset: range.lowerBound, length: Int64(range.count)) else {
-      throw failure
-    }
-    defer { close(fd) }
-    var data = Data(count: range.count)
-    var filled = 0
-    while filled < range.count {
-      let count = data.withUnsafeMutableBytes {
-        pread(fd, $0.baseAddress! + filled, range.count - filled, off_t(range.lowerBound) + off_t(filled))
-      }
-      if count < 0 && (errno == EINTR || errno == EAGAIN) { continue }
-      guard count > 0 else { throw failure }
-      filled += count
-    }
-    return data
-  }
-
   @inline(never)
   private func publishPhotoStory(_ url: URL, _ page: PageCall) async throws(SidecarError) -> PostResult {
     let photo = try await unpublishedPhoto(url, page: page.page, token: page.token, context: page.call)
@@ -385,9 +375,9 @@ public final class FacebookClient: PlatformClient {
   }
 
   @inline(never)
-  private func publishVideoStory(_ url: URL, _ page: PageCall) async throws(SidecarError) -> PostResult {
-    let video = try await uploadHostedVideo(
-      url, edge: "video_stories", page: page.page, token: page.token, context: page.call)
+  private func publishVideoStory(_ source: MediaSource, _ page: PageCall) async throws(SidecarError) -> PostResult {
+    let video = try await uploadSessionVideo(
+      source, edge: "video_stories", page: page.page, token: page.token, context: page.call)
     do throws(SidecarError) {
       let json = try await send(
         .post(GraphAPI.path(page.page, "video_stories"), form: [("upload_phase", "finish"), ("video_id", video)]),
@@ -403,9 +393,11 @@ public final class FacebookClient: PlatformClient {
   }
 
   @inline(never)
-  private func publishReel(_ url: URL, description: String?, _ page: PageCall) async throws(SidecarError) -> PostResult {
-    let video = try await uploadHostedVideo(
-      url, edge: "video_reels", page: page.page, token: page.token, context: page.call)
+  private func publishReel(_ source: MediaSource, description: String?, _ page: PageCall) async throws(SidecarError)
+    -> PostResult
+  {
+    let video = try await uploadSessionVideo(
+      source, edge: "video_reels", page: page.page, token: page.token, context: page.call)
     let result = PostResult(postId: video, postUrl: "https://www.facebook.com/reel/\(video)", status: .processing)
     do throws(SidecarError) {
       let json = try await send(
@@ -481,9 +473,10 @@ public final class FacebookClient: PlatformClient {
     }
   }
 
-  /// Starts a reel or video-story session, has Meta fetch the hosted file, and waits until the upload is complete.
-  private func uploadHostedVideo(
-    _ url: URL, edge: String, page: String, token: GraphToken, context: CallContext
+  /// Starts a reel or video-story session, has Meta fetch the hosted file or sends the local one, and waits until
+  /// the upload is complete.
+  private func uploadSessionVideo(
+    _ source: MediaSource, edge: String, page: String, token: GraphToken, context: CallContext
   ) async throws(SidecarError) -> String {
     let start = try await graph.send(
       .post(GraphAPI.path(page, edge), form: [("upload_phase", "start")]), token: token, accountId: page,
@@ -495,15 +488,23 @@ public final class FacebookClient: PlatformClient {
         kind: .permanent, message: "Facebook's upload session answer had no usable video_id and upload_url.",
         platform: platform.rawValue, attempts: context.attempts)
     }
-    // rupload validates `offset` and `file_size` as numbers even for a hosted file, where there are no bytes to send.
-    var headers = HTTPHeaders()
-    headers["file_url"] = url.absoluteString
-    headers["offset"] = "0"
-    headers["file_size"] = "0"
-    let upload = try await graph.send(
-      GraphCall("POST", "", url: uploadURL, headers: headers, scheme: "OAuth"), token: token, accountId: page,
-      context: context)
-    try confirmSuccess(upload, context)
+    let field: String
+    switch source {
+    case .url(let url):
+      field = "videoUrl"
+      // rupload validates `offset` and `file_size` as numbers even for a hosted file, where there are no bytes to send.
+      var headers = HTTPHeaders()
+      headers["file_url"] = url.absoluteString
+      headers["offset"] = "0"
+      headers["file_size"] = "0"
+      let upload = try await graph.send(
+        GraphCall("POST", "", url: uploadURL, headers: headers, scheme: "OAuth"), token: token, accountId: page,
+        context: context)
+      try confirmSuccess(upload, context)
+    case .file(let file):
+      field = "videoPath"
+      try await uploadBytes(file, to: uploadURL, video: video, page: page, token: token, context: context)
+    }
     try await graph.poll("the video upload", context: context) { () throws(SidecarError) -> Bool? in
       let json = try await graph.send(
         .get(GraphAPI.path(video), fields: "status"), token: token, accountId: page, context: context)
@@ -512,7 +513,7 @@ public final class FacebookClient: PlatformClient {
       {
         let reason = status["processing_phase"]?["error"]?["message"]?.stringValue ?? "the video could not be processed"
         throw SidecarError(
-          kind: .permanent, message: "Facebook could not use the video at `videoUrl`: \(reason).",
+          kind: .permanent, message: "Facebook could not use the video at `\(field)`: \(reason).",
           platform: platform.rawValue, attempts: context.attempts)
       }
       if status["video_status"]?.stringValue == "expired" {
@@ -523,6 +524,41 @@ public final class FacebookClient: PlatformClient {
       return status["uploading_phase"]?["status"]?.stringValue == "complete" ? true : nil
     }
     return video
+  }
+
+  /// The file's bytes to a session's upload URL, streamed from disk. The upload host keeps what arrives, so after a
+  /// failed request the video's `uploading_phase.bytes_transferred` says where it stands and the rest is sent from
+  /// there (`offset`); it carries on as long as each try moves it forward.
+  private func uploadBytes(
+    _ file: LocalFile, to uploadURL: URL, video: String, page: String, token: GraphToken, context: CallContext
+  ) async throws(SidecarError) {
+    var offset: Int64 = 0
+    while offset < file.size {
+      context.progress?.report(message: "Uploading the video", bytesSent: offset, bytesTotal: file.size)
+      var headers = HTTPHeaders()
+      headers["offset"] = String(offset)
+      headers["file_size"] = String(file.size)
+      let body = HTTPBody.file(path: file.path, offset: offset, length: file.size - offset)
+      do throws(SidecarError) {
+        let upload = try await graph.send(
+          GraphCall(
+            "POST", "", body: .encoded(body, contentType: "application/octet-stream"), url: uploadURL, headers: headers,
+            scheme: "OAuth"), token: token, accountId: page, context: context)
+        try confirmSuccess(upload, context)
+        offset = file.size
+      } catch {
+        guard error.kind != .cancelled,
+          let json = try? await graph.send(
+            .get(GraphAPI.path(video), fields: "status"), token: token, accountId: page, context: context),
+          let held = json["status"]?["uploading_phase"]?["bytes_transferred"]?.intValue.map(Int64.init),
+          held > offset, held <= file.size
+        else { throw error }
+        graph.http.logger.info(
+          "facebook upload resumed", ["video": .string(video), "offset": .int(Int(held)), "size": .int(Int(file.size))])
+        offset = held
+      }
+    }
+    context.progress?.report(message: "Uploaded the video", bytesSent: file.size, bytesTotal: file.size)
   }
 
   /// rupload hosts are Meta's (https); a test base URL is trusted for its own host.

@@ -15,8 +15,9 @@ enum FacebookPost: Sendable, Equatable {
   /// A video read from a local file and uploaded in chunks (start, transfer, finish).
   case localVideo(LocalFile, description: String?, title: String?)
   case photoStory(URL)
-  case videoStory(URL)
-  case reel(URL, description: String?)
+  /// A story's or reel's video: a URL Meta fetches itself, or a local file the sidecar sends to the upload host.
+  case videoStory(MediaSource)
+  case reel(MediaSource, description: String?)
 
   /// Kinds that go to the Page feed, where Facebook can schedule them.
   var schedulable: Bool {
@@ -52,9 +53,6 @@ enum FacebookPost: Sendable, Equatable {
     }
     let videoFile = try params.string("videoPath").map { (path) throws(InvalidParams) in
       try media.localFile(path, field: "videoPath")
-    }
-    if videoFile != nil && kind != "feed" {
-      throw InvalidParams("`videoPath` uploads a video post (`kind: feed`); use `videoUrl` for a \(kind)", field: "videoPath")
     }
     var images: [URL]?
     if let urls = try params.stringArray("imageUrls") {
@@ -120,17 +118,18 @@ enum FacebookPost: Sendable, Equatable {
       }
       if let image {
         self = .photoStory(image)
-      } else if let video {
-        self = .videoStory(video)
+      } else if let source = video.map(MediaSource.url) ?? videoFile.map(MediaSource.file) {
+        self = .videoStory(source)
       } else {
         throw InvalidParams(
-          "a Facebook story needs one `imageUrl` or one `videoUrl`", field: images == nil ? "kind" : "imageUrls")
+          "a Facebook story needs one `imageUrl`, `videoUrl` or `videoPath`",
+          field: images == nil ? "kind" : "imageUrls")
       }
     case "reel":
-      guard let video, mediaCount == 1 else {
-        throw InvalidParams("a Facebook reel needs a `videoUrl` and no photos", field: "videoUrl")
+      guard mediaCount == 1, let source = video.map(MediaSource.url) ?? videoFile.map(MediaSource.file) else {
+        throw InvalidParams("a Facebook reel needs a `videoUrl` or `videoPath` and no photos", field: "videoUrl")
       }
-      self = .reel(video, description: text)
+      self = .reel(source, description: text)
     default:
       if let image {
         self = .photo(image, caption: text, altText: altText)

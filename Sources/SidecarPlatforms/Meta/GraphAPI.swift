@@ -104,7 +104,7 @@ final class GraphAPI: Sendable {
 
   var clock: any SidecarClock { http.core.clock }
   var gates: RateLimitGates { http.core.gates }
-  var name: String { platform.metaDisplayName }
+  var name: String { platform.displayName }
 
   /// `/a/b/c` from raw segments, each percent-encoded.
   static func path(_ segments: String...) -> String {
@@ -257,7 +257,7 @@ final class GraphAPI: Sendable {
     _ response: HTTPResponse, platform: Platform, retryAfter: Duration?
   ) -> PlatformFailure {
     let status = response.status
-    let name = platform.metaDisplayName
+    let name = platform.displayName
     if let json = try? JSONParser.parse(response.body), let info = json["debug_info"] {
       let detail = info["message"]?.stringValue ?? "upload failed"
       let classification: PlatformFailure.Classification =
@@ -272,13 +272,8 @@ final class GraphAPI: Sendable {
         platformCode: info["type"]?.stringValue.map(PlatformCode.string),
         platformMessage: detail, requestMayHaveReachedPlatform: status >= 500)
     }
-    let classification: PlatformFailure.Classification
-    switch status {
-    case 401: classification = .auth(refreshable: false)
-    case 429: classification = .rateLimited(scope: .account)
-    case 408, 500...599: classification = .transient
-    default: classification = .permanent
-    }
+    // Meta's tokens are not refreshed in a call: a 401 needs the account reconnected.
+    let classification = StatusFallback(platform, refreshable: false).classification(status)
     let message =
       status == 401
       ? "\(name) answered HTTP 401 without an error body; reconnect the \(name) account if this persists."
@@ -286,19 +281,6 @@ final class GraphAPI: Sendable {
     return PlatformFailure(
       classification, message: message, httpStatus: status, retryAfter: retryAfter,
       requestMayHaveReachedPlatform: status >= 500)
-  }
-}
-
-extension Platform {
-  /// The product name people know, for messages.
-  var metaDisplayName: String {
-    switch self {
-    case .facebook: "Facebook"
-    case .instagram: "Instagram"
-    case .whatsapp: "WhatsApp"
-    case .youtube: "YouTube"
-    case .linkedin: "LinkedIn"
-    }
   }
 }
 

@@ -82,7 +82,7 @@ extension GraphAPI {
 
   /// What a Graph error means for the caller, by `code` and `error_subcode` (docs/platforms/meta.md).
   static func failure(for error: GraphError, status: Int, platform: Platform) -> PlatformFailure {
-    let name = platform.metaDisplayName
+    let name = platform.displayName
     let codeText = "code \(error.code)" + (error.subcode.map { ", subcode \($0)" } ?? "")
     func make(
       _ classification: PlatformFailure.Classification, _ message: String, retryAfter: Duration? = nil,

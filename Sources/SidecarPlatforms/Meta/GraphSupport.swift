@@ -6,12 +6,6 @@
 import SidecarJSON
 import SidecarResilience
 
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
-
 extension GraphAPI {
   /// Asks `check` until it answers, waiting between asks with the core's backoff (base delay doubling up to the max
   /// delay) on the core's clock; each ask goes through the core as an idempotent request.
@@ -27,38 +21,24 @@ extension GraphAPI {
     _ what: String, limit: Duration = .seconds(300), context: CallContext,
     _ check: () async throws(SidecarError) -> T?
   ) async throws(SidecarError) -> T {
-    let retry = http.core.retry
-    let started = clock.now()
-    var round = 0
-    while true {
-      if let value = try await check() { return value }
-      round += 1
-      context.progress?.report(message: "Waiting for \(name) to finish processing \(what)")
-      let exponent = Double(min(round - 1, 30))
-      let base = Double(retry.baseDelay.components.seconds) + Double(retry.baseDelay.components.attoseconds) / 1e18
-      let cap = Double(retry.maxDelay.components.seconds) + Double(retry.maxDelay.components.attoseconds) / 1e18
-      let wait = Duration.milliseconds(Int64(max(min(base * pow(2.0, exponent), cap), 0.001) * 1000))
-      let now = clock.now()
-      if started.duration(to: now + wait) > limit {
-        throw SidecarError(
-          kind: .transientExhausted,
-          message: "\(name) was still processing \(what) after \(round) checks; nothing was published. Try again "
-            + "later.",
-          platform: platform.rawValue, attempts: context.attempts)
-      }
-      if let deadline = context.deadline, now + wait >= deadline {
-        throw SidecarError(
-          kind: .deadlineExceeded,
-          message: "The call's deadline passed while \(name) was still processing \(what); nothing was published.",
-          platform: platform.rawValue, attempts: context.attempts, retryAfter: wait)
-      }
-      do {
-        try await clock.sleep(until: now + wait)
-      } catch {
-        throw SidecarError(
-          kind: .cancelled, message: "The call was cancelled.", platform: platform.rawValue,
-          attempts: context.attempts)
-      }
+    var schedule = http.core.retry
+    schedule.maxAttempts = .max
+    let poller = Poller(schedule, limit: limit, clock: clock)
+    switch try await poller.run(
+      waiting: "Waiting for \(name) to finish processing \(what)", platform: platform, context: context, check)
+    {
+    case .ready(let value):
+      return value
+    case .exhausted(let checks):
+      throw SidecarError(
+        kind: .transientExhausted,
+        message: "\(name) was still processing \(what) after \(checks) checks; nothing was published. Try again later.",
+        platform: platform.rawValue, attempts: context.attempts)
+    case .pastDeadline(_, let wait):
+      throw SidecarError(
+        kind: .deadlineExceeded,
+        message: "The call's deadline passed while \(name) was still processing \(what); nothing was published.",
+        platform: platform.rawValue, attempts: context.attempts, retryAfter: wait)
     }
   }
 
@@ -83,6 +63,26 @@ extension GraphAPI {
       return nil
     }
     return TokenInfo(json["data"] ?? .null)
+  }
+}
+
+/// The skeleton of the three Meta validations (Facebook, Instagram, WhatsApp).
+enum MetaValidation {
+  /// Runs `checks` with the credential; a token Meta refuses (`auth_failed`) or a check it refuses (`permanent`)
+  /// makes the credential invalid with Meta's reason instead of failing the call.
+  ///
+  /// - Parameter refresher: how the credential's token is refreshed, if it can be (Instagram Login's).
+  static func run(
+    _ context: OperationContext,
+    refresher: (Credential) -> (@Sendable (Credential) async throws(SidecarError) -> Credential)? = { _ in nil },
+    _ checks: (Credential) async throws(SidecarError) -> ValidationResult
+  ) async throws(SidecarError) -> ValidationResult {
+    let credential = try await context.credentials.credential(context.key)
+    do {
+      return try await context.withCredential(refresher: refresher(credential), checks)
+    } catch let error where error.kind == .authFailed || error.kind == .permanent {
+      return ValidationResult(valid: false, accountId: credential.accountId, problems: [error.message])
+    }
   }
 }
 

@@ -15,7 +15,7 @@ import SidecarResilience
 /// container can be published only once, so after a publish whose outcome is unknown the container's `status_code`
 /// decides: `PUBLISHED` means the post went out and its media id is looked up; `FINISHED` means it did not, and
 /// publishing the same container again cannot duplicate it.
-public final class InstagramClient: PlatformClient {
+public final class InstagramClient: PlatformClient, Publisher {
   public let platform = Platform.instagram
   let facebookLogin: GraphAPI
   let instagramLogin: GraphAPI
@@ -36,12 +36,19 @@ public final class InstagramClient: PlatformClient {
   }
 
   public func preparePublish(_ params: Params) throws(InvalidParams) -> PreparedOperation<PostResult> {
+    try prepared(params)
+  }
+
+  func check(_ params: Params) throws(InvalidParams) -> (post: InstagramPost, extras: InstagramExtras) {
     let post = try InstagramPost(params, media: media)
-    let extras = try InstagramExtras(params, post: post, media: media)
-    return PreparedOperation { [self] context throws(SidecarError) in
-      try await withCredential(context) { credential throws(SidecarError) in
-        try await publish(post, extras: extras, credential: credential, context: context)
-      }
+    return (post, try InstagramExtras(params, post: post, media: media))
+  }
+
+  func publish(
+    _ checked: (post: InstagramPost, extras: InstagramExtras), context: OperationContext
+  ) async throws(SidecarError) -> PostResult {
+    try await withCredential(context) { credential throws(SidecarError) in
+      try await publish(checked.post, extras: checked.extras, credential: credential, context: context)
     }
   }
 
@@ -50,8 +57,14 @@ public final class InstagramClient: PlatformClient {
     _ context: OperationContext, _ body: (Credential) async throws(SidecarError) -> T
   ) async throws(SidecarError) -> T {
     let credential = try await context.credentials.credential(context.key)
-    let refresher = credential.variant == Self.instagramLoginVariant ? refresher(context.call) : nil
-    return try await context.withCredential(refresher: refresher, body)
+    return try await context.withCredential(refresher: refresher(for: credential, context.call), body)
+  }
+
+  /// How the credential's token is refreshed: only Instagram Login's can be.
+  func refresher(for credential: Credential, _ call: CallContext)
+    -> (@Sendable (Credential) async throws(SidecarError) -> Credential)?
+  {
+    credential.variant == Self.instagramLoginVariant ? refresher(call) : nil
   }
 
   /// Exchanges a long-lived Instagram Login token for a new one (`ig_refresh_token`, docs/platforms/meta.md).
@@ -89,13 +102,10 @@ public final class InstagramClient: PlatformClient {
   }
 
   public func validate(context: OperationContext) async throws(SidecarError) -> ValidationResult {
-    let account = try await context.credentials.credential(context.key).accountId
-    do {
-      return try await withCredential(context) { credential throws(SidecarError) in
-        try await validate(credential, context: context.call)
-      }
-    } catch  where error.kind == .authFailed || error.kind == .permanent {
-      return ValidationResult(valid: false, accountId: account, problems: [error.message])
+    try await MetaValidation.run(
+      context, refresher: { credential in refresher(for: credential, context.call) }
+    ) { credential throws(SidecarError) in
+      try await validate(credential, context: context.call)
     }
   }
 

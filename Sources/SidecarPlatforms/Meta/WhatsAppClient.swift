@@ -247,7 +247,7 @@ enum WhatsAppInteractive {
 /// A send is a `.publish` step with no dedupe key on Meta's side: a timeout after the request left ends with
 /// `outcome_unknown` (delivery shows up in the status webhooks). Sends to one recipient are paced 6 s apart (Meta's
 /// pair rate) on the gate `whatsapp:pair:<phone-number-id>:<to>`.
-public final class WhatsAppClient: PlatformClient {
+public final class WhatsAppClient: PlatformClient, Publisher {
   public let platform = Platform.whatsapp
   let graph: GraphAPI
   let media: MediaPolicy
@@ -262,11 +262,16 @@ public final class WhatsAppClient: PlatformClient {
   }
 
   public func preparePublish(_ params: Params) throws(InvalidParams) -> PreparedOperation<PostResult> {
-    let message = try WhatsAppMessage(params, media: media)
-    return PreparedOperation { [self] context throws(SidecarError) in
-      try await context.withCredential(refresher: nil) { credential throws(SidecarError) in
-        try await send(message, credential: credential, context: context.call)
-      }
+    try prepared(params)
+  }
+
+  func check(_ params: Params) throws(InvalidParams) -> WhatsAppMessage {
+    try WhatsAppMessage(params, media: media)
+  }
+
+  func publish(_ message: WhatsAppMessage, context: OperationContext) async throws(SidecarError) -> PostResult {
+    try await context.withCredential(refresher: nil) { credential throws(SidecarError) in
+      try await send(message, credential: credential, context: context.call)
     }
   }
 
@@ -299,36 +304,32 @@ public final class WhatsAppClient: PlatformClient {
   }
 
   public func validate(context: OperationContext) async throws(SidecarError) -> ValidationResult {
-    let phone = try await context.credentials.credential(context.key).accountId
-    do {
-      return try await context.withCredential(refresher: nil) { credential throws(SidecarError) in
-        let number = try await graph.send(
-          .get(
-            GraphAPI.path(phone),
-            fields: "display_phone_number,verified_name,quality_rating,code_verification_status,platform_type,"
-              + "throughput," + messagingLimitField),
-          token: graph.token(credential), accountId: phone, context: context.call)
-        let info = try await graph.inspect(credential, context: context.call)
-        var problems: [String] = []
-        if number["quality_rating"]?.stringValue == "RED" {
-          problems.append("The number's quality rating is RED: Meta may lower its messaging limit or restrict it.")
-        }
-        if let platformType = number["platform_type"]?.stringValue, platformType != "CLOUD_API" {
-          problems.append("The number is registered on \(platformType), not the Cloud API.")
-        }
-        if info == nil { problems.append("The token's permissions could not be inspected (debug_token refused).") }
-        let missing =
-          info.map { $0.scopes.contains("whatsapp_business_messaging") ? [] : ["whatsapp_business_messaging"] } ?? []
-        return ValidationResult(
-          valid: missing.isEmpty && (info?.isValid ?? true)
-            && number["platform_type"].map { $0 == "CLOUD_API" } ?? true,
-          accountId: phone,
-          accountName: number["verified_name"]?.stringValue ?? number["display_phone_number"]?.stringValue,
-          scopes: info?.scopes, missing: missing.isEmpty ? nil : missing, expiresAt: info?.expiresAt,
-          problems: problems.isEmpty ? nil : problems)
+    try await MetaValidation.run(context) { credential throws(SidecarError) in
+      let phone = credential.accountId
+      let number = try await graph.send(
+        .get(
+          GraphAPI.path(phone),
+          fields: "display_phone_number,verified_name,quality_rating,code_verification_status,platform_type,"
+            + "throughput," + messagingLimitField),
+        token: graph.token(credential), accountId: phone, context: context.call)
+      let info = try await graph.inspect(credential, context: context.call)
+      var problems: [String] = []
+      if number["quality_rating"]?.stringValue == "RED" {
+        problems.append("The number's quality rating is RED: Meta may lower its messaging limit or restrict it.")
       }
-    } catch  where error.kind == .authFailed || error.kind == .permanent {
-      return ValidationResult(valid: false, accountId: phone, problems: [error.message])
+      if let platformType = number["platform_type"]?.stringValue, platformType != "CLOUD_API" {
+        problems.append("The number is registered on \(platformType), not the Cloud API.")
+      }
+      if info == nil { problems.append("The token's permissions could not be inspected (debug_token refused).") }
+      let missing =
+        info.map { $0.scopes.contains("whatsapp_business_messaging") ? [] : ["whatsapp_business_messaging"] } ?? []
+      return ValidationResult(
+        valid: missing.isEmpty && (info?.isValid ?? true)
+          && number["platform_type"].map { $0 == "CLOUD_API" } ?? true,
+        accountId: phone,
+        accountName: number["verified_name"]?.stringValue ?? number["display_phone_number"]?.stringValue,
+        scopes: info?.scopes, missing: missing.isEmpty ? nil : missing, expiresAt: info?.expiresAt,
+        problems: problems.isEmpty ? nil : problems)
     }
   }
 

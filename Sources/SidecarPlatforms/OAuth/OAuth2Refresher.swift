@@ -38,7 +38,7 @@ public struct OAuth2Refresher: Sendable {
     guard let refreshToken = credential.refreshToken, !refreshToken.isEmpty else {
       throw SidecarError(
         kind: .authFailed,
-        message: "The \(platform.providerName) access token is expired or was rejected, and the credential has no refresh "
+        message: "The \(platform.displayName) access token is expired or was rejected, and the credential has no refresh "
           + "token to renew it: the account must be reconnected.",
         platform: platform.rawValue)
     }
@@ -47,7 +47,7 @@ public struct OAuth2Refresher: Sendable {
     else {
       throw SidecarError(
         kind: .authFailed,
-        message: "The \(platform.providerName) access token needs refreshing, but credentials/resolve returned no clientId "
+        message: "The \(platform.displayName) access token needs refreshing, but credentials/resolve returned no clientId "
           + "and clientSecret, which the refresh needs.",
         platform: platform.rawValue)
     }
@@ -66,7 +66,7 @@ public struct OAuth2Refresher: Sendable {
     }
     guard let accessToken = json["access_token"]?.stringValue, !accessToken.isEmpty else {
       throw SidecarError(
-        kind: .permanent, message: "The \(platform.providerName) token endpoint answered without an access token.",
+        kind: .permanent, message: "The \(platform.displayName) token endpoint answered without an access token.",
         platform: platform.rawValue)
     }
     var fresh = credential
@@ -105,7 +105,7 @@ public struct OAuth2Refresher: Sendable {
     let json = try? JSONParser.parse(response.body)
     let code = json?["error"]?.stringValue
     let description = json?["error_description"]?.stringValue
-    let name = platform.providerName
+    let name = platform.displayName
     let detail = [code, description].compactMap { $0 }.joined(separator: ": ")
     func failure(_ classification: PlatformFailure.Classification, _ message: String) -> PlatformFailure {
       PlatformFailure(
@@ -135,19 +135,6 @@ public struct OAuth2Refresher: Sendable {
       return failure(
         .permanent,
         "\(name)'s token endpoint refused the refresh (\(detail.isEmpty ? "HTTP \(response.status)" : detail)).")
-    }
-  }
-}
-
-extension Platform {
-  /// The platform's name as people write it, for messages.
-  fileprivate var providerName: String {
-    switch self {
-    case .youtube: "YouTube"
-    case .instagram: "Instagram"
-    case .facebook: "Facebook"
-    case .linkedin: "LinkedIn"
-    case .whatsapp: "WhatsApp"
     }
   }
 }

@@ -15,13 +15,13 @@ import SidecarSystem
 /// then sends the file in chunks from disk. After any failed chunk the client asks the session how many bytes arrived
 /// and resumes from there; it never starts a second session once bytes were sent, since that would create a second
 /// video.
-public final class YouTubeClient: PlatformClient {
+public final class YouTubeClient: PlatformClient, Publisher {
   public let platform = Platform.youtube
   /// Bytes per upload request, a multiple of 256 KiB as YouTube requires. Larger chunks mean fewer round trips; the
   /// chunk is streamed from disk, so memory does not grow with it.
   public let chunkSize: Int64
   let environment: PlatformEnvironment
-  let http: PlatformHTTP
+  let api: GoogleAPI
   let oauth: OAuth2Refresher
 
   /// The scopes that allow `videos.insert`.
@@ -41,12 +41,15 @@ public final class YouTubeClient: PlatformClient {
     precondition(chunkSize > 0 && chunkSize % (256 << 10) == 0, "YouTube upload chunks are multiples of 256 KiB")
     self.environment = environment
     self.chunkSize = chunkSize
-    http = environment.http(for: .youtube)
-    oauth = OAuth2Refresher(
-      platform: .youtube, tokenURL: environment.endpoints.googleTokenURL, http: http, clock: environment.clock)
+    api = GoogleAPI(environment: environment)
+    oauth = OAuth2Refresher(platform: .youtube, tokenURL: api.tokenURL, http: api.http, clock: environment.clock)
   }
 
   public func preparePublish(_ params: Params) throws(InvalidParams) -> PreparedOperation<PostResult> {
+    try prepared(params)
+  }
+
+  func check(_ params: Params) throws(InvalidParams) -> YouTubePost {
     let publishAt = try PublishAt.parse(
       params, now: environment.clock.wallNow(), window: 60...TimeInterval.greatestFiniteMagnitude,
       describe: "at least a minute in the future, when YouTube makes the private video public")
@@ -61,9 +64,7 @@ public final class YouTubeClient: PlatformClient {
       post.privacyStatus = "private"
       post.publishAt = RFC3339.string(from: publishAt)
     }
-    return PreparedOperation { [self, post] (context: OperationContext) async throws(SidecarError) -> PostResult in
-      try await publish(post, context: context)
-    }
+    return post
   }
 
   public func validate(context: OperationContext) async throws(SidecarError) -> ValidationResult {
@@ -236,9 +237,7 @@ public final class YouTubeClient: PlatformClient {
   func setThumbnail(_ thumbnail: Thumbnail, videoId: String, credential: Credential, context: CallContext)
     async throws(SidecarError) -> JSONValue
   {
-    let url = Encoding.url(
-      environment.endpoints.youtubeBaseURL, "/upload/youtube/v3/thumbnails/set",
-      query: [("videoId", videoId), ("uploadType", "media")])
+    let url = api.url("/upload/youtube/v3/thumbnails/set", query: [("videoId", videoId), ("uploadType", "media")])
     let request = HTTPRequest(
       method: "POST", url: url,
       headers: [
@@ -246,27 +245,22 @@ public final class YouTubeClient: PlatformClient {
         "Content-Length": String(thumbnail.media.file.size),
       ],
       body: .file(path: thumbnail.media.file.path, offset: 0, length: thumbnail.media.file.size))
-    let channel = credential.accountId
-    return try await http.sendJSON(request, step: .idempotent, gates: gates(channel), context: context) {
-      [self] response in (200..<300).contains(response.status) ? nil : failure(response, channel: channel)
-    }.1
+    return try await api.sendJSON(
+      request, credential: credential, gates: api.gates(credential.accountId), context: context
+    ).1
   }
 
   func addToPlaylist(_ playlistId: String, videoId: String, credential: Credential, context: CallContext)
     async throws(SidecarError) -> JSONValue
   {
-    let url = Encoding.url(environment.endpoints.youtubeBaseURL, "/youtube/v3/playlistItems", query: [("part", "snippet")])
     let body: JSONValue = [
       "snippet": ["playlistId": .string(playlistId), "resourceId": ["kind": "youtube#video", "videoId": .string(videoId)]]
     ]
-    let request = HTTPRequest(
-      method: "POST", url: url,
-      headers: ["Authorization": "Bearer \(credential.accessToken)", "Content-Type": "application/json; charset=UTF-8"],
-      body: Encoding.jsonBody(body))
-    let channel = credential.accountId
-    return try await http.sendJSON(request, step: .publish, gates: gates(channel), context: context) {
-      [self] response in (200..<300).contains(response.status) ? nil : failure(response, channel: channel)
-    }.1
+    let request = api.request(
+      "POST", "/youtube/v3/playlistItems", query: [("part", "snippet")], body: body, credential: credential)
+    return try await api.sendJSON(
+      request, credential: credential, step: .publish, gates: api.gates(credential.accountId), context: context
+    ).1
   }
 
   func localVideo(_ source: YouTubePost.Source, context: CallContext) async throws(SidecarError) -> LocalVideo {
@@ -312,7 +306,7 @@ public final class YouTubeClient: PlatformClient {
   ) async throws(SidecarError) -> JSONValue {
     let interrupted = SidecarError(
       kind: .outcomeUnknown, message: CallContext.interruptedMessage + ".", platform: platform.rawValue, attempts: 1)
-    let wake = environment.clock.now() + http.timeout
+    let wake = environment.clock.now() + api.http.timeout
     if let deadline = context.call.deadline, wake >= deadline {
       throw interrupted.appending(
         "There was no time left before the deadline to wait for its upload to land and look for it; check the "
@@ -399,15 +393,11 @@ public final class YouTubeClient: PlatformClient {
   func lookForUpload(marker: String, since: Date, credential: Credential, context: CallContext)
     async throws(SidecarError) -> UploadLook
   {
-    let base = environment.endpoints.youtubeBaseURL
-    let channel = credential.accountId
     func get(_ path: String, _ query: [(String, String)]) async throws(SidecarError) -> JSONValue {
-      let request = HTTPRequest(
-        url: Encoding.url(base, "/youtube/v3" + path, query: query),
-        headers: ["Authorization": "Bearer \(credential.accessToken)"])
-      return try await http.sendJSON(request, step: .idempotent, gates: [.app(platform.rawValue)], context: context) {
-        [self] response in (200..<300).contains(response.status) ? nil : failure(response, channel: channel)
-      }.1
+      try await api.sendJSON(
+        api.request("GET", "/youtube/v3" + path, query: query, credential: credential), credential: credential,
+        gates: api.appGates, context: context
+      ).1
     }
     let channels = try await get("/channels", [("part", "contentDetails"), ("mine", "true")])
     guard
@@ -450,7 +440,7 @@ public final class YouTubeClient: PlatformClient {
   func startSession(
     _ metadata: JSONValue, notifySubscribers: Bool?, video: LocalVideo, credential: Credential, context: CallContext
   ) async throws(SidecarError) -> URL {
-    let base = environment.endpoints.youtubeUploadURL
+    let base = api.uploadURL
     let notify = notifySubscribers.map { "&notifySubscribers=\($0)" } ?? ""
     let url = Encoding.parse(base + (base.contains("?") ? "&" : "?") + "uploadType=resumable&part=snippet,status" + notify)
     let request = HTTPRequest(
@@ -460,10 +450,10 @@ public final class YouTubeClient: PlatformClient {
         "X-Upload-Content-Length": String(video.size), "X-Upload-Content-Type": video.contentType,
       ],
       body: Encoding.jsonBody(metadata))
-    let channel = credential.accountId
-    let response = try await http.send(request, step: .idempotent, gates: gates(channel), context: context) {
-      [self] response in
-      guard (200..<300).contains(response.status) else { return failure(response, channel: channel) }
+    let response = try await api.http.send(
+      request, step: .idempotent, gates: api.gates(credential.accountId), context: context
+    ) { [api] response in
+      guard (200..<300).contains(response.status) else { return api.failure(response, credential: credential) }
       // Starting a session is harmless, so an answer without one (a proxy's page, a cut answer) is tried again.
       guard response.headers["Location"] != nil else {
         return PlatformFailure(
@@ -475,8 +465,12 @@ public final class YouTubeClient: PlatformClient {
     guard let location = response.headers["Location"], let session = URL(string: location, relativeTo: url)?.absoluteURL
     else {
       throw SidecarError(
-        kind: .permanent, message: "YouTube answered with an upload session URL that cannot be used.",
-        platform: platform.rawValue, attempts: context.attempts)
+        kind: .permanent,
+        message: response.headers["Location"] == nil
+          ? "YouTube started no upload session: its answer had no Location."
+          : "YouTube answered with an upload session URL that cannot be used.",
+        platform: platform.rawValue, attempts: context.attempts,
+        failure: PlatformFailure(.permanent, message: "no usable Location", httpStatus: response.status))
     }
     return session
   }
@@ -498,15 +492,16 @@ public final class YouTubeClient: PlatformClient {
     let token = credential.accessToken
     let channel = credential.accountId
     return try await environment.core.run(
-      platform: platform.rawValue, step: .idempotent, gates: gates(channel), announcing: true, context: context
+      platform: platform.rawValue, step: .idempotent, gates: api.gates(channel), announcing: true, context: context
     ) { () async throws -> UploadProgress in
       do {
         if upload.mustProbe {
-          let progress = try interpret(try await transfer(upload.probe(token: token, timeout: http.timeout), context), channel)
+          let progress = try interpret(
+            try await transfer(upload.probe(token: token, timeout: api.http.timeout), context), channel)
           upload.record(progress)
           if case .complete = progress { return progress }
         }
-        let (request, start) = upload.nextChunk(token: token, timeout: http.timeout)
+        let (request, start) = upload.nextChunk(token: token, timeout: api.http.timeout)
         let progress = try interpret(try await transfer(request, context), channel)
         upload.record(progress)
         if case .incomplete(let confirmed) = progress, confirmed <= start {
@@ -522,6 +517,7 @@ public final class YouTubeClient: PlatformClient {
 
   /// Sends one request of the upload, bounded by the call's deadline (the transport part of ``PlatformHTTP/send``).
   private func transfer(_ request: HTTPRequest, _ context: CallContext) async throws -> HTTPResponse {
+    let http = api.http
     var attempt = request
     if attempt.connectTimeout == nil { attempt.connectTimeout = http.connectTimeout }
     if let deadline = context.deadline {
@@ -552,9 +548,9 @@ public final class YouTubeClient: PlatformClient {
       (credential: Credential) async throws(SidecarError) -> UploadProgress in
       let (token, channel) = (credential.accessToken, credential.accountId)
       return try await environment.core.run(
-        platform: platform.rawValue, step: .idempotent, gates: gates(channel), context: context.call
+        platform: platform.rawValue, step: .idempotent, gates: api.gates(channel), context: context.call
       ) { () async throws -> UploadProgress in
-        try interpret(try await transfer(upload.probe(token: token, timeout: http.timeout), context.call), channel)
+        try interpret(try await transfer(upload.probe(token: token, timeout: api.http.timeout), context.call), channel)
       }
     }
   }
@@ -579,7 +575,7 @@ public final class YouTubeClient: PlatformClient {
         message: "YouTube no longer knows the upload session (it expired or was cancelled); no video was created "
           + "from it.", httpStatus: 404)
     default:
-      throw failure(response, channel: channel)
+      throw api.failure(response, channel: channel)
     }
   }
 
@@ -619,39 +615,17 @@ public final class YouTubeClient: PlatformClient {
     "https://www.youtube.com/watch?v=" + Encoding.percentEncode(id)
   }
 
-  /// The app-wide gate (project quota, project rate limits) and the channel's (upload limit, user rate limits).
-  func gates(_ channel: String) -> [RateLimitKey] {
-    [.app(platform.rawValue), RateLimitKey("youtube:channel:\(channel)")]
-  }
-
-  /// Classifies an error answer; a spent quota also closes the matching gate until it resets, so that later calls
-  /// fail at once without spending a request.
-  func failure(_ response: HTTPResponse, channel: String) -> PlatformFailure {
-    let now = environment.clock.wallNow()
-    let failure = YouTubeErrors.failure(response, now: now)
-    if failure.classification == .quotaExhausted, let resetsAt = failure.resetsAt {
-      let key = failure.platformCode == "uploadLimitExceeded" ? gates(channel)[1] : gates(channel)[0]
-      environment.core.gates.block(
-        key, until: environment.clock.now() + .seconds(max(resetsAt.timeIntervalSince(now), 0)), reason: failure)
-    }
-    return failure
-  }
-
   // MARK: - Validation
 
   func validate(_ credential: Credential, context: CallContext) async throws(SidecarError) -> ValidationResult {
-    let url = Encoding.url(
-      environment.endpoints.youtubeBaseURL, "/youtube/v3/channels", query: [("part", "snippet"), ("mine", "true")])
     let channelId = credential.accountId
     var channel: JSONValue?
     var channelReadable = true
     do throws(SidecarError) {
-      let (_, json) = try await http.sendJSON(
-        HTTPRequest(url: url, headers: ["Authorization": "Bearer \(credential.accessToken)"]), step: .idempotent,
-        gates: [.app(platform.rawValue)], context: context
-      ) { [self] response in
-        (200..<300).contains(response.status) ? nil : failure(response, channel: channelId)
-      }
+      let (_, json) = try await api.sendJSON(
+        api.request(
+          "GET", "/youtube/v3/channels", query: [("part", "snippet"), ("mine", "true")], credential: credential),
+        credential: credential, gates: api.appGates, context: context)
       channel = json["items"]?.arrayValue?.first
     } catch {
       // A token with only youtube.upload may post but not read the channel: the scopes decide then.
@@ -683,11 +657,11 @@ public final class YouTubeClient: PlatformClient {
 
   /// The token's scopes and expiry from Google's `tokeninfo` (next to the token endpoint), or nil when unavailable.
   func tokenInfo(_ credential: Credential, context: CallContext) async -> (scopes: [String], expiresAt: Date?)? {
-    guard let tokenURL = URL(string: environment.endpoints.googleTokenURL) else { return nil }
+    guard let tokenURL = URL(string: api.tokenURL) else { return nil }
     let base = tokenURL.deletingLastPathComponent().appendingPathComponent("tokeninfo").absoluteString
     let request = HTTPRequest(url: Encoding.url(base, "", query: [("access_token", credential.accessToken)]))
     do {
-      let (_, json) = try await http.sendJSON(request, step: .idempotent, context: context) { response in
+      let (_, json) = try await api.http.sendJSON(request, step: .idempotent, context: context) { response in
         (200..<300).contains(response.status)
           ? nil
           : PlatformFailure(

@@ -62,18 +62,11 @@ enum YouTubeErrors {
     default:
       break
     }
-    switch status {
-    case 401:
-      return failure(.auth(refreshable: true), "YouTube rejected the access token (HTTP 401)\(said)")
-    case 429:
-      return failure(.rateLimited(scope: .account), "YouTube is rate limiting (HTTP 429)\(said)")
-    case 408, 500...599:
-      return failure(.transient, "YouTube answered HTTP \(status)\(said)")
-    default:
-      let code = reason.map { " (\($0))" } ?? ""
-      return failure(.permanent, "YouTube refused the request\(code)\(said.isEmpty ? " with HTTP \(status)" : said)")
-    }
+    return failure(fallback.classification(status), fallback.message(status, said: said, code: reason))
   }
+
+  /// Google's token errors are cured by refreshing the token.
+  static let fallback = StatusFallback(.youtube, refreshable: true)
 
   /// When YouTube's daily quotas reset: the next midnight in America/Los_Angeles (PST or PDT, whichever is in force).
   static func nextPacificMidnight(after date: Date) -> Date {

@@ -15,14 +15,9 @@ extension YouTubeClient {
   public func delete(postId: String, context: OperationContext) async throws(SidecarError) -> DeleteResult {
     try await context.withCredential(refresher: oauth.refresher(for: context)) {
       (credential: Credential) async throws(SidecarError) -> DeleteResult in
-      let request = HTTPRequest(
-        method: "DELETE", url: videosURL([("id", postId)]), headers: ["Authorization": "Bearer \(credential.accessToken)"])
-      let channel = credential.accountId
-      let response = try await http.send(
-        request, step: .idempotent, gates: [.app(platform.rawValue)], context: context.call
-      ) { [self] response in
-        (200..<300).contains(response.status) || response.status == 404 ? nil : failure(response, channel: channel)
-      }
+      let response = try await api.send(
+        api.request("DELETE", "/youtube/v3/videos", query: [("id", postId)], credential: credential),
+        credential: credential, gates: api.appGates, answering: { $0.status == 404 }, context: context.call)
       if response.status == 404 {
         return DeleteResult(deleted: false, reason: "YouTube knows no video \(postId): it was already deleted.")
       }
@@ -70,24 +65,15 @@ extension YouTubeClient {
     return StatusResult(state: .published, detail: "Privacy: \(privacy).", postUrl: url)
   }
 
-  private func videosURL(_ query: [(String, String)]) -> URL {
-    Encoding.url(environment.endpoints.youtubeBaseURL, "/youtube/v3/videos", query: query)
-  }
-
   /// `videos.list` of one video with `part`; nil when YouTube knows no such video.
   private func videoResource(_ id: String, part: String, context: OperationContext) async throws(SidecarError)
     -> JSONValue?
   {
     try await context.withCredential(refresher: oauth.refresher(for: context)) {
       (credential: Credential) async throws(SidecarError) -> JSONValue? in
-      let request = HTTPRequest(
-        url: videosURL([("part", part), ("id", id)]), headers: ["Authorization": "Bearer \(credential.accessToken)"])
-      let channel = credential.accountId
-      let (_, json) = try await http.sendJSON(
-        request, step: .idempotent, gates: [.app(platform.rawValue)], context: context.call
-      ) { [self] response in
-        (200..<300).contains(response.status) ? nil : failure(response, channel: channel)
-      }
+      let (_, json) = try await api.sendJSON(
+        api.request("GET", "/youtube/v3/videos", query: [("part", part), ("id", id)], credential: credential),
+        credential: credential, gates: api.appGates, context: context.call)
       return json["items"]?.arrayValue?.first
     }
   }

@@ -83,6 +83,8 @@ class LinkedIn:
             return self.introspect(request)
         if path.startswith("/dms-uploads/video-") and method == "PUT":
             return self.upload_video_part(request)
+        if path.startswith("/dms-uploads/captions-") and method == "PUT":
+            return self.upload_captions(request)
         if path.startswith("/dms-uploads/") and method in ("PUT", "POST"):
             return self.upload(request)
         if path == "/v2/userinfo":
@@ -387,7 +389,9 @@ class LinkedIn:
     def asset_record(self, content: Any) -> dict | None:
         ref = str(((content or {}).get("media") or {}).get("id") or "") if isinstance(content, dict) else ""
         asset = self.documents.get(ref) or self.videos.get(ref)
-        return {k: asset[k] for k in ("id", "sha256", "bytes")} if asset else None
+        if asset is None:
+            return None
+        return {k: asset[k] for k in ("id", "sha256", "bytes", "captions_sha256") if k in asset}
 
     def owner_of(self, request: Request, token: Token, version: str, action: str) -> tuple[dict, str]:
         body = request.json if isinstance(request.json, dict) else {}
@@ -438,6 +442,10 @@ class LinkedIn:
         size = init.get("fileSizeBytes")
         if not isinstance(size, int) or size <= 0:
             raise linkedin_error(400, "MISSING_FIELD", "/initializeUploadRequest/fileSizeBytes :: field is required")
+        for flag in ("uploadCaptions", "uploadThumbnail"):
+            if not isinstance(init.get(flag, False), bool):
+                raise linkedin_error(400, "INVALID_VALUE_FOR_FIELD", f"/initializeUploadRequest/{flag} :: must be a "
+                                     "boolean")
         serial = self.world.ids.next("li_video")
         urn = f"urn:li:video:D5F10AQFake{serial:016d}"
         part_size = self.world.settings["linkedin"].get("video_part_bytes", 4 * 1024 * 1024)
@@ -451,9 +459,23 @@ class LinkedIn:
         self.videos[urn] = {"id": urn, "owner": owner, "status": "WAITING_UPLOAD", "size": size, "bytes": 0,
                             "sha256": None, "polls": 0, "parts": {}, "instructions": instructions,
                             "upload_token": token_value, "expires": self.world.clock.now() + 3600}
-        return Response.json(200, {"value": {"uploadUrlsExpireAt": int((self.world.clock.now() + 3600) * 1000),
-                                             "video": urn, "uploadInstructions": instructions,
-                                             "uploadToken": token_value}})
+        value = {"uploadUrlsExpireAt": int((self.world.clock.now() + 3600) * 1000), "video": urn,
+                 "uploadInstructions": instructions, "uploadToken": token_value}
+        if init.get("uploadCaptions"):
+            # Captions (SubRip) go to their own URL, answered only when asked for.
+            self.video_parts[f"captions-{serial}"] = (urn, -1)
+            value["captionsUploadUrl"] = f"{request.base_url}/dms-uploads/captions-{serial}/uploadedCaptions?sig=fake"
+        return Response.json(200, {"value": value})
+
+    def upload_captions(self, request: Request) -> Response:
+        key = request.path.split("/")[2]
+        if key not in self.video_parts:
+            raise linkedin_error(404, "RESOURCE_NOT_FOUND", "Upload URL not found")
+        video = self.videos[self.video_parts[key][0]]
+        if not request.body:
+            raise linkedin_error(400, message="The captions file is empty")
+        video["captions_sha256"] = hashlib.sha256(request.body).hexdigest()
+        return Response.empty(201)
 
     def upload_video_part(self, request: Request) -> Response:
         key = request.path.split("/")[2]

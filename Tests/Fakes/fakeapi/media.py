@@ -15,11 +15,13 @@ from .wire import Request, Response
 NAME = re.compile(r"^(?P<stem>[A-Za-z0-9_.-]*?)-?(?P<size>\d+)(?P<unit>[kKmM]?)\.(?P<ext>[A-Za-z0-9]+)$")
 TYPES = {"mp4": "video/mp4", "mov": "video/quicktime", "webm": "video/webm", "jpg": "image/jpeg",
          "jpeg": "image/jpeg", "png": "image/png", "gif": "image/gif", "webp": "image/webp",
-         "pdf": "application/pdf", "bin": "application/octet-stream", "txt": "text/plain"}
+         "pdf": "application/pdf", "srt": "application/x-subrip", "bin": "application/octet-stream",
+         "txt": "text/plain"}
 MAGIC = {"mp4": b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom",
          "mov": b"\x00\x00\x00\x14ftypqt  \x00\x00\x00\x00qt  ",
          "jpg": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", "jpeg": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00",
-         "png": b"\x89PNG\r\n\x1a\n", "gif": b"GIF89a", "pdf": b"%PDF-1.4\n"}
+         "png": b"\x89PNG\r\n\x1a\n", "gif": b"GIF89a", "pdf": b"%PDF-1.4\n",
+         "srt": b"1\n00:00:00,500 --> 00:00:02,000\nHello\n\n2\n00:00:02,500 --> 00:00:04,000\nWorld\n\n"}
 MAX_BYTES = 1024 * 1024 * 1024
 _cache: OrderedDict[str, bytes] = OrderedDict()
 _cache_lock = threading.Lock()

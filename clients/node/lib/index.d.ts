@@ -40,7 +40,7 @@ export interface FacebookPostParams extends PublishParams {
   callToAction?:
     | 'LEARN_MORE' | 'SHOP_NOW' | 'SIGN_UP' | 'BOOK_TRAVEL' | 'DOWNLOAD' | 'GET_OFFER' | 'SUBSCRIBE' | 'WATCH_MORE'
     | 'APPLY_NOW' | 'ORDER_NOW' | 'GET_QUOTE' | 'CONTACT_US' | 'DONATE_NOW' | 'LISTEN_NOW' | 'SEE_MORE';
-  /** A local video (absolute path), uploaded in chunks; `kind: feed` only. */
+  /** A local video (absolute path): chunked for `kind: feed`, streamed to Meta's upload host for a reel or story. */
   videoPath?: string;
   /** RFC 3339, 10 minutes to 30 days ahead: Facebook publishes the feed post then (`status: 'scheduled'`). */
   publishAt?: string;
@@ -88,6 +88,10 @@ export interface LinkedInPostParams extends PublishParams {
   videoUrl?: string;
   /** A local video (absolute path). */
   videoPath?: string;
+  /** Captions for the video (`videoUrl` or `videoPath`): a SubRip (.srt) file the sidecar fetches. */
+  captionsUrl?: string;
+  /** Captions for the video from a local SubRip (.srt) file (absolute path). */
+  captionsPath?: string;
 }
 
 export interface YouTubePostParams extends PublishParams {

@@ -137,9 +137,9 @@ async def run(fake: FakePlatforms) -> int:
         await attempt("youtube/post  video with a custom thumbnail", sidecar.youtube.post(
             credential_ref="CRED-yt-001", title="Demo with thumbnail", video_url=video,
             thumbnail_url=fake.media_url("thumb-40k.jpg"), **common))
-        await attempt("linkedin/post  video uploaded in parts", sidecar.linkedin.post(
+        await attempt("linkedin/post  video uploaded in parts, with captions", sidecar.linkedin.post(
             credential_ref="CRED-li-001", text="Watch the launch", video_url=fake.media_url("launch-9m.mp4"),
-            **common))
+            captions_url=fake.media_url("launch-2k.srt"), **common))
 
         print(f"\n  {DIM}Beyond posting: schedule natively, read a post's numbers and state, delete it.{RESET}")
         await attempt("facebook/post  publishAt tomorrow (native)", sidecar.facebook.post(

@@ -236,8 +236,8 @@ class Facebook(PlatformClient):
     ) -> PostResult:
         """Publish to the page; ``kind`` is ``feed`` (default), ``story`` or ``reel``; ``alt_text`` describes a single
         photo, ``video_title`` names a video post and ``thumbnail_url`` sets its thumbnail (``video_url`` only);
-        ``video_path`` uploads a local video in resumable chunks; ``call_to_action`` (``SHOP_NOW``, ``LEARN_MORE``...)
-        puts a button on a ``link`` post.
+        ``video_path`` uploads a local video (a feed video, reel or story), resuming after a failure;
+        ``call_to_action`` (``SHOP_NOW``, ``LEARN_MORE``...) puts a button on a ``link`` post.
         ``publish_at`` (RFC 3339 text or a datetime, 10 minutes to 30 days ahead) schedules a feed post: ``status`` is
         then ``scheduled``."""
         return await self._publish(
@@ -359,6 +359,8 @@ class LinkedIn(PlatformClient):
         document_title: str | None = None,
         video_url: str | None = None,
         video_path: str | None = None,
+        captions_url: str | None = None,
+        captions_path: str | None = None,
         correlation_id: str | None = None,
         idempotency_key: str | None = None,
         timeout: float | None = None,
@@ -367,7 +369,8 @@ class LinkedIn(PlatformClient):
     ) -> PostResult:
         """Publish as the organization; ``visibility`` defaults to ``PUBLIC``. One attachment at most: ``image_url``
         (``alt_text``), ``image_urls`` (2-20), ``link`` (``link_title``, ``link_description``, ``link_thumbnail_url``),
-        ``document_url`` or ``document_path`` with ``document_title``, or ``video_url`` or ``video_path``."""
+        ``document_url`` or ``document_path`` with ``document_title``, or ``video_url`` or ``video_path`` with optional
+        captions from ``captions_url`` or ``captions_path`` (a SubRip .srt file)."""
         return await self._publish(
             "post",
             dict(
@@ -392,6 +395,8 @@ class LinkedIn(PlatformClient):
                 document_title=document_title,
                 video_url=video_url,
                 video_path=video_path,
+                captions_url=captions_url,
+                captions_path=captions_path,
             ),
             timeout,
             on_progress,

@@ -73,12 +73,15 @@ async def every_typed_call(sidecar: Recorder) -> None:
     await sidecar.facebook.post(**WHO, video_url=https + "v.mp4", thumbnail_url=https + "cover.jpg")
     await sidecar.facebook.post(**WHO, link=https + "sale", call_to_action="SHOP_NOW")
     await sidecar.facebook.post(**WHO, image_url=https + "s.jpg", kind="story")
+    await sidecar.facebook.post(**WHO, video_path="/media/story.mp4", kind="story")
     await sidecar.instagram.post(**WHO, caption="c", image_url=https + "1.jpg")
     await sidecar.instagram.post(
         **WHO, caption="c", items=[{"image_url": https + "1.jpg"}, {"video_url": https + "v.mp4"}], kind="carousel"
     )
     await sidecar.instagram.post(**WHO, video_url=https + "v.mp4", kind="reel")
     await sidecar.linkedin.post(**WHO, text="t", image_url=https + "1.jpg", visibility="PUBLIC")
+    await sidecar.linkedin.post(**WHO, text="t", video_url=https + "v.mp4", captions_url=https + "v.srt")
+    await sidecar.linkedin.post(**WHO, text="t", video_path="/media/v.mp4", captions_path="/media/v.srt")
     await sidecar.youtube.post(
         **WHO,
         title="t",
@@ -104,7 +107,9 @@ def test_every_typed_call_sends_params_the_schemas_accept() -> None:
     schemas = schema_set()
     sidecar = Recorder()
     run(every_typed_call(sidecar))
-    assert len(sidecar.sent) == 25
+    assert len(sidecar.sent) == 28
+    captioned = [params for method, params in sidecar.sent if "captionsUrl" in params or "captionsPath" in params]
+    assert [sorted(k for k in p if k.startswith("captions")) for p in captioned] == [["captionsUrl"], ["captionsPath"]]
     for method, params in sidecar.sent:
         assert schemas.errors(f"{method.replace('/', '.')}.params", params) == [], (method, params)
 

@@ -37,6 +37,10 @@ async function main(): Promise<void> {
     await sidecar.youtube.post({ ...who, title: 'A video', videoPath: '/videos/a.mp4', privacyStatus: 'private' },
       { timeoutMs: 600000, onProgress: (p) => progress.push(p) });
     await sidecar.whatsapp.send({ ...who, to: '+15551234567', template: { name: 'hello_world', language: 'en_US' } });
+    await sidecar.facebook.post({ ...who, kind: 'reel', text: 'A reel', videoPath: '/videos/reel.mp4' });
+    await sidecar.linkedin.post({ ...who, text: 'Captioned', videoPath: '/v/a.mp4', captionsPath: '/v/a.srt' });
+    await sidecar.linkedin.post({ ...who, videoUrl: 'https://cdn.example.com/a.mp4',
+      captionsUrl: 'https://cdn.example.com/a.srt' });
     const valid: boolean = (await sidecar.linkedin.validate({ credentialRef: 'CRED-2', customerId: 'CUST-1' })).valid;
     void valid;
     const insights: InsightsResult = await sidecar.facebook.insights({ ...who, postId: '1_2', metrics: ['likes'] });
