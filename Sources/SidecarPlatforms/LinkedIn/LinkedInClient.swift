@@ -207,8 +207,8 @@ public final class LinkedInClient: PlatformClient, Publisher {
     var start = 0
     while start < Self.postsWindow {
       let query = "q=author&author=\(Encoding.percentEncode(author))&start=\(start)&count=100&sortBy=CREATED"
-      let (_, json) = try await api.sendJSON(
-        api.request("GET", "/rest/posts", query: query, credential: credential), credential: credential, context: context)
+      let request = api.request("GET", "/rest/posts", query: query, credential: credential)
+      let (_, json) = try await api.sendJSON(request, credential: credential, context: context)
       let elements = json["elements"]?.arrayValue ?? []
       for element in elements {
         guard let made = element["createdAt"]?.doubleValue else { continue }
