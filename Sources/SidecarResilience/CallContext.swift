@@ -58,10 +58,10 @@ public final class CallContext: Sendable {
     counters.withLock { $0.interruptionCleared = true }
   }
 
-  /// Runs ``beforeFirstPublish`` the first time it is called: the core calls it before it admits a publish-step
-  /// request, and a client whose visible publish runs as idempotent steps (a resumable upload's last chunk creates the
-  /// video) calls it before the first of them. An interrupted publish that no look cleared is refused here, whatever
-  /// the platform, so it can never be sent twice.
+  /// Runs ``beforeFirstPublish`` the first time it is called: the core calls it right before a publish-step request
+  /// (or a request of a step run with `announcing`, such as a resumable upload's chunks, the last of which creates the
+  /// video), once the gates let it go, so that a call that dies while waiting has recorded nothing. An interrupted
+  /// publish that no look cleared is refused here, whatever the platform, so it can never be sent twice.
   public func announcePublish() async throws(SidecarError) {
     if isInterrupted { throw SidecarError(kind: .outcomeUnknown, message: Self.interruptedMessage, attempts: 1) }
     let first = counters.withLock { counters in

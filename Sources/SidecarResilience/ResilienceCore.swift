@@ -100,17 +100,22 @@ public final class ResilienceCore: Sendable {
   ///     blocks.
   ///   - breaker: false for hosts that are not the platform's but the caller's choice (media fetches): their failures
   ///     must open no breaker that other callers share.
+  ///   - announcing: an idempotent step that can still make the visible post (a resumable upload's chunk): like a
+  ///     publish step, it announces the publish (``CallContext/announcePublish()``) before its first request.
   public func run<T: Sendable>(
     platform: String,
     step: StepSafety,
     gates keys: [RateLimitKey] = [],
     breaker: Bool = true,
+    announcing: Bool = false,
     context: CallContext,
     _ attempt: @Sendable () async throws -> T
   ) async throws(SidecarError) -> T {
     // The decisions are synchronous methods of `call`: only it and the permit live across the awaits, which keeps
     // this function's async frame (held by every call in flight) small.
-    let call = Call(core: self, platform: platform, step: step, gates: keys, breaker: breaker, context: context)
+    let call = Call(
+      core: self, platform: platform, step: step, gates: keys, breaker: breaker,
+      announces: announcing || step == .publish, context: context)
     defer { call.finish() }
     while true {
       let permit = try await call.admit()
@@ -225,6 +230,8 @@ private final class Call {
   let keys: [RateLimitKey]
   /// False: the breaker is neither consulted nor told (see `breaker` of ``ResilienceCore/run``).
   let usesBreaker: Bool
+  /// The step announces the publish before its first request (see `announcing` of ``ResilienceCore/run``).
+  let announces: Bool
   let context: CallContext
   /// Requests made by this step so far.
   private var attemptsInStep = 0
@@ -236,13 +243,14 @@ private final class Call {
   @inline(never)
   init(
     core: ResilienceCore, platform: String, step: StepSafety, gates keys: [RateLimitKey], breaker: Bool,
-    context: CallContext
+    announces: Bool, context: CallContext
   ) {
     self.core = core
     self.platform = platform
     self.step = step
     self.keys = keys
     self.usesBreaker = breaker
+    self.announces = announces
     self.context = context
     core.update(platform) { platform in
       platform.activeCalls += 1
@@ -262,9 +270,12 @@ private final class Call {
   }
 
   /// Waits for the gates and gets a breaker permit for the next request, or throws why no request may be made.
+  ///
+  /// A publish is announced (the shared store records "sending") only once every wait is over, right before its
+  /// request: a sidecar that dies while its publish waits for a gate has sent nothing, so the call can be taken over
+  /// as a new publish rather than answered `outcome_unknown`.
   @inline(never)
   func admit() async throws(SidecarError) -> CircuitBreakerStateMachine.Permit {
-    if step == .publish { try await context.announcePublish() }
     while true {
       switch try admission() {
       case .permit(let permit):
@@ -272,6 +283,12 @@ private final class Call {
           record(.neutral, permit)
           try await waitOnGate(until: try boundedWait(until: until, reason: nil, now: core.clock.now()))
           continue
+        }
+        if announces {
+          do { try await context.announcePublish() } catch {
+            record(.neutral, permit)
+            throw error
+          }
         }
         context.recordRequest(step)
         attemptsInStep += 1
@@ -320,7 +337,7 @@ private final class Call {
   }
 
   /// Takes the shared slot of each paced gate (spaced across every sidecar of the store); nil when all were taken,
-  /// else when to try again. A slot taken is used: no await separates this from the request.
+  /// else when to try again. A slot taken is used: only a publish's announcement separates this from the request.
   private func sharedPace() async -> ClockInstant? {
     guard let counters = core.counters else { return nil }
     for (key, interval) in core.gates.pacing(keys) {

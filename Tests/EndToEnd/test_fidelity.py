@@ -101,10 +101,10 @@ def test_a_lost_linkedin_answer_is_reconciled_from_the_authors_posts(fake, sidec
 def test_a_linkedin_publish_lost_twice_says_what_was_checked(fake, sidecar_factory):
     sidecar = sidecar_factory(QUICK)
     fake.script([{"match": {"platform": "linkedin", "method": "POST", "path": r"/rest/posts$"},
-                  "action": "drop", "times": 2}])
+                  "action": "drop", "times": 3}])
     error = sidecar.call("linkedin/post", {**LI, "text": "never arrived"})["error"]
     assert error["data"]["kind"] == "outcome_unknown", error
-    assert "100 newest posts showed no such post after it was sent a second time" in error["message"], error
+    assert "posts made since the publish started showed no such post after it was sent 3 times" in error["message"], error
     assert not fake.published(platform="linkedin")
 
 

@@ -205,15 +205,16 @@ struct LinkedInClientTests {
     #expect(error.kind == .rateLimited)
   }
 
-  @Test("a 5xx on the publish is re-sent only after a read shows no such post, once; then outcome_unknown")
+  @Test("a 5xx on the publish is re-sent only after a read shows no such post, up to 3 sends; then outcome_unknown")
   func ambiguousPublish() async throws {
     let other = ScriptedTransport.json(200, #"{"elements":[{"id":"urn:li:share:9","commentary":"Older","createdAt":1}]}"#)
-    let transport = ScriptedTransport([.response(HTTPResponse(status: 504)), other, .response(HTTPResponse(status: 504)), other])
+    let replies: [ScriptedTransport.Reply] = [.response(HTTPResponse(status: 504)), other]
+    let transport = ScriptedTransport(Array(repeating: replies, count: 3).flatMap { $0 })
     let harness = TestHarness(transport: transport, credentials: [Self.key: Self.credential()])
     let error = try await #require(throws: SidecarError.self) { try await post(harness, ["text": "Hi"]) }
     #expect(error.kind == .outcomeUnknown)
-    #expect(error.message.contains("100 newest posts showed no such post after it was sent a second time"))
-    #expect(transport.requests.map(\.method) == ["POST", "GET", "POST", "GET"])
+    #expect(error.message.contains("since the publish started showed no such post after it was sent 3 times"))
+    #expect(transport.requests.map(\.method) == ["POST", "GET", "POST", "GET", "POST", "GET"])
     #expect(transport.requests[1].url.query?.hasPrefix("q=author&author=urn%3Ali%3Aorganization%3A2414183") == true)
   }
 
@@ -268,7 +269,7 @@ struct LinkedInClientTests {
     let error = try await #require(throws: SidecarError.self) { try await interrupted(harness) }
     #expect(error.kind == .outcomeUnknown)
     #expect(error.message.contains("stopped while this publish was in flight"))
-    #expect(error.message.contains("100 newest posts could not be read"), "\(error.message)")
+    #expect(error.message.contains("posts made since the publish started could not be read"), "\(error.message)")
     #expect(transport.requests.allSatisfy { $0.method == "GET" })
   }
 

@@ -11,15 +11,44 @@ import Testing
 struct MetaFacebookPublishTests {
   let key = MetaTest.key(.facebook)
 
+  /// - Parameter interruptedSince: the publish is taken over from a sidecar that died while publishing it.
   func post(
-    _ params: [String: JSONValue], _ replies: [ScriptedTransport.Reply]
+    _ params: [String: JSONValue], _ replies: [ScriptedTransport.Reply], interruptedSince: Date? = nil
   )
     async throws -> (Result<PostResult, SidecarError>, [ScriptedTransport.Recorded])
   {
     let harness = MetaTest.harness(.facebook, replies)
     let operation = try FacebookClient(environment: harness.environment).preparePublish(Params(params))
-    let result = await MetaTest.run { () throws(SidecarError) in try await operation.run(harness.context(key)) }
+    let result = await MetaTest.run { () throws(SidecarError) in
+      try await operation.run(harness.context(key, interruptedSince: interruptedSince))
+    }
     return (result, harness.transport.requests)
+  }
+
+  @Test("an interrupted publish whose Page made more posts since its claim than one read returns is never sent")
+  func interruptedBeyondFeedWindow() async throws {
+    let now = GraphTimeFixture.now()
+    let newer = Array(repeating: #"{"id":"111_2","message":"Other","created_time":"\#(now)"}"#, count: 100)
+    let paging = #""paging":{"cursors":{"after":"QQ"},"next":"n"}"#
+    let page = MetaTest.ok(#"{"data":[\#(newer.joined(separator: ","))],\#(paging)}"#)
+    let (result, requests) = try await post(
+      ["text": "Exactly this"], Array(repeating: page, count: 6), interruptedSince: Date().addingTimeInterval(-60))
+    #expect(result.error?.kind == .outcomeUnknown)
+    #expect(result.error?.message.contains("the 500 newest were all made after the publish started") == true)
+    #expect(requests.map(\.summary) == Array(repeating: "GET /v26.0/111/feed", count: 5))
+  }
+
+  @Test("an interrupted publish whose send is refused as a duplicate (506) landed before: looked for, never refused")
+  func interruptedDuplicate() async throws {
+    let now = GraphTimeFixture.now()
+    let (result, requests) = try await post(
+      ["text": "Exactly this"],
+      [
+        MetaTest.ok(#"{"data":[]}"#), MetaTest.error(506, message: "(#506) Duplicate status message"),
+        MetaTest.ok(#"{"data":[{"id":"111_3","message":"Exactly this","created_time":"\#(now)"}]}"#),
+      ], interruptedSince: Date().addingTimeInterval(-60))
+    #expect(try result.get().postId == "111_3")
+    #expect(requests.map(\.summary) == ["GET /v26.0/111/feed", "POST /v26.0/111/feed", "GET /v26.0/111/feed"])
   }
 
   @Test("text and link go to /feed with read-after-write of the permalink")
@@ -206,16 +235,21 @@ struct MetaFacebookPublishTests {
     #expect(requests.map(\.summary) == ["POST /v26.0/111/feed", "GET /v26.0/111/feed", "POST /v26.0/111/feed"])
   }
 
-  @Test("a publish not found after its second unknown outcome ends outcome_unknown, saying what was checked")
+  @Test("a publish not found after its third unknown outcome ends outcome_unknown, saying what was checked")
   func feedNotFound() async throws {
     let empty = MetaTest.ok(#"{"data":[]}"#)
     let (result, requests) = try await post(
       ["text": "Exactly this"],
-      [MetaTest.error(1, message: "An unknown error occurred", status: 500), empty, MetaTest.lostResponse, empty])
+      [
+        MetaTest.error(1, message: "An unknown error occurred", status: 500), empty, MetaTest.lostResponse, empty,
+        MetaTest.error(2, message: "An unexpected error has occurred", status: 500), empty,
+      ])
     let error = try #require(result.error)
     #expect(error.kind == .outcomeUnknown)
-    #expect(error.message.contains("The Page's 100 newest feed posts showed no such post after it was sent a second time"))
-    #expect(requests.map(\.summary) == ["POST /v26.0/111/feed", "GET /v26.0/111/feed", "POST /v26.0/111/feed", "GET /v26.0/111/feed"])
+    #expect(error.message.contains("The Page's feed posts made since the publish started showed no such post after it"))
+    #expect(error.message.contains("was sent 3 times"))
+    let round = ["POST /v26.0/111/feed", "GET /v26.0/111/feed"]
+    #expect(requests.map(\.summary) == Array(repeating: round, count: 3).flatMap { $0 })
   }
 
   @Test("a second send refused as a duplicate (506) proves the first landed: the post found then is the answer")

@@ -12,12 +12,16 @@ import Testing
 struct MetaInstagramPublishTests {
   let key = MetaTest.key(.instagram)
 
+  /// - Parameter interruptedSince: the publish is taken over from a sidecar that died while publishing it.
   func post(
-    _ params: [String: JSONValue], _ replies: [ScriptedTransport.Reply], credential: Credential? = nil
+    _ params: [String: JSONValue], _ replies: [ScriptedTransport.Reply], credential: Credential? = nil,
+    interruptedSince: Date? = nil
   ) async throws -> (Result<PostResult, SidecarError>, [ScriptedTransport.Recorded]) {
     let harness = MetaTest.harness(.instagram, replies, credential: credential)
     let operation = try InstagramClient(environment: harness.environment).preparePublish(Params(params))
-    let result = await MetaTest.run { () throws(SidecarError) in try await operation.run(harness.context(key)) }
+    let result = await MetaTest.run { () throws(SidecarError) in
+      try await operation.run(harness.context(key, interruptedSince: interruptedSince))
+    }
     return (result, harness.transport.requests)
   }
 
@@ -156,7 +160,69 @@ struct MetaInstagramPublishTests {
     #expect(requests.filter { $0.path.hasSuffix("media_publish") }.count == 1)
     #expect(
       requests.suffix(2).map(\.summary) == ["GET /v26.0/c1", "GET /v26.0/178414/media"])
-    #expect(requests[4].query == ["fields": "id,caption,timestamp,permalink", "limit": "10"])
+    #expect(requests[4].query == ["fields": "id,caption,timestamp,permalink", "limit": "50"])
+  }
+
+  static let claimed = Date().addingTimeInterval(-60)
+  static let oldMedia = #"{"id":"1700","caption":"Interrupted","timestamp":"2020-01-01T00:00:00+0000"}"#
+
+  @Test("an interrupted publish found among the account's media by its caption is the answer; nothing is published")
+  func interruptedFound() async throws {
+    let now = GraphTimeFixture.now()
+    let (result, requests) = try await post(
+      ["caption": "Interrupted", "imageUrl": "https://cdn.example/a.jpg"],
+      [
+        MetaTest.ok(
+          #"{"data":[{"id":"1811","caption":"Interrupted","timestamp":"\#(now)","permalink":"https://ig.example/I"}]}"#
+        )
+      ], interruptedSince: Self.claimed)
+    #expect(try result.get() == PostResult(postId: "1811", postUrl: "https://ig.example/I", status: .published))
+    #expect(requests.map(\.summary) == ["GET /v26.0/178414/media"])
+  }
+
+  @Test("an interrupted publish that the account's media, read back past its claim, show absent is published once")
+  func interruptedAbsent() async throws {
+    let now = GraphTimeFixture.now()
+    let (result, requests) = try await post(
+      ["caption": "Interrupted", "imageUrl": "https://cdn.example/a.jpg"],
+      [
+        MetaTest.ok(
+          #"{"data":[{"id":"1812","caption":"Other","timestamp":"\#(now)"}],"#
+            + #""paging":{"cursors":{"after":"QQ"},"next":"n"}}"#
+        ),
+        MetaTest.ok(#"{"data":[\#(Self.oldMedia)]}"#),
+        MetaTest.ok(#"{"id":"c1"}"#), MetaTest.ok(#"{"status_code":"FINISHED"}"#), MetaTest.ok(#"{"id":"1813"}"#),
+        Self.permalink,
+      ], interruptedSince: Self.claimed)
+    #expect(try result.get().postId == "1813")
+    #expect(requests.filter { $0.path.hasSuffix("media_publish") }.count == 1)
+    #expect(requests[1].query == ["fields": "id,caption,timestamp,permalink", "limit": "50", "after": "QQ"])
+  }
+
+  @Test("an interrupted publish whose account made more media since its claim than one look reads is never published")
+  func interruptedBeyondWindow() async throws {
+    let now = GraphTimeFixture.now()
+    let newer = Array(repeating: #"{"id":"1814","caption":"Other","timestamp":"\#(now)"}"#, count: 50)
+      .joined(separator: ",")
+    let page = MetaTest.ok(#"{"data":[\#(newer)],"paging":{"cursors":{"after":"QQ"},"next":"n"}}"#)
+    let (result, requests) = try await post(
+      ["caption": "Interrupted", "imageUrl": "https://cdn.example/a.jpg"], Array(repeating: page, count: 11),
+      interruptedSince: Self.claimed)
+    #expect(result.error?.kind == .outcomeUnknown)
+    let message = result.error?.message ?? ""
+    #expect(message.contains("the 500 newest were all made after"), "\(message)")
+    #expect(requests.count == 10)
+    #expect(requests.allSatisfy { $0.method == "GET" })
+  }
+
+  @Test("an interrupted story (no caption to look for) is outcome_unknown before any request")
+  func interruptedStory() async throws {
+    let (result, requests) = try await post(
+      ["imageUrl": "https://cdn.example/a.jpg", "kind": "story"], [MetaTest.ok(#"{"data":[]}"#)],
+      interruptedSince: Self.claimed)
+    #expect(result.error?.kind == .outcomeUnknown)
+    #expect(result.error?.message.contains("Without a caption the post cannot be looked for") == true)
+    #expect(requests.isEmpty)
   }
 
   @Test("a lost media_publish on a container still FINISHED publishes that same container once more")
@@ -172,6 +238,22 @@ struct MetaInstagramPublishTests {
     #expect(try result.get().postId == "1801")
     let publishes = requests.filter { $0.path.hasSuffix("media_publish") }
     #expect(publishes.count == 2)
+    #expect(publishes.allSatisfy { $0.form == ["creation_id": "c1"] })
+  }
+
+  @Test("a container still FINISHED after two lost publishes is published a third time: a container publishes once")
+  func lostPublishTwice() async throws {
+    let (result, requests) = try await post(
+      ["imageUrl": "https://cdn.example/a.jpg"],
+      [
+        MetaTest.ok(#"{"id":"c1"}"#), MetaTest.ok(#"{"status_code":"FINISHED"}"#),
+        MetaTest.lostResponse, MetaTest.ok(#"{"status_code":"FINISHED"}"#),
+        MetaTest.lostResponse, MetaTest.ok(#"{"status_code":"FINISHED"}"#),
+        MetaTest.ok(#"{"id":"1803"}"#), Self.permalink,
+      ])
+    #expect(try result.get().postId == "1803")
+    let publishes = requests.filter { $0.path.hasSuffix("media_publish") }
+    #expect(publishes.count == 3)
     #expect(publishes.allSatisfy { $0.form == ["creation_id": "c1"] })
   }
 

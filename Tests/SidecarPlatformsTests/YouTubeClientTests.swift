@@ -19,6 +19,8 @@ final class YouTubeSimulator: Sendable {
     case errorBeforeStoring
     /// 401 authError: the access token expired mid-upload.
     case expiredToken
+    /// 200 with a body that is not JSON, the chunk stored or not.
+    case unreadable(stored: Bool)
   }
 
   struct State {
@@ -78,6 +80,8 @@ final class YouTubeSimulator: Sendable {
         state.validToken = "ya29.expired-now"
         return ScriptedTransport.json(
           401, #"{"error":{"code":401,"message":"Invalid Credentials","errors":[{"reason":"authError"}]}}"#)
+      case .unreadable(stored: false)?:
+        return .response(HTTPResponse(status: 200, body: Data(#"{"id":"12"#.utf8)))
       default:
         break
       }
@@ -91,6 +95,8 @@ final class YouTubeSimulator: Sendable {
       case .errorAfterStoring?:
         return ScriptedTransport.json(
           503, #"{"error":{"code":503,"message":"Backend Error","errors":[{"reason":"backendError"}]}}"#)
+      case .unreadable(stored: true)?:
+        return .response(HTTPResponse(status: 200, body: Data(#"{"id":"12"#.utf8)))
       default:
         return answer
       }
@@ -264,6 +270,62 @@ struct YouTubeClientTests {
     #expect(simulator.snapshot.sessions == 1)
     #expect(simulator.snapshot.videos == 1)
     #expect(result.postId == "dQw4w9WgXcQ")
+  }
+
+  @Test(
+    "an unreadable answer to the last chunk asks the session: stored is the video, unstored is sent again",
+    arguments: [true, false])
+  func unreadableFinalAnswer(stored: Bool) async throws {
+    let path = try Self.videoFile(size: Int(Self.chunk) + 5)
+    let simulator = YouTubeSimulator(faults: [2: .unreadable(stored: stored)])
+    let transport = ScriptedTransport(fallback: simulator.reply)
+    let harness = TestHarness(transport: transport, credentials: [Self.key: Self.credential()])
+    let client = YouTubeClient(environment: harness.environment, chunkSize: Self.chunk)
+    let result = try await post(client, harness, ["title": "Unreadable", "videoPath": .string(path)])
+    #expect(result.postId == "dQw4w9WgXcQ")
+    #expect(transport.requests.compactMap { $0.headers["Content-Range"] }.contains("bytes */262149"))
+    #expect(simulator.snapshot.sessions == 1)
+    #expect(simulator.snapshot.videos == 1)
+    #expect(simulator.snapshot.chunkRequests == (stored ? 2 : 3))
+  }
+
+  @Test("a last chunk refused until the retries run out asks the session: incomplete, so retryable, not unknown")
+  func refusedFinalChunkIsNotUnknown() async throws {
+    let path = try Self.videoFile(size: Int(Self.chunk) + 5)
+    let simulator = YouTubeSimulator(faults: [2: .errorBeforeStoring, 3: .errorBeforeStoring, 4: .errorBeforeStoring])
+    let transport = ScriptedTransport(fallback: simulator.reply)
+    let harness = TestHarness(transport: transport, credentials: [Self.key: Self.credential()])
+    let client = YouTubeClient(environment: harness.environment, chunkSize: Self.chunk)
+    let error = try await #require(throws: SidecarError.self) {
+      try await post(client, harness, ["title": "Refused", "videoPath": .string(path)])
+    }
+    #expect(error.kind == .transientExhausted, "\(error)")
+    #expect(error.kind.retryable)
+    #expect(transport.requests.last?.headers["Content-Range"] == "bytes */262149", "the session was asked last")
+    #expect(simulator.snapshot.sessions == 1 && simulator.snapshot.videos == 0)
+  }
+
+  @Test("an answer to the session request without a Location is tried again: starting a session is harmless")
+  func sessionWithoutLocationRetried() async throws {
+    let path = try Self.videoFile(size: 1000)
+    let simulator = YouTubeSimulator()
+    let sessionRequests = Mutex(0)
+    let transport = ScriptedTransport { request in
+      let number = sessionRequests.withLock { count in
+        if request.method == "POST" { count += 1 }
+        return count
+      }
+      if request.method == "POST", number == 1 {
+        return .response(HTTPResponse(status: 200, body: Data("<html>ok</html>".utf8)))
+      }
+      return simulator.reply(request)
+    }
+    let harness = TestHarness(transport: transport, credentials: [Self.key: Self.credential()])
+    let client = YouTubeClient(environment: harness.environment, chunkSize: Self.chunk)
+    let result = try await post(client, harness, ["title": "Second session request", "videoPath": .string(path)])
+    #expect(result.postId == "dQw4w9WgXcQ")
+    #expect(sessionRequests.withLock { $0 } == 2)
+    #expect(simulator.snapshot.videos == 1)
   }
 
   @Test(
@@ -541,5 +603,70 @@ struct YouTubeClientTests {
     let result = try await YouTubeClient(environment: harness.environment).validate(context: harness.context(Self.key))
     #expect(!result.valid)
     #expect(result.problems?.first?.contains("no YouTube channel") == true)
+  }
+
+  /// A publish taken over from a sidecar that died while uploading it, claimed a minute ago; the channel's uploads
+  /// playlist lists `pages` (each item: video id, made at), and `/videos` tags `marked` with the key's marker.
+  func interrupted(pages: [[(String, Date)]], marked: String?) async throws
+    -> (Result<PostResult, SidecarError>, [ScriptedTransport.Recorded])
+  {
+    let scope = "youtube/post/cust-1/key-1"
+    let marker = YouTubeClient.marker(for: scope)
+    let transport = ScriptedTransport { request in
+      let query = MetaTest.decodeForm(request.url.query ?? "")
+      switch request.url.path {
+      case "/youtube/v3/channels":
+        return ScriptedTransport.json(200, #"{"items":[{"contentDetails":{"relatedPlaylists":{"uploads":"UU1"}}}]}"#)
+      case "/youtube/v3/playlistItems":
+        let index = Int(query["pageToken"] ?? "0") ?? 0
+        let items = pages[index].map { id, made in
+          #"{"contentDetails":{"videoId":"\#(id)","videoPublishedAt":"\#(made.ISO8601Format())"}}"#
+        }
+        let next = index + 1 < pages.count ? #","nextPageToken":"\#(index + 1)""# : ""
+        return ScriptedTransport.json(200, #"{"items":[\#(items.joined(separator: ","))]\#(next)}"#)
+      case "/youtube/v3/videos" where request.method == "GET":
+        let videos = (query["id"] ?? "").split(separator: ",").map { id in
+          let tags = String(id) == marked ? #"["\#(marker)"]"# : "[]"
+          let status = #"{"uploadStatus":"uploaded","privacyStatus":"public"}"#
+          return #"{"id":"\#(id)","snippet":{"tags":\#(tags)},"status":\#(status)}"#
+        }
+        return ScriptedTransport.json(200, #"{"items":[\#(videos.joined(separator: ","))]}"#)
+      default:
+        return ScriptedTransport.json(500, #"{"error":{"code":500,"message":"unexpected"}}"#)
+      }
+    }
+    let harness = TestHarness(transport: transport, credentials: [Self.key: Self.credential()])
+    let client = YouTubeClient(environment: harness.environment, chunkSize: Self.chunk)
+    let path = try Self.videoFile(size: 1000)
+    let context = harness.context(Self.key, interruptedSince: Date().addingTimeInterval(-60), idempotencyScope: scope)
+    let operation = try client.preparePublish(Params(["title": "Interrupted", "videoPath": .string(path)]))
+    let result = await MetaTest.run { () throws(SidecarError) in try await operation.run(context) }
+    return (result, transport.requests)
+  }
+
+  @Test("an interrupted upload older than the channel's 50 newest uploads is found on a later page of its uploads")
+  func interruptedFoundOnLaterPage() async throws {
+    let now = Date()
+    let newer = (0..<50).map { ("new\($0)", now) }
+    let (result, requests) = try await interrupted(
+      pages: [newer, [("mine", now.addingTimeInterval(-50))]], marked: "mine")
+    #expect(try result.get().postId == "mine")
+    #expect(requests.filter { $0.url.path == "/youtube/v3/playlistItems" }.count == 2)
+    #expect(requests.allSatisfy { $0.method == "GET" }, "nothing uploaded")
+  }
+
+  @Test("an interrupted upload its channel's uploads show absent back to its claim is outcome_unknown, never uploaded")
+  func interruptedAbsentNeverUploaded() async throws {
+    let now = Date()
+    let (result, requests) = try await interrupted(
+      pages: [
+        [("other", now), ("old", now.addingTimeInterval(-86_400))], [("older", now.addingTimeInterval(-90_000))],
+      ],
+      marked: nil)
+    #expect(result.error?.kind == .outcomeUnknown)
+    let message = result.error?.message ?? ""
+    #expect(message.contains("1 uploads made since it was first claimed"), "\(message)")
+    #expect(requests.filter { $0.url.path == "/youtube/v3/playlistItems" }.count == 1, "stops at an older upload")
+    #expect(requests.allSatisfy { $0.method == "GET" }, "nothing uploaded")
   }
 }

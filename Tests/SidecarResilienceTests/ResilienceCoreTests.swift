@@ -1,5 +1,6 @@
 import Foundation
 import SidecarResilience
+import Synchronization
 import Testing
 
 @Suite("Resilience core: retries", .timeLimit(.minutes(1)))
@@ -288,6 +289,22 @@ struct GateTests {
     #expect(try await call.finished.get() == "ok")
     #expect(context.rateLimitWaits == 1 && context.attempts == 1 && context.retries == 0)
     #expect(context.waited == .seconds(5))
+  }
+
+  /// A sidecar killed while its publish waits here has sent nothing: the shared store must not have heard "sending"
+  /// yet, or the call's retry is answered outcome_unknown instead of being published.
+  @Test("a publish waiting on a gate announces itself only once its request may go")
+  func aPublishWaitingOnAGateAnnouncesItselfOnlyOnceItsRequestMayGo() async throws {
+    let core = makeCore(clock: clock)
+    core.gates.block(page, until: .at(5), reason: .throttled(.account))
+    let announced = Mutex(false)
+    let context = CallContext(deadline: nil) { announced.withLock { $0 = true } }
+    let call = core.start(Script([.succeed("ok")]), step: .publish, gates: [page], context: context)
+    await clock.waitForSleepers(count: 1)
+    #expect(!announced.withLock { $0 }, "announced while waiting on the gate")
+    #expect(await clock.advanceToNextSleeper() == .seconds(5))
+    #expect(try await call.finished.get() == "ok")
+    #expect(announced.withLock { $0 })
   }
 
   @Test("a block that outlasts the deadline fails fast without a request")

@@ -12,8 +12,9 @@ import SidecarResilience
 /// A publish is never re-sent blindly: after an unknown outcome the post is looked for first. Found → that post is the
 /// answer. Not found → the publish is sent once more only when the look is conclusive: the platform answered with an
 /// error (it was done with the request), or the answer was lost and the request was given `settle` to land before the
-/// look. An answer that accepted the post but could not be read, a second unknown outcome, or no time left before the
-/// deadline end the call with `outcome_unknown`, saying what was checked (docs/platforms/reconciliation.md).
+/// look; each send is looked for the same way, up to ``maxSends`` in all. An answer that accepted the post but could
+/// not be read, the last send's unknown outcome, or no time left before the deadline end the call with
+/// `outcome_unknown`, saying what was checked (docs/platforms/reconciliation.md).
 ///
 /// A publish whose earlier sidecar died while sending it (``CallContext/interruptedSince``) is looked for before
 /// anything is sent, by the same rule: the dead sidecar's request is given `settle` to land, then found → answered,
@@ -29,6 +30,10 @@ struct ReconciledPublish: Sendable {
   /// send landed, so the post is looked for again instead of the call failing.
   var isDuplicate: @Sendable (SidecarError) -> Bool = { _ in false }
 
+  /// Sends of one publish at most. Each send after the first follows a conclusive look that showed the post absent, so
+  /// each is as safe as the second; the bound only limits how long one call can take.
+  static let maxSends = 3
+
   func run(
     context: CallContext,
     send: () async throws(SidecarError) -> PostResult,
@@ -37,18 +42,21 @@ struct ReconciledPublish: Sendable {
     if context.isInterrupted, let found = try await lookAfterInterruption(context: context, find: find) {
       return found
     }
-    var resent: SidecarError?
+    // An earlier send whose outcome is unknown: this call's, or the dead sidecar's of an interrupted publish.
+    var earlier: SidecarError? = context.interruptedSince.map { _ in Self.interrupted }
+    var sends = 0
     while true {
+      sends += 1
       let unknown: SidecarError
       do {
         return try await send()
       } catch where error.kind == .outcomeUnknown {
         unknown = error
       } catch {
-        guard let first = resent, isDuplicate(error) else { throw error }
+        guard let first = earlier, isDuplicate(error) else { throw error }
         return try await lookOnce(
           first, find: find,
-          then: "The second send was refused as a duplicate, so the first one landed; check before posting again.")
+          then: "A later send was refused as a duplicate, so an earlier one landed; check before posting again.")
       }
       let status = unknown.failure?.httpStatus
       let refused = status.map { $0 >= 400 } ?? false
@@ -71,22 +79,23 @@ struct ReconciledPublish: Sendable {
         logger.info("publish reconciled: the post was found", ["postId": .string(found.postId)])
         return found
       }
-      if resent != nil || accepted {
+      if sends == Self.maxSends || accepted {
         throw unknown.appending(
           "\(checked) showed no such post"
-            + (resent != nil ? " after it was sent a second time" : " although the platform accepted it")
+            + (accepted ? " although the platform accepted it" : " after it was sent \(sends) times")
             + "; check before posting again.")
       }
-      resent = unknown
+      earlier = earlier ?? unknown
       logger.info("publish not found after an unknown outcome; sending it once more", [:])
     }
   }
 
-  /// The post of an interrupted publish, or nil once a conclusive look shows it absent (the call may then send).
-  private func lookAfterInterruption(
+  /// The post of an interrupted publish, or nil once a conclusive look shows it absent (the call may then send). Also
+  /// run on its own by a publish of several steps (Instagram's), before its first step.
+  func lookAfterInterruption(
     context: CallContext, find: () async throws(SidecarError) -> PostResult?
   ) async throws(SidecarError) -> PostResult? {
-    let interrupted = SidecarError(kind: .outcomeUnknown, message: CallContext.interruptedMessage + ".", attempts: 1)
+    let interrupted = Self.interrupted
     let wake = clock.now() + settle
     if let deadline = context.deadline, wake >= deadline {
       return try await lookOnce(interrupted, find: find, then: "There was no time left before the deadline to wait "
@@ -107,6 +116,9 @@ struct ReconciledPublish: Sendable {
     context.clearInterruption()
     return nil
   }
+
+  private static let interrupted = SidecarError(
+    kind: .outcomeUnknown, message: CallContext.interruptedMessage + ".", attempts: 1)
 
   private func lookOnce(
     _ unknown: SidecarError, find: () async throws(SidecarError) -> PostResult?, then advice: String

@@ -133,7 +133,7 @@ public final class LinkedInClient: PlatformClient, Publisher {
     let started = context.interruptedSince ?? environment.clock.wallNow()
     let reconcile = ReconciledPublish(
       settle: api.http.timeout, clock: environment.clock, logger: api.http.logger,
-      checked: "\(author)'s \(Self.postsWindow) newest posts")
+      checked: "\(author)'s posts made since the publish started")
     return try await reconcile.run(context: context) { () throws(SidecarError) in
       try await sendPost(post, commentary: commentary, content: content, credential: credential, context: context)
     } find: { () throws(SidecarError) in
@@ -193,25 +193,39 @@ public final class LinkedInClient: PlatformClient, Publisher {
     return PostResult(postId: urn, postUrl: Self.postURL(urn), status: .published)
   }
 
-  /// How many of the author's newest posts are searched after an unknown outcome (the most one read returns).
-  static let postsWindow = 100
+  /// How many of the author's newest posts are searched at most after an unknown outcome, 100 a read (the most one
+  /// read returns).
+  static let postsWindow = 500
 
-  /// The author's post with this commentary made since the call started (allowing for clock skew), from the author's
-  /// newest posts.
+  /// The author's post with this commentary made since the call started, from the author's posts, newest first, read
+  /// 100 at a time until one made before the call started (less five minutes of clock skew) or the author's first.
+  /// Throws when all `postsWindow` of them are newer: the post may be among older ones, so its absence is not shown.
   private func findPost(
     author: String, commentary: String, since started: Date, credential: Credential, context: CallContext
   ) async throws(SidecarError) -> PostResult? {
-    let query = "q=author&author=\(Encoding.percentEncode(author))&count=\(Self.postsWindow)&sortBy=CREATED"
-    let (_, json) = try await api.sendJSON(
-      api.request("GET", "/rest/posts", query: query, credential: credential), credential: credential, context: context)
     let earliest = (started.timeIntervalSince1970 - 300) * 1000
-    for element in json["elements"]?.arrayValue ?? [] {
-      guard element["commentary"]?.stringValue == commentary, let id = element["id"]?.stringValue,
-        (element["createdAt"]?.doubleValue ?? 0) >= earliest
-      else { continue }
-      return PostResult(postId: id, postUrl: Self.postURL(id), status: .published)
+    var start = 0
+    while start < Self.postsWindow {
+      let query = "q=author&author=\(Encoding.percentEncode(author))&start=\(start)&count=100&sortBy=CREATED"
+      let request = api.request("GET", "/rest/posts", query: query, credential: credential)
+      let (_, json) = try await api.sendJSON(request, credential: credential, context: context)
+      let elements = json["elements"]?.arrayValue ?? []
+      for element in elements {
+        guard let made = element["createdAt"]?.doubleValue else { continue }
+        if made < earliest { return nil }
+        if element["commentary"]?.stringValue == commentary, let id = element["id"]?.stringValue {
+          return PostResult(postId: id, postUrl: Self.postURL(id), status: .published)
+        }
+      }
+      start += elements.count
+      // The last page: past the total, or a short page when no total is given.
+      let total = json["paging"]?["total"]?.intValue
+      if elements.isEmpty || total.map({ start >= $0 }) ?? (elements.count < 100) { return nil }
     }
-    return nil
+    throw SidecarError(
+      kind: .outcomeUnknown,
+      message: "the \(start) newest were all made after the publish started, so older ones were not read",
+      platform: platform.rawValue, attempts: context.attempts)
   }
 
   /// initializeUpload → PUT the bytes → wait until the asset is available; returns its URN.

@@ -194,7 +194,7 @@ public final class FacebookClient: PlatformClient, Publisher {
     }
     let reconcile = ReconciledPublish(
       settle: graph.http.timeout, clock: graph.clock, logger: page.context.logger,
-      checked: "The Page's \(Self.feedWindow) newest feed posts",
+      checked: "The Page's feed posts made since the publish started",
       isDuplicate: { $0.failure?.platformCode == .int(506) })
     return try await reconcile.run(context: page.call, send: publish) { () throws(SidecarError) in
       try await findFeedPost(text: text, since: page.started, token: page.token, page: page.page, context: page.call)
@@ -454,27 +454,23 @@ public final class FacebookClient: PlatformClient, Publisher {
     }
   }
 
-  /// How many of the Page's newest posts are searched (the most one read returns): a busy Page may publish many while
-  /// a lost answer settles.
-  static let feedWindow = 100
+  /// How many of the Page's newest posts are searched at most, 100 a read: a busy Page may publish many while a lost
+  /// answer settles.
+  static let feedWindow = 500
 
-  /// The post with exactly `text` published since `since`, from the newest posts of the Page's feed.
+  /// The post with exactly `text` published since `since`, from the newest posts of the Page's feed (see
+  /// ``GraphAPI/findRecent``).
   private func findFeedPost(
     text: String, since: Date, token: GraphToken, page: String, context: CallContext
   ) async throws(SidecarError) -> PostResult? {
-    let json = try await graph.send(
-      .get(
-        GraphAPI.path(page, "feed"), fields: "id,message,created_time,permalink_url",
-        query: [("limit", String(Self.feedWindow))]),
-      token: token, accountId: page, context: context)
-    for post in json["data"]?.arrayValue ?? [] {
-      guard post["message"]?.stringValue == text, GraphTime.isRecent(post["created_time"]?.stringValue, since: since),
-        let id = post["id"]?.graphID
-      else { continue }
+    try await graph.findRecent(
+      GraphAPI.path(page, "feed"), fields: "id,message,created_time,permalink_url", madeAt: "created_time",
+      since: since, window: Self.feedWindow, pageSize: 100, token: token, accountId: page, context: context
+    ) { post in
+      guard post["message"]?.stringValue == text, let id = post["id"]?.graphID else { return nil }
       return PostResult(
         postId: id, postUrl: post["permalink_url"]?.stringValue ?? "https://www.facebook.com/\(id)", status: .published)
     }
-    return nil
   }
 
   /// Starts a reel or video-story session, has Meta fetch the hosted file or sends the local one, and waits until

@@ -159,10 +159,46 @@ enum GraphTime {
     return Date(timeIntervalSince1970: TimeInterval(days * 86_400 + hour * 3_600 + minute * 60 + second - offset))
   }
 
+  /// The clock skew allowed between us and Meta, in seconds.
+  static let skew: TimeInterval = 300
+
   /// True when `text` is at or after `start`, allowing for clock skew between us and Meta.
   static func isRecent(_ text: String?, since start: Date) -> Bool {
     guard let text, let date = parse(text) else { return false }
-    return date >= start.addingTimeInterval(-300)
+    return date >= start.addingTimeInterval(-skew)
+  }
+}
+
+extension GraphAPI {
+  /// The newest item of an edge listed newest first (a Page's feed, an Instagram account's media) made since `since`
+  /// that `match` accepts. Read page by page (`after` cursors), until an item made before `since` less
+  /// ``GraphTime/skew`` shows the rest are older, or the edge ends: nil then. Throws when `window` items were read and
+  /// all were newer, since the post may be among older ones: its absence is not shown.
+  func findRecent<T>(
+    _ path: String, fields: String, madeAt: String, since: Date, window: Int, pageSize: Int, token: GraphToken,
+    accountId: String, context: CallContext, match: (JSONValue) -> T?
+  ) async throws(SidecarError) -> T? {
+    let oldest = since.addingTimeInterval(-GraphTime.skew)
+    var after: String?
+    var read = 0
+    while read < window {
+      let json = try await send(
+        .get(path, fields: fields, query: [("limit", String(pageSize))] + (after.map { [("after", $0)] } ?? [])),
+        token: token, accountId: accountId, context: context)
+      let page = json["data"]?.arrayValue ?? []
+      for item in page {
+        guard let made = item[madeAt]?.stringValue.flatMap(GraphTime.parse) else { continue }
+        if made < oldest { return nil }
+        if let found = match(item) { return found }
+      }
+      read += page.count
+      after = json["paging"]?["cursors"]?["after"]?.stringValue
+      guard !page.isEmpty, json["paging"]?["next"] != nil, after != nil else { return nil }
+    }
+    throw SidecarError(
+      kind: .outcomeUnknown,
+      message: "the \(read) newest were all made after the publish started, so older ones were not read",
+      platform: platform.rawValue, attempts: context.attempts)
   }
 }
 

@@ -214,10 +214,11 @@ private final class InstagramPublish: Sendable {
     self.user = credential.accountId
     self.token = graph.token(credential)
     self.context = context
-    self.started = graph.clock.wallNow()
+    self.started = context.call.interruptedSince ?? graph.clock.wallNow()
   }
 
   func run() async throws(SidecarError) -> PostResult {
+    if call.isInterrupted, let found = try await lookAfterInterruption() { return found }
     let container = try await createContainer()
     try await ready(container)
     var published: Published
@@ -358,19 +359,44 @@ private final class InstagramPublish: Sendable {
     return Published(id: id)
   }
 
-  /// The newest media with this caption published since the call started.
+  /// An interrupted publish (its sidecar died while publishing; the container it made is unknown here): the media
+  /// with this caption made since the first claim is the answer; a conclusive look that shows none lets the publish run
+  /// from a new container (an unpublished container of the dead sidecar's only expires). Posts without a caption
+  /// (stories) cannot be looked for: `outcome_unknown`, nothing sent.
+  @inline(never)
+  private func lookAfterInterruption() async throws(SidecarError) -> PostResult? {
+    guard post.caption != nil else {
+      throw SidecarError(
+        kind: .outcomeUnknown,
+        message: CallContext.interruptedMessage + ". Without a caption the post cannot be looked for; check the "
+          + "account before posting again.", platform: platform.rawValue, attempts: 1)
+    }
+    let look = ReconciledPublish(
+      settle: graph.http.timeout, clock: graph.clock, logger: context.logger,
+      checked: "The account's media made since the publish was first claimed")
+    return try await look.lookAfterInterruption(context: call) { () throws(SidecarError) -> PostResult? in
+      try await findMedia().map { PostResult(postId: $0.id, postUrl: $0.permalink, status: .published) }
+    }
+  }
+
+  /// `media_publish` requests one container gets at most while its status stays `FINISHED`.
+  static let publishTries = 3
+
+  /// Media one look reads at most, newest first (10 pages): a busy account may publish many while a lost answer
+  /// settles. Instagram caps the posts an account publishes through the API in 24 hours at tens
+  /// (`content_publishing_limit`), so a real look ends in its first page.
+  static let mediaWindow = 500
+
+  /// The newest media with this caption made since `started` (see ``GraphAPI/findRecent``).
   private func findMedia() async throws(SidecarError) -> Published? {
-    let json = try await graph.send(
-      .get(GraphAPI.path(user, "media"), fields: "id,caption,timestamp,permalink", query: [("limit", "10")]),
-      token: token, accountId: user, context: call)
     let caption = post.caption ?? ""
-    for media in json["data"]?.arrayValue ?? [] {
-      guard (media["caption"]?.stringValue ?? "") == caption,
-        GraphTime.isRecent(media["timestamp"]?.stringValue, since: started), let id = media["id"]?.graphID
-      else { continue }
+    return try await graph.findRecent(
+      GraphAPI.path(user, "media"), fields: "id,caption,timestamp,permalink", madeAt: "timestamp", since: started,
+      window: Self.mediaWindow, pageSize: 50, token: token, accountId: user, context: call
+    ) { media in
+      guard (media["caption"]?.stringValue ?? "") == caption, let id = media["id"]?.graphID else { return nil }
       return Published(id: id, permalink: media["permalink"]?.stringValue)
     }
-    return nil
   }
 
   /// The published media's permalink; nil (logged) when the lookup fails, since the post is live anyway.
@@ -391,12 +417,12 @@ private final class InstagramPublish: Sendable {
   ///
   /// `PUBLISHED` → the media is looked up among the newest posts by caption and time; when it cannot be found the
   /// call still succeeds, since the post is live, with the container id as `postId` and no URL (logged as a
-  /// warning). `FINISHED` → nothing went out: the same container is published once more, which cannot duplicate
-  /// the post. Anything else ends with the original `outcome_unknown`.
+  /// warning). `FINISHED` → nothing went out: the same container is published once more (up to ``publishTries`` in
+  /// all), which cannot duplicate the post. Anything else ends with the original `outcome_unknown`.
   @inline(never)
   private func reconcile(_ container: String, original: SidecarError) async throws(SidecarError) -> Published {
     var last = original
-    for round in 0..<2 {
+    for round in 1...Self.publishTries {
       guard let state = try? await status(container) else {
         throw last.appending("The container's status could not be read; check the account before posting again.")
       }
@@ -410,7 +436,7 @@ private final class InstagramPublish: Sendable {
           "instagram container published but its media was not found; answering the container id",
           ["container": .string(container)])
         return Published(id: container)
-      case "FINISHED" where round == 0:
+      case "FINISHED" where round < Self.publishTries:
         do throws(SidecarError) {
           return try await publishOnce(container)
         } catch  where error.kind == .outcomeUnknown || error.kind == .permanent {

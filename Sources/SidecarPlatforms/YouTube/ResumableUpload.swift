@@ -20,6 +20,8 @@ final class ResumableUpload: Sendable {
     /// A request carrying the video's last byte was sent and no answer since showed the upload incomplete: if the
     /// call ends now, the video may exist.
     var lastBytesSent = false
+    /// A request failed with no answer: it may still be on its way, so the session's state is not final yet.
+    var answerLost = false
   }
 
   let session: URL
@@ -36,7 +38,16 @@ final class ResumableUpload: Sendable {
   var confirmed: Int64 { state.withLock { $0.confirmed } }
   var mustProbe: Bool { state.withLock { $0.mustProbe } }
 
-  func needProbe() { state.withLock { $0.mustProbe = true } }
+  /// A request failed: the next attempt asks the session where it stands first.
+  func failed(_ failure: PlatformFailure) {
+    state.withLock { state in
+      state.mustProbe = true
+      if failure.httpStatus == nil { state.answerLost = true }
+    }
+  }
+
+  /// Every request of the upload was answered: what the session says now is final (nothing is still on its way).
+  var everyRequestAnswered: Bool { state.withLock { !$0.answerLost } }
 
   /// Takes in what YouTube answered.
   func record(_ progress: YouTubeClient.UploadProgress) {

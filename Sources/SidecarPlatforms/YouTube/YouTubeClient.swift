@@ -102,8 +102,10 @@ public final class YouTubeClient: PlatformClient, Publisher {
     try await spendUploadQuota(context.call)
     let refresher = oauth.refresher(for: context)
     let marker = context.idempotencyScope.map(Self.marker(for:)) ?? Self.newMarker()
+    let started = context.call.interruptedSince ?? environment.clock.wallNow()
     if context.call.isInterrupted {
-      let found = try await lookAfterInterruption(marker: marker, refresher: refresher, context: context)
+      let found = try await lookAfterInterruption(
+        marker: marker, since: started, refresher: refresher, context: context)
       return try result(found, asked: post.privacyStatus, attempts: context.call.attempts)
     }
     let session = try await context.withCredential(refresher: refresher) {
@@ -125,9 +127,22 @@ public final class YouTubeClient: PlatformClient, Publisher {
       } catch {
         let unknown = upload.ambiguous(error)
         guard unknown.kind == .outcomeUnknown else { throw unknown }
+        // Every request was answered, so the session's state is final: it holds the video, or it never will (nobody
+        // sends it more bytes), and the call ends with its own error, nothing published.
+        if upload.everyRequestAnswered {
+          switch await sessionState(upload, refresher: refresher, context: context) {
+          case .complete(let resource)?:
+            let published = try result(resource, asked: post.privacyStatus, attempts: context.call.attempts)
+            try await finish(published, thumbnail: thumbnail, playlistId: post.playlistId, context: context)
+            return published
+          case .incomplete?: throw error
+          case nil: break
+          }
+        }
         let resource = try await context.withCredential(refresher: refresher) {
           (credential: Credential) async throws(SidecarError) -> JSONValue in
-          try await findUpload(marker: marker, after: unknown, credential: credential, context: context.call)
+          try await findUpload(
+            marker: marker, since: started, after: unknown, credential: credential, context: context.call)
         }
         context.logger.info("youtube upload reconciled from the channel's uploads", ["postId": .string(resource["id"]?.stringValue ?? "")])
         return try result(resource, asked: post.privacyStatus, attempts: context.call.attempts)
@@ -281,10 +296,12 @@ public final class YouTubeClient: PlatformClient, Publisher {
   }
 
   /// The upload of an interrupted publish (its sidecar died while uploading): the dead sidecar's last request is
-  /// given one `http.timeoutMs` to land, then the channel's uploads are searched for the key's marker. Not found, not
-  /// readable, or no time to wait before the deadline: `outcome_unknown` (a video is never uploaded twice).
+  /// given one `http.timeoutMs` to land, then the channel's uploads made since the first claim are searched for the
+  /// key's marker. Not found, not readable, or no time to wait before the deadline: `outcome_unknown`. Never uploaded
+  /// again, even when the look shows it absent: the dead sidecar's upload session outlives it, and its last chunk may
+  /// still complete the video after the look (a sidecar whose store lease lapsed may not even be dead).
   private func lookAfterInterruption(
-    marker: String, refresher: (@Sendable (Credential) async throws(SidecarError) -> Credential)?,
+    marker: String, since: Date, refresher: (@Sendable (Credential) async throws(SidecarError) -> Credential)?,
     context: OperationContext
   ) async throws(SidecarError) -> JSONValue {
     let interrupted = SidecarError(
@@ -300,7 +317,7 @@ public final class YouTubeClient: PlatformClient, Publisher {
     do {
       look = try await context.withCredential(refresher: refresher) {
         (credential: Credential) async throws(SidecarError) -> UploadLook in
-        try await lookForUpload(marker: marker, credential: credential, context: context.call)
+        try await lookForUpload(marker: marker, since: since, credential: credential, context: context.call)
       }
     } catch {
       throw interrupted.appending(
@@ -312,11 +329,14 @@ public final class YouTubeClient: PlatformClient, Publisher {
       context.logger.info("interrupted youtube upload found in the channel's uploads", ["postId": JSONValue(video["id"]?.stringValue)])
       return video
     case .absent(let searched):
-      // Not uploaded again: the look reads only the channel's newest uploads, and on a busy channel the interrupted
-      // one may already be older than those (the multi-replica soak uploaded a duplicate that way).
       throw interrupted.appending(
-        "None of the channel's \(searched) newest uploads carries its marker tag \(marker); check the channel before "
-          + "uploading again.")
+        "None of the channel's \(searched) uploads made since it was first claimed carries its marker tag \(marker), "
+          + "so its upload most likely never completed; it was not uploaded again, since the dead sidecar's upload "
+          + "session may still complete. Check the channel before uploading again.")
+    case .beyondWindow(let searched):
+      throw interrupted.appending(
+        "The channel's \(searched) newest uploads were all made after it was first claimed and none carries its marker "
+          + "tag \(marker); check the channel before uploading again.")
     }
   }
 
@@ -334,12 +354,12 @@ public final class YouTubeClient: PlatformClient, Publisher {
 
   /// After an unknown outcome: the channel's newest upload that carries `marker`, or `unknown` saying what was
   /// checked.
-  func findUpload(marker: String, after unknown: SidecarError, credential: Credential, context: CallContext)
-    async throws(SidecarError) -> JSONValue
-  {
+  func findUpload(
+    marker: String, since: Date, after unknown: SidecarError, credential: Credential, context: CallContext
+  ) async throws(SidecarError) -> JSONValue {
     let look: UploadLook
     do {
-      look = try await lookForUpload(marker: marker, credential: credential, context: context)
+      look = try await lookForUpload(marker: marker, since: since, credential: credential, context: context)
     } catch {
       throw unknown.appending(
         "The channel's uploads could not be read (\(error.message)); check the channel for a video tagged \(marker) "
@@ -347,7 +367,7 @@ public final class YouTubeClient: PlatformClient, Publisher {
     }
     switch look {
     case .found(let video): return video
-    case .absent(let searched):
+    case .absent(let searched), .beyondWindow(let searched):
       throw unknown.appending(
         "None of the channel's \(searched) newest uploads carries this upload's marker tag \(marker), so the video was "
           + "most likely not created; check the channel before posting again.")
@@ -356,13 +376,22 @@ public final class YouTubeClient: PlatformClient, Publisher {
 
   enum UploadLook {
     case found(JSONValue)
+    /// Every upload made since the look's start time was read (`searched` uploads in all); none carries the marker.
     case absent(searched: Int)
+    /// The `searched` newest uploads, the most one look reads, were all made since then; none carries the marker.
+    case beyondWindow(searched: Int)
   }
 
-  /// The channel's newest upload that carries `marker`. The channel's uploads playlist lists new videos within
-  /// moments; their tags are readable by the owner. Throws when the uploads cannot be read.
-  func lookForUpload(marker: String, credential: Credential, context: CallContext) async throws(SidecarError)
-    -> UploadLook
+  /// Uploads one look reads at most, in pages of 50 (the most YouTube lists at once): a busy channel may upload many
+  /// while a lost answer settles.
+  static let uploadsWindow = 200
+
+  /// The channel's upload made since `since` that carries `marker`. The channel's uploads playlist lists new videos
+  /// within moments, newest first; their tags are readable by the owner. It is read page by page until an upload made
+  /// before `since` (less five minutes of clock skew) or the channel's first one, at most ``uploadsWindow`` of them.
+  /// Throws when the uploads cannot be read.
+  func lookForUpload(marker: String, since: Date, credential: Credential, context: CallContext)
+    async throws(SidecarError) -> UploadLook
   {
     func get(_ path: String, _ query: [(String, String)]) async throws(SidecarError) -> JSONValue {
       try await api.sendJSON(
@@ -379,17 +408,32 @@ public final class YouTubeClient: PlatformClient, Publisher {
         kind: .permanent, message: "the channel's uploads playlist could not be found", platform: platform.rawValue,
         attempts: context.attempts)
     }
-    let items = try await get(
-      "/playlistItems", [("part", "contentDetails"), ("playlistId", uploads), ("maxResults", "10")])
-    let ids = (items["items"]?.arrayValue ?? []).compactMap { $0["contentDetails"]?["videoId"]?.stringValue }
-    if !ids.isEmpty {
-      let videos = try await get("/videos", [("part", "snippet,status"), ("id", ids.joined(separator: ","))])
-      for video in videos["items"]?.arrayValue ?? []
-      where (video["snippet"]?["tags"]?.arrayValue ?? []).contains(.string(marker)) {
-        return .found(video)
+    let oldest = since.addingTimeInterval(-300)
+    var searched = 0
+    var pageToken: String?
+    while searched < Self.uploadsWindow {
+      let page = try await get(
+        "/playlistItems",
+        [("part", "contentDetails"), ("playlistId", uploads), ("maxResults", "50")]
+          + (pageToken.map { [("pageToken", $0)] } ?? []))
+      let items = page["items"]?.arrayValue ?? []
+      let made = items.prefix { item in
+        item["contentDetails"]?["videoPublishedAt"]?.stringValue.flatMap(RFC3339.date(from:)).map { $0 >= oldest }
+          ?? true
       }
+      let ids = made.compactMap { $0["contentDetails"]?["videoId"]?.stringValue }
+      if !ids.isEmpty {
+        let videos = try await get("/videos", [("part", "snippet,status"), ("id", ids.joined(separator: ","))])
+        for video in videos["items"]?.arrayValue ?? []
+        where (video["snippet"]?["tags"]?.arrayValue ?? []).contains(.string(marker)) {
+          return .found(video)
+        }
+      }
+      searched += made.count
+      pageToken = page["nextPageToken"]?.stringValue
+      if made.count < items.count || items.isEmpty || pageToken == nil { return .absent(searched: searched) }
     }
-    return .absent(searched: ids.count)
+    return .beyondWindow(searched: searched)
   }
 
   /// Step 1 of the resumable protocol: announce the video and its metadata, get the session URL.
@@ -406,8 +450,18 @@ public final class YouTubeClient: PlatformClient, Publisher {
         "X-Upload-Content-Length": String(video.size), "X-Upload-Content-Type": video.contentType,
       ],
       body: Encoding.jsonBody(metadata))
-    let response = try await api.send(
-      request, credential: credential, gates: api.gates(credential.accountId), context: context)
+    let response = try await api.http.send(
+      request, step: .idempotent, gates: api.gates(credential.accountId), context: context
+    ) { [api] response in
+      guard (200..<300).contains(response.status) else { return api.failure(response, credential: credential) }
+      // Starting a session is harmless, so an answer without one (a proxy's page, a cut answer) is tried again.
+      guard response.headers["Location"] != nil else {
+        return PlatformFailure(
+          .transient, message: "YouTube's answer started no upload session: it had no Location.",
+          httpStatus: response.status)
+      }
+      return nil
+    }
     guard let location = response.headers["Location"], let session = URL(string: location, relativeTo: url)?.absoluteURL
     else {
       throw SidecarError(
@@ -434,12 +488,11 @@ public final class YouTubeClient: PlatformClient, Publisher {
     -> UploadProgress
   {
     // The chunks are retried like idempotent steps, but the last one creates the video: a shared idempotency store
-    // hears "sending" before the first one goes out.
-    try await context.announcePublish()
+    // hears "sending" before the first one goes out (announcing).
     let token = credential.accessToken
     let channel = credential.accountId
     return try await environment.core.run(
-      platform: platform.rawValue, step: .idempotent, gates: api.gates(channel), context: context
+      platform: platform.rawValue, step: .idempotent, gates: api.gates(channel), announcing: true, context: context
     ) { () async throws -> UploadProgress in
       do {
         if upload.mustProbe {
@@ -456,7 +509,7 @@ public final class YouTubeClient: PlatformClient, Publisher {
         }
         return progress
       } catch let failure as PlatformFailure {
-        upload.needProbe()
+        upload.failed(failure)
         throw failure
       }
     }
@@ -486,17 +539,34 @@ public final class YouTubeClient: PlatformClient, Publisher {
     return response
   }
 
+  /// One status query of the session, after its upload failed; nil when it cannot be read.
+  func sessionState(
+    _ upload: ResumableUpload, refresher: (@Sendable (Credential) async throws(SidecarError) -> Credential)?,
+    context: OperationContext
+  ) async -> UploadProgress? {
+    try? await context.withCredential(refresher: refresher) {
+      (credential: Credential) async throws(SidecarError) -> UploadProgress in
+      let (token, channel) = (credential.accessToken, credential.accountId)
+      return try await environment.core.run(
+        platform: platform.rawValue, step: .idempotent, gates: api.gates(channel), context: context.call
+      ) { () async throws -> UploadProgress in
+        try interpret(try await transfer(upload.probe(token: token, timeout: api.http.timeout), context.call), channel)
+      }
+    }
+  }
+
   /// What an answer to a chunk or a status query says about the upload.
   private func interpret(_ response: HTTPResponse, _ channel: String) throws -> UploadProgress {
     switch response.status {
     case 308:
       return .incomplete(confirmed: ResumableUpload.confirmedBytes(range: response.headers["Range"]))
     case 200, 201:
+      // An answer that names no video proves nothing either way; the session knows: the next attempt asks it first,
+      // and a session completes into one video at most.
       guard let video = try? JSONParser.parse(response.body), video["id"]?.stringValue?.isEmpty == false else {
         throw PlatformFailure(
-          .outcomeUnknown,
-          message: "YouTube completed the upload but its answer named no video id, so the video exists unknown to "
-            + "this call.", httpStatus: response.status, requestMayHaveReachedPlatform: true)
+          .transient, message: "YouTube answered the upload with a body that names no video; asking the session.",
+          httpStatus: response.status, requestMayHaveReachedPlatform: true)
       }
       return .complete(video)
     case 404:

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from .core import DAY, Token, iso
-from .meta import Graph, Node, graph_error, parse_bool, project
+from .meta import Graph, Node, cursor_page, graph_error, parse_bool, project
 from .wire import Request, Response
 
 POST_METRICS = {"post_impressions", "post_impressions_unique", "post_clicks", "post_reactions_by_type_total",
@@ -66,9 +66,8 @@ class Facebook:
         posts = [n.data for n in self.graph.nodes.values() if n.kind == "fb_post" and n.account == node.account
                  and n.extra.get("published", True)]
         posts.sort(key=lambda p: p["_seq"], reverse=True)
-        limit = int(request.params.get("limit") or 25)
         fields = context["fields"] or {"id": None, "message": None, "created_time": None}
-        return {"data": [project(p, fields) for p in posts[:limit]]}
+        return cursor_page(request, [project(p, fields) for p in posts])
 
     def read_post(self, request: Request, token: Token, node: Node, context: dict) -> dict:
         """A post with the engagement edges Graph summarises: `reactions.summary(total_count)`, `comments…`, `shares`."""

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .core import Token, iso
-from .meta import Graph, Node, graph_error, parse_bool, project
+from .meta import Graph, Node, cursor_page, graph_error, parse_bool, project
 from .wire import Request, Response
 
 STATUS_TEXT = {
@@ -241,8 +241,7 @@ class Instagram:
         self.require(token, publish=False)
         media = [n.data for n in self.graph.nodes.values() if n.kind == "ig_media" and n.account == node.account]
         media.sort(key=lambda m: m["_seq"], reverse=True)
-        limit = int(request.params.get("limit") or 25)
-        return {"data": [project(m, context["fields"]) for m in media[:limit]]}
+        return cursor_page(request, [project(m, context["fields"]) for m in media], platform="instagram")
 
     def read_media(self, request: Request, token: Token, node: Node, context: dict) -> dict:
         stats = self.world.engagement.get(node.data["id"], {})

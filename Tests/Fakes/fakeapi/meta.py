@@ -66,6 +66,25 @@ PLATFORM_OF_KIND = {"user": "facebook", "page": "facebook", "fb_post": "facebook
                     "ig_media": "instagram", "wa_phone": "whatsapp", "waba": "whatsapp", "system_user": "whatsapp"}
 
 
+
+def cursor_page(request: Request, items: list, platform: str = "facebook") -> dict:
+    """One page of an edge listed newest first, paged as Graph does: `limit`, `after` from `paging.cursors`, and
+    `paging.next` while more remain."""
+    try:
+        limit = int(request.params.get("limit") or 25)
+        start = int(base64.b64decode(request.params["after"]).decode()) if request.params.get("after") else 0
+    except ValueError:
+        raise graph_error(100, message="(#100) Invalid limit or cursor", platform=platform) from None
+    chunk = items[start:start + limit]
+    body: dict[str, Any] = {"data": chunk}
+    if chunk:
+        after = base64.b64encode(str(start + len(chunk)).encode()).decode()
+        body["paging"] = {"cursors": {"before": base64.b64encode(str(start).encode()).decode(), "after": after}}
+        if start + len(chunk) < len(items):
+            query = "&".join(f"{k}={v}" for k, v in {**request.query, "after": after}.items())
+            body["paging"]["next"] = f"{request.base_url}{request.raw_path}?{query}"
+    return body
+
 def graph_error(code: int, subcode: int | None = None, message: str | None = None, *, platform: str = "facebook",
                 status: int | None = None, user_title: str | None = None, user_msg: str | None = None,
                 details: str | None = None, trace: str = "AFakeTrace0", headers: list | None = None,

@@ -307,8 +307,13 @@ class YouTube:
         if not channel or playlist != "UU" + channel["id"][2:]:
             raise youtube_error("playlistNotFound", status=404)
         count = min(int(request.query.get("maxResults", "5")), 50)
-        videos = sorted((v for v in self.videos.values() if v["channel"] == channel["id"]),
-                        key=lambda v: -v["created"])[:count]
+        try:  # a page token is where the page starts, as YouTube's are opaque cursors
+            start = int(base64.urlsafe_b64decode(request.query["pageToken"]).decode()) if "pageToken" in request.query else 0
+        except ValueError:
+            raise youtube_error("invalidPageToken", status=400) from None
+        uploads = sorted((v for v in self.videos.values() if v["channel"] == channel["id"]), key=lambda v: -v["created"])
+        videos = uploads[start:start + count]
+        following = start + len(videos)
         items = []
         for video in videos:
             full = {"snippet": {"title": video["snippet"]["title"], "channelId": channel["id"],
@@ -319,8 +324,11 @@ class YouTube:
             item = {"kind": "youtube#playlistItem", "etag": etag("item", video["id"]), "id": "PI" + video["id"]}
             item.update({p: full[p] for p in parts if p in full})
             items.append(item)
-        return Response.json(200, {"kind": "youtube#playlistItemListResponse", "etag": etag("items", playlist),
-                                   "pageInfo": {"totalResults": len(items), "resultsPerPage": count}, "items": items})
+        body = {"kind": "youtube#playlistItemListResponse", "etag": etag("items", playlist),
+                "pageInfo": {"totalResults": len(uploads), "resultsPerPage": count}, "items": items}
+        if following < len(uploads):
+            body["nextPageToken"] = base64.urlsafe_b64encode(str(following).encode()).decode()
+        return Response.json(200, body)
 
     def list_videos(self, request: Request) -> Response:
         token = self.authenticate(request, READ_SCOPES | UPLOAD_SCOPES)
