@@ -3,6 +3,7 @@
 #else
   import Foundation
 #endif
+import SidecarHTTP
 import SidecarResilience
 
 /// What an HTTP status alone says, for an error answer whose body names nothing a family's error mapper knows: 401 an
@@ -43,6 +44,18 @@ struct StatusFallback: Sendable {
     case .transient: "\(name) answered HTTP \(status)\(said)"
     default:
       "\(name) refused the request\(code.map { " (\($0))" } ?? "")\(said.isEmpty ? " with HTTP \(status)" : said)"
+    }
+  }
+
+  /// The classifier of a side lookup (token introspection, Google's tokeninfo) whose answer is read only when 2xx:
+  /// its callers fall back to what they know without it, so any other status fails it, retried only when 408 or 5xx.
+  static func sideLookup(_ what: String) -> @Sendable (HTTPResponse) -> PlatformFailure? {
+    { response in
+      (200..<300).contains(response.status)
+        ? nil
+        : PlatformFailure(
+          response.status == 408 || response.status >= 500 ? .transient : .permanent,
+          message: "\(what) answered HTTP \(response.status)", httpStatus: response.status)
     }
   }
 }

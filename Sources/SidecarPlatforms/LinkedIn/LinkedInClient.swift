@@ -394,13 +394,8 @@ public final class LinkedInClient: PlatformClient, Publisher {
       method: "POST", url: tokenURL.deletingLastPathComponent().appendingPathComponent("introspectToken"),
       headers: ["Content-Type": "application/x-www-form-urlencoded"], body: .bytes(Data(form.utf8)))
     do {
-      let (_, json) = try await api.http.sendJSON(request, step: .idempotent, context: context) { response in
-        (200..<300).contains(response.status)
-          ? nil
-          : PlatformFailure(
-            response.status >= 500 ? .transient : .permanent, message: "introspection answered HTTP \(response.status)",
-            httpStatus: response.status)
-      }
+      let (_, json) = try await api.http.sendJSON(
+        request, step: .idempotent, context: context, classify: StatusFallback.sideLookup("introspection"))
       let scopes = json["scope"]?.stringValue.map {
         $0.split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init)
       }

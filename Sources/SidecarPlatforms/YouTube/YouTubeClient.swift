@@ -661,13 +661,8 @@ public final class YouTubeClient: PlatformClient, Publisher {
     let base = tokenURL.deletingLastPathComponent().appendingPathComponent("tokeninfo").absoluteString
     let request = HTTPRequest(url: Encoding.url(base, "", query: [("access_token", credential.accessToken)]))
     do {
-      let (_, json) = try await api.http.sendJSON(request, step: .idempotent, context: context) { response in
-        (200..<300).contains(response.status)
-          ? nil
-          : PlatformFailure(
-            response.status >= 500 ? .transient : .permanent, message: "tokeninfo answered HTTP \(response.status)",
-            httpStatus: response.status)
-      }
+      let (_, json) = try await api.http.sendJSON(
+        request, step: .idempotent, context: context, classify: StatusFallback.sideLookup("tokeninfo"))
       let scopes = (json["scope"]?.stringValue ?? "").split(separator: " ").map(String.init)
       let expiry = json["exp"].flatMap { $0.intValue ?? $0.stringValue.flatMap { Int($0) } }
       return (scopes, expiry.map { Date(timeIntervalSince1970: Double($0)) })
