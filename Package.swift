@@ -41,7 +41,8 @@ let package = Package(
     .target(name: "SidecarSystem", swiftSettings: strict),
 
     // SidecarJSON: a JSON value type with a fast parser and serializer; knows nothing else.
-    .target(name: "SidecarJSON", swiftSettings: strict, linkerSettings: [.linkedLibrary("m", .when(platforms: [.linux]))]),
+    .target(
+      name: "SidecarJSON", swiftSettings: strict, linkerSettings: [.linkedLibrary("m", .when(platforms: [.linux]))]),
     .testTarget(name: "SidecarJSONTests", dependencies: ["SidecarJSON"], swiftSettings: strict),
 
     // SidecarJSONRPC: LSP framing and JSON-RPC 2.0 connection; knows nothing of platforms.
@@ -59,7 +60,8 @@ let package = Package(
       exclude: ["prometheus_parse_check.py"], swiftSettings: strict),
     // metrics-bench: ns per event for record + json + serialize, beside a baseline (scripts/bench-metrics).
     .executableTarget(
-      name: "metrics-bench", dependencies: ["SidecarMetrics", "SidecarJSON", "SidecarLogging"], path: "Benchmarks/metrics-bench",
+      name: "metrics-bench", dependencies: ["SidecarMetrics", "SidecarJSON", "SidecarLogging"],
+      path: "Benchmarks/metrics-bench",
       swiftSettings: strict),
 
     // SidecarPlatforms: the five platform clients, credentials and media, over HTTP and the resilience core.

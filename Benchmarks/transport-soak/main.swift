@@ -25,7 +25,10 @@ struct Options {
 
   init(_ arguments: [String]) {
     var rest = arguments.dropFirst()
-    if let first = rest.first, !first.hasPrefix("--") { mode = first; rest = rest.dropFirst() }
+    if let first = rest.first, !first.hasPrefix("--") {
+      mode = first
+      rest = rest.dropFirst()
+    }
     while let flag = rest.popFirst() {
       let value = rest.popFirst() ?? ""
       switch flag {
@@ -62,7 +65,8 @@ func emit(_ fields: [String: Any]) {
 
 func makeTransport(_ options: Options) -> any HTTPTransport {
   let configuration = HTTPTransportConfiguration(
-    maxConnectionsPerHost: options.maxConnections > 0 ? options.maxConnections : max(64, options.concurrency), caBundlePath: options.caBundle, userAgent: "transport-soak")
+    maxConnectionsPerHost: options.maxConnections > 0 ? options.maxConnections : max(64, options.concurrency),
+    caBundlePath: options.caBundle, userAgent: "transport-soak")
   // URLSession runs in the plugin library (libSidecarURLSession.so) beside this executable, as in production.
   return options.transport == "curl"
     ? try! CurlTransport(configuration: configuration) : try! URLSessionPluginTransport(configuration: configuration)
@@ -164,7 +168,9 @@ func runIdle(_ options: Options) async {
     try? await Task.sleep(for: .seconds(2))
     let cpu = cpuMicroseconds() - cpuStart
     let wall = Double((clock.now - start) / .microseconds(1))
-    emit(["transport": options.transport, "concurrency": options.concurrency, "idle_cpu_percent": Double(cpu) / wall * 100])
+    emit([
+      "transport": options.transport, "concurrency": options.concurrency, "idle_cpu_percent": Double(cpu) / wall * 100,
+    ])
     await group.waitForAll()
   }
 }

@@ -21,7 +21,8 @@ public enum BodyFiles {
     }
     guard offset >= 0, length >= 0, Int64(info.st_size) >= offset + length else {
       close(fd)
-      throw TransportError(.invalidRequest, requestSent: false, message: "\(path) holds fewer than \(offset + length) bytes")
+      throw TransportError(
+        .invalidRequest, requestSent: false, message: "\(path) holds fewer than \(offset + length) bytes")
     }
     return fd
   }

@@ -35,7 +35,8 @@ public final class CurlTransport: HTTPTransport {
     // Idle connections kept for reuse. libcurl walks the whole cache for every new connection (21% of CPU with
     // 2,048 slots when every publish opened one), and an idle TLS connection holds tens of KB: 128 is enough for
     // the concurrency a sidecar sees; past it, connections close as transfers finish.
-    guard let engine = CurlEngine(maxHostConnections: perHost, maxCachedConnections: min(max(16, perHost * 2), 128)) else {
+    guard let engine = CurlEngine(maxHostConnections: perHost, maxCachedConnections: min(max(16, perHost * 2), 128))
+    else {
       throw TransportError(.unavailable, requestSent: false, message: "cannot create a libcurl multi handle")
     }
     self.engine = engine
@@ -63,7 +64,8 @@ public final class CurlTransport: HTTPTransport {
     } else {
       body = Data()
     }
-    return HTTPResponse(status: ccurl_transfer_status(transfer.raw), headers: Self.responseHeaders(transfer), body: body)
+    return HTTPResponse(
+      status: ccurl_transfer_status(transfer.raw), headers: Self.responseHeaders(transfer), body: body)
   }
 
   public func download(_ request: HTTPRequest, to path: String, maxBytes: Int64) async throws -> (HTTPResponse, Int64) {
@@ -139,7 +141,9 @@ public final class CurlTransport: HTTPTransport {
   }
 
   @inline(never)
-  private static func error(_ outcome: CurlEngine.Outcome, transfer: TransferHandle, request: HTTPRequest) -> TransportError {
+  private static func error(_ outcome: CurlEngine.Outcome, transfer: TransferHandle, request: HTTPRequest)
+    -> TransportError
+  {
     switch outcome {
     case .done(let code):
       return error(code: code, transfer: transfer, request: request)
@@ -160,14 +164,16 @@ public final class CurlTransport: HTTPTransport {
     guard let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
       let host = url.host?.lowercased(), !host.isEmpty
     else {
-      throw TransportError(.invalidURL, requestSent: false, message: "not an absolute http(s) URL: \(url.redactedForLogs)")
+      throw TransportError(
+        .invalidURL, requestSent: false, message: "not an absolute http(s) URL: \(url.redactedForLogs)")
     }
     return "\(scheme)://\(host):\(url.port ?? (scheme == "https" ? 443 : 80))"
   }
 
   /// A request that never reached libcurl.
   @inline(never)
-  private static func error(_ admission: CurlEngine.Admission, request: HTTPRequest, waited: Duration) -> TransportError {
+  private static func error(_ admission: CurlEngine.Admission, request: HTTPRequest, waited: Duration) -> TransportError
+  {
     let target = "\(request.method) \(request.url.redactedForLogs)"
     switch admission {
     case .admitted, .cancelled:
@@ -184,7 +190,9 @@ public final class CurlTransport: HTTPTransport {
   private static let bodyMethods: Set<String> = ["POST", "PUT", "PATCH"]
 
   @inline(never)
-  private func configure(_ transfer: TransferHandle, for request: HTTPRequest, timeout: Duration?) throws(TransportError) {
+  private func configure(_ transfer: TransferHandle, for request: HTTPRequest, timeout: Duration?)
+    throws(TransportError)
+  {
     let t = transfer.raw
     let url = request.url
     let method = request.method.uppercased()
@@ -205,7 +213,8 @@ public final class CurlTransport: HTTPTransport {
       ccurl_transfer_setopt_long(t, CCURLOPT_HTTP_VERSION, Int(CCURL_HTTP_VERSION_1_1))
       let maxIdle = max(0, Int(configuration.atMostOnceMaxIdle.components.seconds))
       guard ccurl_transfer_send_at_most_once(t, maxIdle) == 0 else {
-        throw TransportError(.unavailable, requestSent: false, message: "libcurl cannot send at most once (older than 7.80)")
+        throw TransportError(
+          .unavailable, requestSent: false, message: "libcurl cannot send at most once (older than 7.80)")
       }
     } else {
       ccurl_transfer_setopt_long(t, CCURLOPT_HTTP_VERSION, Int(CCURL_HTTP_VERSION_2TLS))
@@ -277,7 +286,8 @@ public final class CurlTransport: HTTPTransport {
   /// RFC 9110 token characters (header names, methods).
   private static func isTokenByte(_ byte: UInt8) -> Bool {
     switch byte {
-    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+      UInt8(ascii: "0")...UInt8(ascii: "9"):
       true
     default:
       "!#$%&'*+-.^_`|~".utf8.contains(byte)

@@ -79,7 +79,7 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
     while true {
       switch (left.next(), right.next()) {
       case (nil, nil): return true
-      case let (x?, y?):
+      case (let x?, let y?):
         if x != y && lowercased(x) != lowercased(y) { return false }
       default: return false
       }

@@ -54,7 +54,8 @@ public func makeDefaultTransport(
   onBuild: @escaping @Sendable (_ description: String, _ usable: Bool) -> Void = { _, _ in }
 ) -> LazyTransport {
   LazyTransport {
-    let (transport, note) = buildTransport(configuration, preferred: preferred, pluginPath: URLSessionPlugin.defaultPath())
+    let (transport, note) = buildTransport(
+      configuration, preferred: preferred, pluginPath: URLSessionPlugin.defaultPath())
     onBuild(note, !(transport is UnavailableTransport))
     return transport
   }

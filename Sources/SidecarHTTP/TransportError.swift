@@ -35,11 +35,11 @@ public struct TransportError: Error, Sendable, CustomStringConvertible {
     public static let other = Kind(.other)
 
     /// What a person does about a missing or broken libcurl.
-  public static let installLibcurl =
-    "Install libcurl: the libcurl4 package on Debian and Ubuntu (apt-get install libcurl4 ca-certificates), "
-    + "libcurl on Fedora (dnf install libcurl) and Alpine (apk add libcurl)"
+    public static let installLibcurl =
+      "Install libcurl: the libcurl4 package on Debian and Ubuntu (apt-get install libcurl4 ca-certificates), "
+      + "libcurl on Fedora (dnf install libcurl) and Alpine (apk add libcurl)"
 
-  public var description: String { code.rawValue }
+    public var description: String { code.rawValue }
   }
 
   public var kind: Kind

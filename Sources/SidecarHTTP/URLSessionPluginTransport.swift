@@ -28,7 +28,9 @@ public final class URLSessionPluginTransport: HTTPTransport {
   private let session: URLSessionPlugin.Session
 
   /// Throws `TransportError.Kind.unavailable`, naming the path, when the plugin cannot be loaded.
-  public convenience init(configuration: HTTPTransportConfiguration = HTTPTransportConfiguration()) throws(TransportError) {
+  public convenience init(configuration: HTTPTransportConfiguration = HTTPTransportConfiguration())
+    throws(TransportError)
+  {
     try self.init(configuration: configuration, pluginPath: URLSessionPlugin.defaultPath())
   }
 
@@ -40,11 +42,14 @@ public final class URLSessionPluginTransport: HTTPTransport {
       var userAgent: String
     }
     let settings = Settings(
-      maxConnectionsPerHost: max(1, configuration.maxConnectionsPerHost), followRedirects: configuration.followRedirects,
+      maxConnectionsPerHost: max(1, configuration.maxConnectionsPerHost),
+      followRedirects: configuration.followRedirects,
       userAgent: configuration.userAgent)
     let json = (try? JSONEncoder().encode(settings)) ?? Data()
-    guard let session = json.withUnsafeBytes({ plugin.create($0.bindMemory(to: UInt8.self).baseAddress, $0.count) }) else {
-      throw TransportError(.unavailable, requestSent: false, message: "the URLSession plugin at \(pluginPath) refused its settings")
+    guard let session = json.withUnsafeBytes({ plugin.create($0.bindMemory(to: UInt8.self).baseAddress, $0.count) })
+    else {
+      throw TransportError(
+        .unavailable, requestSent: false, message: "the URLSession plugin at \(pluginPath) refused its settings")
     }
     self.pluginPath = pluginPath
     self.plugin = plugin
@@ -133,8 +138,10 @@ public final class URLSessionPluginTransport: HTTPTransport {
 
   private static func encode(_ request: HTTPRequest, download: Int32?, cap: Int64) throws(TransportError) -> Data {
     let url = request.url
-    guard let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https", url.host?.isEmpty == false else {
-      throw TransportError(.invalidURL, requestSent: false, message: "not an absolute http(s) URL: \(url.redactedForLogs)")
+    guard let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https", url.host?.isEmpty == false
+    else {
+      throw TransportError(
+        .invalidURL, requestSent: false, message: "not an absolute http(s) URL: \(url.redactedForLogs)")
     }
     var headers: [[String]] = []
     guard request.pinnedAddresses.isEmpty else {
@@ -151,7 +158,8 @@ public final class URLSessionPluginTransport: HTTPTransport {
     }
     var wire = WireRequest(
       method: request.method, url: url.absoluteString, target: "\(request.method) \(url.redactedForLogs)",
-      headers: headers, timeoutMs: request.timeout.map { Int64($0.wholeMilliseconds) }, maxBytes: cap, download: download)
+      headers: headers, timeoutMs: request.timeout.map { Int64($0.wholeMilliseconds) }, maxBytes: cap,
+      download: download)
     if case .file(let path, let offset, let length) = request.body {
       // The plugin opens the path itself; it must be a regular file now (see `BodyFiles.openForUpload`).
       close(try BodyFiles.openForUpload(path, offset: offset, length: length))
@@ -160,7 +168,8 @@ public final class URLSessionPluginTransport: HTTPTransport {
     do {
       return try JSONEncoder().encode(wire)
     } catch {
-      throw TransportError(.invalidRequest, requestSent: false, message: "cannot encode the request for the URLSession plugin")
+      throw TransportError(
+        .invalidRequest, requestSent: false, message: "cannot encode the request for the URLSession plugin")
     }
   }
 }
@@ -232,10 +241,13 @@ private final class PluginCall: Sendable {
   {
     let json = reply.map { Data(bytes: $0, count: length) } ?? Data()
     guard let decoded = try? JSONDecoder().decode(Reply.self, from: json) else {
-      return .failure(TransportError(.other, requestSent: true, message: "the URLSession plugin sent a malformed reply"))
+      return .failure(
+        TransportError(.other, requestSent: true, message: "the URLSession plugin sent a malformed reply"))
     }
     if let error = decoded.error {
-      return .failure(TransportError(TransportError.Kind(named: error.kind) ?? .other, requestSent: error.requestSent, message: error.message))
+      return .failure(
+        TransportError(
+          TransportError.Kind(named: error.kind) ?? .other, requestSent: error.requestSent, message: error.message))
     }
     var headers = HTTPHeaders()
     for field in decoded.headers ?? [] where field.count == 2 { headers.add(name: field[0], value: field[1]) }
@@ -246,7 +258,8 @@ private final class PluginCall: Sendable {
 
 /// The plugin's entry points (see `Sources/SidecarURLSessionPlugin/CABI.swift` for the contract).
 struct URLSessionPlugin: @unchecked Sendable {  // C function pointers into a library that is never unloaded
-  typealias Completion = @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<UInt8>?, Int, UnsafePointer<UInt8>?, Int)
+  typealias Completion =
+    @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<UInt8>?, Int, UnsafePointer<UInt8>?, Int)
     -> Void
 
   /// A session the plugin created; used from any thread, as the plugin allows.
@@ -265,7 +278,8 @@ struct URLSessionPlugin: @unchecked Sendable {  // C function pointers into a li
   let create: @convention(c) (UnsafePointer<UInt8>?, Int) -> UnsafeMutableRawPointer?
   let send:
     @convention(c) (
-      UnsafeMutableRawPointer, UnsafePointer<UInt8>?, Int, UnsafePointer<UInt8>?, Int, Completion, UnsafeMutableRawPointer?
+      UnsafeMutableRawPointer, UnsafePointer<UInt8>?, Int, UnsafePointer<UInt8>?, Int, Completion,
+      UnsafeMutableRawPointer?
     ) -> UInt64
   let cancel: @convention(c) (UnsafeMutableRawPointer, UInt64) -> Void
   let destroy: @convention(c) (UnsafeMutableRawPointer) -> Void
@@ -318,9 +332,11 @@ struct URLSessionPlugin: @unchecked Sendable {  // C function pointers into a li
       send: try symbol(
         "sidecar_urlsession_send",
         as: (@convention(c) (
-          UnsafeMutableRawPointer, UnsafePointer<UInt8>?, Int, UnsafePointer<UInt8>?, Int, Completion, UnsafeMutableRawPointer?
+          UnsafeMutableRawPointer, UnsafePointer<UInt8>?, Int, UnsafePointer<UInt8>?, Int, Completion,
+          UnsafeMutableRawPointer?
         ) -> UInt64).self),
-      cancel: try symbol("sidecar_urlsession_cancel", as: (@convention(c) (UnsafeMutableRawPointer, UInt64) -> Void).self),
+      cancel: try symbol(
+        "sidecar_urlsession_cancel", as: (@convention(c) (UnsafeMutableRawPointer, UInt64) -> Void).self),
       destroy: try symbol("sidecar_urlsession_destroy", as: (@convention(c) (UnsafeMutableRawPointer) -> Void).self))
   }
 }

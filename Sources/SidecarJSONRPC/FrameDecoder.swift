@@ -159,7 +159,8 @@ public struct FrameDecoder: Sendable {
     if length > maxSkipBytes {
       // Skipping this many bytes would wedge the stream for good: treat the header as corrupt instead.
       return badHeader(
-        skippingTo: end + 4, "Content-Length \(length) is implausible (over \(maxSkipBytes) bytes); skipping to the next frame")
+        skippingTo: end + 4,
+        "Content-Length \(length) is implausible (over \(maxSkipBytes) bytes); skipping to the next frame")
     }
     if length > maxFrameBytes {
       return .skip(
@@ -272,7 +273,8 @@ public struct FrameDecoder: Sendable {
   /// RFC 9110 token characters, the only ones a header name may have.
   static func isTokenByte(_ byte: UInt8) -> Bool {
     switch byte {
-    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+      UInt8(ascii: "0")...UInt8(ascii: "9"):
       return true
     default:
       return tokenSymbols.contains(byte)

@@ -55,8 +55,10 @@ public struct Logger: Sendable {
   let sink: any LogSink
   let clock: @Sendable () -> Date
 
-  public init(level: LogLevel, sink: any LogSink, metadata: [String: JSONValue] = [:],
-              clock: @escaping @Sendable () -> Date = { Date() }) {
+  public init(
+    level: LogLevel, sink: any LogSink, metadata: [String: JSONValue] = [:],
+    clock: @escaping @Sendable () -> Date = { Date() }
+  ) {
     self.level = level
     self.sink = sink
     self.metadata = metadata
@@ -156,7 +158,8 @@ public final class AsyncFileLogSink: LogSink {
   public func flush(timeout: Duration = .milliseconds(500)) {
     state.withLock { $0.closed = true }
     wakeup.signal()
-    let nanos = UInt64(timeout.components.seconds) * 1_000_000_000 + UInt64(timeout.components.attoseconds / 1_000_000_000)
+    let nanos =
+      UInt64(timeout.components.seconds) * 1_000_000_000 + UInt64(timeout.components.attoseconds / 1_000_000_000)
     _ = drained.wait(timeout: .now() + .nanoseconds(Int(nanos)))
   }
 
@@ -173,7 +176,10 @@ public final class AsyncFileLogSink: LogSink {
       }
       for line in batch { writeAll(line) }
       if dropped > 0 {
-        writeAll(Array("{\"level\":\"warn\",\"msg\":\"log lines dropped: stderr is not being read\",\"dropped\":\(dropped)}\n".utf8))
+        writeAll(
+          Array(
+            "{\"level\":\"warn\",\"msg\":\"log lines dropped: stderr is not being read\",\"dropped\":\(dropped)}\n".utf8
+          ))
       }
       if closed {
         drained.signal()

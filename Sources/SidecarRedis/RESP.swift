@@ -184,10 +184,13 @@ public struct RESPParser: Sendable {
       default: throw .invalid("a RESP boolean other than t or f")
       }
     case UInt8(ascii: "("): return .bigNumber(String(decoding: try line(&position), as: UTF8.self))
-    case UInt8(ascii: "!"): return .error(String(decoding: try bytes(&position, count: try number(&position)), as: UTF8.self))
+    case UInt8(ascii: "!"):
+      return .error(String(decoding: try bytes(&position, count: try number(&position)), as: UTF8.self))
     case UInt8(ascii: "="):
       let text = try bytes(&position, count: try number(&position))
-      guard text.count >= 4, text[3] == UInt8(ascii: ":") else { throw .invalid("a RESP verbatim string without format") }
+      guard text.count >= 4, text[3] == UInt8(ascii: ":") else {
+        throw .invalid("a RESP verbatim string without format")
+      }
       return .verbatim(format: String(decoding: text[0..<3], as: UTF8.self), text: Array(text[4...]))
     case UInt8(ascii: "%"): return .map(try aggregate(&position, depth: depth, pairs: true) ?? [])
     case UInt8(ascii: "~"): return .set(try aggregate(&position, depth: depth) ?? [])

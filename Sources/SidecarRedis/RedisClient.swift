@@ -136,7 +136,8 @@ public final class RedisClient: Sendable {
   }
 
   /// Runs `script` with `EVALSHA`, loading it first (or again after `NOSCRIPT`).
-  public func evaluate(_ script: RedisScript, keys: [String], arguments: [String]) async throws(RedisError) -> RESPValue {
+  public func evaluate(_ script: RedisScript, keys: [String], arguments: [String]) async throws(RedisError) -> RESPValue
+  {
     for _ in 0..<2 {
       let sha: String
       if let known = scripts.withLock({ $0[script] }) {
@@ -213,7 +214,9 @@ public final class RedisClient: Sendable {
       defer { state.pending.removeAll() }
       return state.pending
     }
-    for pending in failed { pending.continuation.resume(throwing: pending.replies.isEmpty ? error : .connectionLost("\(error)")) }
+    for pending in failed {
+      pending.continuation.resume(throwing: pending.replies.isEmpty ? error : .connectionLost("\(error)"))
+    }
   }
 }
 
@@ -268,7 +271,8 @@ private final class ConnectionLoop: @unchecked Sendable {
       if let deadline = client.oldestDeadline {
         let left = ContinuousClock.now.duration(to: deadline)
         if left <= .zero { return .timeout }
-        timeout = min(timeout, Int32(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000) + 1)
+        timeout = min(
+          timeout, Int32(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000) + 1)
       }
       var fds = [
         pollfd(fd: fd, events: Int16(POLLIN) | (unsent.isEmpty ? 0 : Int16(POLLOUT)), revents: 0),
@@ -330,7 +334,9 @@ private final class ConnectionLoop: @unchecked Sendable {
     var address: UnsafeMutablePointer<addrinfo>? = first
     while let current = address {
       address = current.pointee.ai_next
-      let fd = socket(current.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+      let fd = socket(
+        current.pointee.ai_family,
+        Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
       guard fd >= 0 else { continue }
       if Glibc.connect(fd, current.pointee.ai_addr, current.pointee.ai_addrlen) != 0 && errno != EINPROGRESS {
         lastError = "connect to \(configuration.endpoint) failed: errno \(errno)"
@@ -378,7 +384,9 @@ private final class ConnectionLoop: @unchecked Sendable {
     while !bytes.isEmpty {
       guard wait(fd, for: Int16(POLLOUT), until: deadline) else { return .unreachable("the handshake timed out") }
       let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-      if written > 0 { bytes.removeFirst(written) } else if errno != EAGAIN && errno != EINTR {
+      if written > 0 {
+        bytes.removeFirst(written)
+      } else if errno != EAGAIN && errno != EINTR {
         return .unreachable("the handshake could not be sent: errno \(errno)")
       }
     }
@@ -400,7 +408,9 @@ private final class ConnectionLoop: @unchecked Sendable {
       guard wait(fd, for: Int16(POLLIN), until: deadline) else { return .unreachable("the handshake timed out") }
       let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
       if count == 0 { return .unreachable("the server closed the connection during the handshake") }
-      if count > 0 { parser.append(buffer[0..<count]) } else if errno != EAGAIN && errno != EINTR {
+      if count > 0 {
+        parser.append(buffer[0..<count])
+      } else if errno != EAGAIN && errno != EINTR {
         return .unreachable("the handshake failed: errno \(errno)")
       }
     }

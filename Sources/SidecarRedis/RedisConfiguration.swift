@@ -58,12 +58,16 @@ public struct RedisConfiguration: Sendable, Equatable {
       host = rest[rest.index(after: rest.startIndex)..<close]
       let after = rest[rest.index(after: close)...]
       if !after.isEmpty {
-        guard after.hasPrefix(":"), let number = Int(after.dropFirst()) else { throw RedisURLError("a bad port after the host") }
+        guard after.hasPrefix(":"), let number = Int(after.dropFirst()) else {
+          throw RedisURLError("a bad port after the host")
+        }
         port = number
       }
     } else if let colon = rest.lastIndex(of: ":") {
       host = rest[..<colon]
-      guard let number = Int(rest[rest.index(after: colon)...]) else { throw RedisURLError("the port must be a number") }
+      guard let number = Int(rest[rest.index(after: colon)...]) else {
+        throw RedisURLError("the port must be a number")
+      }
       port = number
     }
     guard !host.isEmpty else { throw RedisURLError("the host is missing") }

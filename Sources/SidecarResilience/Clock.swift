@@ -152,7 +152,10 @@ public final class ManualClock: SidecarClock {
     guard let id else { return }
     try await withTaskCancellationHandler {
       try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-        enum Install { case parked([CheckedContinuation<Void, Never>]), wake, cancel }
+        enum Install {
+          case parked([CheckedContinuation<Void, Never>])
+          case wake, cancel
+        }
         let install: Install = state.withLock { state in
           switch state.sleepers[id] {
           case .pending(let deadline) where deadline > state.now:

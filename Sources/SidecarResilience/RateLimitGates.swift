@@ -159,7 +159,8 @@ public final class RateLimitGates: Sendable {
     return state.withLock { state in
       var latest: (until: ClockInstant, reason: PlatformFailure?)?
       for key in keys {
-        guard let entry = state.entries[key], let earliest = pacing ? entry.earliest : entry.blockedUntil, earliest > now
+        guard let entry = state.entries[key], let earliest = pacing ? entry.earliest : entry.blockedUntil,
+          earliest > now
         else { continue }
         if latest.map({ earliest > $0.until }) ?? true {
           let reason = entry.blockedUntil == earliest ? entry.reason : nil

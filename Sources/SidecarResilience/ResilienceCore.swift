@@ -406,7 +406,9 @@ private final class Call {
   }
 
   func admitBreaker(now: ClockInstant) -> CircuitBreakerStateMachine.AdmitAction {
-    guard usesBreaker else { return .permit(CircuitBreakerStateMachine.Permit(isProbe: false, generation: 0), transition: nil) }
+    guard usesBreaker else {
+      return .permit(CircuitBreakerStateMachine.Permit(isProbe: false, generation: 0), transition: nil)
+    }
     return core.update(platform) { entry in
       let action = entry.breaker.admit(now: now)
       guard case .permit(_, let transition) = action else { return (action, nil) }

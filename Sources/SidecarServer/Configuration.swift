@@ -92,8 +92,12 @@ public struct SidecarConfiguration: Sendable, Equatable {
     configuration.facebook.appSecret = secret("FACEBOOK_APP_SECRET")
     configuration.instagram.appSecret = secret("INSTAGRAM_APP_SECRET")
     configuration.whatsapp.appSecret = secret("WHATSAPP_APP_SECRET")
-    if let value = environment["ENABLE_CIRCUIT_BREAKER"].flatMap(Self.parseFlag) { configuration.breakerEnabled = value }
-    if let value = environment["ENABLE_METRICS_COLLECTION"].flatMap(Self.parseFlag) { configuration.metricsEnabled = value }
+    if let value = environment["ENABLE_CIRCUIT_BREAKER"].flatMap(Self.parseFlag) {
+      configuration.breakerEnabled = value
+    }
+    if let value = environment["ENABLE_METRICS_COLLECTION"].flatMap(Self.parseFlag) {
+      configuration.metricsEnabled = value
+    }
     configuration.stateDir = stateDir
     return configuration
   }
@@ -169,7 +173,8 @@ public struct SidecarConfiguration: Sendable, Equatable {
       case "sharedState.keyPrefix": sharedStateKeyPrefix = try field.keyPrefix()
       default:
         throw .invalidParams(
-          "unknown configuration key `\(key)`; see protocol/PROTOCOL.md#configuration for the keys", field: "config.\(key)")
+          "unknown configuration key `\(key)`; see protocol/PROTOCOL.md#configuration for the keys",
+          field: "config.\(key)")
       }
     }
     if retryMaxDelayMs < retryBaseDelayMs {
@@ -246,7 +251,8 @@ private struct Field {
       let host = url.host, !host.isEmpty, URL(string: text + "/v1/x?y=z") != nil
     else {
       throw .invalidParams(
-        "`\(key)` must be an absolute http(s) URL with a host (printable ASCII, no spaces), got \(given)", field: fieldName)
+        "`\(key)` must be an absolute http(s) URL with a host (printable ASCII, no spaces), got \(given)",
+        field: fieldName)
     }
     guard url.user == nil, url.password == nil, url.query == nil, url.fragment == nil else {
       throw .invalidParams("`\(key)` must not carry user info, a query or a fragment, got \(given)", field: fieldName)

@@ -38,7 +38,8 @@ final class LocalStateStore: SharedStateStore {
 
     var fingerprint: String {
       switch self {
-      case .claimed(let fingerprint, _, _, _), .done(let fingerprint, _, _), .unknown(let fingerprint, _, _): fingerprint
+      case .claimed(let fingerprint, _, _, _), .done(let fingerprint, _, _), .unknown(let fingerprint, _, _):
+        fingerprint
       case .damaged: ""
       }
     }
@@ -70,7 +71,8 @@ final class LocalStateStore: SharedStateStore {
 
   /// - Parameter directory: where the journal lives; nil keeps records in memory only.
   init(
-    directory: String?, now: @escaping @Sendable () -> Date = { Date() }, compactAfterLines: Int = 10_000, logger: Logger
+    directory: String?, now: @escaping @Sendable () -> Date = { Date() }, compactAfterLines: Int = 10_000,
+    logger: Logger
   ) throws {
     self.now = now
     self.compactAfterLines = compactAfterLines
@@ -165,7 +167,8 @@ final class LocalStateStore: SharedStateStore {
 
   func complete(key: String, fingerprint: String, response: JSONValue) throws(SharedStateError) {
     let entry: JSONValue = [
-      "op": "done", "k": .string(key), "fp": .string(fingerprint), "r": response, "t": .double(now().timeIntervalSince1970),
+      "op": "done", "k": .string(key), "fp": .string(fingerprint), "r": response,
+      "t": .double(now().timeIntervalSince1970),
     ]
     defer { _ = running.withLock { $0.remove(key) } }
     try transaction { _ in ((), [entry]) }
@@ -173,7 +176,8 @@ final class LocalStateStore: SharedStateStore {
 
   func completeUnknown(key: String, fingerprint: String, error: JSONValue) throws(SharedStateError) {
     let entry: JSONValue = [
-      "op": "unknown", "k": .string(key), "fp": .string(fingerprint), "e": error, "t": .double(now().timeIntervalSince1970),
+      "op": "unknown", "k": .string(key), "fp": .string(fingerprint), "e": error,
+      "t": .double(now().timeIntervalSince1970),
     ]
     defer { _ = running.withLock { $0.remove(key) } }
     try transaction { _ in ((), [entry]) }
@@ -192,7 +196,9 @@ final class LocalStateStore: SharedStateStore {
 
   /// Reads what other sidecars appended, decides, appends the decision's entries and applies them: all under the
   /// process's mutex and the directory's lock, so no other thread or sidecar decides on stale records.
-  private func transaction<R: Sendable>(_ decide: (inout [String: Record]) -> (R, [JSONValue])) throws(SharedStateError) -> R {
+  private func transaction<R: Sendable>(_ decide: (inout [String: Record]) -> (R, [JSONValue])) throws(SharedStateError)
+    -> R
+  {
     let time = now()
     do {
       return try records.withLock { records -> R in
@@ -418,7 +424,9 @@ private final class Journal: @unchecked Sendable {
     var bytes = [UInt8](repeating: 0, count: size - offset)
     var done = 0
     while done < bytes.count {
-      let count = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, $0.count - done, off_t(offset + done)) }
+      let count = bytes.withUnsafeMutableBytes {
+        pread(fd, $0.baseAddress! + done, $0.count - done, off_t(offset + done))
+      }
       if count < 0 && errno == EINTR { continue }
       guard count > 0 else { throw JournalError.io("cannot read \(path): errno \(errno)") }
       done += count
@@ -437,7 +445,9 @@ private final class Journal: @unchecked Sendable {
       Self.apply(entry, to: &load.records, now: now)
     }
     if start < bytes.count {
-      guard ftruncate(fd, off_t(offset + start)) == 0 else { throw JournalError.io("cannot cut a torn line: errno \(errno)") }
+      guard ftruncate(fd, off_t(offset + start)) == 0 else {
+        throw JournalError.io("cannot cut a torn line: errno \(errno)")
+      }
     }
     offset += start
     return load
@@ -531,9 +541,15 @@ private final class Journal: @unchecked Sendable {
         "t": .double(since.timeIntervalSince1970), "s": .bool(sending),
       ]
     case .done(let fingerprint, let response, let at):
-      ["op": "done", "k": .string(key), "fp": .string(fingerprint), "r": response, "t": .double(at.timeIntervalSince1970)]
+      [
+        "op": "done", "k": .string(key), "fp": .string(fingerprint), "r": response,
+        "t": .double(at.timeIntervalSince1970),
+      ]
     case .unknown(let fingerprint, let error, let at):
-      ["op": "unknown", "k": .string(key), "fp": .string(fingerprint), "e": error, "t": .double(at.timeIntervalSince1970)]
+      [
+        "op": "unknown", "k": .string(key), "fp": .string(fingerprint), "e": error,
+        "t": .double(at.timeIntervalSince1970),
+      ]
     case .damaged(let at):
       ["op": "damaged", "k": .string(key), "t": .double(at.timeIntervalSince1970)]
     }

@@ -26,7 +26,8 @@ struct ParentCredentials: CredentialSource {
           "customerId": .string(key.customerId),
         ], timeout: resolveTimeout)
     } catch is CancellationError {
-      throw SidecarError(kind: .cancelled, message: "cancelled while resolving the credential", platform: key.platform.rawValue)
+      throw SidecarError(
+        kind: .cancelled, message: "cancelled while resolving the credential", platform: key.platform.rawValue)
     } catch let error as JSONRPCError {
       // `data.retryable: false` is the parent saying the credential does not exist: asking again cannot help.
       throw unavailable(

@@ -75,7 +75,9 @@ final class RedisStateStore: SharedStateStore, RefreshLeases {
   private func renew() async {
     _ = try? await client.send("SET", prefix + "owner:" + owner, "1", "PX", leaseMilliseconds)
     while let next = unwritten.withLock({ $0.first }) {
-      guard (try? await client.evaluate(Self.finish, keys: [next[0]], arguments: Array(next.dropFirst()))) != nil else { return }
+      guard (try? await client.evaluate(Self.finish, keys: [next[0]], arguments: Array(next.dropFirst()))) != nil else {
+        return
+      }
       unwritten.withLock { _ = $0.removeFirst() }
     }
   }
@@ -190,14 +192,17 @@ final class RedisStateStore: SharedStateStore, RefreshLeases {
   /// `refresh:<hash of the credential>` set with `SET NX PX` to a random token, polled until free; released only by
   /// its holder (compare and delete), and expiring on its own if the holder dies.
   func acquire(_ key: CredentialKey) async -> RefreshLease? {
-    let name = prefix + "refresh:"
+    let name =
+      prefix + "refresh:"
       + Fingerprint.of([.string(key.platform.rawValue), .string(key.credentialRef), .string(key.customerId)])
     let token = String(UInt64.random(in: .min ... .max), radix: 16)
     let deadline = ContinuousClock.now + LocalStateStore.refreshLeaseWait
     while ContinuousClock.now < deadline {
       do {
         if try await client.send("SET", name, token, "NX", "PX", String(Self.refreshLeaseTTL)) != .null {
-          return RefreshLease { [client] in _ = try? await client.evaluate(Self.releaseLease, keys: [name], arguments: [token]) }
+          return RefreshLease { [client] in
+            _ = try? await client.evaluate(Self.releaseLease, keys: [name], arguments: [token])
+          }
         }
       } catch {
         return nil

@@ -138,7 +138,8 @@ public final class Server: Dispatcher {
     case .failure(let error): return .failure(error)
     case .success(let value): configured = value
     }
-    for key in params?.objectValue?.keys.sorted() ?? [] where !["clientInfo", "config", "processId", "capabilities"].contains(key) {
+    for key in params?.objectValue?.keys.sorted() ?? []
+    where !["clientInfo", "config", "processId", "capabilities"].contains(key) {
       return .failure(.invalidParams("unknown initialize parameter `\(key)`", field: key))
     }
     configuration.withLock { $0 = configured }
@@ -225,7 +226,8 @@ public final class Server: Dispatcher {
       return
     }
     phase.withLock { $0 = .shuttingDown }
-    logger.info("signal received; shutting down", ["signal": .int(Int(signal)), "inFlight": .int(connection.inFlightCount)])
+    logger.info(
+      "signal received; shutting down", ["signal": .int(Int(signal)), "inFlight": .int(connection.inFlightCount)])
     Task { [self] in
       await drain(grace: .milliseconds(configuration.withLock { $0.shutdownGraceMs }))
       await services.withLock { $0 }?.flush()

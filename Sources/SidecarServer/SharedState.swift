@@ -123,6 +123,6 @@ enum Fingerprint {
       }
       return hash
     }
-    return String(fnv(0xCBF2_9CE4_8422_2325), radix: 16) + String(fnv(0x84222325CBF29CE4), radix: 16)
+    return String(fnv(0xCBF2_9CE4_8422_2325), radix: 16) + String(fnv(0x8422_2325_CBF2_9CE4), radix: 16)
   }
 }

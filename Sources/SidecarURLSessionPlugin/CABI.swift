@@ -29,9 +29,10 @@
 import Foundation
 
 /// The host's completion callback.
-public typealias SidecarURLSessionCompletion = @convention(c) (
-  UnsafeMutableRawPointer?, UnsafePointer<UInt8>?, Int, UnsafePointer<UInt8>?, Int
-) -> Void
+public typealias SidecarURLSessionCompletion =
+  @convention(c) (
+    UnsafeMutableRawPointer?, UnsafePointer<UInt8>?, Int, UnsafePointer<UInt8>?, Int
+  ) -> Void
 
 @_cdecl("sidecar_urlsession_abi_version")
 public func sidecarURLSessionABIVersion() -> Int32 { 1 }
@@ -50,7 +51,8 @@ public func sidecarURLSessionSend(
 ) -> UInt64 {
   let reply = Completion(function: completion, context: context)
   guard let request, let description = try? decodeJSON(RequestDescription.self, request, length) else {
-    reply.fail(Failure(kind: "invalidRequest", requestSent: false, message: "the URLSession plugin got a malformed request"))
+    reply.fail(
+      Failure(kind: "invalidRequest", requestSent: false, message: "the URLSession plugin got a malformed request"))
     return 0
   }
   let bytes = body.map { Data(bytes: $0, count: max(0, bodyLength)) }
@@ -68,5 +70,6 @@ public func sidecarURLSessionDestroy(_ session: UnsafeMutableRawPointer) {
 }
 
 private func decodeJSON<T: Decodable>(_ type: T.Type, _ bytes: UnsafePointer<UInt8>, _ length: Int) throws -> T {
-  try JSONDecoder().decode(type, from: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: bytes), count: max(0, length), deallocator: .none))
+  try JSONDecoder().decode(
+    type, from: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: bytes), count: max(0, length), deallocator: .none))
 }

@@ -64,7 +64,9 @@ struct Completion: @unchecked Sendable {  // the host keeps `context` alive unti
   private func deliver(_ reply: Reply, body: Data) {
     let json =
       (try? JSONEncoder().encode(reply))
-      ?? Data(#"{"error":{"kind":"other","requestSent":true,"message":"the URLSession plugin cannot encode its reply"}}"#.utf8)
+      ?? Data(
+        #"{"error":{"kind":"other","requestSent":true,"message":"the URLSession plugin cannot encode its reply"}}"#.utf8
+      )
     json.withUnsafeBytes { json in
       body.withUnsafeBytes { body in
         function(
@@ -143,7 +145,8 @@ final class PluginSession: Sendable {
       let size = (try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? NSNumber)?.int64Value
       guard let size, file.offset >= 0, file.length >= 0, size >= file.offset + file.length else {
         throw Failure(
-          kind: "invalidRequest", requestSent: false, message: "\(file.path) holds fewer than \(file.offset + file.length) bytes")
+          kind: "invalidRequest", requestSent: false,
+          message: "\(file.path) holds fewer than \(file.offset + file.length) bytes")
       }
       if file.offset == 0 && file.length == size {
         return session.uploadTask(with: urlRequest, fromFile: URL(fileURLWithPath: file.path))
@@ -281,8 +284,12 @@ private final class SessionDelegate: NSObject, URLSessionDataDelegate, Sendable 
 
   private static func failure(_ done: Pending, _ error: URLError?) -> Failure? {
     let target = done.target
-    if done.overflow { return Failure(kind: "tooLarge", requestSent: true, message: "\(target): response body over the size cap") }
-    if done.writeFailed { return Failure(kind: "other", requestSent: true, message: "\(target): writing the download failed") }
+    if done.overflow {
+      return Failure(kind: "tooLarge", requestSent: true, message: "\(target): response body over the size cap")
+    }
+    if done.writeFailed {
+      return Failure(kind: "other", requestSent: true, message: "\(target): writing the download failed")
+    }
     if done.timedOut { return Failure(kind: "timedOut", requestSent: true, message: "\(target): timed out") }
     guard let error else { return nil }
     let kind =

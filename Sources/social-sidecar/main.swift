@@ -24,7 +24,9 @@ let protocolFD = dup(STDOUT_FILENO)
 dup2(STDERR_FILENO, STDOUT_FILENO)
 
 let options: CommandLineOptions
-switch CommandLineOptions.parse(Array(CommandLine.arguments.dropFirst()), environment: ProcessInfo.processInfo.environment) {
+switch CommandLineOptions.parse(
+  Array(CommandLine.arguments.dropFirst()), environment: ProcessInfo.processInfo.environment)
+{
 case .run(let parsed):
   options = parsed
 case .exit(let text, let code):

@@ -19,7 +19,9 @@ struct BodyFileTests {
     return directory
   }
 
-  @Test("A FIFO, or a link to one, as an upload body is refused at once rather than waited on", arguments: TransportKind.allCases)
+  @Test(
+    "A FIFO, or a link to one, as an upload body is refused at once rather than waited on",
+    arguments: TransportKind.allCases)
   func fifoBody(kind: TransportKind) async throws {
     let directory = try scratch()
     defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -45,7 +47,9 @@ struct BodyFileTests {
     }
   }
 
-  @Test("A download is created for its owner only, and never written through a link planted at its path", arguments: TransportKind.allCases)
+  @Test(
+    "A download is created for its owner only, and never written through a link planted at its path",
+    arguments: TransportKind.allCases)
   func downloadFile(kind: TransportKind) async throws {
     let directory = try scratch()
     defer { try? FileManager.default.removeItem(atPath: directory) }

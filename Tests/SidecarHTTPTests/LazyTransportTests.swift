@@ -75,7 +75,9 @@ struct LazyTransportTests {
 
   @Test("A file that is not the plugin is refused as unavailable")
   func notAPlugin() throws {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("sidecar-not-a-plugin-\(UUID().uuidString).so").path
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "sidecar-not-a-plugin-\(UUID().uuidString).so"
+    ).path
     try Data("not a shared library".utf8).write(to: URL(fileURLWithPath: path))
     defer { try? FileManager.default.removeItem(atPath: path) }
     let error = try #require(throws: TransportError.self) {
@@ -96,8 +98,12 @@ struct LazyTransportTests {
   @Test("The plugin is looked for at SOCIAL_SIDECAR_URLSESSION_PLUGIN, else beside the executable")
   func pluginLocation() {
     let name = URLSessionPlugin.fileName
-    #expect(URLSessionPlugin.defaultPath(environment: "/opt/x/plugin.so", executable: "/usr/bin/social-sidecar") == "/opt/x/plugin.so")
-    #expect(URLSessionPlugin.defaultPath(environment: nil, executable: "/usr/lib/sidecar/social-sidecar") == "/usr/lib/sidecar/\(name)")
+    #expect(
+      URLSessionPlugin.defaultPath(environment: "/opt/x/plugin.so", executable: "/usr/bin/social-sidecar")
+        == "/opt/x/plugin.so")
+    #expect(
+      URLSessionPlugin.defaultPath(environment: nil, executable: "/usr/lib/sidecar/social-sidecar")
+        == "/usr/lib/sidecar/\(name)")
     #expect(URLSessionPlugin.defaultPath(environment: "", executable: "/srv/social-sidecar") == "/srv/\(name)")
     #expect(URLSessionPlugin.executablePath().map { FileManager.default.isExecutableFile(atPath: $0) } == true)
   }
@@ -108,7 +114,8 @@ struct LazyTransportTests {
       let directory = try #require(URLSessionPlugin.executablePath().map { ($0 as NSString).deletingLastPathComponent })
       let binary = directory + "/social-sidecar"
       try #require(
-        FileManager.default.isExecutableFile(atPath: binary), "\(binary) is missing: build it with `swift build --build-tests`")
+        FileManager.default.isExecutableFile(atPath: binary),
+        "\(binary) is missing: build it with `swift build --build-tests`")
       let ldd = Process()
       ldd.executableURL = URL(fileURLWithPath: "/usr/bin/env")
       ldd.arguments = ["ldd", binary]

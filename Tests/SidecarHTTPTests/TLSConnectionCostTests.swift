@@ -14,13 +14,16 @@ struct TLSConnectionCostTests {
   func newConnectionCost() async throws {
     let bundle = try systemSizedBundle()
     // Interleaved rounds, the cheapest of each kind: other processes' load only ever adds to a round.
-    var oneCertificate = Duration.seconds(1000), systemSized = Duration.seconds(1000), plain = Duration.seconds(1000)
+    var oneCertificate = Duration.seconds(1000)
+    var systemSized = Duration.seconds(1000)
+    var plain = Duration.seconds(1000)
     for _ in 0..<3 {
       oneCertificate = min(oneCertificate, try await loopCPUPerConnection(caBundle: server.caPath, tls: true))
       systemSized = min(systemSized, try await loopCPUPerConnection(caBundle: bundle, tls: true))
       plain = min(plain, try await loopCPUPerConnection(caBundle: nil, tls: false))
     }
-    let measured = "per new connection: TLS with a system-sized CA bundle \(systemSized.ms), with one CA certificate "
+    let measured =
+      "per new connection: TLS with a system-sized CA bundle \(systemSized.ms), with one CA certificate "
       + "\(oneCertificate.ms), plain HTTP \(plain.ms)"
     // The bundle's size must not show: it is loaded once per transport, not once per connection.
     #expect(systemSized < oneCertificate * 3, "\(measured)")

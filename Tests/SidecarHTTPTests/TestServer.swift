@@ -17,7 +17,8 @@ final class TestServer: Sendable {
   }()
 
   private init() throws {
-    let script = FileManager.default.temporaryDirectory.appendingPathComponent("sidecar-http-test-server-\(getpid()).py")
+    let script = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "sidecar-http-test-server-\(getpid()).py")
     try Self.source.write(to: script, atomically: true, encoding: .utf8)
     let certificates = try Self.makeCertificates()
     caPath = certificates.ca
@@ -46,9 +47,15 @@ final class TestServer: Sendable {
     )
     try "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n".write(toFile: ext, atomically: true, encoding: .utf8)
     for arguments in [
-      ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=sidecar test CA", "-keyout", caKey, "-out", ca],
+      [
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=sidecar test CA", "-keyout", caKey,
+        "-out", ca,
+      ],
       ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", csr],
-      ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", caKey, "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", cert],
+      [
+        "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", caKey, "-CAcreateserial", "-days", "2", "-extfile", ext,
+        "-out", cert,
+      ],
     ] {
       let openssl = Process()
       openssl.executableURL = URL(fileURLWithPath: "/usr/bin/env")

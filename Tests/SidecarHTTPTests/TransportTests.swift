@@ -93,7 +93,9 @@ struct TransportTests {
     let transport = try kind.make()
     let error = try await #require(throws: TransportError.self) {
       try await transport.send(
-        HTTPRequest(method: "POST", url: server.url("/upload"), body: .file(path: "/nonexistent/video.mp4", offset: 0, length: 10)))
+        HTTPRequest(
+          method: "POST", url: server.url("/upload"), body: .file(path: "/nonexistent/video.mp4", offset: 0, length: 10)
+        ))
     }
     #expect(error.kind == .invalidRequest)
     #expect(!error.requestSent)
@@ -143,7 +145,8 @@ struct TransportTests {
     #expect(fits.body == servedPattern(65_536))
   }
 
-  @Test("Response headers are found whatever their case; repeated ones keep every value", arguments: TransportKind.allCases)
+  @Test(
+    "Response headers are found whatever their case; repeated ones keep every value", arguments: TransportKind.allCases)
   func responseHeaders(kind: TransportKind) async throws {
     let transport = try kind.make()
     let response = try await transport.send(HTTPRequest(url: server.url("/headers?status=429")))
@@ -286,7 +289,8 @@ struct TransportTests {
   /// Waits until the test server holds the `/hold` request `id` (asked on another host name, so that the probe is
   /// not queued behind it).
   private func waitUntilHeld(_ id: String, probe transport: some HTTPTransport) async throws {
-    let seen = URL(string: server.url("/seen?id=\(id)").absoluteString.replacingOccurrences(of: "127.0.0.1", with: "localhost"))!
+    let seen = URL(
+      string: server.url("/seen?id=\(id)").absoluteString.replacingOccurrences(of: "127.0.0.1", with: "localhost"))!
     while try await transport.send(HTTPRequest(url: seen)).body != Data("yes".utf8) {
       try await Task.sleep(for: .milliseconds(5))
     }
@@ -404,7 +408,8 @@ struct CurlTransportTests {
 
     let systemTrust = try CurlTransport()
     let error = try await #require(throws: TransportError.self) {
-      try await systemTrust.send(HTTPRequest(method: "POST", url: server.tlsURL("/publish"), body: .bytes(Data("{}".utf8))))
+      try await systemTrust.send(
+        HTTPRequest(method: "POST", url: server.tlsURL("/publish"), body: .bytes(Data("{}".utf8))))
     }
     #expect(error.kind == .tls)
     #expect(!error.requestSent)
@@ -430,7 +435,9 @@ struct CurlTransportTests {
   func defaultTransport() throws {
     #expect(CurlTransport.libraryVersion != nil)
     #expect(makeDefaultTransport(HTTPTransportConfiguration()).transport is CurlTransport)
-    #expect(makeDefaultTransport(HTTPTransportConfiguration(), preferred: "urlsession").transport is URLSessionPluginTransport)
+    #expect(
+      makeDefaultTransport(HTTPTransportConfiguration(), preferred: "urlsession").transport is URLSessionPluginTransport
+    )
   }
 }
 

@@ -29,7 +29,8 @@ private final class TestDispatcher: Dispatcher {
       return .task { [self] params, _ in
         do {
           let timeout = Duration.milliseconds(params?["timeoutMs"]?.intValue ?? 5000)
-          let answer = try await connection.withLock { $0 }!.sendRequest("credentials/resolve", params: ["q": 1], timeout: timeout)
+          let answer = try await connection.withLock { $0 }!.sendRequest(
+            "credentials/resolve", params: ["q": 1], timeout: timeout)
           return .success(["answer": answer])
         } catch let error as JSONRPCError {
           return .success(["parentError": .int(error.code)])

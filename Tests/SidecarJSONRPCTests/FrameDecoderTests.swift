@@ -34,7 +34,8 @@ private func decode(_ stream: [UInt8], chunks: [Int]? = nil, decoder: FrameDecod
 
 @Suite("Frame decoder")
 struct FrameDecoderTests {
-  let stream = frame(#"{"a":1}"#) + frame(#"{"b":"é"}"#, headers: ["Content-Type: application/vscode-jsonrpc; charset=utf-8"])
+  let stream =
+    frame(#"{"a":1}"#) + frame(#"{"b":"é"}"#, headers: ["Content-Type: application/vscode-jsonrpc; charset=utf-8"])
     + frame("[]", headers: ["X-Unknown: whatever"])
 
   @Test("Any chunking yields the same frames: whole, byte by byte, and every split point")
@@ -117,7 +118,9 @@ struct FrameDecoderTests {
     var generator = SplitMix64(seed: 42)
     let alphabet = Array("Content-Length: 12\r\n{}\"abc:0123456789".utf8) + [0, 0xFF, 0x80]
     for _ in 0..<2_000 {
-      let garbage = (0..<Int(generator.next() % 200)).map { _ in alphabet[Int(generator.next() % UInt64(alphabet.count))] }
+      let garbage = (0..<Int(generator.next() % 200)).map { _ in
+        alphabet[Int(generator.next() % UInt64(alphabet.count))]
+      }
       var decoder = FrameDecoder(maxFrameBytes: 4096, maxHeaderBytes: 256)
       decoder.append(garbage)
       for _ in 0..<64 { _ = try? decoder.next() }

@@ -96,13 +96,17 @@ struct FidelityTests {
 
   @Test("Graph code 2 on a WhatsApp send is not re-sent: one request, outcome_unknown")
   func codeTwoNotResent() async throws {
-    let harness = MetaTest.harness(.whatsapp, [MetaTest.error(2, message: "Service temporarily unavailable", status: 503)])
+    let harness = MetaTest.harness(
+      .whatsapp, [MetaTest.error(2, message: "Service temporarily unavailable", status: 503)])
     let send = try WhatsAppClient(environment: harness.environment).preparePublish(
       Params(["to": "+15551234567", "text": "hi"]))
     let result = await MetaTest.run { () throws(SidecarError) in
       try await send.run(harness.context(MetaTest.key(.whatsapp)))
     }
-    guard case .failure(let error) = result else { Issue.record("expected a failure"); return }
+    guard case .failure(let error) = result else {
+      Issue.record("expected a failure")
+      return
+    }
     #expect(error.kind == .outcomeUnknown)
     #expect(harness.transport.requests.count == 1)
   }
@@ -117,7 +121,8 @@ struct FidelityTests {
 
   @Test("whatsapp/validate asks for the messaging-limit field under the configured version's name")
   func messagingLimitField() {
-    for (version, field) in [("v23.0", "messaging_limit_tier"), ("v24.0", "whatsapp_business_manager_messaging_limit")] {
+    for (version, field) in [("v23.0", "messaging_limit_tier"), ("v24.0", "whatsapp_business_manager_messaging_limit")]
+    {
       var endpoints = PlatformEndpoints()
       endpoints.graphVersion[.whatsapp] = version
       let harness = MetaTest.harness(.whatsapp, [])
@@ -148,7 +153,8 @@ struct FidelityTests {
   func recruitingPoster() async throws {
     let transport = ScriptedTransport([
       ScriptedTransport.json(
-        200, #"{"elements":[{"organization":"urn:li:organization:2414183","role":"RECRUITING_POSTER","state":"APPROVED"}]}"#)
+        200,
+        #"{"elements":[{"organization":"urn:li:organization:2414183","role":"RECRUITING_POSTER","state":"APPROVED"}]}"#)
     ])
     var credential = LinkedInClientTests.credential()
     credential.clientSecret = nil
@@ -177,10 +183,13 @@ struct FidelityTests {
   func duplicateReadBack() async throws {
     let duplicate = ScriptedTransport.json(
       422, #"{"status":422,"code":"DUPLICATE_POST","message":"Content is a duplicate of urn:li:share:7001"}"#)
-    for (read, live) in [(ScriptedTransport.json(200, #"{"id":"urn:li:share:7001"}"#), true),
-                         (ScriptedTransport.json(404, #"{"status":404,"code":"RESOURCE_NOT_FOUND"}"#), false)] {
+    for (read, live) in [
+      (ScriptedTransport.json(200, #"{"id":"urn:li:share:7001"}"#), true),
+      (ScriptedTransport.json(404, #"{"status":404,"code":"RESOURCE_NOT_FOUND"}"#), false),
+    ] {
       let transport = ScriptedTransport([duplicate, read])
-      let harness = TestHarness(transport: transport, credentials: [LinkedInClientTests.key: LinkedInClientTests.credential()])
+      let harness = TestHarness(
+        transport: transport, credentials: [LinkedInClientTests.key: LinkedInClientTests.credential()])
       let publish = try LinkedInClient(environment: harness.environment).preparePublish(Params(["text": "again"]))
       let run = await MetaTest.run { () throws(SidecarError) in
         try await publish.run(harness.context(LinkedInClientTests.key))
@@ -188,15 +197,18 @@ struct FidelityTests {
       #expect(transport.requests.last?.url.absoluteString.hasSuffix("/rest/posts/urn%3Ali%3Ashare%3A7001") == true)
       switch run {
       case .success(let result): #expect(live && result.postId == "urn:li:share:7001")
-      case .failure(let error): #expect(!live && error.kind == .permanent && error.message.contains("urn:li:share:7001"))
+      case .failure(let error):
+        #expect(!live && error.kind == .permanent && error.message.contains("urn:li:share:7001"))
       }
     }
   }
 
-  @Test("a LinkedIn version older than 10 months is warned about", arguments: [
-    ("202510", "2026-12-01T00:00:00Z", true), ("202602", "2026-12-01T00:00:00Z", false),
-    ("202610", "2026-12-01T00:00:00Z", false), ("202601", "2026-12-01T00:00:00Z", true),
-  ])
+  @Test(
+    "a LinkedIn version older than 10 months is warned about",
+    arguments: [
+      ("202510", "2026-12-01T00:00:00Z", true), ("202602", "2026-12-01T00:00:00Z", false),
+      ("202610", "2026-12-01T00:00:00Z", false), ("202601", "2026-12-01T00:00:00Z", true),
+    ])
   func versionWarning(version: String, now: String, warned: Bool) throws {
     let date = try Date(now, strategy: .iso8601)
     #expect((LinkedInClient.versionWarning(version, now: date) != nil) == warned)

@@ -24,7 +24,8 @@ struct LocalFileHardeningTests {
 
   static func prepare(_ path: String, harness: TestHarness? = nil) throws(InvalidParams) {
     let harness = harness ?? TestHarness(transport: ScriptedTransport(), credentials: [:])
-    _ = try YouTubeClient(environment: harness.environment).preparePublish(Params(["title": "t", "videoPath": .string(path)]))
+    _ = try YouTubeClient(environment: harness.environment).preparePublish(
+      Params(["title": "t", "videoPath": .string(path)]))
   }
 
   @Test("a videoPath that is a link to a FIFO is refused before any request, without blocking")
@@ -69,7 +70,8 @@ struct LocalFileHardeningTests {
     #expect(error.reason.contains(phrase), "\(error.reason)")
   }
 
-  @Test("a character device or a directory under a root is refused as not a regular file", arguments: ["/dev/zero", "/tmp"])
+  @Test(
+    "a character device or a directory under a root is refused as not a regular file", arguments: ["/dev/zero", "/tmp"])
   func device(path: String) throws {
     let policy = MediaPolicy(allowPrivateNetworks: false, localRoots: ["/"])
     let error = try #require(throws: InvalidParams.self) { try policy.localFile(path, field: "videoPath") }
@@ -93,7 +95,9 @@ struct LocalFileHardeningTests {
     defer { try? FileManager.default.removeItem(atPath: directory) }
     #expect(symlink("/etc/passwd", directory + "/v.mp4") == 0)
     let policy = MediaPolicy(allowPrivateNetworks: false, localRoots: [directory])
-    let error = try #require(throws: InvalidParams.self) { try policy.localFile(directory + "/v.mp4", field: "videoPath") }
+    let error = try #require(throws: InvalidParams.self) {
+      try policy.localFile(directory + "/v.mp4", field: "videoPath")
+    }
     #expect(error.reason.contains("outside"))
   }
 }
@@ -108,7 +112,8 @@ struct MediaDownloadHardeningTests {
   ) -> MediaFetcher {
     let environment = PlatformEnvironment(
       endpoints: PlatformEndpoints(), transport: transport,
-      core: core ?? ResilienceCore(retry: RetryPolicy(maxAttempts: 2, baseDelay: .milliseconds(1), maxDelay: .milliseconds(1))),
+      core: core
+        ?? ResilienceCore(retry: RetryPolicy(maxAttempts: 2, baseDelay: .milliseconds(1), maxDelay: .milliseconds(1))),
       media: policy, logger: .disabled)
     return MediaFetcher(http: environment.http(for: .youtube), policy: policy, directory: directory)
   }
@@ -133,8 +138,10 @@ struct MediaDownloadHardeningTests {
   @Test("media.maxBytes replaces the documented limit")
   func override() async throws {
     let error = try await #require(throws: SidecarError.self) {
-      try await Self.fetcher(ScriptedTransport([Self.body(200)]), policy: MediaPolicy(allowPrivateNetworks: false, maxBytes: 100))
-        .fetch(Self.url, field: "videoUrl", limit: 1 << 30, context: CallContext(deadline: nil))
+      try await Self.fetcher(
+        ScriptedTransport([Self.body(200)]), policy: MediaPolicy(allowPrivateNetworks: false, maxBytes: 100)
+      )
+      .fetch(Self.url, field: "videoUrl", limit: 1 << 30, context: CallContext(deadline: nil))
     }
     #expect(error.message.contains("larger than 100 bytes"))
   }
@@ -168,7 +175,8 @@ struct MediaDownloadHardeningTests {
     let core = ResilienceCore(
       retry: RetryPolicy(maxAttempts: 1, baseDelay: .milliseconds(1), maxDelay: .milliseconds(1)),
       breaker: BreakerConfiguration(failureThreshold: 1))
-    let refused = ScriptedTransport.Reply.failure(TransportError(.connectFailed, requestSent: false, message: "refused"))
+    let refused = ScriptedTransport.Reply.failure(
+      TransportError(.connectFailed, requestSent: false, message: "refused"))
     let transport = ScriptedTransport([refused, refused, refused, Self.body(10)])
     let fetcher = Self.fetcher(transport, core: core)
     for _ in 0..<3 {
@@ -241,7 +249,8 @@ struct LocalFailureHardeningTests {
       retry: RetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(1), maxDelay: .milliseconds(1)),
       breaker: BreakerConfiguration(failureThreshold: 1))
     let transport = ScriptedTransport(fallback: { _ in
-      .failure(TransportError(.invalidRequest, requestSent: false, message: "line break in the value of header Authorization"))
+      .failure(
+        TransportError(.invalidRequest, requestSent: false, message: "line break in the value of header Authorization"))
     })
     let http = PlatformHTTP(
       platform: .linkedin, transport: transport, core: core, timeout: .seconds(5), connectTimeout: .seconds(5),
@@ -286,7 +295,8 @@ struct LocalFailureHardeningTests {
   @Test("the credential cache keeps at most its capacity, pushing out the oldest")
   func cacheCapacity() async throws {
     let keys = (0..<5).map { CredentialKey(platform: .linkedin, credentialRef: "r", customerId: "c\($0)") }
-    let source = FixedCredentials(Dictionary(uniqueKeysWithValues: keys.map { ($0, Credential(accessToken: "t", accountId: "a")) }))
+    let source = FixedCredentials(
+      Dictionary(uniqueKeysWithValues: keys.map { ($0, Credential(accessToken: "t", accountId: "a")) }))
     let clock = ManualClock()
     let store = CredentialStore(source: source, clock: clock, logger: .disabled, cacheCapacity: 3)
     for key in keys {
@@ -342,8 +352,11 @@ struct RedactionHardeningTests {
   }
 
   static func text(_ error: SidecarError) -> String {
-    [error.message, error.failure?.message ?? "", error.failure?.platformMessage ?? "", "\(error.failure?.platformCode.map { "\($0)" } ?? "")"]
-      .joined(separator: " | ")
+    [
+      error.message, error.failure?.message ?? "", error.failure?.platformMessage ?? "",
+      "\(error.failure?.platformCode.map { "\($0)" } ?? "")",
+    ]
+    .joined(separator: " | ")
   }
 
   static let echo = "token \(token) refresh \(refresh) secret \(clientSecret)"
@@ -353,7 +366,10 @@ struct RedactionHardeningTests {
     arguments: [
       (Platform.facebook, 400, #"{"error":{"message":"(#100) \#(echo)","type":"OAuthException","code":100}}"#),
       (Platform.linkedin, 400, #"{"status":400,"serviceErrorCode":100,"code":"BAD","message":"\#(echo)"}"#),
-      (Platform.youtube, 400, #"{"error":{"code":400,"message":"\#(echo)","errors":[{"reason":"badRequest","message":"\#(echo)"}]}}"#),
+      (
+        Platform.youtube, 400,
+        #"{"error":{"code":400,"message":"\#(echo)","errors":[{"reason":"badRequest","message":"\#(echo)"}]}}"#
+      ),
     ])
   func platformShapes(platform: Platform, status: Int, body: String) async throws {
     let (raw, redacted) = try await Self.failure(platform, status: status, body: body) { environment in
@@ -371,7 +387,8 @@ struct RedactionHardeningTests {
   @Test("the OAuth token endpoint's error shape is scrubbed too")
   func tokenEndpoint() async throws {
     let body = #"{"error":"invalid_client","error_description":"\#(Self.echo)"}"#
-    let (raw, redacted) = try await Self.failure(.linkedin, status: 401, body: body, operation: LinkedInClient.init, refresh: true)
+    let (raw, redacted) = try await Self.failure(
+      .linkedin, status: 401, body: body, operation: LinkedInClient.init, refresh: true)
     #expect(Self.text(raw).contains(Self.clientSecret))
     for secret in [Self.token, Self.refresh, Self.clientSecret] { #expect(!Self.text(redacted).contains(secret)) }
   }

@@ -52,7 +52,9 @@ struct LinkedInClientTests {
       request.json
         == [
           "author": "urn:li:organization:2414183", "commentary": #"Hello \(world\) #launch"#, "visibility": "PUBLIC",
-          "distribution": ["feedDistribution": "MAIN_FEED", "targetEntities": [], "thirdPartyDistributionChannels": []],
+          "distribution": [
+            "feedDistribution": "MAIN_FEED", "targetEntities": [], "thirdPartyDistributionChannels": [],
+          ],
           "lifecycleState": "PUBLISHED", "isReshareDisabledByAuthor": false,
         ])
     #expect(
@@ -66,11 +68,15 @@ struct LinkedInClientTests {
   func linkPost() async throws {
     let transport = ScriptedTransport([Self.created("urn:li:share:1")])
     let harness = TestHarness(transport: transport, credentials: [Self.key: Self.credential(accountId: "2414183")])
-    _ = try await post(harness, ["text": "Read this", "link": "https://www.example.com/blog/post-1", "visibility": "LOGGED_IN"])
+    _ = try await post(
+      harness, ["text": "Read this", "link": "https://www.example.com/blog/post-1", "visibility": "LOGGED_IN"])
     let body = try #require(transport.requests.first?.json)
     #expect(body["author"] == "urn:li:organization:2414183")
     #expect(body["visibility"] == "LOGGED_IN")
-    #expect(body["content"] == ["article": ["source": "https://www.example.com/blog/post-1", "title": "example.com/blog/post-1"]])
+    #expect(
+      body["content"] == [
+        "article": ["source": "https://www.example.com/blog/post-1", "title": "example.com/blog/post-1"]
+      ])
   }
 
   @Test("an image post fetches the image, uploads it to LinkedIn and posts its URN")
@@ -93,13 +99,14 @@ struct LinkedInClientTests {
       harness, ["text": "Look", "imageUrl": "https://media.test/photo.jpg"], environment: harness.permissiveEnvironment)
 
     let requests = transport.requests
-    #expect(requests.map { "\($0.method) \($0.url.absoluteString)" } == [
-      "GET https://media.test/photo.jpg",
-      "POST https://api.linkedin.com/rest/images?action=initializeUpload",
-      "PUT https://www.linkedin.com/dms-uploads/abc/uploadedImage/0?ca=vector_feedshare",
-      "GET https://api.linkedin.com/rest/images/urn%3Ali%3Aimage%3AC4E10AQFoyyAjHPMQuQ",
-      "POST https://api.linkedin.com/rest/posts",
-    ])
+    #expect(
+      requests.map { "\($0.method) \($0.url.absoluteString)" } == [
+        "GET https://media.test/photo.jpg",
+        "POST https://api.linkedin.com/rest/images?action=initializeUpload",
+        "PUT https://www.linkedin.com/dms-uploads/abc/uploadedImage/0?ca=vector_feedshare",
+        "GET https://api.linkedin.com/rest/images/urn%3Ali%3Aimage%3AC4E10AQFoyyAjHPMQuQ",
+        "POST https://api.linkedin.com/rest/posts",
+      ])
     Self.expectRestHeaders(requests[1])
     #expect(requests[1].json == ["initializeUploadRequest": ["owner": "urn:li:organization:2414183"]])
     #expect(requests[2].body == image)
@@ -117,7 +124,8 @@ struct LinkedInClientTests {
   func foreignUploadHost() async throws {
     let transport = ScriptedTransport([
       .response(HTTPResponse(status: 200, headers: ["Content-Type": "image/png"], body: Data([1, 2, 3]))),
-      ScriptedTransport.json(200, #"{"value":{"uploadUrl":"https://uploads.elsewhere.test/x","image":"urn:li:image:X"}}"#),
+      ScriptedTransport.json(
+        200, #"{"value":{"uploadUrl":"https://uploads.elsewhere.test/x","image":"urn:li:image:X"}}"#),
       .response(HTTPResponse(status: 201)),
       ScriptedTransport.json(200, #"{"status":"AVAILABLE"}"#),
       Self.created("urn:li:share:8"),
@@ -177,7 +185,8 @@ struct LinkedInClientTests {
     #expect(result.postId == "urn:li:share:9")
     let refresh = transport.requests[1]
     #expect(refresh.url.absoluteString == "https://www.linkedin.com/oauth/v2/accessToken")
-    #expect(refresh.text == "grant_type=refresh_token&refresh_token=AQX-refresh&client_id=li-client&client_secret=li-secret")
+    #expect(
+      refresh.text == "grant_type=refresh_token&refresh_token=AQX-refresh&client_id=li-client&client_secret=li-secret")
     #expect(transport.requests[2].headers["Authorization"] == "Bearer AQV-new")
     await harness.store.flushUpdates(timeout: .seconds(5))
     #expect(harness.credentials.updates.map(\.1.refreshToken) == ["AQX-rotated"])
@@ -187,7 +196,8 @@ struct LinkedInClientTests {
   @Test("without a refresh token an expired token is auth_failed and nothing is refreshed")
   func expiredWithoutRefresh() async throws {
     let transport = ScriptedTransport([
-      ScriptedTransport.json(401, #"{"status":401,"serviceErrorCode":65601,"code":"REVOKED_ACCESS_TOKEN","message":"revoked"}"#)
+      ScriptedTransport.json(
+        401, #"{"status":401,"serviceErrorCode":65601,"code":"REVOKED_ACCESS_TOKEN","message":"revoked"}"#)
     ])
     let harness = TestHarness(transport: transport, credentials: [Self.key: Self.credential(refreshToken: nil)])
     let error = try await #require(throws: SidecarError.self) { try await post(harness, ["text": "Hi"]) }
@@ -198,7 +208,8 @@ struct LinkedInClientTests {
 
   @Test("429 is rate_limited")
   func rateLimited() async throws {
-    let throttled = ScriptedTransport.json(429, #"{"status":429,"message":"Resource level throttle limit for calls to this resource is reached."}"#)
+    let throttled = ScriptedTransport.json(
+      429, #"{"status":429,"message":"Resource level throttle limit for calls to this resource is reached."}"#)
     let transport = ScriptedTransport([throttled, throttled, throttled])
     let harness = TestHarness(transport: transport, credentials: [Self.key: Self.credential()])
     let error = try await #require(throws: SidecarError.self) { try await post(harness, ["text": "Hi"]) }
@@ -207,7 +218,8 @@ struct LinkedInClientTests {
 
   @Test("a 5xx on the publish is re-sent only after a read shows no such post, up to 3 sends; then outcome_unknown")
   func ambiguousPublish() async throws {
-    let other = ScriptedTransport.json(200, #"{"elements":[{"id":"urn:li:share:9","commentary":"Older","createdAt":1}]}"#)
+    let other = ScriptedTransport.json(
+      200, #"{"elements":[{"id":"urn:li:share:9","commentary":"Older","createdAt":1}]}"#)
     let replies: [ScriptedTransport.Reply] = [.response(HTTPResponse(status: 504)), other]
     let transport = ScriptedTransport(Array(repeating: replies, count: 3).flatMap { $0 })
     let harness = TestHarness(transport: transport, credentials: [Self.key: Self.credential()])
@@ -278,7 +290,9 @@ struct LinkedInClientTests {
     let transport = ScriptedTransport([ScriptedTransport.json(200, #"{"elements":[]}"#)])
     let clock = ManualClock()
     let harness = TestHarness(transport: transport, credentials: [Self.key: Self.credential()], clock: clock)
-    let error = try await #require(throws: SidecarError.self) { try await interrupted(harness, deadline: .milliseconds(5)) }
+    let error = try await #require(throws: SidecarError.self) {
+      try await interrupted(harness, deadline: .milliseconds(5))
+    }
     #expect(error.kind == .outcomeUnknown)
     #expect(error.message.contains("no time left before the deadline"), "\(error.message)")
     #expect(transport.requests.map(\.method) == ["GET"])
@@ -291,7 +305,10 @@ struct LinkedInClientTests {
       (["text": "   "], "text", "needs `text` or an attachment"),
       (["text": .string(String(repeating: "a", count: 3001))], "text", "3000"),
       (["text": .string(String(repeating: "(", count: 1600))], "text", "escaped"),
-      (["text": "x", "link": "https://a.test", "imageUrl": "https://b.test/i.jpg"], "imageUrl", "not `link` and `imageUrl`"),
+      (
+        ["text": "x", "link": "https://a.test", "imageUrl": "https://b.test/i.jpg"], "imageUrl",
+        "not `link` and `imageUrl`"
+      ),
       (["text": "x", "visibility": "FRIENDS"], "visibility", "PUBLIC, CONNECTIONS, LOGGED_IN"),
       (["text": "x", "link": "ftp://a.test/x"], "link", "http(s)"),
       (["text": "x", "imageUrl": "http://media.test/i.jpg"], "imageUrl", "https"),
@@ -308,7 +325,8 @@ struct LinkedInClientTests {
 
   @Test("an accountId that is not an organization is refused before any request")
   func badAccount() async throws {
-    let harness = TestHarness(transport: ScriptedTransport(), credentials: [Self.key: Self.credential(accountId: "acme-corp")])
+    let harness = TestHarness(
+      transport: ScriptedTransport(), credentials: [Self.key: Self.credential(accountId: "acme-corp")])
     let error = try await #require(throws: SidecarError.self) { try await post(harness, ["text": "Hi"]) }
     #expect(error.kind == .permanent)
     #expect(error.message.contains("urn:li:organization:"))
@@ -348,7 +366,8 @@ struct LinkedInClientTests {
   @Test("validate names the missing role when the member is only an analyst")
   func validateAnalyst() async throws {
     let transport = ScriptedTransport([
-      ScriptedTransport.json(200, #"{"elements":[{"organization":"urn:li:organization:2414183","role":"ANALYST","state":"APPROVED"}]}"#)
+      ScriptedTransport.json(
+        200, #"{"elements":[{"organization":"urn:li:organization:2414183","role":"ANALYST","state":"APPROVED"}]}"#)
     ])
     var credential = Self.credential()
     credential.clientSecret = nil  // no introspection

@@ -35,8 +35,10 @@ struct MediaGuardTests {
     for text in ["8.8.8.8", "93.184.216.34", "2606:4700:4700::1111"] {
       #expect(AddressCheck.literal(text)?.isPublic == true, "\(text)")
     }
-    for text in ["127.0.0.1", "10.0.0.1", "172.31.255.255", "192.168.0.1", "169.254.1.1", "100.127.0.1", "224.0.0.1",
-                 "::1", "::", "fe80::1", "fc00::1", "::ffff:10.0.0.1", "2001:db8::1"] {
+    for text in [
+      "127.0.0.1", "10.0.0.1", "172.31.255.255", "192.168.0.1", "169.254.1.1", "100.127.0.1", "224.0.0.1",
+      "::1", "::", "fe80::1", "fc00::1", "::ffff:10.0.0.1", "2001:db8::1",
+    ] {
       #expect(AddressCheck.literal(text)?.isPublic == false, "\(text)")
     }
   }
@@ -60,7 +62,8 @@ struct MediaGuardTests {
     let media = fetcher(transport, policy: strict)
     await #expect(throws: SidecarError.self) {
       _ = try await media.fetch(
-        URL(string: "https://93.184.216.34/v.mp4")!, field: "videoUrl", limit: 1 << 20, context: CallContext(deadline: nil))
+        URL(string: "https://93.184.216.34/v.mp4")!, field: "videoUrl", limit: 1 << 20,
+        context: CallContext(deadline: nil))
     }
     #expect(transport.requests.count == 1, "only the first hop may be requested")
   }

@@ -227,7 +227,8 @@ struct MetaFacebookPublishTests {
 
   @Test("an unknown error whose text is not in the feed (or only in an old post) is sent once more")
   func feedNotFoundResent() async throws {
-    let oldPost = MetaTest.ok(#"{"data":[{"id":"111_1","message":"Exactly this","created_time":"2020-01-01T00:00:00+0000"}]}"#)
+    let oldPost = MetaTest.ok(
+      #"{"data":[{"id":"111_1","message":"Exactly this","created_time":"2020-01-01T00:00:00+0000"}]}"#)
     let (result, requests) = try await post(
       ["text": "Exactly this"],
       [MetaTest.error(1, message: "An unknown error occurred", status: 500), oldPost, MetaTest.ok(#"{"id":"111_7"}"#)])

@@ -223,8 +223,8 @@ struct MetaGraphErrorMappingTests {
   func platformWords() throws {
     let body =
       #"{"error":{"message":"(#131009) Parameter value is not valid","type":"OAuthException","code":131009,"#
-        + #""error_data":{"messaging_product":"whatsapp","details":"Invalid value for parameter 'to'"},"#
-        + #""fbtrace_id":"x"}}"#
+      + #""error_data":{"messaging_product":"whatsapp","details":"Invalid value for parameter 'to'"},"#
+      + #""fbtrace_id":"x"}}"#
     let error = try #require(GraphError(body: Data(body.utf8)))
     #expect(error.details == "Invalid value for parameter 'to'")
     let failure = GraphAPI.failure(for: error, status: 400, platform: .whatsapp)
@@ -288,7 +288,7 @@ struct MetaGraphRequestTests {
     let usage: HTTPHeaders = [
       "X-Business-Use-Case-Usage":
         #"{"111":[{"type":"pages","call_count":100,"total_cputime":10,"#
-          + #""total_time":10,"estimated_time_to_regain_access":7}]}"#
+        + #""total_time":10,"estimated_time_to_regain_access":7}]}"#
     ]
     let harness = MetaTest.harness(.facebook, [MetaTest.ok(#"{"id":"111_1"}"#, headers: usage)], clock: ManualClock())
     let client = FacebookClient(environment: harness.environment)

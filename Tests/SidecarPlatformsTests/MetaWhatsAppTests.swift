@@ -48,7 +48,10 @@ struct MetaWhatsAppSendTests {
       Params(["to": "+15551234567", "text": "Hello"]))
     let context = harness.context(key, interruptedSince: Date().addingTimeInterval(-60))
     let result = await MetaTest.run { () throws(SidecarError) in try await operation.run(context) }
-    guard case .failure(let error) = result else { Issue.record("an interrupted send was answered as sent"); return }
+    guard case .failure(let error) = result else {
+      Issue.record("an interrupted send was answered as sent")
+      return
+    }
     #expect(error.kind == .outcomeUnknown)
     #expect(error.message.contains("stopped while this publish was in flight"))
     #expect(harness.transport.requests.isEmpty)

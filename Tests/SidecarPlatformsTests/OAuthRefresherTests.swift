@@ -13,20 +13,23 @@ struct OAuthRefresherTests {
 
   static func stale(_ clock: any SidecarClock, expiresIn: TimeInterval = 60) -> Credential {
     Credential(
-      accessToken: "ya29.old-access", refreshToken: "1//refresh-secret", expiresAt: clock.wallNow().addingTimeInterval(expiresIn),
+      accessToken: "ya29.old-access", refreshToken: "1//refresh-secret",
+      expiresAt: clock.wallNow().addingTimeInterval(expiresIn),
       accountId: "UCchannel0001", clientId: "client-id.apps", clientSecret: "client-secret-xyz")
   }
 
   func refresher(_ harness: TestHarness, url: String = "https://oauth2.googleapis.com/token") -> OAuth2Refresher {
     OAuth2Refresher(
-      platform: .youtube, tokenURL: url, http: harness.environment.http(for: .youtube), clock: harness.environment.clock)
+      platform: .youtube, tokenURL: url, http: harness.environment.http(for: .youtube), clock: harness.environment.clock
+    )
   }
 
   @Test("sends the refresh-token grant as a form and reads the new token and its expiry")
   func exactRequest() async throws {
     let clock = ManualClock(wallNow: Date(timeIntervalSince1970: 1_750_000_000))
     let transport = ScriptedTransport([
-      ScriptedTransport.json(200, #"{"access_token":"ya29.new-access","expires_in":3599,"scope":"s","token_type":"Bearer"}"#)
+      ScriptedTransport.json(
+        200, #"{"access_token":"ya29.new-access","expires_in":3599,"scope":"s","token_type":"Bearer"}"#)
     ])
     let harness = TestHarness(transport: transport, credentials: [:], clock: clock)
     let fresh = try await refresher(harness).refresh(Self.stale(clock), deadline: nil)
@@ -58,7 +61,8 @@ struct OAuthRefresherTests {
   @Test("invalid_grant ends in auth_failed saying the account must be reconnected, without a secret")
   func invalidGrant() async throws {
     let transport = ScriptedTransport([
-      ScriptedTransport.json(400, #"{"error":"invalid_grant","error_description":"Token has been expired or revoked."}"#)
+      ScriptedTransport.json(
+        400, #"{"error":"invalid_grant","error_description":"Token has been expired or revoked."}"#)
     ])
     let harness = TestHarness(transport: transport, credentials: [:])
     let stale = Self.stale(harness.environment.clock)
@@ -208,5 +212,3 @@ final class HoldingTransport: HTTPTransport {
     try await inner.download(request, to: path, maxBytes: maxBytes)
   }
 }
-
-

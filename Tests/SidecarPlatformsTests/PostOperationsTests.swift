@@ -16,16 +16,21 @@ struct SchedulingWindowTests {
 
   func at(_ seconds: TimeInterval) -> JSONValue { .string(RFC3339.string(from: Self.now.addingTimeInterval(seconds))) }
 
-  func facebook(_ publishAt: JSONValue, _ replies: [ScriptedTransport.Reply] = []) -> (FacebookClient, TestHarness, Params) {
+  func facebook(_ publishAt: JSONValue, _ replies: [ScriptedTransport.Reply] = []) -> (
+    FacebookClient, TestHarness, Params
+  ) {
     let harness = MetaTest.harness(.facebook, replies, clock: clock)
-    return (FacebookClient(environment: harness.environment), harness, Params(["text": "later", "publishAt": publishAt]))
+    return (
+      FacebookClient(environment: harness.environment), harness, Params(["text": "later", "publishAt": publishAt])
+    )
   }
 
   static let facebookCases: [(seconds: TimeInterval, accepted: Bool)] = [
     (-60, false), (540, false), (600, true), (2_505_600, true), (2_592_000, true), (2_592_060, false),
   ]
 
-  @Test("Facebook takes 10 minutes to 30 days ahead and refuses either side, saying the window",
+  @Test(
+    "Facebook takes 10 minutes to 30 days ahead and refuses either side, saying the window",
     arguments: SchedulingWindowTests.facebookCases)
   func facebookWindow(seconds: TimeInterval, accepted: Bool) throws {
     let (client, _, params) = facebook(at(seconds))
@@ -94,10 +99,12 @@ struct RFC3339ParsingTests {
     #expect(RFC3339.date(from: text) == Date(timeIntervalSince1970: seconds))
   }
 
-  @Test("anything else is nil", arguments: [
-    "tomorrow", "2026-12-24 18:00:00Z", "2026-12-24T18:00:00", "2026-13-01T00:00:00Z", "2026-12-24T18:00:00.Z",
-    "2026-12-24T18:00:00+0100", "2026-12-24T25:00:00Z",
-  ])
+  @Test(
+    "anything else is nil",
+    arguments: [
+      "tomorrow", "2026-12-24 18:00:00Z", "2026-12-24T18:00:00", "2026-13-01T00:00:00Z", "2026-12-24T18:00:00.Z",
+      "2026-12-24T18:00:00+0100", "2026-12-24T25:00:00Z",
+    ])
   func refuses(text: String) {
     #expect(RFC3339.date(from: text) == nil)
   }
@@ -125,9 +132,11 @@ struct FacebookPostOperationTests {
   func scheduledStatus() async throws {
     let harness = MetaTest.harness(
       .facebook,
-      [MetaTest.ok(
-        #"{"id":"111_2","is_published":false,"scheduled_publish_time":1798135200,"#
-          + #""permalink_url":"https://www.facebook.com/111/posts/2"}"#)])
+      [
+        MetaTest.ok(
+          #"{"id":"111_2","is_published":false,"scheduled_publish_time":1798135200,"#
+            + #""permalink_url":"https://www.facebook.com/111/posts/2"}"#)
+      ])
     let status = try await FacebookClient(environment: harness.environment).status(
       postId: "111_2", context: harness.context(MetaTest.key(.facebook)))
     #expect(status.state == .scheduled)

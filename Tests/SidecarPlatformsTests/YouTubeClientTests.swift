@@ -56,7 +56,8 @@ final class YouTubeSimulator: Sendable {
     let valid = state.withLock { $0.validToken }
     guard request.headers["Authorization"] == "Bearer \(valid)" else {
       return ScriptedTransport.json(
-        401, #"{"error":{"code":401,"message":"Invalid Credentials","errors":[{"reason":"authError","domain":"global"}]}}"#)
+        401,
+        #"{"error":{"code":401,"message":"Invalid Credentials","errors":[{"reason":"authError","domain":"global"}]}}"#)
     }
     if request.method == "POST" {
       state.withLock { state in
@@ -107,7 +108,8 @@ final class YouTubeSimulator: Sendable {
     if state.received.count == state.total {
       if state.videos == 0 { state.videos = 1 }
       return ScriptedTransport.json(
-        201, #"{"kind":"youtube#video","id":"dQw4w9WgXcQ","status":{"uploadStatus":"uploaded","privacyStatus":"public"}}"#)
+        201,
+        #"{"kind":"youtube#video","id":"dQw4w9WgXcQ","status":{"uploadStatus":"uploaded","privacyStatus":"public"}}"#)
     }
     let headers: HTTPHeaders = state.received.isEmpty ? [:] : ["Range": "bytes=0-\(state.received.count - 1)"]
     return .response(HTTPResponse(status: 308, headers: headers))
@@ -131,7 +133,8 @@ struct YouTubeClientTests {
   static let key = CredentialKey(platform: .youtube, credentialRef: "yt-ref", customerId: "cust-1")
   static let chunk: Int64 = 256 << 10
 
-  static func credential(token: String = "ya29.valid", expiresAt: Date = Date().addingTimeInterval(3600)) -> Credential {
+  static func credential(token: String = "ya29.valid", expiresAt: Date = Date().addingTimeInterval(3600)) -> Credential
+  {
     Credential(
       accessToken: token, refreshToken: "1//refresh-secret", expiresAt: expiresAt, accountId: "UCchannel0001",
       clientId: "client-id.apps", clientSecret: "client-secret-xyz")
@@ -162,7 +165,8 @@ struct YouTubeClientTests {
     let result = try await post(
       client, harness,
       [
-        "title": "Launch day", "description": "Our new thing", "videoPath": .string(path), "tags": ["launch", "news day"],
+        "title": "Launch day", "description": "Our new thing", "videoPath": .string(path),
+        "tags": ["launch", "news day"],
         "privacyStatus": "unlisted", "categoryId": "28", "madeForKids": false,
       ])
 
@@ -338,7 +342,12 @@ struct YouTubeClientTests {
       let requests = Mutex(0)
       // `$/cancelRequest` landing while request number `cancelledRequest` is in flight.
       let transport = ScriptedTransport { request in
-        guard requests.withLock({ $0 += 1; return $0 }) != cancelledRequest else {
+        guard
+          requests.withLock({
+            $0 += 1
+            return $0
+          }) != cancelledRequest
+        else {
           return .failure(TransportError(.cancelled, requestSent: true, message: "cancelled"))
         }
         return simulator.reply(request)
@@ -359,7 +368,8 @@ struct YouTubeClientTests {
     }
   }
 
-  @Test("replicas sharing a store spend one daily quota: an unaffordable upload is refused until midnight Pacific, unsent")
+  @Test(
+    "replicas sharing a store spend one daily quota: an unaffordable upload is refused until midnight Pacific, unsent")
   func sharedDailyQuota() async throws {
     let path = try Self.videoFile(size: 1000)
     let shared = MemoryCounters()
@@ -415,7 +425,8 @@ struct YouTubeClientTests {
         return ScriptedTransport.json(200, #"{"items":[{"id":"UCchannel0001","snippet":{"title":"Channel One"}}]}"#)
       }
       if request.url.path == "/tokeninfo" {
-        return ScriptedTransport.json(200, #"{"scope":"https://www.googleapis.com/auth/youtube.upload","exp":"1900000000"}"#)
+        return ScriptedTransport.json(
+          200, #"{"scope":"https://www.googleapis.com/auth/youtube.upload","exp":"1900000000"}"#)
       }
       return simulator.reply(request)
     }
@@ -549,19 +560,35 @@ struct YouTubeClientTests {
       (["title": "Hello"], "videoUrl", "YouTube publishes videos"),
       (["text": "just words"], "videoUrl", "YouTube publishes videos"),
       (["videoUrl": "https://media.test/a.mp4"], "title", "required"),
-      (["title": .string(String(repeating: "t", count: 101)), "videoUrl": "https://media.test/a.mp4"], "title", "limit is 100"),
+      (
+        ["title": .string(String(repeating: "t", count: 101)), "videoUrl": "https://media.test/a.mp4"], "title",
+        "limit is 100"
+      ),
       (["title": "a <b>", "videoUrl": "https://media.test/a.mp4"], "title", "< or >"),
-      (["title": "t", "description": .string(String(repeating: "é", count: 2501)), "videoUrl": "https://media.test/a.mp4"],
-       "description", "5000"),
-      (["title": "t", "privacyStatus": "friends", "videoUrl": "https://media.test/a.mp4"], "privacyStatus", "public, unlisted, private"),
+      (
+        [
+          "title": "t", "description": .string(String(repeating: "é", count: 2501)),
+          "videoUrl": "https://media.test/a.mp4",
+        ],
+        "description", "5000"
+      ),
+      (
+        ["title": "t", "privacyStatus": "friends", "videoUrl": "https://media.test/a.mp4"], "privacyStatus",
+        "public, unlisted, private"
+      ),
       (["title": "t", "videoUrl": "http://media.test/a.mp4"], "videoUrl", "https"),
       (["title": "t", "videoUrl": "https://127.0.0.1/a.mp4"], "videoUrl", "non-public"),
       (["title": "t", "videoPath": "/no/such/file.mp4"], "videoPath", "names no file"),
       (["title": "t", "videoPath": "relative.mp4"], "videoPath", "absolute"),
       (["title": "t", "videoUrl": "https://media.test/a.mp4", "videoPath": "/tmp/x.mp4"], "videoPath", "not both"),
       (["title": "t", "videoUrl": "https://media.test/a.mp4", "categoryId": "music"], "categoryId", "category number"),
-      (["title": "t", "videoUrl": "https://media.test/a.mp4", "tags": .array(Array(repeating: "twenty-characters-tag", count: 25))],
-       "tags", "500"),
+      (
+        [
+          "title": "t", "videoUrl": "https://media.test/a.mp4",
+          "tags": .array(Array(repeating: "twenty-characters-tag", count: 25)),
+        ],
+        "tags", "500"
+      ),
       (["title": "t", "videoUrl": "https://media.test/a.mp4", "captoin": "x"], "captoin", "unknown param"),
     ] as [([String: JSONValue], String, String)])
   func invalidParams(values: [String: JSONValue], field: String, phrase: String) throws {
@@ -582,7 +609,8 @@ struct YouTubeClientTests {
     let harness = TestHarness(transport: transport, credentials: [Self.key: Self.credential()])
     let result = try await YouTubeClient(environment: harness.environment).validate(context: harness.context(Self.key))
     #expect(
-      transport.requests[0].url.absoluteString == "https://www.googleapis.com/youtube/v3/channels?part=snippet&mine=true")
+      transport.requests[0].url.absoluteString
+        == "https://www.googleapis.com/youtube/v3/channels?part=snippet&mine=true")
     #expect(transport.requests[0].headers["Authorization"] == "Bearer ya29.valid")
     #expect(transport.requests[1].url.path == "/tokeninfo")
     #expect(!result.valid)

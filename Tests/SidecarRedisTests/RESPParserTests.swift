@@ -67,7 +67,9 @@ struct RESPParserTests {
     let v6 = try RedisConfiguration(url: "redis://[::1]:7000/")
     #expect(v6.host == "::1" && v6.port == 7000 && v6.database == 0)
     #expect(full.endpoint == "cache.internal:6380/3")
-    for bad in ["http://h:1", "redis://", "redis://h:port", "redis://h:70000", "redis://h/x", "redis://h w:1", "redis://[::1"] {
+    for bad in [
+      "http://h:1", "redis://", "redis://h:port", "redis://h:70000", "redis://h/x", "redis://h w:1", "redis://[::1",
+    ] {
       #expect(throws: RedisURLError.self, "\(bad)") { _ = try RedisConfiguration(url: bad) }
     }
     do {

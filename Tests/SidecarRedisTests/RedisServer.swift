@@ -20,8 +20,10 @@ final class RedisServer: @unchecked Sendable {
 
   func start() throws {
     let arguments =
-      [try Self.executable(), "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-       "--daemonize", "no", "--loglevel", "warning", "--logfile", "/dev/null"] + extra
+      [
+        try Self.executable(), "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+        "--daemonize", "no", "--loglevel", "warning", "--logfile", "/dev/null",
+      ] + extra
     var argv = arguments.map { strdup($0) } + [nil]
     defer { for pointer in argv { free(pointer) } }
     var actions = posix_spawn_file_actions_t()
@@ -84,7 +86,9 @@ final class RedisServer: @unchecked Sendable {
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     address.sin_port = UInt16(port).bigEndian
     return withUnsafePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+      }
     }
   }
 }

@@ -61,11 +61,13 @@ struct RetryAfterTests {
     #expect(RetryAfter.parse("0", now: now) == .zero)
   }
 
-  @Test("HTTP dates are read in all three forms", arguments: [
-    "Sun, 06 Nov 1994 08:50:07 GMT",  // IMF-fixdate
-    "Sunday, 06-Nov-94 08:50:07 GMT",  // RFC 850
-    "Sun Nov  6 08:50:07 1994",  // asctime
-  ])
+  @Test(
+    "HTTP dates are read in all three forms",
+    arguments: [
+      "Sun, 06 Nov 1994 08:50:07 GMT",  // IMF-fixdate
+      "Sunday, 06-Nov-94 08:50:07 GMT",  // RFC 850
+      "Sun Nov  6 08:50:07 1994",  // asctime
+    ])
   func httpDatesInAllThreeForms(header: String) {
     #expect(RetryAfter.parse(header, now: now) == .seconds(30))
   }
@@ -79,13 +81,15 @@ struct RetryAfterTests {
     #expect(RetryAfter.httpDate("Thu, 01 Jan 1970 00:00:00 GMT") == 0)
   }
 
-  @Test("garbage is rejected", arguments: [
-    "", "   ", "-5", "+5", "1.5", "soon", "12abc", "99999999999999999999999",
-    "Sun, 32 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 1994 24:00:00 GMT", "Sun, 06 Nov 1994 08:49:37 PST",
-    "Sun, 06 Foo 1994 08:49:37 GMT", "Sun, 6 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 94 08:49:37 GMT",
-    "Sun, 06 Nov 1994 8:49:37 GMT", "Sunday, 06-Nov-1994 08:49:37 GMT", "Sun Nov  6 08:49:37",
-    "Sun, 06 Nov 1994 08:49:37 GMT extra",
-  ])
+  @Test(
+    "garbage is rejected",
+    arguments: [
+      "", "   ", "-5", "+5", "1.5", "soon", "12abc", "99999999999999999999999",
+      "Sun, 32 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 1994 24:00:00 GMT", "Sun, 06 Nov 1994 08:49:37 PST",
+      "Sun, 06 Foo 1994 08:49:37 GMT", "Sun, 6 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 94 08:49:37 GMT",
+      "Sun, 06 Nov 1994 8:49:37 GMT", "Sunday, 06-Nov-1994 08:49:37 GMT", "Sun Nov  6 08:49:37",
+      "Sun, 06 Nov 1994 08:49:37 GMT extra",
+    ])
   func garbageIsRejected(header: String) {
     #expect(RetryAfter.parse(header, now: now) == nil)
   }

@@ -382,13 +382,15 @@ struct GateTests {
     #expect(try await replicas[0].outcome(first, platform: "whatsapp", gates: [pair]).get() == "m1")
     clock.advance(by: .seconds(1))
     let second = Script([.succeed("m2")])
-    let waiting = replicas[1].start(second, platform: "whatsapp", gates: [pair], context: CallContext(deadline: .at(60)))
+    let waiting = replicas[1].start(
+      second, platform: "whatsapp", gates: [pair], context: CallContext(deadline: .at(60)))
     #expect(await clock.advanceToNextSleeper() == .seconds(5))
     #expect(try await waiting.finished.get() == "m2")
     // A third that cannot wait for its slot is refused without a request.
     let hurried = Script([.succeed("never")])
     let error = try #require(
-      await replicas[0].outcome(hurried, platform: "whatsapp", gates: [pair], context: CallContext(deadline: .at(8))).error)
+      await replicas[0].outcome(hurried, platform: "whatsapp", gates: [pair], context: CallContext(deadline: .at(8)))
+        .error)
     #expect(error.kind == .rateLimited && error.retryAfter == .seconds(6))
     #expect(hurried.attempts == 0)
   }
@@ -590,7 +592,10 @@ struct BreakerTests {
     clock.advance(by: .seconds(60))
     let latch = Latch()
     let started = Counter()
-    enum Event { case started, refused(SidecarError) }
+    enum Event {
+      case started
+      case refused(SidecarError)
+    }
     let (events, continuation) = AsyncStream.makeStream(of: Event.self)
     try await withThrowingTaskGroup(of: String?.self) { group in
       for _ in 0..<50 {

@@ -31,12 +31,19 @@ struct ConfigurationTests {
       (["platforms": ["linkedin": ["apiVersion": "2025"]]] as JSONValue, "config.platforms.linkedin.apiVersion"),
       (["platforms": ["youtube": ["uploadUrl": "ftp://x"]]] as JSONValue, "config.platforms.youtube.uploadUrl"),
       // Issue 22: URLs that do not parse crashed the first platform call; loose versions reached request paths.
-      (["platforms.facebook.baseUrl": "https://graph.facebook.com x"] as JSONValue, "config.platforms.facebook.baseUrl"),
+      (
+        ["platforms.facebook.baseUrl": "https://graph.facebook.com x"] as JSONValue, "config.platforms.facebook.baseUrl"
+      ),
       (["platforms.facebook.baseUrl": "http://[::1"] as JSONValue, "config.platforms.facebook.baseUrl"),
       (["platforms.linkedin.baseUrl": "https://"] as JSONValue, "config.platforms.linkedin.baseUrl"),
-      (["platforms.youtube.tokenUrl": "https://user:pw@oauth2.example"] as JSONValue, "config.platforms.youtube.tokenUrl"),
-      (["platforms.instagram.loginBaseUrl": "https://graph.instagram.com/?q=1"] as JSONValue,
-       "config.platforms.instagram.loginBaseUrl"),
+      (
+        ["platforms.youtube.tokenUrl": "https://user:pw@oauth2.example"] as JSONValue,
+        "config.platforms.youtube.tokenUrl"
+      ),
+      (
+        ["platforms.instagram.loginBaseUrl": "https://graph.instagram.com/?q=1"] as JSONValue,
+        "config.platforms.instagram.loginBaseUrl"
+      ),
       (["platforms.facebook.apiVersion": "v\u{00B2}\u{00B3}.0"] as JSONValue, "config.platforms.facebook.apiVersion"),
       (["platforms.whatsapp.apiVersion": "v23."] as JSONValue, "config.platforms.whatsapp.apiVersion"),
       (["platforms.linkedin.apiVersion": "202510\r\nX"] as JSONValue, "config.platforms.linkedin.apiVersion"),
@@ -76,11 +83,13 @@ struct ConfigurationTests {
   func appSecrets() throws {
     let fromEnvironment = SidecarConfiguration.fromEnvironment(
       ["META_APP_SECRET": "shared-secret", "WHATSAPP_APP_SECRET": "wa-secret"], stateDir: nil)
-    #expect(fromEnvironment.appSecrets == [.facebook: "shared-secret", .instagram: "shared-secret", .whatsapp: "wa-secret"])
+    #expect(
+      fromEnvironment.appSecrets == [.facebook: "shared-secret", .instagram: "shared-secret", .whatsapp: "wa-secret"])
     let applied = try fromEnvironment.applying(["platforms": ["facebook": ["appSecret": "fb-secret"]]]).get()
     #expect(applied.appSecrets[.facebook] == "fb-secret" && applied.appSecrets[.instagram] == "shared-secret")
     #expect(SidecarConfiguration().appSecrets.isEmpty)
-    guard case .failure(let error) = SidecarConfiguration().applying(["platforms.instagram.appSecret": 12345678]) else {
+    guard case .failure(let error) = SidecarConfiguration().applying(["platforms.instagram.appSecret": 12_345_678])
+    else {
       Issue.record("a number is not an app secret")
       return
     }

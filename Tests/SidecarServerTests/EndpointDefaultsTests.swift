@@ -59,12 +59,14 @@ struct EndpointDefaultsTests {
       "platforms.youtube.tokenUrl": "`\(configuration.youtubeTokenURL)`",
       "platforms.linkedin.tokenUrl": "`\(configuration.linkedinTokenURL)`",
     ]
-    #expect([configuration.instagram.baseURL, configuration.whatsapp.baseURL].allSatisfy {
-      $0 == configuration.facebook.baseURL
-    })
-    #expect([configuration.instagram.apiVersion, configuration.whatsapp.apiVersion].allSatisfy {
-      $0 == configuration.facebook.apiVersion
-    })
+    #expect(
+      [configuration.instagram.baseURL, configuration.whatsapp.baseURL].allSatisfy {
+        $0 == configuration.facebook.baseURL
+      })
+    #expect(
+      [configuration.instagram.apiVersion, configuration.whatsapp.apiVersion].allSatisfy {
+        $0 == configuration.facebook.apiVersion
+      })
     // A row is `| `key` | default | meaning |`; keys may hold an escaped `\|`, never ` | `.
     var rows: [String: String] = [:]
     for line in try Self.read("protocol/PROTOCOL.md").split(separator: "\n") where line.hasPrefix("| `platforms.") {

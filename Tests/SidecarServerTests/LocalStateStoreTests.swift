@@ -125,7 +125,9 @@ struct LocalStateStoreTests {
     }
     #expect(error["data"]?["kind"] == "outcome_unknown")
     #expect(try reopened.claim(key: "other", fingerprint: "a") == .replay(response))
-    let kept = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix("idempotency.jsonl.damaged-") }
+    let kept = try FileManager.default.contentsOfDirectory(atPath: directory).filter {
+      $0.hasPrefix("idempotency.jsonl.damaged-")
+    }
     #expect(kept.count == 1)
     var damaged = original
     damaged[postId] ^= 0x01
@@ -139,7 +141,9 @@ struct LocalStateStoreTests {
     try garbage.write(to: URL(fileURLWithPath: directory + "/idempotency.jsonl"))
     let store = try LocalStateStore(directory: directory, logger: .disabled)
     #expect(store.damagedRecords > 0)
-    let kept = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix("idempotency.jsonl.damaged-") }
+    let kept = try FileManager.default.contentsOfDirectory(atPath: directory).filter {
+      $0.hasPrefix("idempotency.jsonl.damaged-")
+    }
     #expect(kept.count == 1)
     #expect(kept.first.flatMap { FileManager.default.contents(atPath: directory + "/" + $0) } == garbage)
   }
@@ -154,9 +158,11 @@ struct LocalStateStoreTests {
 
     let victim = parent + "/victim.txt"
     try Data("precious".utf8).write(to: URL(fileURLWithPath: victim))
-    try FileManager.default.createSymbolicLink(atPath: directory + "/idempotency.jsonl.tmp", withDestinationPath: victim)
+    try FileManager.default.createSymbolicLink(
+      atPath: directory + "/idempotency.jsonl.tmp", withDestinationPath: victim)
     // A damaged line makes the store rewrite the journal through its temp file at once.
-    try Data("00000000 {\"op\":\"done\",\"k\":\"k\"}\n".utf8).write(to: URL(fileURLWithPath: directory + "/idempotency.jsonl"))
+    try Data("00000000 {\"op\":\"done\",\"k\":\"k\"}\n".utf8).write(
+      to: URL(fileURLWithPath: directory + "/idempotency.jsonl"))
     let store = try LocalStateStore(directory: directory, logger: .disabled)
     #expect(store.damagedRecords == 1)
     #expect(FileManager.default.contents(atPath: victim) == Data("precious".utf8))
@@ -173,7 +179,9 @@ struct LocalStateStoreTests {
     #expect(try store.claim(key: first, fingerprint: "one") == .proceed)
     #expect(try store.claim(key: second, fingerprint: "two") == .proceed)
     // Customer ids without a slash keep the keys of earlier versions, so their stored records still answer.
-    #expect(IdempotencyScope.key(platform: "facebook", operation: "post", customerId: "C1", idempotencyKey: "k/1") == "facebook/post/C1/k/1")
+    #expect(
+      IdempotencyScope.key(platform: "facebook", operation: "post", customerId: "C1", idempotencyKey: "k/1")
+        == "facebook/post/C1/k/1")
   }
 
   @Test("Sidecars sharing a directory: a key claimed by one conflicts on the others, then all replay its answer")

@@ -40,7 +40,8 @@ public struct Credential: Sendable, Equatable, CustomStringConvertible {
   public var appSecret: String?
 
   public init(
-    accessToken: String, refreshToken: String? = nil, expiresAt: Date? = nil, accountId: String, clientId: String? = nil,
+    accessToken: String, refreshToken: String? = nil, expiresAt: Date? = nil, accountId: String,
+    clientId: String? = nil,
     clientSecret: String? = nil, variant: String? = nil, appSecret: String? = nil
   ) {
     self.accessToken = accessToken
@@ -59,7 +60,9 @@ public struct Credential: Sendable, Equatable, CustomStringConvertible {
   }
 
   /// Every secret this credential holds, for tests and redaction.
-  public var secrets: [String] { [accessToken, refreshToken, clientSecret, appSecret].compactMap { $0 }.filter { !$0.isEmpty } }
+  public var secrets: [String] {
+    [accessToken, refreshToken, clientSecret, appSecret].compactMap { $0 }.filter { !$0.isEmpty }
+  }
 }
 
 /// Where credentials come from and where refreshed ones go: the parent process, in production.
@@ -170,7 +173,9 @@ public final class CredentialStore: Sendable {
     } catch let error as SidecarError {
       throw error
     } catch is CancellationError {
-      throw SidecarError(kind: .cancelled, message: "cancelled while resolving the credential", platform: key.platform.rawValue, attempts: 0)
+      throw SidecarError(
+        kind: .cancelled, message: "cancelled while resolving the credential", platform: key.platform.rawValue,
+        attempts: 0)
     } catch {
       throw SidecarError(
         kind: .credentialUnavailable, message: "could not resolve credential \(key.credentialRef): \(error)",
@@ -211,7 +216,9 @@ public final class CredentialStore: Sendable {
     } catch let error as SidecarError {
       throw error
     } catch is CancellationError {
-      throw SidecarError(kind: .cancelled, message: "cancelled while refreshing the credential", platform: key.platform.rawValue, attempts: 0)
+      throw SidecarError(
+        kind: .cancelled, message: "cancelled while refreshing the credential", platform: key.platform.rawValue,
+        attempts: 0)
     } catch {
       throw SidecarError(
         kind: .authFailed, message: "token refresh failed: \(error)", platform: key.platform.rawValue, attempts: 0)
@@ -272,7 +279,9 @@ public final class CredentialStore: Sendable {
         guard !Task.isCancelled else { return }
         do {
           try await source.update(key, credential: credential)
-          logger.info("credentials/update acknowledged after retrying", ["credential": .string(key.description), "attempt": .int(attempt + 1)])
+          logger.info(
+            "credentials/update acknowledged after retrying",
+            ["credential": .string(key.description), "attempt": .int(attempt + 1)])
           return
         } catch {
           logger.warn(

@@ -87,7 +87,8 @@ public enum Encoding {
 extension UInt8 {
   /// `a`–`z`, `A`–`Z` or `0`–`9`.
   var isASCIIAlphanumeric: Bool {
-    (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(self | 0x20) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self)
+    (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(self | 0x20)
+      || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self)
   }
 }
 

@@ -45,7 +45,9 @@ public struct MediaPolicy: Sendable, Equatable {
   /// without following links and without blocking (a FIFO would otherwise hold a thread forever), and the opened
   /// descriptor must be a regular file; its size comes from that descriptor.
   public func localFile(_ path: String, field: String) throws(InvalidParams) -> LocalFile {
-    guard path.hasPrefix("/") else { throw InvalidParams("`\(field)` must be an absolute path, got \(path)", field: field) }
+    guard path.hasPrefix("/") else {
+      throw InvalidParams("`\(field)` must be an absolute path, got \(path)", field: field)
+    }
     guard !path.utf8.contains(0) else { throw InvalidParams("`\(field)` must not contain a NUL byte", field: field) }
     guard !path.split(separator: "/").contains("..") else {
       throw InvalidParams("`\(field)` must not contain `..` segments, got \(path)", field: field)
@@ -125,7 +127,8 @@ public struct LocalFile: Sendable, Equatable {
     defer { close(fd) }
     var info = stat()
     guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
-      throw InvalidParams("`\(field)` is not a regular file (a device, FIFO or directory is refused): \(path)", field: field)
+      throw InvalidParams(
+        "`\(field)` is not a regular file (a device, FIFO or directory is refused): \(path)", field: field)
     }
     return LocalFile(path: path, size: Int64(info.st_size))
   }
@@ -217,7 +220,9 @@ public enum AddressCheck {
         let bytes = withUnsafeBytes(of: &address) { Array($0) }
         var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
         inet_ntop(AF_INET6, &address, &text, socklen_t(text.count))
-        addresses.append(Address(bytes: bytes, text: String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)))
+        addresses.append(
+          Address(
+            bytes: bytes, text: String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)))
       }
       cursor = info.pointee.ai_next
     }
@@ -251,7 +256,8 @@ public struct MediaFetcher: Sendable {
   /// Every address a host name resolves to (blocking; run off the cooperative pool). Tests inject answers.
   let resolve: @Sendable (String) -> [AddressCheck.Address]
 
-  public init(http: PlatformHTTP, policy: MediaPolicy, directory: String = FileManager.default.temporaryDirectory.path) {
+  public init(http: PlatformHTTP, policy: MediaPolicy, directory: String = FileManager.default.temporaryDirectory.path)
+  {
     self.init(http: http, policy: policy, directory: directory, resolve: AddressCheck.resolve)
   }
 
@@ -300,7 +306,8 @@ public struct MediaFetcher: Sendable {
     for _ in 0..<6 {
       let pinned = try await check(current, field: field, context: context)
       let request = HTTPRequest(url: current, timeout: http.timeout, connectTimeout: http.connectTimeout)
-      let (response, count) = try await attempt(request, pinned: pinned, to: path, cap: cap, field: field, context: context)
+      let (response, count) = try await attempt(
+        request, pinned: pinned, to: path, cap: cap, field: field, context: context)
       if (300..<400).contains(response.status), let location = response.headers["Location"],
         let next = URL(string: location, relativeTo: current)?.absoluteURL
       {
@@ -341,7 +348,8 @@ public struct MediaFetcher: Sendable {
       do {
         let (response, count) = try await transport.download(hop, to: path, maxBytes: cap.bytes)
         if response.status >= 500 || response.status == 429 || response.status == 408 {
-          throw PlatformFailure(.transient, message: "media host answered HTTP \(response.status)", httpStatus: response.status)
+          throw PlatformFailure(
+            .transient, message: "media host answered HTTP \(response.status)", httpStatus: response.status)
         }
         return (response, count)
       } catch let error as TransportError {
@@ -363,7 +371,8 @@ public struct MediaFetcher: Sendable {
     template += Array("social-sidecar-media-XXXXXX".utf8CString)
     guard let made = mkdtemp(&template) else {
       throw SidecarError(
-        kind: .permanent, message: "cannot create a private directory for `\(field)` in \(directory): "
+        kind: .permanent,
+        message: "cannot create a private directory for `\(field)` in \(directory): "
           + String(cString: strerror(errno)), platform: http.platform.rawValue)
     }
     return String(cString: made)
@@ -372,7 +381,8 @@ public struct MediaFetcher: Sendable {
   static func halfTheFreeSpace(at path: String) -> Int64 {
     var info = statvfs()
     guard statvfs(path, &info) == 0 else { return .max }
-    let (free, overflow) = Int64(clamping: info.f_bavail).multipliedReportingOverflow(by: Int64(clamping: info.f_frsize))
+    let (free, overflow) = Int64(clamping: info.f_bavail).multipliedReportingOverflow(
+      by: Int64(clamping: info.f_frsize))
     return overflow ? .max : free / 2
   }
 
@@ -386,20 +396,25 @@ public struct MediaFetcher: Sendable {
 
   /// Refuses a hop the policy forbids; returns the addresses it checked, which the transport must connect to (a name
   /// resolved again could answer differently: DNS rebinding). Empty when private networks are allowed.
-  private func check(_ url: URL, field: String, context: CallContext) async throws(SidecarError) -> [AddressCheck.Address] {
+  private func check(_ url: URL, field: String, context: CallContext) async throws(SidecarError) -> [AddressCheck
+    .Address]
+  {
     guard let host = url.host, let scheme = url.scheme?.lowercased() else {
-      throw SidecarError(kind: .permanent, message: "`\(field)` redirected to an invalid URL", platform: http.platform.rawValue)
+      throw SidecarError(
+        kind: .permanent, message: "`\(field)` redirected to an invalid URL", platform: http.platform.rawValue)
     }
     let addresses = policy.allowPrivateNetworks ? [] : await resolveOffPool(host)
     if !policy.allowPrivateNetworks && addresses.isEmpty && AddressCheck.literal(host) == nil {
       throw SidecarError(
-        kind: .permanent, message: "could not fetch `\(field)`: its host does not resolve", platform: http.platform.rawValue,
+        kind: .permanent, message: "could not fetch `\(field)`: its host does not resolve",
+        platform: http.platform.rawValue,
         attempts: context.attempts)
     }
     if let reason = policy.refusal(scheme: scheme, host: host, addresses: addresses) {
       let hop = url == url.absoluteURL ? Redaction.url(url) : ""
       throw SidecarError(
-        kind: .permanent, message: "refused to fetch `\(field)` (\(hop)): it \(reason)", platform: http.platform.rawValue,
+        kind: .permanent, message: "refused to fetch `\(field)` (\(hop)): it \(reason)",
+        platform: http.platform.rawValue,
         attempts: context.attempts)
     }
     return AddressCheck.literal(host) == nil ? addresses : []  // a literal address is connected to as it is
@@ -448,7 +463,8 @@ public struct MediaOnDisk: Sendable {
 extension MediaFetcher {
   /// The source on disk: a URL is downloaded (to a temporary file), a local file is used where it is.
   /// A local file is examined again on its descriptor, since it may have changed since the params were checked.
-  public func onDisk(_ source: MediaSource, field: String, limit: Int64, context: CallContext) async throws(SidecarError)
+  public func onDisk(_ source: MediaSource, field: String, limit: Int64, context: CallContext)
+    async throws(SidecarError)
     -> MediaOnDisk
   {
     switch source {

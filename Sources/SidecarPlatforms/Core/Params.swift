@@ -146,7 +146,9 @@ public struct Params: Sendable {
   }
 
   /// A `oneOf` string param with a default.
-  public func choice(_ key: String, _ choices: [String], default fallback: String? = nil) throws(InvalidParams) -> String? {
+  public func choice(_ key: String, _ choices: [String], default fallback: String? = nil) throws(InvalidParams)
+    -> String?
+  {
     guard let text = try string(key) else { return fallback }
     guard choices.contains(text) else {
       throw InvalidParams(

@@ -54,7 +54,7 @@ public struct OperationContext: Sendable {
     let credential = try await currentCredential(refresher: refresher)
     do {
       return try await body(credential)
-    } catch where refreshCures(error) {
+    } catch let error where refreshCures(error) {
       return try await afterRefresh(credential, error, refresher: refresher, body)
     }
   }

@@ -189,7 +189,9 @@ public enum Redaction {
     if var failure = error.failure {
       failure.message = scrub(failure.message, secrets: secrets)
       failure.platformMessage = failure.platformMessage.map { scrub($0, secrets: secrets) }
-      if case .string(let code)? = failure.platformCode { failure.platformCode = .string(scrub(code, secrets: secrets)) }
+      if case .string(let code)? = failure.platformCode {
+        failure.platformCode = .string(scrub(code, secrets: secrets))
+      }
       error.failure = failure
     }
     return error

@@ -50,7 +50,7 @@ struct ReconciledPublish: Sendable {
       let unknown: SidecarError
       do {
         return try await send()
-      } catch where error.kind == .outcomeUnknown {
+      } catch let error where error.kind == .outcomeUnknown {
         unknown = error
       } catch {
         guard let first = earlier, isDuplicate(error) else { throw error }
@@ -64,8 +64,10 @@ struct ReconciledPublish: Sendable {
       if !refused {
         let wake = clock.now() + settle
         if let deadline = context.deadline, wake >= deadline {
-          return try await lookOnce(unknown, find: find, then: "There was no time left before the deadline to wait "
-            + "for it to land and send it again; check before posting again.")
+          return try await lookOnce(
+            unknown, find: find,
+            then: "There was no time left before the deadline to wait "
+              + "for it to land and send it again; check before posting again.")
         }
         do { try await clock.sleep(until: wake) } catch { throw unknown }
       }
@@ -98,8 +100,10 @@ struct ReconciledPublish: Sendable {
     let interrupted = Self.interrupted
     let wake = clock.now() + settle
     if let deadline = context.deadline, wake >= deadline {
-      return try await lookOnce(interrupted, find: find, then: "There was no time left before the deadline to wait "
-        + "for its request to land and send it again; check before posting again.")
+      return try await lookOnce(
+        interrupted, find: find,
+        then: "There was no time left before the deadline to wait "
+          + "for its request to land and send it again; check before posting again.")
     }
     do { try await clock.sleep(until: wake) } catch { throw interrupted }
     let found: PostResult?

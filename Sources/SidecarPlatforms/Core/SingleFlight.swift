@@ -6,7 +6,9 @@ import Synchronization
 /// task, so one caller's cancellation does not fail the others; a cancelled caller stops waiting at once.
 public final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Sendable {
   private final class Flight: Sendable {
-    let waiters = Mutex<(result: Result<Value, any Error>?, continuations: [Int: CheckedContinuation<Value, any Error>], next: Int)>(
+    let waiters = Mutex<
+      (result: Result<Value, any Error>?, continuations: [Int: CheckedContinuation<Value, any Error>], next: Int)
+    >(
       (nil, [:], 0))
   }
 

@@ -74,17 +74,22 @@ public final class LinkedInClient: PlatformClient, Publisher {
       ]
       if let description { article["description"] = .string(description) }
       if let thumbnail {
-        article["thumbnail"] = .string(try await upload(.image, from: thumbnail, field: "linkThumbnailUrl", context: context))
+        article["thumbnail"] = .string(
+          try await upload(.image, from: thumbnail, field: "linkThumbnailUrl", context: context))
       }
       return ["article": .object(article)]
     case .image(let url, let altText):
-      var media: [String: JSONValue] = ["id": .string(try await upload(.image, from: url, field: "imageUrl", context: context))]
+      var media: [String: JSONValue] = [
+        "id": .string(try await upload(.image, from: url, field: "imageUrl", context: context))
+      ]
       if let altText { media["altText"] = .string(altText) }
       return ["media": .object(media)]
     case .images(let urls):
       var images: [JSONValue] = []
       for (index, url) in urls.enumerated() {
-        images.append(["id": .string(try await upload(.image, from: url, field: "imageUrls[\(index)]", context: context))])
+        images.append([
+          "id": .string(try await upload(.image, from: url, field: "imageUrls[\(index)]", context: context))
+        ])
       }
       return ["multiImage": ["images": .array(images)]]
     case .document(let source, let title):
@@ -137,7 +142,8 @@ public final class LinkedInClient: PlatformClient, Publisher {
     return try await reconcile.run(context: context) { () throws(SidecarError) in
       try await sendPost(post, commentary: commentary, content: content, credential: credential, context: context)
     } find: { () throws(SidecarError) in
-      try await findPost(author: author, commentary: commentary, since: started, credential: credential, context: context)
+      try await findPost(
+        author: author, commentary: commentary, since: started, credential: credential, context: context)
     }
   }
 
@@ -183,10 +189,12 @@ public final class LinkedInClient: PlatformClient, Publisher {
     guard found else {
       throw SidecarError(
         kind: .permanent,
-        message: "LinkedIn refused the post as a duplicate of \(urn), but that post could not be read back (it may have "
+        message:
+          "LinkedIn refused the post as a duplicate of \(urn), but that post could not be read back (it may have "
           + "been deleted); change the text to post it again.",
         platform: platform.rawValue, attempts: context.attempts,
-        failure: PlatformFailure(.permanent, message: "duplicate", httpStatus: 422, platformCode: .string("DUPLICATE_POST")))
+        failure: PlatformFailure(
+          .permanent, message: "duplicate", httpStatus: 422, platformCode: .string("DUPLICATE_POST")))
     }
     api.http.logger.info(
       "linkedin answered that the post duplicates an existing one; answering with it", ["postId": .string(urn)])
@@ -242,13 +250,15 @@ public final class LinkedInClient: PlatformClient, Publisher {
       let urn = json["value"]?[kind.rawValue]?.stringValue, !urn.isEmpty
     else {
       throw SidecarError(
-        kind: .permanent, message: "LinkedIn's initializeUpload answer lacks the upload URL or the \(kind.rawValue) URN.",
+        kind: .permanent,
+        message: "LinkedIn's initializeUpload answer lacks the upload URL or the \(kind.rawValue) URN.",
         platform: platform.rawValue, attempts: context.attempts)
     }
     var headers: HTTPHeaders = ["Content-Type": image.contentType ?? "application/octet-stream"]
     if api.trusted(uploadURL) { headers["Authorization"] = "Bearer \(credential.accessToken)" }
     let put = HTTPRequest(
-      method: "PUT", url: uploadURL, headers: headers, body: .file(path: image.file.path, offset: 0, length: image.file.size))
+      method: "PUT", url: uploadURL, headers: headers,
+      body: .file(path: image.file.path, offset: 0, length: image.file.size))
     _ = try await api.send(put, credential: credential, context: context)
     try await waitUntilAvailable(kind, urn, credential: credential, context: context)
     return urn
@@ -271,7 +281,8 @@ public final class LinkedInClient: PlatformClient, Publisher {
       switch response.status == 403 ? "UNREADABLE" : json["status"]?.stringValue {
       case "PROCESSING_FAILED":
         throw SidecarError(
-          kind: .permanent, message: "LinkedIn could not process the \(kind.rawValue) (PROCESSING_FAILED); \(kind.formats).",
+          kind: .permanent,
+          message: "LinkedIn could not process the \(kind.rawValue) (PROCESSING_FAILED); \(kind.formats).",
           platform: platform.rawValue, attempts: context.attempts)
       case "PROCESSING", "WAITING_UPLOAD", "PROCESSING_PENDING":
         return nil
@@ -389,7 +400,9 @@ public final class LinkedInClient: PlatformClient, Publisher {
     guard let clientId = credential.clientId, let clientSecret = credential.clientSecret,
       let tokenURL = URL(string: api.tokenURL)
     else { return nil }
-    let form = Encoding.form([("client_id", clientId), ("client_secret", clientSecret), ("token", credential.accessToken)])
+    let form = Encoding.form([
+      ("client_id", clientId), ("client_secret", clientSecret), ("token", credential.accessToken),
+    ])
     let request = HTTPRequest(
       method: "POST", url: tokenURL.deletingLastPathComponent().appendingPathComponent("introspectToken"),
       headers: ["Content-Type": "application/x-www-form-urlencoded"], body: .bytes(Data(form.utf8)))

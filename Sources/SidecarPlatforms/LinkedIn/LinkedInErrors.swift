@@ -24,7 +24,8 @@ enum LinkedInErrors {
     func failure(_ classification: PlatformFailure.Classification, _ message: String) -> PlatformFailure {
       PlatformFailure(
         classification, message: message, httpStatus: status,
-        platformCode: code.map { .string($0) } ?? serviceCode.map { .int($0) }, platformSubcode: code == nil ? nil : serviceCode,
+        platformCode: code.map { .string($0) } ?? serviceCode.map { .int($0) },
+        platformSubcode: code == nil ? nil : serviceCode,
         platformMessage: platformMessage,
         retryAfter: response.headers["Retry-After"].flatMap { RetryAfter.parse($0, now: now) },
         requestMayHaveReachedPlatform: status >= 500)

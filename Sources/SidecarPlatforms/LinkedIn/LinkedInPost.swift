@@ -56,7 +56,8 @@ struct LinkedInPost: Sendable, Equatable {
     guard given.count <= 1 else {
       throw InvalidParams(
         "a LinkedIn post carries one attachment: give one of `link`, `imageUrl`, `imageUrls`, `documentUrl`, "
-          + "`documentPath`, `videoUrl` or `videoPath`, not \(given.map { "`\($0)`" }.joined(separator: " and "))", field: given[1])
+          + "`documentPath`, `videoUrl` or `videoPath`, not \(given.map { "`\($0)`" }.joined(separator: " and "))",
+        field: given[1])
     }
     func only(_ key: String, with attachments: [String], _ what: String) throws(InvalidParams) {
       if params.has(key) && !attachments.contains(given.first ?? "") {
@@ -103,7 +104,8 @@ struct LinkedInPost: Sendable, Equatable {
     case "documentUrl"?, "documentPath"?:
       let source = try MediaSource.from(params, url: "documentUrl", path: "documentPath", media: media)!
       guard let title = try params.string("documentTitle", maxLength: 400), !title.isEmpty else {
-        throw InvalidParams("a document post needs `documentTitle`, which LinkedIn shows above it", field: "documentTitle")
+        throw InvalidParams(
+          "a document post needs `documentTitle`, which LinkedIn shows above it", field: "documentTitle")
       }
       content = .document(source, title: title)
     case "videoUrl"?, "videoPath"?:

@@ -79,7 +79,9 @@ extension LinkedInClient {
   private func postPath(_ urn: String) -> String { "/rest/posts/" + Encoding.percentEncode(urn) }
 
   /// The post, or nil when LinkedIn answers 404.
-  private func post(_ urn: String, credential: Credential, context: CallContext) async throws(SidecarError) -> JSONValue? {
+  private func post(_ urn: String, credential: Credential, context: CallContext) async throws(SidecarError)
+    -> JSONValue?
+  {
     let (response, json) = try await api.sendJSON(
       api.request("GET", postPath(urn), credential: credential), credential: credential, gates: api.appGates,
       answering: { $0.status == 404 }, context: context)

@@ -124,9 +124,10 @@ public final class FacebookClient: PlatformClient, Publisher {
       self.token = token
       self.context = context
       self.started = started
-      schedule = publishAt.map {
-        [("published", "false"), ("scheduled_publish_time", String(Int($0.timeIntervalSince1970)))]
-      } ?? []
+      schedule =
+        publishAt.map {
+          [("published", "false"), ("scheduled_publish_time", String(Int($0.timeIntervalSince1970)))]
+        } ?? []
     }
   }
 
@@ -139,7 +140,8 @@ public final class FacebookClient: PlatformClient, Publisher {
     if publishAt != nil { return try await scheduled(post, page) }
     switch post {
     case .feed(let text, let link, let button): return try await publishFeed(text, link: link, button: button, page)
-    case .photo(let url, let caption, let altText): return try await publishPhoto(url, caption: caption, altText: altText, page)
+    case .photo(let url, let caption, let altText):
+      return try await publishPhoto(url, caption: caption, altText: altText, page)
     case .album(let urls, let text): return try await publishAlbum(urls, text: text, page)
     case .video(let url, let description, let title, let thumbnail):
       return try await publishVideo(url, description: description, title: title, thumbnail: thumbnail, page)
@@ -188,7 +190,7 @@ public final class FacebookClient: PlatformClient, Publisher {
     guard let text, !text.isEmpty else {
       do throws(SidecarError) {
         return try await publish()
-      } catch  where error.kind == .outcomeUnknown {
+      } catch let error where error.kind == .outcomeUnknown {
         throw error.appending("Without text the post cannot be looked for; check the Page before posting again.")
       }
     }
@@ -242,7 +244,9 @@ public final class FacebookClient: PlatformClient, Publisher {
     }
     return try await reconciled(text, page) { () throws(SidecarError) in
       let json = try await send(
-        .post(GraphAPI.path(page.page, "feed"), query: [("fields", "id,permalink_url")], form: attached + page.schedule), page,
+        .post(
+          GraphAPI.path(page.page, "feed"), query: [("fields", "id,permalink_url")], form: attached + page.schedule),
+        page,
         step: .publish)
       return try feedResult(json)
     }
@@ -267,7 +271,7 @@ public final class FacebookClient: PlatformClient, Publisher {
       let json = try await send(request, page, step: .publish, via: videoGraph)
       guard let id = json["id"]?.graphID else { throw noID(page.call) }
       return PostResult(postId: id, postUrl: "https://www.facebook.com/\(page.page)/videos/\(id)", status: .processing)
-    } catch  where error.kind == .outcomeUnknown {
+    } catch let error where error.kind == .outcomeUnknown {
       throw error.appending(
         "Facebook offers no way to look the video up by its upload; check the Page before posting again.")
     }
@@ -275,18 +279,21 @@ public final class FacebookClient: PlatformClient, Publisher {
 
   /// The image at `thumbnailUrl`, downloaded through the media fetcher (SSRF policy, size cap) and held in memory for
   /// the multipart body; refused unless it is a JPEG or PNG (by its first bytes, whatever the host claims).
-  private func fetchThumbnail(_ url: URL, _ call: CallContext) async throws(SidecarError) -> (data: Data, contentType: String) {
+  private func fetchThumbnail(_ url: URL, _ call: CallContext) async throws(SidecarError) -> (
+    data: Data, contentType: String
+  ) {
     let media = try await fetcher.onDisk(
       .url(url), field: "thumbnailUrl", limit: FacebookPost.maxThumbnailBytes, context: call)
     defer { media.remove() }
     let data = FileManager.default.contents(atPath: media.file.path)
     let type: String? =
-      if data?.starts(with: [0xFF, 0xD8, 0xFF]) == true { "image/jpeg" }
-      else if data?.starts(with: [0x89, 0x50, 0x4E, 0x47]) == true { "image/png" }
-      else { nil }
+      if data?.starts(with: [0xFF, 0xD8, 0xFF]) == true {
+        "image/jpeg"
+      } else if data?.starts(with: [0x89, 0x50, 0x4E, 0x47]) == true { "image/png" } else { nil }
     guard let data, let type else {
       throw SidecarError(
-        kind: .permanent, message: "The file at `thumbnailUrl` is not a JPEG or PNG image; Facebook needs one for a "
+        kind: .permanent,
+        message: "The file at `thumbnailUrl` is not a JPEG or PNG image; Facebook needs one for a "
           + "video thumbnail.", platform: platform.rawValue, attempts: call.attempts)
     }
     return (data, type)
@@ -329,11 +336,13 @@ public final class FacebookClient: PlatformClient, Publisher {
       let next = try chunkRange(answer, file: file, page.call)
       guard next.lowerBound > range.lowerBound || next.isEmpty else {
         throw SidecarError(
-          kind: .transientExhausted, message: "Facebook kept none of the video's bytes from offset \(range.lowerBound).",
+          kind: .transientExhausted,
+          message: "Facebook kept none of the video's bytes from offset \(range.lowerBound).",
           platform: platform.rawValue, attempts: page.call.attempts)
       }
       range = next
-      page.call.progress?.report(message: "Uploading the video", bytesSent: min(range.lowerBound, file.size), bytesTotal: file.size)
+      page.call.progress?.report(
+        message: "Uploading the video", bytesSent: min(range.lowerBound, file.size), bytesTotal: file.size)
     }
     do throws(SidecarError) {
       let json = try await send(
@@ -343,15 +352,19 @@ public final class FacebookClient: PlatformClient, Publisher {
             ("upload_phase", "finish"), ("upload_session_id", session), ("description", description), ("title", title),
           ]), page, step: .publish, via: videoGraph)
       try confirmSuccess(json, page.call)
-    } catch where error.kind == .outcomeUnknown {
+    } catch let error where error.kind == .outcomeUnknown {
       throw error.appending("Check the Page for video \(video) before posting again.")
     }
-    return PostResult(postId: video, postUrl: "https://www.facebook.com/\(page.page)/videos/\(video)", status: .processing)
+    return PostResult(
+      postId: video, postUrl: "https://www.facebook.com/\(page.page)/videos/\(video)", status: .processing)
   }
 
   /// The byte range Facebook asks for next (`start_offset` ..< `end_offset`); empty when the upload is complete.
-  private func chunkRange(_ json: JSONValue, file: LocalFile, _ call: CallContext) throws(SidecarError) -> Range<Int64> {
-    func offset(_ key: String) -> Int64? { json[key].flatMap { $0.intValue ?? $0.stringValue.flatMap { Int($0) } }.map(Int64.init) }
+  private func chunkRange(_ json: JSONValue, file: LocalFile, _ call: CallContext) throws(SidecarError) -> Range<Int64>
+  {
+    func offset(_ key: String) -> Int64? {
+      json[key].flatMap { $0.intValue ?? $0.stringValue.flatMap { Int($0) } }.map(Int64.init)
+    }
     guard let start = offset("start_offset"), let end = offset("end_offset"), 0 <= start, start <= end, end <= file.size
     else {
       throw SidecarError(
@@ -369,7 +382,7 @@ public final class FacebookClient: PlatformClient, Publisher {
         .post(GraphAPI.path(page.page, "photo_stories"), form: [("photo_id", photo)]), page, step: .publish)
       try confirmSuccess(json, page.call)
       return PostResult(postId: json["post_id"]?.graphID ?? photo, postUrl: nil, status: .published)
-    } catch  where error.kind == .outcomeUnknown {
+    } catch let error where error.kind == .outcomeUnknown {
       throw error.appending("Facebook offers no way to look a story up; check the Page before posting again.")
     }
   }
@@ -384,7 +397,7 @@ public final class FacebookClient: PlatformClient, Publisher {
         page, step: .publish)
       try confirmSuccess(json, page.call)
       return PostResult(postId: json["post_id"]?.graphID ?? video, postUrl: nil, status: .published)
-    } catch  where error.kind == .outcomeUnknown {
+    } catch let error where error.kind == .outcomeUnknown {
       if try await videoWasPublished(video, token: page.token, page: page.page, context: page.call) {
         return PostResult(postId: video, postUrl: nil, status: .published)
       }
@@ -409,7 +422,7 @@ public final class FacebookClient: PlatformClient, Publisher {
         page, step: .publish)
       try confirmSuccess(json, page.call)
       return result
-    } catch  where error.kind == .outcomeUnknown {
+    } catch let error where error.kind == .outcomeUnknown {
       if try await videoWasPublished(video, token: page.token, page: page.page, context: page.call) { return result }
       throw error.appending("The reel's publishing phase did not complete; check the Page before posting again.")
     }

@@ -27,7 +27,8 @@ enum FacebookPost: Sendable, Equatable {
     }
   }
 
-  static let known: Set<String> = ["text", "link", "imageUrl", "imageUrls", "videoUrl", "kind", "altText", "videoTitle",
+  static let known: Set<String> = [
+    "text", "link", "imageUrl", "imageUrls", "videoUrl", "kind", "altText", "videoTitle",
     "videoPath", "thumbnailUrl", "callToAction",
   ]
   /// Call-to-action buttons whose only value is the post's link.
@@ -70,7 +71,8 @@ enum FacebookPost: Sendable, Equatable {
     }
     let mediaCount = [image != nil, images != nil, video != nil, videoFile != nil].filter { $0 }.count
     if mediaCount > 1 {
-      throw InvalidParams("a Facebook post takes one of `imageUrl`, `imageUrls`, `videoUrl` or `videoPath`, not several")
+      throw InvalidParams(
+        "a Facebook post takes one of `imageUrl`, `imageUrls`, `videoUrl` or `videoPath`, not several")
     }
     if let link {
       guard let url = URL(string: link), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil
@@ -85,11 +87,13 @@ enum FacebookPost: Sendable, Equatable {
     let altText = try params.string("altText", maxLength: 1_000).flatMap { $0.isEmpty ? nil : $0 }
     if altText != nil && (image == nil || kind != "feed") {
       throw InvalidParams(
-        "`altText` describes a single photo post (`imageUrl`); Facebook takes no custom alt text here", field: "altText")
+        "`altText` describes a single photo post (`imageUrl`); Facebook takes no custom alt text here", field: "altText"
+      )
     }
     let videoTitle = try params.string("videoTitle", maxLength: 255).flatMap { $0.isEmpty ? nil : $0 }
     if videoTitle != nil && ((video == nil && videoFile == nil) || kind != "feed") {
-      throw InvalidParams("`videoTitle` names a video post (`videoUrl` or `videoPath`, `kind: feed`)", field: "videoTitle")
+      throw InvalidParams(
+        "`videoTitle` names a video post (`videoUrl` or `videoPath`, `kind: feed`)", field: "videoTitle")
     }
     let callToAction = try params.choice("callToAction", Self.callsToAction)
     if callToAction != nil && (link == nil || mediaCount > 0 || kind != "feed") {

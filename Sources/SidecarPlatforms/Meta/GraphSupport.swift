@@ -59,7 +59,7 @@ extension GraphAPI {
       json = try await send(
         .get("/debug_token", query: [("input_token", credential.accessToken)]), token: inspector,
         accountId: credential.accountId, context: context)
-    } catch  where error.kind == .permanent {
+    } catch let error where error.kind == .permanent {
       return nil
     }
     return TokenInfo(json["data"] ?? .null)

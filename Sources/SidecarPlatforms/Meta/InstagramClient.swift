@@ -103,10 +103,8 @@ public final class InstagramClient: PlatformClient, Publisher {
 
   public func validate(context: OperationContext) async throws(SidecarError) -> ValidationResult {
     try await MetaValidation.run(
-      context, refresher: { credential in refresher(for: credential, context.call) }
-    ) { credential throws(SidecarError) in
-      try await validate(credential, context: context.call)
-    }
+      context, refresher: { credential in refresher(for: credential, context.call) },
+      { credential throws(SidecarError) in try await validate(credential, context: context.call) })
   }
 
   private func validate(_ credential: Credential, context: CallContext) async throws(SidecarError) -> ValidationResult {
@@ -155,7 +153,8 @@ public final class InstagramClient: PlatformClient, Publisher {
         accountId: user, context: context)
       let entry = limit["data"]?.arrayValue?.first ?? .null
       if let used = entry["quota_usage"]?.intValue, let total = entry["config"]?["quota_total"]?.intValue {
-        quota = ValidationResult.Quota(used: used, total: total, windowSeconds: entry["config"]?["quota_duration"]?.intValue)
+        quota = ValidationResult.Quota(
+          used: used, total: total, windowSeconds: entry["config"]?["quota_duration"]?.intValue)
       }
       if let used = entry["quota_usage"]?.intValue, let total = entry["config"]?["quota_total"]?.intValue, used >= total
       {
@@ -163,7 +162,7 @@ public final class InstagramClient: PlatformClient, Publisher {
           "Instagram's publishing limit is reached: \(used) of \(total) posts in the last 24 hours; new posts are "
             + "refused until older ones leave the window.")
       }
-    } catch  where error.kind == .permanent {
+    } catch let error where error.kind == .permanent {
       let scope = instagramLogin ? "instagram_business_content_publish" : "instagram_content_publish"
       if !missing.contains(scope) { missing.append(scope) }
       problems.append(error.message)
@@ -179,8 +178,10 @@ public final class InstagramClient: PlatformClient, Publisher {
   func publish(
     _ post: InstagramPost, extras: InstagramExtras, credential: Credential, context: OperationContext
   ) async throws(SidecarError) -> PostResult {
-    try await InstagramPublish(post, extras: extras, graph: graph(for: credential), credential: credential, context: context)
-      .run()
+    try await InstagramPublish(
+      post, extras: extras, graph: graph(for: credential), credential: credential, context: context
+    )
+    .run()
   }
 }
 
@@ -206,7 +207,9 @@ private final class InstagramPublish: Sendable {
   var call: CallContext { context.call }
   var platform: Platform { .instagram }
 
-  init(_ post: InstagramPost, extras: InstagramExtras, graph: GraphAPI, credential: Credential, context: OperationContext) {
+  init(
+    _ post: InstagramPost, extras: InstagramExtras, graph: GraphAPI, credential: Credential, context: OperationContext
+  ) {
     self.post = post
     self.extras = extras
     self.instagramLogin = credential.variant == InstagramClient.instagramLoginVariant
@@ -224,7 +227,7 @@ private final class InstagramPublish: Sendable {
     var published: Published
     do {
       published = try await publishOnce(container)
-    } catch  where error.kind == .outcomeUnknown {
+    } catch let error where error.kind == .outcomeUnknown {
       published = try await reconcile(container, original: error)
     }
     if published.permalink == nil { published.permalink = await permalink(of: published.id) }
@@ -291,7 +294,8 @@ private final class InstagramPublish: Sendable {
     call.progress?.report(message: "Uploading the video", bytesSent: 0, bytesTotal: file.size)
     let upload = try await graph.send(
       GraphCall(
-        "POST", "", body: .encoded(.file(path: file.path, offset: 0, length: file.size), contentType: "application/octet-stream"),
+        "POST", "",
+        body: .encoded(.file(path: file.path, offset: 0, length: file.size), contentType: "application/octet-stream"),
         url: uri, headers: headers, scheme: "OAuth"),
       token: token, accountId: user, context: call)
     guard upload["success"]?.boolValue == true else {
@@ -406,7 +410,7 @@ private final class InstagramPublish: Sendable {
       let json = try await graph.send(
         .get(GraphAPI.path(id), fields: "permalink"), token: token, accountId: user, context: call)
       return json["permalink"]?.stringValue
-    } catch  where error.kind != .cancelled {
+    } catch let error where error.kind != .cancelled {
       context.logger.warn(
         "instagram permalink lookup failed after publishing", ["postId": .string(id), "error": .string(error.message)])
     } catch {}
@@ -439,7 +443,7 @@ private final class InstagramPublish: Sendable {
       case "FINISHED" where round < Self.publishTries:
         do throws(SidecarError) {
           return try await publishOnce(container)
-        } catch  where error.kind == .outcomeUnknown || error.kind == .permanent {
+        } catch let error where error.kind == .outcomeUnknown || error.kind == .permanent {
           last = error
         }
       case "ERROR", "EXPIRED":

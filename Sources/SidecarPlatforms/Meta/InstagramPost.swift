@@ -160,7 +160,8 @@ struct InstagramExtras: Sendable, Equatable {
     try only("locationId", on: ["feed", "reel", "carousel"], "is not available on stories")
     for key in ["coverUrl", "thumbOffsetMs", "shareToFeed"] { try only(key, on: ["reel"], "applies to reels only") }
     if params.has("coverUrl") && params.has("thumbOffsetMs") {
-      throw InvalidParams("give either `coverUrl` or `thumbOffsetMs` for the reel's cover, not both", field: "thumbOffsetMs")
+      throw InvalidParams(
+        "give either `coverUrl` or `thumbOffsetMs` for the reel's cover, not both", field: "thumbOffsetMs")
     }
 
     var form: [Field] = []
@@ -169,7 +170,8 @@ struct InstagramExtras: Sendable, Equatable {
     }
     if let tags = try params.objectArray("userTags") {
       guard tags.count <= Self.maxUserTags else {
-        throw InvalidParams("`userTags` holds \(tags.count) people; Instagram tags at most \(Self.maxUserTags)", field: "userTags")
+        throw InvalidParams(
+          "`userTags` holds \(tags.count) people; Instagram tags at most \(Self.maxUserTags)", field: "userTags")
       }
       var wire: [JSONValue] = []
       for tag in tags {
@@ -194,7 +196,8 @@ struct InstagramExtras: Sendable, Equatable {
       let checked = try names.indices.map { (index) throws(InvalidParams) -> JSONValue in
         .string(try Self.checkedUsername(names[index], field: "collaborators[\(index)]"))
       }
-      form.append(Field(name: "collaborators", value: String(decoding: JSONValue.array(checked).serialized(), as: UTF8.self)))
+      form.append(
+        Field(name: "collaborators", value: String(decoding: JSONValue.array(checked).serialized(), as: UTF8.self)))
     }
     if let location = try params.string("locationId") {
       guard !location.isEmpty, location.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else {
@@ -203,7 +206,8 @@ struct InstagramExtras: Sendable, Equatable {
       form.append(Field(name: "location_id", value: location))
     }
     if let cover = try params.string("coverUrl") {
-      form.append(Field(name: "cover_url", value: try policy.platformFetchedURL(cover, field: "coverUrl").absoluteString))
+      form.append(
+        Field(name: "cover_url", value: try policy.platformFetchedURL(cover, field: "coverUrl").absoluteString))
     }
     if let offset = try params.int("thumbOffsetMs", in: 0...3_600_000) {
       form.append(Field(name: "thumb_offset", value: String(offset)))

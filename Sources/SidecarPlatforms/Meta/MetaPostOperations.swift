@@ -49,9 +49,10 @@ extension FacebookClient {
           GraphCall("DELETE", GraphAPI.path(postId)), token: graph.token(credential), accountId: credential.accountId,
           context: context.call)
         return DeleteResult(deleted: json["success"]?.boolValue ?? true)
-      } catch where error.isGraphObjectMissing {
+      } catch let error where error.isGraphObjectMissing {
         return DeleteResult(
-          deleted: false, reason: "Facebook knows no post, photo or video \(postId) on this Page: it was already deleted.")
+          deleted: false,
+          reason: "Facebook knows no post, photo or video \(postId) on this Page: it was already deleted.")
       }
     }
   }
@@ -107,7 +108,7 @@ extension FacebookClient {
           .get(GraphAPI.path(postId), fields: "status,permalink_url"), token: graph.token(credential),
           accountId: credential.accountId, context: context.call)
         return Self.videoState(video)
-      } catch where error.isGraphObjectMissing {
+      } catch let error where error.isGraphObjectMissing {
         return StatusResult(state: .deleted, detail: "Facebook knows no post \(postId) on this Page.")
       }
     }
@@ -126,11 +127,13 @@ extension FacebookClient {
     case "published"?:
       return StatusResult(
         state: overall == "ready" ? .published : .processing,
-        detail: overall == "ready" ? nil : "Published; Facebook is still processing the video (\(overall)).", postUrl: url)
+        detail: overall == "ready" ? nil : "Published; Facebook is still processing the video (\(overall)).",
+        postUrl: url)
     case "scheduled"?:
       return StatusResult(state: .scheduled, postUrl: url)
     default:
-      return StatusResult(state: .processing, detail: "Video status: \(overall.isEmpty ? "unknown" : overall).", postUrl: url)
+      return StatusResult(
+        state: .processing, detail: "Video status: \(overall.isEmpty ? "unknown" : overall).", postUrl: url)
     }
   }
 }
@@ -176,18 +179,19 @@ extension InstagramClient {
             .get(GraphAPI.path(postId), fields: "id,permalink"), token: graph.token(credential),
             accountId: credential.accountId, context: context.call)
           if let url = media["permalink"]?.stringValue { return StatusResult(state: .published, postUrl: url) }
-        } catch where error.kind == .permanent && !error.isGraphObjectMissing {}
+        } catch let error where error.kind == .permanent && !error.isGraphObjectMissing {}
         let container = try await graph.send(
           .get(GraphAPI.path(postId), fields: "status_code,status"), token: graph.token(credential),
           accountId: credential.accountId, context: context.call)
         let detail = container["status"]?.stringValue
         switch container["status_code"]?.stringValue {
-        case "FINISHED"?: return StatusResult(state: .processing, detail: "The container is ready and not yet published.")
+        case "FINISHED"?:
+          return StatusResult(state: .processing, detail: "The container is ready and not yet published.")
         case "PUBLISHED"?: return StatusResult(state: .published, detail: detail)
         case "ERROR"?, "EXPIRED"?: return StatusResult(state: .failed, detail: detail ?? "The container failed.")
         default: return StatusResult(state: .processing, detail: detail)
         }
-      } catch where error.isGraphObjectMissing {
+      } catch let error where error.isGraphObjectMissing {
         return StatusResult(state: .deleted, detail: "Instagram knows no media \(postId) for this account.")
       }
     }

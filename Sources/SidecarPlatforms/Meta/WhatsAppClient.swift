@@ -89,7 +89,8 @@ struct WhatsAppMessage: Sendable, Equatable {
       try reaction.rejectUnknown(["messageId", "emoji"], context: "`reaction`")
       // An empty emoji removes an earlier reaction, as the Cloud API defines it.
       guard let emoji = try reaction.string("emoji", maxLength: 16) else {
-        throw InvalidParams("`reaction.emoji` is required (an empty string removes a reaction)", field: "reaction.emoji")
+        throw InvalidParams(
+          "`reaction.emoji` is required (an empty string removes a reaction)", field: "reaction.emoji")
       }
       content = [
         "message_id": .string(try reaction.requiredString("messageId", maxLength: 256)), "emoji": .string(emoji),
@@ -119,7 +120,8 @@ struct WhatsAppMessage: Sendable, Equatable {
   static func mediaObject(_ object: Params, kind: String, media: MediaPolicy) throws(InvalidParams) -> JSONValue {
     let captioned = ["image", "video", "document"].contains(kind)
     let known: Set<String> =
-      (kind == "document" ? ["url", "path", "caption", "filename"] : captioned ? ["url", "path", "caption"] : ["url", "path"])
+      (kind == "document"
+        ? ["url", "path", "caption", "filename"] : captioned ? ["url", "path", "caption"] : ["url", "path"])
     if !captioned && object.has("caption") {
       throw InvalidParams(
         "WhatsApp sends \(kind == "audio" ? "audio" : "a sticker") without a caption; send the text as a message of "
@@ -181,7 +183,9 @@ enum WhatsAppInteractive {
   static func check(_ object: Params) throws(InvalidParams) -> JSONValue {
     try object.rejectUnknown(["type", "header", "body", "footer", "action"], context: "`interactive`")
     let type = try object.choice("type", ["button", "list"])
-    guard let type else { throw InvalidParams("`interactive.type` is required: button or list", field: object.name("type")) }
+    guard let type else {
+      throw InvalidParams("`interactive.type` is required: button or list", field: object.name("type"))
+    }
     guard let body = try object.object("body") else {
       throw InvalidParams("`interactive.body` is required: {\"text\": ...}", field: object.name("body"))
     }
@@ -200,12 +204,14 @@ enum WhatsAppInteractive {
     func unique(_ row: Params, maxLength: Int) throws(InvalidParams) {
       let id = try row.requiredString("id", maxLength: maxLength)
       guard ids.insert(id).inserted else {
-        throw InvalidParams("`\(row.name("id"))` repeats the id \(id); each choice needs its own", field: row.name("id"))
+        throw InvalidParams(
+          "`\(row.name("id"))` repeats the id \(id); each choice needs its own", field: row.name("id"))
       }
     }
     if type == "button" {
       guard let buttons = try action.objectArray("buttons"), (1...3).contains(buttons.count) else {
-        throw InvalidParams("`interactive.action.buttons` must hold 1 to 3 reply buttons", field: action.name("buttons"))
+        throw InvalidParams(
+          "`interactive.action.buttons` must hold 1 to 3 reply buttons", field: action.name("buttons"))
       }
       for button in buttons {
         guard button.values["type"] == "reply", let reply = try button.object("reply") else {
@@ -281,7 +287,8 @@ public final class WhatsAppClient: PlatformClient, Publisher {
     let phone = credential.accountId
     var mediaId: String?
     if let upload = message.upload {
-      mediaId = try await uploads.id(for: upload, phone: phone, token: graph.token(credential), graph: graph, context: context)
+      mediaId = try await uploads.id(
+        for: upload, phone: phone, token: graph.token(credential), graph: graph, context: context)
     }
     let pair = RateLimitKey("whatsapp:pair:\(phone):\(message.to)")
     graph.gates.pace(pair, minInterval: Self.pairInterval)
@@ -291,7 +298,7 @@ public final class WhatsAppClient: PlatformClient, Publisher {
         GraphCall("POST", GraphAPI.path(phone, "messages"), body: .json(message.body(mediaId: mediaId))),
         token: graph.token(credential),
         accountId: phone, step: .publish, gates: [pair], context: context)
-    } catch  where error.kind == .outcomeUnknown {
+    } catch let error where error.kind == .outcomeUnknown {
       throw error.appending(
         "WhatsApp has no way to look a message up: the status webhooks show whether it was delivered.")
     }

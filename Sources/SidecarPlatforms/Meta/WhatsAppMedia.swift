@@ -19,7 +19,10 @@ struct WhatsAppUpload: Sendable, Equatable {
     "image": (["jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png"], 5 << 20),
     "video": (["mp4": "video/mp4", "3gp": "video/3gpp"], 16 << 20),
     "audio": (
-      ["aac": "audio/aac", "amr": "audio/amr", "mp3": "audio/mpeg", "m4a": "audio/mp4", "ogg": "audio/ogg", "opus": "audio/ogg"],
+      [
+        "aac": "audio/aac", "amr": "audio/amr", "mp3": "audio/mpeg", "m4a": "audio/mp4", "ogg": "audio/ogg",
+        "opus": "audio/ogg",
+      ],
       16 << 20
     ),
     "document": (
@@ -79,7 +82,8 @@ final class WhatsAppMediaUploads: Sendable {
     guard
       let body = MultipartFile.write(
         [("messaging_product", "whatsapp"), ("type", upload.mimeType)], file: "file",
-        filename: String(upload.file.path.split(separator: "/").last ?? "file"), contentType: upload.mimeType, source: upload.file)
+        filename: String(upload.file.path.split(separator: "/").last ?? "file"), contentType: upload.mimeType,
+        source: upload.file)
     else {
       throw SidecarError(
         kind: .permanent, message: "The \(upload.kind) file could not be read: \(upload.file.path)",

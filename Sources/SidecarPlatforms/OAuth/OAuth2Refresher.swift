@@ -38,7 +38,8 @@ public struct OAuth2Refresher: Sendable {
     guard let refreshToken = credential.refreshToken, !refreshToken.isEmpty else {
       throw SidecarError(
         kind: .authFailed,
-        message: "The \(platform.displayName) access token is expired or was rejected, and the credential has no refresh "
+        message:
+          "The \(platform.displayName) access token is expired or was rejected, and the credential has no refresh "
           + "token to renew it: the account must be reconnected.",
         platform: platform.rawValue)
     }
@@ -47,7 +48,8 @@ public struct OAuth2Refresher: Sendable {
     else {
       throw SidecarError(
         kind: .authFailed,
-        message: "The \(platform.displayName) access token needs refreshing, but credentials/resolve returned no clientId "
+        message:
+          "The \(platform.displayName) access token needs refreshing, but credentials/resolve returned no clientId "
           + "and clientSecret, which the refresh needs.",
         platform: platform.rawValue)
     }
@@ -78,7 +80,9 @@ public struct OAuth2Refresher: Sendable {
   }
 
   /// The refresher that ``OperationContext/withCredential(refresher:_:)`` runs, bounded by the operation's deadline.
-  public func refresher(for context: OperationContext) -> @Sendable (Credential) async throws(SidecarError) -> Credential {
+  public func refresher(for context: OperationContext)
+    -> @Sendable (Credential) async throws(SidecarError) -> Credential
+  {
     let deadline = context.call.deadline
     return { [self] (credential: Credential) async throws(SidecarError) -> Credential in
       try await refresh(credential, deadline: deadline)

@@ -109,8 +109,10 @@ final class ResumableUpload: Sendable {
 
   /// Bytes the session holds according to a `Range: bytes=0-N` header (none without one).
   static func confirmedBytes(range: String?) -> Int64 {
-    guard let range, let dash = range.lastIndex(of: "-"), let last = Int64(range[range.index(after: dash)...]
-      .trimmingWhitespace)
+    guard let range, let dash = range.lastIndex(of: "-"),
+      let last = Int64(
+        range[range.index(after: dash)...]
+          .trimmingWhitespace)
     else { return 0 }
     return last + 1
   }

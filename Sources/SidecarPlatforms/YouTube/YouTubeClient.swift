@@ -144,7 +144,9 @@ public final class YouTubeClient: PlatformClient, Publisher {
           try await findUpload(
             marker: marker, since: started, after: unknown, credential: credential, context: context.call)
         }
-        context.logger.info("youtube upload reconciled from the channel's uploads", ["postId": .string(resource["id"]?.stringValue ?? "")])
+        context.logger.info(
+          "youtube upload reconciled from the channel's uploads", ["postId": .string(resource["id"]?.stringValue ?? "")]
+        )
         return try result(resource, asked: post.privacyStatus, attempts: context.call.attempts)
       }
       switch progress {
@@ -173,7 +175,8 @@ public final class YouTubeClient: PlatformClient, Publisher {
     guard await !counters.spend("quota:youtube:app", units: Self.uploadCost, limit: budget, windowEnd: reset) else {
       return
     }
-    let message = "The app's daily YouTube quota (\(budget) units, \(Self.uploadCost) per upload) is spent across the "
+    let message =
+      "The app's daily YouTube quota (\(budget) units, \(Self.uploadCost) per upload) is spent across the "
       + "sidecars sharing this store; it resets at midnight Pacific time. No request was sent."
     throw SidecarError(
       kind: .quotaExhausted, message: message, platform: platform.rawValue, attempts: context.attempts,
@@ -191,8 +194,9 @@ public final class YouTubeClient: PlatformClient, Publisher {
     let media = try await environment.fetcher(for: .youtube).onDisk(
       source, field: "thumbnailUrl", limit: YouTubePost.maxThumbnailBytes, context: context)
     let refusal: String? =
-      if media.file.size == 0 { "The thumbnail is an empty file." }
-      else if media.file.size > YouTubePost.maxThumbnailBytes {
+      if media.file.size == 0 {
+        "The thumbnail is an empty file."
+      } else if media.file.size > YouTubePost.maxThumbnailBytes {
         "The thumbnail is \(media.file.size) bytes; YouTube takes thumbnails up to 2 MB."
       } else { nil }
     let name = if case .url(let url) = source { url.path } else { media.file.path }
@@ -254,7 +258,9 @@ public final class YouTubeClient: PlatformClient, Publisher {
     async throws(SidecarError) -> JSONValue
   {
     let body: JSONValue = [
-      "snippet": ["playlistId": .string(playlistId), "resourceId": ["kind": "youtube#video", "videoId": .string(videoId)]]
+      "snippet": [
+        "playlistId": .string(playlistId), "resourceId": ["kind": "youtube#video", "videoId": .string(videoId)],
+      ]
     ]
     let request = api.request(
       "POST", "/youtube/v3/playlistItems", query: [("part", "snippet")], body: body, credential: credential)
@@ -326,7 +332,8 @@ public final class YouTubeClient: PlatformClient, Publisher {
     }
     switch look {
     case .found(let video):
-      context.logger.info("interrupted youtube upload found in the channel's uploads", ["postId": JSONValue(video["id"]?.stringValue)])
+      context.logger.info(
+        "interrupted youtube upload found in the channel's uploads", ["postId": JSONValue(video["id"]?.stringValue)])
       return video
     case .absent(let searched):
       throw interrupted.appending(
@@ -442,7 +449,8 @@ public final class YouTubeClient: PlatformClient, Publisher {
   ) async throws(SidecarError) -> URL {
     let base = api.uploadURL
     let notify = notifySubscribers.map { "&notifySubscribers=\($0)" } ?? ""
-    let url = Encoding.parse(base + (base.contains("?") ? "&" : "?") + "uploadType=resumable&part=snippet,status" + notify)
+    let url = Encoding.parse(
+      base + (base.contains("?") ? "&" : "?") + "uploadType=resumable&part=snippet,status" + notify)
     let request = HTTPRequest(
       method: "POST", url: url,
       headers: [
@@ -534,8 +542,10 @@ public final class YouTubeClient: PlatformClient, Publisher {
     }
     http.logger.debug(
       "platform response",
-      ["platform": "youtube", "method": .string(request.method), "url": .string(Redaction.url(request.url)),
-       "status": .int(response.status)])
+      [
+        "platform": "youtube", "method": .string(request.method), "url": .string(Redaction.url(request.url)),
+        "status": .int(response.status),
+      ])
     return response
   }
 
@@ -640,18 +650,21 @@ public final class YouTubeClient: PlatformClient, Publisher {
       problems.append("The Google account has no YouTube channel; create one before uploading.")
     }
     if let foundId, !channelId.isEmpty, foundId != channelId {
-      problems.append("The token belongs to channel \(foundId), not to \(channelId), the channel this credential names.")
+      problems.append(
+        "The token belongs to channel \(foundId), not to \(channelId), the channel this credential names.")
     }
     if let scopes = token?.scopes, !scopes.contains(where: Self.uploadScopes.contains) {
       missing.append(Self.uploadScope)
-      problems.append("The token lacks the youtube.upload scope, so it cannot upload videos; reconnect the account granting it.")
+      problems.append(
+        "The token lacks the youtube.upload scope, so it cannot upload videos; reconnect the account granting it.")
     }
     if !channelReadable && token == nil {
       problems.append("Neither the channel nor the token's scopes could be read, so posting could not be verified.")
     }
     return ValidationResult(
       valid: problems.isEmpty, accountId: foundId ?? channelId, accountName: channel?["snippet"]?["title"]?.stringValue,
-      scopes: token?.scopes, missing: missing.isEmpty ? nil : missing, expiresAt: token?.expiresAt ?? credential.expiresAt,
+      scopes: token?.scopes, missing: missing.isEmpty ? nil : missing,
+      expiresAt: token?.expiresAt ?? credential.expiresAt,
       problems: problems.isEmpty ? nil : problems)
   }
 

@@ -30,7 +30,8 @@ enum YouTubeErrors {
     {
       PlatformFailure(
         classification, message: message, httpStatus: status, platformCode: reason.map { .string($0) },
-        platformMessage: platformMessage, retryAfter: response.headers["Retry-After"].flatMap { RetryAfter.parse($0, now: now) },
+        platformMessage: platformMessage,
+        retryAfter: response.headers["Retry-After"].flatMap { RetryAfter.parse($0, now: now) },
         resetsAt: resetsAt, requestMayHaveReachedPlatform: status >= 500)
     }
     switch reason {

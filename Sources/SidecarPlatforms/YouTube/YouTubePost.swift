@@ -108,14 +108,17 @@ struct YouTubePost: Sendable, Equatable {
           "`thumbnailPath` is \(file.size) bytes; YouTube takes thumbnails up to 2 MB", field: "thumbnailPath")
       }
       guard Self.thumbnailType(path: file.path, served: nil) != nil else {
-        throw InvalidParams("`thumbnailPath` must be a .jpg, .jpeg or .png file, the types YouTube takes", field: "thumbnailPath")
+        throw InvalidParams(
+          "`thumbnailPath` must be a .jpg, .jpeg or .png file, the types YouTube takes", field: "thumbnailPath")
       }
     }
     playlistId = try params.string("playlistId", maxLength: 64)
     if let playlist = playlistId,
-      playlist.count < 2 || !playlist.utf8.allSatisfy({ $0.isASCIIAlphanumeric || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") })
+      playlist.count < 2
+        || !playlist.utf8.allSatisfy({ $0.isASCIIAlphanumeric || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") })
     {
-      throw InvalidParams("`playlistId` must be a YouTube playlist id such as PLxxxx, got \(playlist)", field: "playlistId")
+      throw InvalidParams(
+        "`playlistId` must be a YouTube playlist id such as PLxxxx, got \(playlist)", field: "playlistId")
     }
   }
 
@@ -170,7 +173,8 @@ struct YouTubePost: Sendable, Equatable {
     if case .int = params.values["categoryId"] { return String(try params.int("categoryId", in: 1...999)!) }
     guard let text = try params.string("categoryId") else { return nil }
     guard !text.isEmpty, text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else {
-      throw InvalidParams("`categoryId` must be a YouTube category number such as \"22\", got \(text)", field: "categoryId")
+      throw InvalidParams(
+        "`categoryId` must be a YouTube category number such as \"22\", got \(text)", field: "categoryId")
     }
     return text
   }

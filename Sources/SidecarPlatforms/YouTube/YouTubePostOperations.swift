@@ -50,14 +50,16 @@ extension YouTubeClient {
     switch status?["uploadStatus"]?.stringValue {
     case let state? where state == "rejected" || state == "failed" || state == "deleted":
       let reason = status?["rejectionReason"]?.stringValue ?? status?["failureReason"]?.stringValue ?? state
-      return StatusResult(state: state == "deleted" ? .deleted : .failed, detail: "Upload \(state): \(reason).", postUrl: url)
+      return StatusResult(
+        state: state == "deleted" ? .deleted : .failed, detail: "Upload \(state): \(reason).", postUrl: url)
     default:
       break
     }
     if video["processingDetails"]?["processingStatus"]?.stringValue == "processing"
       || status?["uploadStatus"]?.stringValue == "uploaded"
     {
-      return StatusResult(state: .processing, detail: "YouTube is processing the video (privacy \(privacy)).", postUrl: url)
+      return StatusResult(
+        state: .processing, detail: "YouTube is processing the video (privacy \(privacy)).", postUrl: url)
     }
     if let publishAt = status?["publishAt"]?.stringValue, privacy == "private" {
       return StatusResult(state: .scheduled, detail: "Private until \(publishAt), then public.", postUrl: url)
