@@ -10,7 +10,6 @@ import SidecarLogging
 import SidecarMetrics
 import SidecarPlatforms
 import SidecarResilience
-import Synchronization
 
 /// The composition root of what exists once `initialize` has fixed the configuration: it builds the resilience core,
 /// the credential store, the platform clients and the ``OperationPipeline`` over the ``Dependencies`` it is given, and
@@ -184,49 +183,6 @@ final class PlatformServices: Sendable {
   func flush() async {
     await credentials.flushUpdates(timeout: .milliseconds(configuration.shutdownGraceMs))
   }
-
-  // MARK: Queries
-
-  private func breakerStatus() -> JSONValue {
-    let snapshots = core.breakerStatus()
-    var platforms: [String: JSONValue] = [:]
-    for platform in Platform.allCases where clients[platform] != nil {
-      let snapshot = snapshots[platform.rawValue] ?? core.breakerStatus(platform: platform.rawValue)
-      platforms[platform.rawValue] = [
-        "state": .string(snapshot.state.rawValue), "consecutiveFailures": .int(snapshot.consecutiveFailures),
-        "opens": .int(snapshot.opens),
-        "retryAfterMs": snapshot.retryAfter.map { .int(WireEncoding.milliseconds($0)) } ?? .null,
-      ]
-    }
-    return [
-      "enabled": .bool(configuration.breakerEnabled), "platforms": .object(platforms),
-    ]
-  }
-
-  private func resetBreaker(_ params: JSONValue?) -> Result<JSONValue, JSONRPCError> {
-    guard let name = params?["platform"]?.stringValue else {
-      return .failure(
-        .invalidParams(
-          "`platform` is required: one of \(Platform.allCases.map(\.rawValue).joined(separator: ", "))",
-          field: "platform"))
-    }
-    guard let platform = Platform(rawValue: name), clients[platform] != nil else {
-      return .failure(.invalidParams("unknown platform \(name)", field: "platform"))
-    }
-    core.resetBreaker(platform: platform.rawValue)
-    Task { [sharedState] in await sharedState.shareBlock("breaker:\(platform.rawValue)", until: nil, detail: .null) }
-    return .success(["platform": .string(name), "state": .string(BreakerState.closed.rawValue)])
-  }
-
-  private func prometheusText() -> String {
-    var states: [String: String] = [:]
-    let snapshots = core.breakerStatus()
-    for platform in clients.keys {
-      states[platform.rawValue] =
-        (snapshots[platform.rawValue] ?? core.breakerStatus(platform: platform.rawValue)).state.rawValue
-    }
-    return metrics.prometheusText(breakerStates: states)
-  }
 }
 
 extension SidecarConfiguration {
@@ -249,22 +205,5 @@ extension SidecarConfiguration {
   var appSecrets: [SidecarPlatforms.Platform: String] {
     [.facebook: facebook.appSecret, .instagram: instagram.appSecret, .whatsapp: whatsapp.appSecret]
       .compactMapValues { $0 }
-  }
-}
-
-/// What `health.http` and `capabilities.http` say: the configured transport, whether it is `pending` (loaded on the
-/// first platform call), `ready` or `unavailable`, and then its version or the reason it cannot run. Kept small:
-/// `health` is answered at any rate.
-final class HTTPTransportStatus: Sendable {
-  private let status = Mutex<(json: JSONValue, unavailable: Bool)>((.null, false))
-
-  var value: (json: JSONValue, unavailable: Bool) { status.withLock { $0 } }
-
-  func set(_ configured: String, state: String, detail: String?) {
-    var json: [String: JSONValue] = [
-      "transport": .string(configured == "urlsession" ? "urlsession" : "libcurl"), "state": .string(state),
-    ]
-    json["detail"] = detail.map(JSONValue.string)
-    status.withLock { $0 = (.object(json), state == "unavailable") }
   }
 }
