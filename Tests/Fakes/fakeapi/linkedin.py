@@ -486,7 +486,7 @@ class LinkedIn:
         expected = video["instructions"][index]
         if len(request.body) != expected["lastByte"] - expected["firstByte"] + 1:
             raise linkedin_error(400, message="The part's length does not match its byte range")
-        etag = '"' + hashlib.md5(request.body).hexdigest() + '"'
+        etag = '"' + hashlib.sha256(request.body).hexdigest()[:32] + '"'  # opaque to the client
         video["parts"][index] = (etag, bytes(request.body))
         return Response.empty(200, [("ETag", etag)])
 
