@@ -27,7 +27,8 @@ let package = Package(
 
     // SidecarHTTP: the HTTP transport protocol, its libcurl implementation and the bridge to the URLSession plugin.
     .target(name: "SidecarHTTP", dependencies: ["CCurl", "SidecarSystem"], swiftSettings: strict),
-    .testTarget(name: "SidecarHTTPTests", dependencies: ["SidecarHTTP"], swiftSettings: strict),
+    .testTarget(
+      name: "SidecarHTTPTests", dependencies: ["SidecarHTTP", "SidecarTestSupport"], swiftSettings: strict),
     // transport-soak: load generator that scripts/soak-transport drives (not part of the product).
     .executableTarget(
       name: "transport-soak", dependencies: ["SidecarHTTP"], path: "Benchmarks/transport-soak", swiftSettings: strict),
@@ -73,8 +74,8 @@ let package = Package(
       name: "SidecarPlatformsTests",
       dependencies: ["SidecarPlatforms", "SidecarHTTP", "SidecarResilience", "SidecarTestSupport"],
       swiftSettings: strict),
-    // SidecarTestSupport: test doubles that more than one test target uses (a scripted HTTP transport, fixed
-    // credentials); never linked into the product.
+    // SidecarTestSupport: test doubles that more than one test target uses (a scripted HTTP transport, a free
+    // loopback port, fixed credentials); never linked into the product.
     .target(
       name: "SidecarTestSupport",
       dependencies: ["SidecarHTTP", "SidecarJSON", "SidecarPlatforms", "SidecarResilience"],
@@ -87,7 +88,8 @@ let package = Package(
     // SidecarRedis: a small RESP2/RESP3 client on its own thread (the shared-state store's transport); knows nothing
     // else.
     .target(name: "SidecarRedis", dependencies: ["SidecarSystem"], swiftSettings: strict),
-    .testTarget(name: "SidecarRedisTests", dependencies: ["SidecarRedis"], swiftSettings: strict),
+    .testTarget(
+      name: "SidecarRedisTests", dependencies: ["SidecarRedis", "SidecarTestSupport"], swiftSettings: strict),
 
     // SidecarServer: wires methods to platforms; lifecycle, config, idempotency, metrics emission.
     .target(

@@ -1,5 +1,6 @@
 import Foundation
 import SidecarHTTP
+import SidecarTestSupport
 import Testing
 
 /// A local HTTP/1.1 server (Python's `http.server`, threaded) started once per test process on an
@@ -226,23 +227,8 @@ func servedPattern(_ count: Int) -> Data {
   Data((0..<count).map { UInt8($0 % 251) })
 }
 
-/// A port on 127.0.0.1 that nothing listens on (bound, then closed).
-func refusedPort() -> Int {
-  let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-  defer { close(fd) }
-  var address = sockaddr_in()
-  address.sin_family = sa_family_t(AF_INET)
-  address.sin_addr.s_addr = inet_addr("127.0.0.1")
-  address.sin_port = 0
-  var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-  _ = withUnsafeMutablePointer(to: &address) {
-    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-  }
-  _ = withUnsafeMutablePointer(to: &address) {
-    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-  }
-  return Int(UInt16(bigEndian: address.sin_port))
-}
+/// A port on 127.0.0.1 that nothing listens on.
+func refusedPort() -> Int { unusedLoopbackPort() ?? 1 }  // port 1 (tcpmux) if none could be bound: refused too
 
 /// A fresh path under the temporary directory.
 func temporaryPath(_ name: String) -> String {

@@ -1,4 +1,5 @@
 import Foundation
+import SidecarTestSupport
 import Testing
 
 @testable import SidecarRedis
@@ -12,7 +13,8 @@ final class RedisServer: @unchecked Sendable {
 
   init(_ extra: [String] = []) throws {
     self.extra = extra
-    port = try Self.freePort()
+    guard let port = unusedLoopbackPort() else { throw ServerError("no free loopback port") }
+    self.port = port
     try start()
   }
 
@@ -59,23 +61,6 @@ final class RedisServer: @unchecked Sendable {
       return path
     }
     throw ServerError("redis-server is not installed: run scripts/setup (apt-get install -y redis-server)")
-  }
-
-  static func freePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-        bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
-      }
-    }
-    guard bound else { throw ServerError("no free port") }
-    return Int(UInt16(bigEndian: address.sin_port))
   }
 
   static func accepts(_ port: Int) -> Bool {
