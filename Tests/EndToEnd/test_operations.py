@@ -6,24 +6,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 import pytest
 
-PAGE = "20000001"
-FB = {"credentialRef": "CRED-fb-001", "customerId": "CUST-1", "agentId": "AGENT-1"}
-IG = {"credentialRef": "CRED-ig-001", "customerId": "CUST-1", "agentId": "AGENT-1"}
-WA = {"credentialRef": "CRED-wa-001", "customerId": "CUST-1", "agentId": "AGENT-1"}
-YT = {"credentialRef": "CRED-yt-001", "customerId": "CUST-1", "agentId": "AGENT-1"}
-LI = {"credentialRef": "CRED-li-001", "customerId": "CUST-1", "agentId": "AGENT-1"}
-IMAGE = "https://cdn.example.test/photo.jpg"
+from test_meta import FB, IG, IMAGE, PAGE, WA, failed, ok
+from test_youtube_linkedin import LI, YT
+
 METRICS = {"views", "impressions", "reach", "likes", "comments", "shares", "saves", "clicks"}
-
-
-def ok(answer: dict) -> dict:
-    assert "result" in answer, answer
-    return answer["result"]
-
-
-def failed(answer: dict) -> dict:
-    assert "error" in answer, answer
-    return answer["error"]
 
 
 def graph_version(fake) -> str:
